@@ -1,0 +1,108 @@
+"""Where a run-state document lives, relative to the state root.
+
+Layout, one folder per (DAG, task, logical date)::
+
+    <dag_id>/<task_id>/<date key>/<name>.json               the latest version
+    <dag_id>/<task_id>/<date key>/<name>.versions/try-0003.json   one version per try
+
+The date key is the logical date in UTC, ``2026-11-21T000000Z`` (sortable, no ``:``), or, for a run
+without a logical date (Airflow 3 allows manual runs with none), ``run_id=<run id>``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from platform_ops.exceptions import ConfigError
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-=+]*$")
+_DOC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+_VERSION_FILE = re.compile(r"^try-(\d{4,})\.json$")
+DATE_KEY_FORMAT = "%Y-%m-%dT%H%M%SZ"
+
+
+def validate_segment(field: str, value: str) -> str:
+    """Return ``value`` if it is safe as one path segment (no ``/``, no ``..``, no leading dot)."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(field, "is empty", "pass a non-empty identifier")
+    if not _SEGMENT.match(value) or ".." in value:
+        raise ConfigError(
+            field,
+            f"{value!r} is not a safe path segment",
+            "use letters, digits and . _ - = + only (no '/', no '..', no leading dot)",
+        )
+    return value
+
+
+def date_key(logical_date: datetime | None, run_id: str | None = None) -> str:
+    """The folder name for one logical date (UTC), or for a run that has no logical date."""
+    if logical_date is None:
+        if not run_id:
+            raise ConfigError(
+                "logical_date", "is None and no run_id was given", "pass the run's logical_date or run_id"
+            )
+        safe = re.sub(r"[^A-Za-z0-9._\-+]", "_", run_id)
+        return validate_segment("run_id", f"run_id={safe}")
+    if logical_date.tzinfo is None:
+        raise ConfigError(
+            "logical_date", "is a naive datetime", "pass a timezone-aware datetime (Airflow's are)"
+        )
+    d = logical_date.astimezone(UTC)
+    # Explicit padding: strftime's %Y does not zero-pad years before 1000 on every platform.
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}{d.minute:02d}{d.second:02d}Z"
+
+
+def parse_date_key(key: str) -> datetime | None:
+    """Inverse of :func:`date_key` for dated keys; None for ``run_id=`` keys."""
+    if key.startswith("run_id="):
+        return None
+    return datetime.strptime(key, DATE_KEY_FORMAT).replace(tzinfo=UTC)
+
+
+def version_file(try_number: int) -> str:
+    if not isinstance(try_number, int) or isinstance(try_number, bool) or try_number < 0:
+        raise ConfigError("try_number", f"{try_number!r} is not a non-negative integer", "pass ti.try_number")
+    return f"try-{try_number:04d}.json"
+
+
+def parse_version_file(filename: str) -> int | None:
+    """The try number of a version file name, or None for anything else (temp files, strays)."""
+    m = _VERSION_FILE.match(filename)
+    return int(m.group(1)) if m else None
+
+
+@dataclass(frozen=True)
+class DocKey:
+    """The address of one document family (all its versions) under the state root."""
+
+    dag_id: str
+    task_id: str
+    date: str
+    name: str
+
+    def __post_init__(self) -> None:
+        validate_segment("dag_id", self.dag_id)
+        # task ids of grouped tasks contain dots ("group.task"): allowed by the segment rule.
+        validate_segment("task_id", self.task_id)
+        validate_segment("logical_date", self.date)
+        if not _DOC_NAME.match(self.name or ""):
+            raise ConfigError(
+                "name", f"{self.name!r} is not a valid document name", "use letters, digits, _ and - only"
+            )
+
+    @property
+    def folder(self) -> tuple[str, ...]:
+        return (self.dag_id, self.task_id, self.date)
+
+    @property
+    def latest(self) -> tuple[str, ...]:
+        return (*self.folder, f"{self.name}.json")
+
+    @property
+    def versions_folder(self) -> tuple[str, ...]:
+        return (*self.folder, f"{self.name}.versions")
+
+    def version(self, try_number: int) -> tuple[str, ...]:
+        return (*self.versions_folder, version_file(try_number))

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Creates or refreshes the project's environments from their locks.
+#   .tools/venv  uv itself (from envs/tools.txt)
+#   .venv        Airflow + the package's dependencies + test tools (requirements-dev.lock)
+#   .venv-dbt    dbt-core with the duckdb and databricks adapters (envs/dbt/requirements.lock)
+# An environment is re-synced only when its lock's checksum differs from the one recorded
+# at its last sync, so a second run costs well under a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+export UV_COMPILE_BYTECODE=1          # the shell may set PYTHONDONTWRITEBYTECODE; imports stay fast
+export UV_LINK_MODE=${UV_LINK_MODE:-copy}
+UV=.tools/venv/bin/uv
+
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  echo "bootstrap: $PYTHON not found. Install Python 3.11 or run: make PYTHON=/path/to/python3.11 ..." >&2
+  exit 2
+fi
+
+stamp_ok() {  # stamp_ok <venv> <file>...: true when the venv was synced from exactly these files
+  [ -x "$1/bin/python" ] && [ -f "$1/.lock.sha256" ] &&
+    [ "$(cat "${@:2}" | sha256sum | cut -d' ' -f1)" = "$(cat "$1/.lock.sha256")" ]
+}
+write_stamp() { cat "${@:2}" | sha256sum | cut -d' ' -f1 > "$1/.lock.sha256"; }
+
+if ! stamp_ok .tools/venv envs/tools.txt; then
+  echo "bootstrap: installing uv into .tools/venv"
+  rm -rf .tools/venv
+  "$PYTHON" -m venv .tools/venv
+  .tools/venv/bin/pip install --quiet --disable-pip-version-check -r envs/tools.txt
+  write_stamp .tools/venv envs/tools.txt
+fi
+
+sync_env() {  # sync_env <venv> <lock> [extra uv args...]
+  local venv=$1 lock=$2; shift 2
+  if stamp_ok "$venv" "$lock"; then return 0; fi
+  echo "bootstrap: syncing $venv from $lock (first time: a few minutes, mostly downloads)"
+  [ -x "$venv/bin/python" ] || "$UV" venv --quiet --python "$PYTHON" "$venv"
+  "$UV" pip sync --python "$venv/bin/python" "$@" "$lock"
+  write_stamp "$venv" "$lock"
+}
+
+sync_env .venv requirements-dev.lock
+# The dbt lock was compiled with envs/dbt/excludes.txt (see there); `pip sync` installs the lock
+# as it is, without resolving, so the excluded parser never comes back.
+sync_env .venv-dbt envs/dbt/requirements.lock

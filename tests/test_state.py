@@ -1,0 +1,199 @@
+"""RunStateStore on file:// (atomicity, concurrency, crashes) and on s3:// against a moto server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+import pytest
+
+from platform_ops.exceptions import ConfigError
+from platform_ops.state import STATE_ROOT_ENV, RunStateStore, default_state_root, resolve_state_root
+
+REPO = Path(__file__).resolve().parents[1]
+DATE = datetime(2026, 11, 21, tzinfo=UTC)
+KEY = ("dbt_transform", "dbt_run", DATE, "run_results")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RunStateStore:
+    return RunStateStore(f"file://{tmp_path}/state")
+
+
+def test_put_then_get_latest_and_each_version(store: RunStateStore, tmp_path: Path) -> None:
+    url1 = store.put({"try": 1}, *KEY, try_number=1)
+    store.put({"try": 2}, *KEY, try_number=2)
+
+    assert store.get_latest(*KEY) == {"try": 2}
+    assert store.get_version(*KEY, try_number=1) == {"try": 1}
+    assert store.get_version(*KEY, try_number=2) == {"try": 2}
+    assert store.list_versions(*KEY) == [1, 2]
+    assert url1 == f"file://{tmp_path}/state/dbt_transform/dbt_run/2026-11-21T000000Z/run_results.json"
+    on_disk = tmp_path / "state/dbt_transform/dbt_run/2026-11-21T000000Z/run_results.versions/try-0001.json"
+    assert json.loads(on_disk.read_text()) == {"try": 1}
+
+
+def test_same_try_overwrites_its_own_version(store: RunStateStore) -> None:
+    store.put({"n": 1}, *KEY, try_number=3)
+    store.put({"n": 2}, *KEY, try_number=3)
+    assert store.list_versions(*KEY) == [3]
+    assert store.get_version(*KEY, try_number=3) == {"n": 2}
+
+
+def test_logical_dates_are_kept_apart(store: RunStateStore) -> None:
+    other = datetime(2026, 11, 22, tzinfo=UTC)
+    store.put({"d": 21}, "d", "t", DATE, "doc", try_number=1)
+    store.put({"d": 22}, "d", "t", other, "doc", try_number=1)
+    assert store.get_latest("d", "t", DATE, "doc") == {"d": 21}
+    assert store.get_latest("d", "t", other, "doc") == {"d": 22}
+
+
+def test_run_without_logical_date_is_keyed_by_run_id(store: RunStateStore) -> None:
+    store.put({"x": 1}, "d", "t", None, "doc", try_number=1, run_id="manual__2026-11-21T10:00:00+00:00")
+    assert store.get_latest("d", "t", None, "doc", run_id="manual__2026-11-21T10:00:00+00:00") == {"x": 1}
+    with pytest.raises(ConfigError, match="logical_date"):
+        store.get_latest("d", "t", None, "doc")
+
+
+@pytest.mark.parametrize("content", [b"", b"   \n", b"{not json", b"\xff\xfe", b"null"])
+def test_missing_empty_or_corrupt_reads_as_none_with_warning(
+    store: RunStateStore, tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="platform_ops.state")
+    assert store.get_latest(*KEY) is None
+    assert "No run state" in caplog.text
+    caplog.clear()
+
+    store.put({"ok": True}, *KEY, try_number=1)
+    latest = tmp_path / "state/dbt_transform/dbt_run/2026-11-21T000000Z/run_results.json"
+    latest.write_bytes(content)
+    assert store.get_latest(*KEY) is None
+    assert "treating as no state" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("field", "args"),
+    [
+        ("dag_id", ("../etc", "t", DATE, "doc")),
+        ("task_id", ("d", "a/b", DATE, "doc")),
+        ("name", ("d", "t", DATE, "run results")),
+        ("logical_date", ("d", "t", datetime(2026, 1, 1), "doc")),  # noqa: DTZ001 - naive on purpose
+    ],
+)
+def test_bad_keys_are_rejected_before_any_write(
+    store: RunStateStore, tmp_path: Path, field: str, args: tuple
+) -> None:
+    with pytest.raises(ConfigError, match=field):
+        store.put({"a": 1}, *args, try_number=1)
+    assert not (tmp_path / "state").exists()
+
+
+def test_unserialisable_doc_is_rejected(store: RunStateStore) -> None:
+    with pytest.raises(ConfigError, match="doc"):
+        store.put(None, *KEY, try_number=1)
+
+
+def test_bad_root_names_the_setting() -> None:
+    with pytest.raises(ConfigError, match="platform_ops_state_root"):
+        RunStateStore("ftp://host/x")
+
+
+def test_root_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(STATE_ROOT_ENV, raising=False)
+    monkeypatch.delenv("AIRFLOW_VAR_PLATFORM_OPS_STATE_ROOT", raising=False)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    assert resolve_state_root() == default_state_root() == f"file://{tmp_path}/state"
+    monkeypatch.setenv(STATE_ROOT_ENV, "file:///from/env")
+    assert resolve_state_root() == "file:///from/env"
+    monkeypatch.setenv("AIRFLOW_VAR_PLATFORM_OPS_STATE_ROOT", "s3://from-variable/x")
+    assert resolve_state_root() == "s3://from-variable/x"
+    assert resolve_state_root("gs://explicit/y") == "gs://explicit/y"
+
+
+def _writer(root: str, who: str, rounds: int) -> None:
+    store = RunStateStore(root)
+    for i in range(rounds):
+        # A large document makes a torn write visible if the rename were not atomic.
+        store.put({"who": who, "i": i, "pad": [who] * 5000}, *KEY, try_number=1)
+
+
+def test_two_concurrent_writers_never_tear_a_document(tmp_path: Path) -> None:
+    root = f"file://{tmp_path}/state"
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(root, who, 60)) for who in ("a", "b")]
+    for p in procs:
+        p.start()
+    reader = RunStateStore(root)
+    seen = 0
+    while any(p.is_alive() for p in procs):
+        doc = reader.get_latest(*KEY)
+        if doc is not None:
+            assert doc["pad"] == [doc["who"]] * 5000
+            seen += 1
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    final = reader.get_latest(*KEY)
+    assert final["i"] == 59 and final["who"] in {"a", "b"}
+    folder = tmp_path / "state/dbt_transform/dbt_run/2026-11-21T000000Z"
+    assert not [p for p in folder.rglob("*.tmp")], "temp files left behind"
+    assert seen > 0
+
+
+def test_crash_between_temp_write_and_rename_keeps_previous_version(tmp_path: Path) -> None:
+    root = f"file://{tmp_path}/state"
+    RunStateStore(root).put({"v": "previous"}, *KEY, try_number=1)
+    # A separate process writes its temp file and dies (os._exit) at the moment it would rename.
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        from datetime import datetime, UTC
+        sys.path.insert(0, {str(REPO / "plugins")!r})
+        from platform_ops.state import RunStateStore
+        os.replace = lambda src, dst: os._exit(17)
+        RunStateStore({root!r}).put({{"v": "new"}}, "dbt_transform", "dbt_run",
+            datetime(2026, 11, 21, tzinfo=UTC), "run_results", try_number=2)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], env=os.environ.copy(), check=False)
+    assert proc.returncode == 17
+    store = RunStateStore(root)
+    assert store.get_latest(*KEY) == {"v": "previous"}
+    assert store.list_versions(*KEY) == [1]  # the orphaned temp file is not a version
+    assert list((tmp_path / "state").rglob("*.tmp")), "the crash should have left its temp file"
+
+
+@pytest.mark.integration
+def test_s3_root_against_moto_server(aws_conn: str, moto_endpoint: str) -> None:
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="platform-ops-state")
+    store = RunStateStore("s3://platform-ops-state/runs", conn_id=aws_conn)
+
+    assert store.get_latest(*KEY) is None
+    url = store.put({"try": 1}, *KEY, try_number=1)
+    store.put({"try": 2}, *KEY, try_number=2)
+
+    assert url == "s3://platform-ops-state/runs/dbt_transform/dbt_run/2026-11-21T000000Z/run_results.json"
+    assert store.get_latest(*KEY) == {"try": 2}
+    assert store.get_version(*KEY, try_number=1) == {"try": 1}
+    assert store.list_versions(*KEY) == [1, 2]
+    body = s3.get_object(
+        Bucket="platform-ops-state",
+        Key="runs/dbt_transform/dbt_run/2026-11-21T000000Z/run_results.versions/try-0002.json",
+    )["Body"].read()
+    assert json.loads(body) == {"try": 2}
+
+    s3.put_object(
+        Bucket="platform-ops-state",
+        Key="runs/dbt_transform/dbt_run/2026-11-21T000000Z/run_results.json",
+        Body=b"{truncated",
+    )
+    assert store.get_latest(*KEY) is None
