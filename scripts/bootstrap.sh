@@ -32,6 +32,8 @@ if ! stamp_ok .tools/venv envs/tools.txt; then
   write_stamp .tools/venv envs/tools.txt
 fi
 
+[ "${1:-}" = "--tools-only" ] && exit 0
+
 sync_env() {  # sync_env <venv> <lock> [extra uv args...]
   local venv=$1 lock=$2; shift 2
   if stamp_ok "$venv" "$lock"; then return 0; fi

@@ -85,7 +85,7 @@ def test_missing_empty_or_corrupt_reads_as_none_with_warning(
         ("dag_id", ("../etc", "t", DATE, "doc")),
         ("task_id", ("d", "a/b", DATE, "doc")),
         ("name", ("d", "t", DATE, "run results")),
-        ("logical_date", ("d", "t", datetime(2026, 1, 1), "doc")),  # noqa: DTZ001 - naive on purpose
+        ("logical_date", ("d", "t", datetime(2026, 1, 1), "doc")),
     ],
 )
 def test_bad_keys_are_rejected_before_any_write(
@@ -142,7 +142,8 @@ def test_two_concurrent_writers_never_tear_a_document(tmp_path: Path) -> None:
         p.join()
         assert p.exitcode == 0
     final = reader.get_latest(*KEY)
-    assert final["i"] == 59 and final["who"] in {"a", "b"}
+    assert final["i"] == 59
+    assert final["who"] in {"a", "b"}
     folder = tmp_path / "state/dbt_transform/dbt_run/2026-11-21T000000Z"
     assert not [p for p in folder.rglob("*.tmp")], "temp files left behind"
     assert seen > 0

@@ -169,7 +169,8 @@ class RunStateStore:
         run_id: str | None = None,
     ) -> Any | None:
         """The document stored by one try, or None (with a warning) if missing, empty or corrupt."""
-        return self._read(self._path(self.key(dag_id, task_id, logical_date, name, run_id).version(try_number)))
+        key = self.key(dag_id, task_id, logical_date, name, run_id)
+        return self._read(self._path(key.version(try_number)))
 
     def list_versions(
         self, dag_id: str, task_id: str, logical_date: datetime | None, name: str, run_id: str | None = None

@@ -1,0 +1,37 @@
+"""The integrity checker itself: it passes a correct DAG and catches each broken rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.dags.integrity import violations
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def bad() -> list[str]:
+    return violations(FIXTURES / "bad")
+
+
+def test_a_correct_dag_passes() -> None:
+    assert violations(FIXTURES / "good") == []
+
+
+@pytest.mark.parametrize(
+    "expected",
+    [
+        "fixture_bad_rules: no doc_md",
+        "fixture_bad_rules: no tags",
+        "fixture_bad_rules: owner not set",
+        "fixture_bad_rules: a task has retries < 1",
+        "fixture_bad_rules: catchup must be False",
+        "bad_rules.py: DAG call without an explicit schedule=",
+        "bad_network.py: import error",
+        "bad_variable.py: import error",
+    ],
+)
+def test_each_broken_rule_is_reported(bad: list[str], expected: str) -> None:
+    assert any(p.startswith(expected) for p in bad), bad
