@@ -1,0 +1,473 @@
+"""dbt run-or-retry: the decision, the command lines and the run_results bookkeeping.
+
+Pure functions over plain dicts (dbt's ``run_results.json`` / ``manifest.json`` and the document
+this package persists per logical date), tested branch by branch in tests/core/test_dbt.py.
+
+The persisted document (name :data:`STATE_NAME`)::
+
+    {"format": 1,
+     "request": {"target", "command", "select", "exclude"},    # what produced these results
+     "run_results": {...},      # dbt's run_results.json, merged across retries (full picture)
+     "nodes": {unique_id: {"selector", "resource_type", "parents"}},  # from the manifest
+     "invocations": [{"mode", "argv", "counts", "finished_at"}]}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from platform_ops.exceptions import ConfigError, PlatformOpsError
+
+STATE_NAME = "dbt_run_results"
+STATE_FORMAT = 1
+
+#: statuses that ``dbt retry`` re-runs (dbt-core 1.12)
+RETRY_STATUSES = frozenset({"error", "fail", "runtime error", "skipped", "partial success"})
+#: statuses that fail the task
+FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+#: what dbt prints when a retry has nothing to work from (not an error for us)
+NOTHING_TO_RETRY_MARKERS = ("Could not find previous run", "Nothing to do")
+
+_TARGET = re.compile(r"^[A-Za-z0-9_\-]+$")
+MIN_THREADS, MAX_THREADS = 1, 64
+
+
+class Mode(StrEnum):
+    AUTO = "auto"
+    RUN = "run"
+    RETRY = "retry"
+
+
+class Command(StrEnum):
+    RUN = "run"
+    BUILD = "build"
+
+
+class Action(StrEnum):
+    RUN = "run"  # the full requested command
+    RETRY = "retry"  # `dbt retry` from the restored run_results
+    REBUILD = "rebuild"  # `dbt build --select <nodes>`: retry that also rebuilds the models of failed tests
+    SKIP = "skip"  # nothing to do: the stored results for this date are green
+
+
+class NoStateToRetry(PlatformOpsError):
+    """mode=retry was requested but there is nothing usable to retry from."""
+
+
+# -- input validation ---------------------------------------------------------------------------
+
+
+def _as_list(field_name: str, value: str | Sequence[str] | None) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    items = value.split() if isinstance(value, str) else list(value)
+    for item in items:
+        if not isinstance(item, str) or not item.strip() or item.startswith("-"):
+            raise ConfigError(
+                field_name,
+                f"{item!r} is not a dbt selector",
+                "pass selectors such as 'tag:daily' or 'stg_orders+' (no flags, no empty items)",
+            )
+    return tuple(i.strip() for i in items)
+
+
+def parse_bool(field_name: str, value: Any) -> bool:
+    """Booleans from Python or from rendered templates ('true'/'false'), nothing else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower() == "true"
+    raise ConfigError(field_name, f"{value!r} is not a boolean", "pass true or false")
+
+
+def parse_threads(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = None
+    if (
+        n is None
+        or isinstance(value, bool)
+        or str(n) != str(value).strip()
+        or not MIN_THREADS <= n <= MAX_THREADS
+    ):
+        raise ConfigError(
+            "threads", f"{value!r} is not an integer in {MIN_THREADS}-{MAX_THREADS}", "pass e.g. 4"
+        )
+    return n
+
+
+def parse_vars(value: Any) -> dict[str, Any]:
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                "vars", f"is not valid JSON ({exc.msg})", 'pass an object like {"key": "value"}'
+            ) from exc
+    if not isinstance(value, Mapping):
+        raise ConfigError("vars", f"is a {type(value).__name__}, not an object", 'pass {"key": "value"}')
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            "vars", f"is not JSON-serialisable ({exc})", "use strings, numbers, lists, objects"
+        ) from exc
+    return dict(value)
+
+
+def parse_enum(field_name: str, value: Any, enum: type[StrEnum]) -> Any:
+    try:
+        return enum(str(value).strip().lower())
+    except ValueError:
+        allowed = " | ".join(e.value for e in enum)
+        raise ConfigError(
+            field_name, f"{value!r} is not one of {allowed}", f"pass one of {allowed}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class DbtRequest:
+    """What the task was asked to run. ``identity`` decides whether stored results can be retried."""
+
+    project_dir: str
+    target: str
+    command: Command = Command.RUN
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    full_refresh: bool = False
+    threads: int | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    profiles_dir: str | None = None
+
+    @classmethod
+    def from_params(
+        cls,
+        *,
+        project_dir: Any,
+        target: Any,
+        command: Any = "run",
+        select: Any = None,
+        exclude: Any = None,
+        full_refresh: Any = False,
+        threads: Any = None,
+        vars: Any = None,
+        profiles_dir: Any = None,
+    ) -> DbtRequest:
+        """Validate raw (possibly template-rendered) values; every error names its field."""
+        if not project_dir or not isinstance(project_dir, str):
+            raise ConfigError("project_dir", "is empty", "pass the folder holding dbt_project.yml")
+        if not Path(project_dir, "dbt_project.yml").is_file():
+            raise ConfigError(
+                "project_dir", f"{project_dir!r} has no dbt_project.yml", "point it at the dbt project folder"
+            )
+        pdir = profiles_dir or project_dir
+        if not Path(pdir, "profiles.yml").is_file():
+            raise ConfigError(
+                "profiles_dir",
+                f"{pdir!r} has no profiles.yml",
+                "pass profiles_dir= the folder with profiles.yml",
+            )
+        if not isinstance(target, str) or not _TARGET.match(target):
+            raise ConfigError(
+                "target", f"{target!r} is not a target name", "pass a target of profiles.yml, e.g. local"
+            )
+        return cls(
+            project_dir=project_dir,
+            target=target,
+            command=parse_enum("command", command, Command),
+            select=_as_list("select", select),
+            exclude=_as_list("exclude", exclude),
+            full_refresh=parse_bool("full_refresh", full_refresh),
+            threads=parse_threads(threads),
+            vars=parse_vars(vars),
+            profiles_dir=profiles_dir or None,
+        )
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "command": self.command.value,
+            "select": sorted(self.select),
+            "exclude": sorted(self.exclude),
+        }
+
+
+# -- the stored document ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredState:
+    request: dict[str, Any]
+    run_results: dict[str, Any]
+    nodes: dict[str, dict[str, Any]]
+    invocations: list[dict[str, Any]]
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        return self.run_results["results"]
+
+    def retry_nodes(self) -> list[str]:
+        return [r["unique_id"] for r in self.results if r.get("status") in RETRY_STATUSES]
+
+    def failed_tests(self) -> list[str]:
+        return [
+            r["unique_id"]
+            for r in self.results
+            if r.get("status") in FAILED_STATUSES and r["unique_id"].startswith(("test.", "unit_test."))
+        ]
+
+
+def load_state(doc: Any) -> tuple[StoredState | None, str | None]:
+    """(state, None) for a usable document; (None, why) for one that is structurally corrupt."""
+    if doc is None:
+        return None, None
+    try:
+        if doc.get("format") != STATE_FORMAT:
+            return None, f"unknown state format {doc.get('format')!r}"
+        rr = doc["run_results"]
+        results = rr["results"]
+        if not isinstance(results, list) or not results:
+            return None, "run_results has no results"
+        for r in results:
+            if not isinstance(r.get("unique_id"), str) or not isinstance(r.get("status"), str):
+                return None, "a result lacks unique_id or status"
+        request = doc["request"]
+        if not isinstance(request, dict):
+            return None, "request is not an object"
+        return StoredState(
+            request, rr, dict(doc.get("nodes") or {}), list(doc.get("invocations") or [])
+        ), None
+    except (AttributeError, KeyError, TypeError) as exc:
+        return None, f"unexpected document shape ({exc!r})"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    warning: str | None = None
+    nodes: tuple[str, ...] = ()  # the nodes a retry/rebuild re-runs
+    selectors: tuple[str, ...] = ()  # REBUILD only: the explicit selection for `dbt build`
+
+
+def decide(
+    doc: Any, request: DbtRequest, mode: Mode, force: bool, store_warning: str | None = None
+) -> Decision:
+    """Run, retry, rebuild or skip, from the state persisted for this task and logical date.
+
+    ``doc`` is what the state store returned (None when missing, empty or unreadable).
+    """
+    if mode is Mode.RUN:
+        return Decision(Action.RUN, "mode=run: full run requested")
+    state, corrupt = load_state(doc)
+    if state is None:
+        why = corrupt or store_warning or "no run_results stored for this logical date"
+        if mode is Mode.RETRY:
+            raise NoStateToRetry(
+                f"mode=retry but there is nothing to retry from: {why}. "
+                "Fix: trigger with dbt_retry=auto (full run when nothing is stored) or dbt_retry=false"
+            )
+        if corrupt:
+            return Decision(
+                Action.RUN, "stored state is unusable: full run", warning=f"stored state ignored: {why}"
+            )
+        return Decision(Action.RUN, f"{why}: full run")
+    if state.request != request.identity:
+        msg = f"stored results are for {state.request}, this run asks for {request.identity}"
+        if mode is Mode.RETRY:
+            raise NoStateToRetry(
+                f"mode=retry but {msg}. "
+                "Fix: retry with the same target/command/selection, or use dbt_retry=auto"
+            )
+        return Decision(Action.RUN, "different request: full run", warning=msg)
+    retry = state.retry_nodes()
+    if not retry:
+        if force:
+            return Decision(Action.RUN, "stored results are all green; force=True: full run")
+        return Decision(
+            Action.SKIP, "stored results for this date are all green: nothing to do (force=True re-runs)"
+        )
+    failed_tests = state.failed_tests()
+    if request.command is Command.BUILD and failed_tests:
+        # dbt retry would re-run a failed test against the model it already built (dbt-core #10164):
+        # rebuild the models those tests check together with everything dbt retry would run.
+        parents = [p for t in failed_tests for p in state.nodes.get(t, {}).get("parents", [])]
+        nodes = tuple(dict.fromkeys([*retry, *parents]))
+        missing = [n for n in nodes if not state.nodes.get(n, {}).get("selector")]
+        if missing:
+            return Decision(
+                Action.RUN,
+                "cannot map failed nodes to selectors: full run",
+                warning=f"no selector stored for {missing}",
+            )
+        selectors = tuple(dict.fromkeys(state.nodes[n]["selector"] for n in nodes))
+        return Decision(
+            Action.REBUILD,
+            f"{len(failed_tests)} failed test(s): rebuild their models and retry",
+            nodes=nodes,
+            selectors=selectors,
+        )
+    return Decision(Action.RETRY, f"{len(retry)} node(s) to retry", nodes=tuple(retry))
+
+
+# -- command lines ------------------------------------------------------------------------------
+
+
+def build_argv(
+    dbt_executable: str,
+    decision: Decision,
+    request: DbtRequest,
+    target_path: str,
+    state_dir: str | None = None,
+) -> list[str]:
+    """The dbt command line. Always --target; vars always in full (a retry's --vars replaces)."""
+    common = [
+        "--project-dir",
+        request.project_dir,
+        "--profiles-dir",
+        request.profiles_dir or request.project_dir,
+        "--target",
+        request.target,
+        "--target-path",
+        target_path,
+        "--log-path",
+        target_path,
+        "--vars",
+        json.dumps(request.vars, sort_keys=True),
+    ]
+    if request.threads:
+        common += ["--threads", str(request.threads)]
+    if decision.action is Action.RETRY:
+        if not state_dir:
+            raise ValueError("a retry needs the folder holding the restored run_results.json")
+        return [dbt_executable, "--no-use-colors", "retry", *common, "--state", state_dir]
+    if decision.action is Action.REBUILD:
+        argv = [dbt_executable, "--no-use-colors", "build", *common, "--select", *decision.selectors]
+    elif decision.action is Action.RUN:
+        argv = [dbt_executable, "--no-use-colors", request.command.value, *common]
+        if request.select:
+            argv += ["--select", *request.select]
+        if request.exclude:
+            argv += ["--exclude", *request.exclude]
+    else:
+        raise ValueError(f"{decision.action} runs no dbt command")
+    if request.full_refresh:
+        argv.append("--full-refresh")
+    return argv
+
+
+# -- results ------------------------------------------------------------------------------------
+
+
+def merge_run_results(previous: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The previous results with every node the new invocation ran replaced (or added).
+
+    ``args`` stay those of the original command, so a chained ``dbt retry`` rebuilds the same
+    selection; ``metadata`` and ``elapsed_time`` are the new invocation's.
+    """
+    fresh = {r["unique_id"]: r for r in new.get("results", [])}
+    merged = [fresh.pop(r["unique_id"], r) for r in previous.get("results", [])]
+    merged.extend(fresh.values())
+    out = dict(previous)
+    out["results"] = merged
+    out["metadata"] = new.get("metadata", previous.get("metadata"))
+    out["elapsed_time"] = new.get("elapsed_time", previous.get("elapsed_time"))
+    return out
+
+
+def status_counts(run_results: Mapping[str, Any]) -> dict[str, int]:
+    return dict(sorted(Counter(r.get("status", "unknown") for r in run_results.get("results", [])).items()))
+
+
+def failed_nodes(run_results: Mapping[str, Any]) -> list[dict[str, str]]:
+    return [
+        {"unique_id": r["unique_id"], "status": r["status"], "message": (r.get("message") or "").strip()}
+        for r in run_results.get("results", [])
+        if r.get("status") in FAILED_STATUSES
+    ]
+
+
+def failure_message(run_results: Mapping[str, Any]) -> str:
+    failed = failed_nodes(run_results)
+    lines = [f"dbt finished with {len(failed)} failed node(s):"]
+    lines += [f"  - {f['unique_id']} [{f['status']}]: {f['message'] or '(no message)'}" for f in failed]
+    return "\n".join(lines)
+
+
+def successful_models(run_results: Mapping[str, Any], ran: Iterable[str] | None = None) -> list[str]:
+    """Models (incl. seeds and snapshots) that this invocation built successfully."""
+    only = set(ran) if ran is not None else None
+    return [
+        r["unique_id"]
+        for r in run_results.get("results", [])
+        if r.get("status") == "success"
+        and r["unique_id"].split(".", 1)[0] in {"model", "seed", "snapshot"}
+        and (only is None or r["unique_id"] in only)
+    ]
+
+
+def node_index(manifest: Mapping[str, Any], unique_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Selector, type and model parents for the given nodes, from dbt's manifest.json."""
+    nodes = {**manifest.get("nodes", {}), **manifest.get("unit_tests", {})}
+    out: dict[str, dict[str, Any]] = {}
+    for uid in unique_ids:
+        node = nodes.get(uid)
+        if not node:
+            continue
+        parents = [
+            p
+            for p in (node.get("depends_on") or {}).get("nodes", [])
+            if p.split(".", 1)[0] in {"model", "seed", "snapshot"}
+        ]
+        out[uid] = {
+            "selector": "fqn:" + ".".join(node.get("fqn") or [node.get("name", uid)]),
+            "resource_type": node.get("resource_type"),
+            "parents": parents,
+        }
+    return out
+
+
+def new_state_doc(
+    request: DbtRequest,
+    run_results: dict[str, Any],
+    nodes: dict[str, dict[str, Any]],
+    invocations: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "format": STATE_FORMAT,
+        "request": request.identity,
+        "run_results": run_results,
+        "nodes": nodes,
+        "invocations": invocations,
+    }
+
+
+# -- dbt deps -----------------------------------------------------------------------------------
+
+DEPS_FILES = ("packages.yml", "dependencies.yml", "package-lock.yml")
+
+
+def deps_fingerprint(project_dir: str | Path) -> str | None:
+    """A checksum of the package declarations, or None when the project declares no packages."""
+    project = Path(project_dir)
+    present = [project / name for name in DEPS_FILES if (project / name).is_file()]
+    if not any(p.name != "package-lock.yml" for p in present):
+        return None
+    digest = hashlib.sha256()
+    for p in present:
+        digest.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return digest.hexdigest()

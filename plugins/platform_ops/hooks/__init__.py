@@ -1,0 +1,1 @@
+"""Hooks: build SDK clients and subprocesses from Airflow connections."""

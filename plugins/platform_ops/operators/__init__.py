@@ -1,0 +1,1 @@
+"""Operators: thin Airflow glue over platform_ops.core and the hooks."""

@@ -1,0 +1,371 @@
+"""DbtRunOrRetryOperator: run dbt, keep run_results per logical date, retry only what failed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Asset, AssetAlias, BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from platform_ops.core.dbt import (
+    NOTHING_TO_RETRY_MARKERS,
+    STATE_NAME,
+    Action,
+    DbtRequest,
+    Decision,
+    Mode,
+    NoStateToRetry,
+    StoredState,
+    build_argv,
+    decide,
+    deps_fingerprint,
+    failed_nodes,
+    failure_message,
+    load_state,
+    merge_run_results,
+    new_state_doc,
+    node_index,
+    parse_bool,
+    parse_enum,
+    status_counts,
+    successful_models,
+)
+from platform_ops.exceptions import ConfigError
+from platform_ops.hooks.dbt import TOKEN_ENV, DbtHook
+from platform_ops.state import RunStateStore
+
+DEFAULT_ASSET_ALIAS = "platform_ops_dbt_models"
+DEPS_STAMP = ".platform_ops_deps.sha256"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        raw = path.read_text()
+    except FileNotFoundError:
+        return None
+    if not raw.strip():
+        return None
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+class DbtRunOrRetryOperator(BaseOperator):
+    """Run dbt for one logical date; on a retry, a backfill or a re-run, re-run only what failed.
+
+    The run_results of every invocation are persisted in the RunStateStore under
+    ``dag_id/task_id/<logical date>/dbt_run_results``. Before running, the stored document decides
+    (see :func:`platform_ops.core.dbt.decide`):
+
+    * nothing stored: full ``dbt run``/``dbt build``;
+    * failures stored for the same target/command/selection: ``dbt retry`` from the restored
+      run_results (in ``command="build"`` with failed tests: ``dbt build`` of the failed and skipped
+      nodes plus the models those tests check, because dbt retry would not rebuild them);
+    * stored results all green: nothing to do (``force=True`` runs again);
+    * stored results for another target/command/selection, or unusable: full run, with a warning.
+
+    ``mode="run"`` always runs in full; ``mode="retry"`` insists on a retry and fails if there is
+    nothing to retry from. After each invocation the run_results it wrote (merged into the previous
+    ones on a retry) are persisted, logged, summarised in XCom (key ``summary``) and every model it
+    built emits an Asset event through the AssetAlias ``asset_alias``. The task fails, listing each
+    failed node with dbt's message, when any node ended in error, fail or runtime error.
+
+    :param project_dir: folder with dbt_project.yml (templated)
+    :param target: profiles.yml target, always passed as ``--target`` (templated)
+    :param profiles_dir: folder with profiles.yml; defaults to project_dir (templated)
+    :param select: dbt selectors, a string or a list (templated)
+    :param exclude: dbt exclusions (templated)
+    :param vars: dict or JSON object, always passed in full, also to ``dbt retry`` (templated)
+    :param threads: 1-64 (templated)
+    :param full_refresh: pass ``--full-refresh`` (templated)
+    :param command: ``run`` or ``build``
+    :param mode: ``auto`` | ``run`` | ``retry`` (templated)
+    :param force: re-run even when the stored results are green (templated)
+    :param dbt_executable: defaults to env PLATFORM_OPS_DBT_EXECUTABLE, else the repo's .venv-dbt
+    :param state_root: RunStateStore root URL (default: Variable/env, see platform_ops.state)
+    :param state_conn_id: connection for an s3:// or gs:// state root
+    :param databricks_conn_id: Databricks connection whose host, extra.http_path and token are
+        exported as DBT_DATABRICKS_HOST, DBT_DATABRICKS_HTTP_PATH and DBT_ENV_SECRET_DATABRICKS_TOKEN
+    :param env: extra environment variables for dbt
+    """
+
+    template_fields: Sequence[str] = (
+        "project_dir",
+        "profiles_dir",
+        "target",
+        "select",
+        "exclude",
+        "vars",
+        "threads",
+        "full_refresh",
+        "mode",
+        "force",
+        "databricks_conn_id",
+    )
+    ui_color = "#ff694a"
+
+    def __init__(
+        self,
+        *,
+        project_dir: str,
+        target: str,
+        profiles_dir: str | None = None,
+        select: str | list[str] | None = None,
+        exclude: str | list[str] | None = None,
+        vars: dict[str, Any] | str | None = None,
+        threads: int | str | None = None,
+        full_refresh: bool | str = False,
+        command: str = "run",
+        mode: str = "auto",
+        force: bool | str = False,
+        dbt_executable: str | None = None,
+        state_root: str | None = None,
+        state_conn_id: str | None = None,
+        databricks_conn_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+        asset_alias: str = DEFAULT_ASSET_ALIAS,
+        **kwargs: Any,
+    ) -> None:
+        outlets = list(kwargs.pop("outlets", None) or [])
+        super().__init__(outlets=[*outlets, AssetAlias(name=asset_alias)], **kwargs)
+        self.project_dir = project_dir
+        self.target = target
+        self.profiles_dir = profiles_dir
+        self.select = select
+        self.exclude = exclude
+        self.vars = vars
+        self.threads = threads
+        self.full_refresh = full_refresh
+        self.command = command
+        self.mode = mode
+        self.force = force
+        self.dbt_executable = dbt_executable
+        self.state_root = state_root
+        self.state_conn_id = state_conn_id
+        self.databricks_conn_id = databricks_conn_id
+        self.env = dict(env or {})
+        self.asset_alias = asset_alias
+
+    @cached_property
+    def hook(self) -> DbtHook:
+        return DbtHook(dbt_executable=self.dbt_executable, databricks_conn_id=self.databricks_conn_id)
+
+    def on_kill(self) -> None:
+        if "hook" in self.__dict__:
+            self.hook.kill()
+
+    # -- execute ----------------------------------------------------------------------------------
+    def execute(self, context: Any) -> dict[str, Any]:
+        try:
+            request = DbtRequest.from_params(
+                project_dir=self.project_dir,
+                target=self.target,
+                command=self.command,
+                select=self.select,
+                exclude=self.exclude,
+                full_refresh=self.full_refresh,
+                threads=self.threads,
+                vars=self.vars,
+                profiles_dir=self.profiles_dir,
+            )
+            mode = parse_enum("mode", self.mode, Mode)
+            force = parse_bool("force", self.force)
+            env = self.hook.environment(self.env)
+            store = RunStateStore(self.state_root, self.state_conn_id)
+        except ConfigError as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+        ti = context["ti"]
+        key = (ti.dag_id, ti.task_id, context.get("logical_date"), STATE_NAME)
+        run_id = context.get("run_id")
+        location = store.location(*key, run_id=run_id)
+        doc = store.get_latest(*key, run_id=run_id)
+        try:
+            decision = decide(doc, request, mode, force)
+        except NoStateToRetry as exc:
+            raise AirflowFailException(str(exc)) from exc
+        if decision.warning:
+            self.log.warning("%s", decision.warning)
+        self.log.info(
+            "dbt %s for %s: %s (state: %s)", decision.action.value, key[2], decision.reason, location
+        )
+        previous, _ = load_state(doc)
+
+        if decision.action is Action.SKIP:
+            assert previous is not None
+            summary = self._summary(decision, previous.run_results, [], None, location, request)
+            ti.xcom_push(key="summary", value=summary)
+            return summary
+
+        started = datetime.now(UTC)
+        new_rr, manifest, argv = self._invoke(decision, request, env, previous)
+        if new_rr is None:  # a retry that found nothing to do: the stored picture stands
+            assert previous is not None
+            summary = self._summary(decision, previous.run_results, [], argv, location, request)
+            ti.xcom_push(key="summary", value=summary)
+            return summary
+
+        ran = [r["unique_id"] for r in new_rr.get("results", [])]
+        if previous is not None and decision.action in (Action.RETRY, Action.REBUILD):
+            merged = merge_run_results(previous.run_results, new_rr)
+            nodes, invocations = dict(previous.nodes), list(previous.invocations)
+        else:
+            merged, nodes, invocations = new_rr, {}, []
+        nodes.update(node_index(manifest or {}, ran))
+        invocations.append(
+            {
+                "mode": decision.action.value,
+                "argv": self._display(argv),
+                "started_at": started.isoformat(),
+                "finished_at": datetime.now(UTC).isoformat(),
+                "counts": status_counts(new_rr),
+                "try_number": ti.try_number,
+            }
+        )
+        store.put(
+            new_state_doc(request, merged, nodes, invocations), *key, try_number=ti.try_number, run_id=run_id
+        )
+        # The seed's guard against losing state: the full results also go to the task log.
+        self.log.info("run_results.json (merged view for this logical date):\n%s", json.dumps(merged))
+
+        self._emit_asset_events(context, request, successful_models(new_rr, ran))
+        summary = self._summary(decision, merged, ran, argv, location, request)
+        ti.xcom_push(key="summary", value=summary)
+        if failed_nodes(merged):
+            raise AirflowException(failure_message(merged))
+        return summary
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _invoke(
+        self, decision: Decision, request: DbtRequest, env: dict[str, str], previous: StoredState | None
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[str]]:
+        """Run dbt in a fresh target folder; returns (run_results written, manifest, argv)."""
+        self._ensure_deps(request, env)
+        cache = self._parse_cache_dir(request)
+        with tempfile.TemporaryDirectory(prefix="platform-ops-dbt-") as work:
+            target_path = Path(work, "target")
+            target_path.mkdir()
+            cached = cache / "partial_parse.msgpack"
+            if cached.is_file():  # keep partial parsing across runs of the same project/target
+                shutil.copy2(cached, target_path / "partial_parse.msgpack")
+            state_dir = None
+            if decision.action is Action.RETRY:
+                assert previous is not None
+                state_dir = Path(work, "state")
+                state_dir.mkdir()
+                (state_dir / "run_results.json").write_text(json.dumps(previous.run_results))
+            argv = build_argv(
+                self.hook.dbt_executable,
+                decision,
+                request,
+                str(target_path),
+                str(state_dir) if state_dir else None,
+            )
+            # run_results.json starts absent: only what this invocation writes counts.
+            self.log.info("Running: %s", shlex.join(self._display(argv)))
+            t0 = time.monotonic()
+            result = self.hook.run(argv, env, cwd=request.project_dir)
+            self.log.info("dbt exited %s after %.1f s", result.returncode, time.monotonic() - t0)
+            run_results = _read_json(target_path / "run_results.json")
+            manifest = _read_json(target_path / "manifest.json")
+            fresh_cache = target_path / "partial_parse.msgpack"
+            if fresh_cache.is_file():
+                cache.mkdir(parents=True, exist_ok=True)
+                tmp = cache / f".partial_parse.{os.getpid()}.tmp"
+                shutil.copy2(fresh_cache, tmp)
+                os.replace(tmp, cached)
+        if run_results is not None and not run_results.get("results"):
+            run_results = None  # e.g. a retry after a clean run writes results: []
+        if run_results is None:
+            output = "\n".join(result.tail)
+            if decision.action is Action.RETRY and any(m in output for m in NOTHING_TO_RETRY_MARKERS):
+                self.log.info("dbt retry found nothing to re-run; the stored results stand")
+                return None, None, argv
+            # A parse or compilation error writes no run_results: fail, and leave the stored state as it was.
+            raise AirflowException(
+                f"dbt {decision.action.value} wrote no run_results.json (exit code {result.returncode}); "
+                f"this is usually a parse or compilation error. dbt said:\n{output}"
+            )
+        return run_results, manifest, argv
+
+    def _ensure_deps(self, request: DbtRequest, env: dict[str, str]) -> None:
+        """`dbt deps` only when packages.yml / dependencies.yml / package-lock.yml changed."""
+        fingerprint = deps_fingerprint(request.project_dir)
+        if fingerprint is None:
+            return
+        stamp = Path(request.project_dir, "dbt_packages", DEPS_STAMP)
+        if stamp.is_file() and stamp.read_text().strip() == fingerprint:
+            self.log.info("dbt packages up to date (%s)", fingerprint[:12])
+            return
+        argv = [
+            self.hook.dbt_executable,
+            "--no-use-colors",
+            "deps",
+            "--project-dir",
+            request.project_dir,
+            "--profiles-dir",
+            request.profiles_dir or request.project_dir,
+            "--target",
+            request.target,
+        ]
+        self.log.info("Package declarations changed: running %s", shlex.join(argv))
+        result = self.hook.run(argv, env, cwd=request.project_dir)
+        if result.returncode != 0:
+            raise AirflowException("dbt deps failed:\n" + "\n".join(result.tail))
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fingerprint)
+
+    @staticmethod
+    def _parse_cache_dir(request: DbtRequest) -> Path:
+        home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+        digest = hashlib.sha256(os.path.abspath(request.project_dir).encode()).hexdigest()[:12]
+        return Path(home, "cache", "dbt", f"{digest}-{request.target}")
+
+    def _display(self, argv: list[str]) -> list[str]:
+        token = self.hook.databricks_env.get(TOKEN_ENV)
+        return [a.replace(token, "***") if token else a for a in argv]
+
+    def _emit_asset_events(self, context: Any, request: DbtRequest, models: list[str]) -> None:
+        events = context.get("outlet_events")
+        if events is None or not models:
+            return
+        alias_events = events[AssetAlias(name=self.asset_alias)]
+        for uid in models:
+            alias_events.add(
+                Asset(name=f"dbt.{request.target}.{uid}", uri=f"dbt://{request.target}/{uid}"),
+                extra={"target": request.target, "unique_id": uid},
+            )
+        self.log.info("Emitted %d asset event(s) through alias %s", len(models), self.asset_alias)
+
+    def _summary(
+        self,
+        decision: Decision,
+        run_results: Mapping[str, Any],
+        ran: list[str],
+        argv: list[str] | None,
+        location: str,
+        request: DbtRequest,
+    ) -> dict[str, Any]:
+        return {
+            "mode": decision.action.value,
+            "reason": decision.reason,
+            "target": request.target,
+            "counts": status_counts(run_results),
+            "failed": failed_nodes(run_results),
+            "executed": ran,
+            "command": shlex.join(self._display(argv)) if argv else None,
+            "state_location": location,
+        }
