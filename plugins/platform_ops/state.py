@@ -14,7 +14,8 @@ warning and read as ``None`` ("no state"), never as success.
 
 The root comes from, in order: the ``root`` argument, the Airflow Variable
 ``platform_ops_state_root``, the environment variable ``PLATFORM_OPS_STATE_ROOT``, and finally
-``file://$AIRFLOW_HOME/state``. Remote roots take an Airflow connection id (``conn_id``).
+``file://$AIRFLOW_HOME/state``. Remote roots take an Airflow connection id: the ``conn_id``
+argument, else the Variable ``platform_ops_state_conn_id`` or env ``PLATFORM_OPS_STATE_CONN_ID``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 STATE_ROOT_VARIABLE = "platform_ops_state_root"
 STATE_ROOT_ENV = "PLATFORM_OPS_STATE_ROOT"
+STATE_CONN_VARIABLE = "platform_ops_state_conn_id"
+STATE_CONN_ENV = "PLATFORM_OPS_STATE_CONN_ID"
 _SUPPORTED_SCHEMES = ("file", "s3", "gs", "gcs")
 
 
@@ -44,16 +47,23 @@ def default_state_root() -> str:
     return "file://" + os.path.join(os.path.abspath(home), "state")
 
 
+def _setting(variable: str, env: str) -> str | None:
+    try:
+        value = Variable.get(variable, default=None)
+    except Exception:  # no metadata DB / API reachable: fall through to the environment
+        log.debug("Variable %s could not be read; using the environment", variable, exc_info=True)
+        value = None
+    return value or os.environ.get(env) or None
+
+
 def resolve_state_root(root: str | None = None) -> str:
     """The state root URL: explicit argument, Airflow Variable, env var, then the default."""
-    if root:
-        return root
-    try:
-        value = Variable.get(STATE_ROOT_VARIABLE, default=None)
-    except Exception:  # no metadata DB / API reachable: fall through to the environment
-        log.debug("Variable %s could not be read; using the environment", STATE_ROOT_VARIABLE, exc_info=True)
-        value = None
-    return value or os.environ.get(STATE_ROOT_ENV) or default_state_root()
+    return root or _setting(STATE_ROOT_VARIABLE, STATE_ROOT_ENV) or default_state_root()
+
+
+def resolve_state_conn_id(conn_id: str | None = None) -> str | None:
+    """The connection for a remote root: explicit argument, Variable, env var, else none."""
+    return conn_id or _setting(STATE_CONN_VARIABLE, STATE_CONN_ENV)
 
 
 class RunStateStore:
@@ -70,6 +80,7 @@ class RunStateStore:
                 "file:///var/lib/airflow/state or s3://bucket/prefix",
             )
         self.url = url.rstrip("/")
+        conn_id = resolve_state_conn_id(conn_id) if scheme != "file" else None
         self.conn_id = conn_id
         self.root = ObjectStoragePath(self.url, conn_id=conn_id) if conn_id else ObjectStoragePath(self.url)
         self._local = self.root.protocol in ("file", "local", "")

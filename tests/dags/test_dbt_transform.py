@@ -1,0 +1,70 @@
+"""The dbt_transform DAG end to end: UI params, Airflow retries and repairing a failed date."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from platform_ops.core.dbt import STATE_NAME
+from platform_ops.state import RunStateStore
+from tests.airflow_runner import run_dag
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS = REPO / "dags"
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PLATFORM_OPS_STATE_ROOT", f"file://{tmp_path}/state")
+    monkeypatch.setenv("PLATFORM_OPS_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv("PLATFORM_OPS_RETRY_DELAY_SECONDS", "0")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"threads": 0},
+        {"threads": 65},
+        {"target": "staging"},
+        {"dbt_retry": "maybe"},
+        {"vars": "not an object"},
+        {"select": ""},
+        {"full_refresh": "yes"},
+    ],
+)
+def test_invalid_params_are_rejected_at_trigger_time(conf: dict) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.exceptions import ParamValidationError
+
+    dag = DagBag(dag_folder=str(DAGS / "dbt_transform.py"), load_op_links=False).dags["dbt_transform"]
+    params = copy.deepcopy(dag.params)
+    params.validate()  # the defaults are valid
+    with pytest.raises(ParamValidationError, match=f"param {next(iter(conf))}"):
+        params.update(conf)  # ParamsDict validates each value it is given
+
+
+@pytest.mark.integration
+def test_failed_date_is_retried_by_airflow_then_repaired_by_a_rerun(env: Path) -> None:
+    date = datetime(2026, 11, 10, tzinfo=UTC)
+    failed = run_dag(DAGS, "dbt_transform", date, {"vars": {"fail_models": ["stg_payments"]}})
+    assert failed.state == "failed"
+    assert failed.try_numbers["dbt_run"] == 3, "retries=2: three tries"
+    doc = RunStateStore().get_latest("dbt_transform", "dbt_run", date, STATE_NAME)
+    # try 1 ran everything; tries 2 and 3 were dbt retries of the failed model and its descendants
+    assert [i["mode"] for i in doc["invocations"]] == ["run", "retry", "retry"]
+    assert RunStateStore().list_versions("dbt_transform", "dbt_run", date, STATE_NAME) == [1, 2, 3]
+
+    repaired = run_dag(DAGS, "dbt_transform", date, {})
+    assert repaired.state == "success"
+    summary = repaired.summary("dbt_run")
+    assert summary["mode"] == "retry"
+    assert {u for u in summary["executed"] if u.startswith("model.")} == {
+        "model.shop.stg_payments",
+        "model.shop.orders",
+        "model.shop.customers",
+        "model.shop.order_status_counts",
+    }

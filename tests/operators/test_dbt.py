@@ -1,0 +1,232 @@
+"""DbtRunOrRetryOperator end to end: real dbt (its own environment), DuckDB, Airflow's task runner.
+
+Each test gets its own DuckDB file and state root; runs go through dag.test() so templating,
+XCom and try numbers are Airflow's own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from platform_ops.core.dbt import STATE_NAME
+from platform_ops.state import RunStateStore
+from tests.airflow_runner import RunResult, run_dag
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = Path(__file__).parent / "dags"
+D1 = datetime(2026, 11, 1, tzinfo=UTC)
+D2 = datetime(2026, 11, 2, tzinfo=UTC)
+
+STG_ORDERS_AND_DESCENDANTS = {
+    "model.shop.stg_orders",
+    "model.shop.orders",
+    "model.shop.customers",
+    "model.shop.order_status_counts",
+}
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PLATFORM_OPS_STATE_ROOT", f"file://{tmp_path}/state")
+    monkeypatch.setenv("PLATFORM_OPS_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
+    return tmp_path
+
+
+def run(date: datetime, **conf) -> RunResult:
+    return run_dag(SCENARIOS, "dbt_scenarios", date, conf)
+
+
+def stored(date: datetime, dag_id: str = "dbt_scenarios", task_id: str = "dbt") -> dict | None:
+    return RunStateStore().get_latest(dag_id, task_id, date, STATE_NAME)
+
+
+def models(uids: list[str]) -> set[str]:
+    return {u for u in uids if u.startswith("model.")}
+
+
+def test_fail_fix_retry_runs_exactly_the_failed_model_and_descendants(env: Path) -> None:
+    first = run(D1, vars={"fail_models": ["stg_orders"]})
+    assert first.state == "failed"
+    s1 = first.summary("dbt")
+    assert s1["mode"] == "run"
+    assert [f["unique_id"] for f in s1["failed"]] == ["model.shop.stg_orders"]
+    assert "forced failure of stg_orders" in s1["failed"][0]["message"]
+    assert s1["counts"]["skipped"] > 0
+
+    fixed = run(D1)
+    assert fixed.state == "success"
+    s2 = fixed.summary("dbt")
+    assert s2["mode"] == "retry"
+    assert " retry " in s2["command"]
+    assert models(s2["executed"]) == STG_ORDERS_AND_DESCENDANTS
+    assert "seed.shop.raw_orders" not in s2["executed"]
+    assert s2["failed"] == []
+    # the merged picture for the date holds every node, all green
+    doc = stored(D1)
+    assert doc is not None
+    statuses = {r["unique_id"]: r["status"] for r in doc["run_results"]["results"]}
+    assert len(statuses) == sum(s1["counts"].values()) == 25
+    assert set(statuses.values()) <= {"success", "pass"}
+    assert [i["mode"] for i in doc["invocations"]] == ["run", "retry"]
+
+
+def test_green_date_is_not_rebuilt_unless_forced(env: Path) -> None:
+    assert run(D1).state == "success"
+    again = run(D1)
+    assert again.state == "success"
+    assert again.summary("dbt")["mode"] == "skip"
+    assert again.summary("dbt")["executed"] == []
+    forced = run(D1, force=True)
+    assert forced.summary("dbt")["mode"] == "run"
+    assert "seed.shop.raw_orders" in forced.summary("dbt")["executed"]
+
+
+def test_chained_retries_keep_the_full_picture(env: Path) -> None:
+    assert run(D1, vars={"fail_models": ["stg_orders", "stg_customers"]}).state == "failed"
+    half = run(D1, vars={"fail_models": ["stg_customers"]})
+    assert half.state == "failed"
+    assert half.summary("dbt")["mode"] == "retry"
+    assert [f["unique_id"] for f in half.summary("dbt")["failed"]] == ["model.shop.stg_customers"]
+    done = run(D1)
+    assert done.state == "success"
+    executed = models(done.summary("dbt")["executed"])
+    assert "model.shop.stg_customers" in executed
+    assert "model.shop.stg_orders" not in executed, "already repaired by the previous retry"
+    doc = stored(D1)
+    statuses = {r["unique_id"]: r["status"] for r in doc["run_results"]["results"]}
+    assert len(statuses) == 25
+    assert set(statuses.values()) <= {"success", "pass"}
+
+
+def test_state_survives_in_the_store_not_in_target(env: Path) -> None:
+    """Nothing is kept in the project's target/: the retry restores run_results from the store."""
+    assert run(D1, vars={"fail_models": ["orders"]}).state == "failed"
+    shutil.rmtree(REPO / "include" / "dbt" / "target", ignore_errors=True)
+    fixed = run(D1)
+    assert fixed.summary("dbt")["mode"] == "retry"
+    assert models(fixed.summary("dbt")["executed"]) == {
+        "model.shop.orders",
+        "model.shop.customers",
+        "model.shop.order_status_counts",
+    }
+
+
+def test_two_logical_dates_keep_their_own_results(env: Path) -> None:
+    assert run(D1, vars={"fail_models": ["stg_payments"]}).state == "failed"
+    assert run(D2).state == "success"
+    # a backfill of both dates: D1 repairs only its failures, D2 has nothing to do
+    r1, r2 = run(D1), run(D2)
+    assert r1.summary("dbt")["mode"] == "retry"
+    assert "model.shop.stg_payments" in r1.summary("dbt")["executed"]
+    assert "model.shop.stg_customers" not in r1.summary("dbt")["executed"]
+    assert r2.summary("dbt")["mode"] == "skip"
+
+
+def test_target_or_selection_mismatch_runs_in_full(env: Path) -> None:
+    assert run(D1, vars={"fail_models": ["stg_orders"]}).state == "failed"
+    other = run(D1, select="tag:hourly+")
+    s = other.summary("dbt")
+    assert s["mode"] == "run"
+    assert "different request" in s["reason"]
+
+
+def test_build_retry_of_a_failed_test_rebuilds_its_model(env: Path) -> None:
+    broken = run(D1, vars={"payments_in_cents": True})
+    assert broken.state == "failed"
+    failed = [f["unique_id"] for f in broken.summary("dbt")["failed"]]
+    assert failed == ["test.shop.assert_payment_amounts_in_dollars"]
+    fixed = run(D1)
+    s = fixed.summary("dbt")
+    assert fixed.state == "success"
+    assert s["mode"] == "rebuild"
+    assert "model.shop.stg_payments" in s["executed"], "the tested model must be rebuilt, not just re-tested"
+    assert "test.shop.assert_payment_amounts_in_dollars" in s["executed"]
+    assert "model.shop.stg_customers" not in s["executed"]
+
+
+def test_compile_error_fails_and_never_leaves_a_green_state(env: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "include" / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    assert run(D1, project_dir=str(project), vars={"fail_models": ["orders"]}).state == "failed"
+    before = stored(D1)
+    # A parse error: dbt stops before running anything and writes no run_results.json.
+    (project / "models" / "marts" / "schema.yml").write_text("models: [\n  - name: orders\n    columns: {\n")
+    broken = run(D1, project_dir=str(project))
+    assert broken.state == "failed"
+    assert ("dbt", "summary") not in broken.xcom
+    assert stored(D1) == before, "a run that wrote no run_results must not touch the stored state"
+    # Once the project parses again, the stored failure is still there to retry.
+    shutil.copy(REPO / "include/dbt/models/marts/schema.yml", project / "models/marts/schema.yml")
+    repaired = run(D1, project_dir=str(project))
+    assert repaired.state == "success"
+    assert repaired.summary("dbt")["mode"] == "retry"
+
+
+def test_node_compile_error_is_reported_with_dbts_message(env: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "include" / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "models" / "marts" / "orders.sql").write_text("select {{ no_such_macro() }}\n")
+    broken = run(D1, project_dir=str(project))
+    assert broken.state == "failed"
+    failed = broken.summary("dbt")["failed"]
+    assert [f["unique_id"] for f in failed] == ["model.shop.orders"]
+    assert "no_such_macro" in failed[0]["message"]
+
+
+def test_mode_retry_without_state_fails_before_running_dbt(env: Path) -> None:
+    result = run(D1, mode="retry")
+    assert result.state == "failed"
+    assert ("dbt", "summary") not in result.xcom
+    assert stored(D1) is None
+    assert not (env / "warehouse.duckdb").exists(), "dbt must not have run"
+
+
+def test_bad_threads_fail_before_running_dbt(env: Path) -> None:
+    assert run(D1, threads=0).state == "failed"
+    assert stored(D1) is None
+    assert not (env / "warehouse.duckdb").exists()
+
+
+def test_databricks_token_never_reaches_logs_xcom_or_state(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    token = "dapi0123456789abcdefSECRET"
+    conn = {
+        "conn_type": "databricks",
+        "host": "https://dbc-test.cloud.databricks.com",
+        "password": token,
+        "extra": {"http_path": "/sql/1.0/warehouses/abc"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_DBX_TEST", json.dumps(conn))
+    first = run(D1, databricks_conn_id="dbx_test", vars={"fail_models": ["stg_orders"]})
+    second = run(D1, databricks_conn_id="dbx_test")
+    assert (first.state, second.state) == ("failed", "success")
+    out = capfd.readouterr()
+    assert "Running: " in out.out + out.err, "the task log was not captured"
+    assert token not in out.out + out.err
+    assert token not in json.dumps({str(k): v for k, v in {**first.xcom, **second.xcom}.items()})
+    state_files = list((env / "state").rglob("*.json"))
+    assert state_files
+    for f in state_files:
+        assert token not in f.read_text()
+
+
+def test_state_on_s3_restores_the_retry(env: Path, aws_conn: str, moto_endpoint: str, monkeypatch) -> None:
+    import boto3
+
+    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").create_bucket(Bucket="dbt-state")
+    monkeypatch.setenv("PLATFORM_OPS_STATE_ROOT", "s3://dbt-state/platform-ops")
+    monkeypatch.setenv("PLATFORM_OPS_STATE_CONN_ID", aws_conn)
+    assert run(D1, vars={"fail_models": ["customers"]}).state == "failed"
+    fixed = run(D1)
+    s = fixed.summary("dbt")
+    assert s["mode"] == "retry"
+    assert s["state_location"].startswith("s3://dbt-state/platform-ops/dbt_scenarios/dbt/2026-11-01T000000Z/")
+    assert models(s["executed"]) == {"model.shop.customers"}
