@@ -232,6 +232,7 @@ class DbtRunOrRetryOperator(BaseOperator):
                 "started_at": started.isoformat(),
                 "finished_at": datetime.now(UTC).isoformat(),
                 "counts": status_counts(new_rr),
+                "executed": ran,
                 "try_number": ti.try_number,
             }
         )

@@ -1,0 +1,158 @@
+"""make demo: run every DAG that has a local mode end to end and print where everything went.
+
+A DAG has a local mode when it carries the tag ``local``. Each runs through ``airflow dags test``
+(the real scheduler loop, task runner, params validation and retries) on the embedded defaults:
+SQLite metadata DB in .airflow/, DuckDB for the warehouse, file:// run state. DAGs with a scenario
+below run it (several steps, each with the outcome it expects); the others run once.
+Exit code: non-zero when any step ends differently from what it expects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HOME = Path(os.environ.get("AIRFLOW_HOME", REPO / ".airflow"))
+DEMO = HOME / "demo"
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+@dataclass
+class Step:
+    title: str
+    date: str
+    conf: dict = field(default_factory=dict)
+    expect: str = "success"
+
+
+SCENARIOS: dict[str, list[Step]] = {
+    "dbt_transform": [
+        Step("first run of a date: full dbt build", "2026-11-20"),
+        Step("re-run of that green date: nothing to rebuild", "2026-11-20"),
+        Step(
+            "next date, stg_orders breaks (var fail_models); Airflow retries it twice",
+            "2026-11-21",
+            {"vars": {"fail_models": ["stg_orders"]}},
+            expect="failed",
+        ),
+        Step("fixed, the date re-runs: only stg_orders and its descendants", "2026-11-21"),
+    ],
+}
+
+
+def sh(argv: list[str], log: Path, env: dict[str, str]) -> int:
+    with log.open("w") as fh:
+        return subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, check=False).returncode
+
+
+def local_dags(env: dict[str, str]) -> list[str]:
+    code = (
+        "import json\nfrom airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(REPO / 'dags')!r}, load_op_links=False)\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "print('@@' + json.dumps(sorted(d for d, dag in bag.dags.items() if 'local' in dag.tags)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("@@")]
+    if out.returncode != 0 or not lines:
+        sys.exit(f"demo: could not parse dags/:\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1][2:])
+
+
+def dbt_state(date: str) -> tuple[Path, list[dict]]:
+    path = DEMO / "state" / "dbt_transform" / "dbt_run" / f"{date}T000000Z" / "dbt_run_results.json"
+    return path, (json.loads(path.read_text())["invocations"] if path.is_file() else [])
+
+
+def dbt_notes(new: list[dict]) -> list[str]:
+    """What the dbt invocations of one step did."""
+    if not new:
+        return ["no dbt invocation: the stored results for this date are green (skip)"]
+    notes = []
+    for inv in new:
+        models = [u.split(".")[-1] for u in inv.get("executed", []) if u.startswith("model.")]
+        notes.append(
+            f"try {inv['try_number']}: dbt {inv['mode']:<7} {inv['counts']}  models: {', '.join(models)}"
+        )
+    return notes
+
+
+def failure_lines(log: Path) -> str:
+    """The first failure message the task raised, as the task log shows it."""
+    lines = log.read_text(errors="replace").splitlines()
+    for i, line in enumerate(lines):
+        if "dbt finished with" in line or "AirflowFailException:" in line:
+            return "\n       ".join(lines[i : i + 3])
+    return "(see the log)"
+
+
+def main() -> int:
+    env = dict(os.environ)
+    shutil.rmtree(DEMO, ignore_errors=True)
+    (DEMO / "logs").mkdir(parents=True)
+    env.update(
+        PLATFORM_OPS_STATE_ROOT=f"file://{DEMO / 'state'}",
+        PLATFORM_OPS_DUCKDB_PATH=str(DEMO / "warehouse.duckdb"),
+        PLATFORM_OPS_RETRY_DELAY_SECONDS="2",
+    )
+    print(f"demo: AIRFLOW_HOME={HOME}; migrating the SQLite metadata DB ...", flush=True)
+    if sh([AIRFLOW, "db", "migrate"], DEMO / "logs" / "db-migrate.log", env) != 0:
+        print(f"demo: airflow db migrate failed, see {DEMO / 'logs' / 'db-migrate.log'}")
+        return 1
+    dags = local_dags(env)
+    if not dags:
+        print("demo: no DAG with a local mode exists yet")
+        return 0
+    rows, failures = [], 0
+    for dag_id in dags:
+        steps = SCENARIOS.get(dag_id, [Step("run once", time.strftime("%Y-%m-%d"))])
+        for n, step in enumerate(steps, 1):
+            log = DEMO / "logs" / f"{dag_id}-{n}.log"
+            print(
+                f"\n[{dag_id} {n}/{len(steps)}] {step.title}\n  airflow dags test {dag_id} {step.date}"
+                + (f" --conf '{json.dumps(step.conf)}'" if step.conf else ""),
+                flush=True,
+            )
+            t0 = time.monotonic()
+            argv = [AIRFLOW, "dags", "test", dag_id, step.date]
+            if step.conf:
+                argv += ["--conf", json.dumps(step.conf)]
+            before = len(dbt_state(step.date)[1]) if dag_id == "dbt_transform" else 0
+            rc = sh(argv, log, env)
+            result = "success" if rc == 0 else "failed"
+            seconds = time.monotonic() - t0
+            ok = result == step.expect
+            failures += not ok
+            where, notes = str(log.relative_to(REPO)), []
+            if dag_id == "dbt_transform":
+                path, invocations = dbt_state(step.date)
+                where, notes = str(path.relative_to(REPO)), dbt_notes(invocations[before:])
+            print(f"  -> {result} (expected {step.expect}) in {seconds:.1f} s; log: {log.relative_to(REPO)}")
+            for note in notes:
+                print(f"     {note}")
+            if result == "failed":
+                print("     the task failed with: " + failure_lines(log))
+            rows.append((dag_id, n, step.expect, result if ok else f"{result} (!)", f"{seconds:.1f}s", where))
+    print("\nSummary")
+    widths = [
+        max(len(str(r[i])) for r in [*rows, ("DAG", "step", "expected", "result", "time", "")])
+        for i in range(5)
+    ]
+    header = ("DAG", "step", "expected", "result", "time", "state / output")
+    for row in [header, *rows]:
+        print("  " + "  ".join(str(c).ljust(w) for c, w in zip(row[:5], widths, strict=True)) + "  " + row[5])
+    print(f"\nWarehouse: {DEMO / 'warehouse.duckdb'}   Run state: {DEMO / 'state'}   Logs: {DEMO / 'logs'}")
+    if failures:
+        print(f"demo: {failures} step(s) did not end as expected; read the logs above")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
