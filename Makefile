@@ -41,13 +41,16 @@ demo: bootstrap
 	$(VENV)/bin/python scripts/demo.py
 
 bench: bootstrap
-	@for b in benchmarks/*.py; do echo "== $$b"; $(VENV)/bin/python $$b; done
+	@PYTHON=$(PYTHON) scripts/bootstrap.sh --bench
+	@for b in benchmarks/*.py; do echo "== $$b"; $(CURDIR)/.venv-bench/bin/python $$b || exit 1; done
 
 lock:
 	@PYTHON=$(PYTHON) scripts/bootstrap.sh --tools-only
 	$(UV) pip compile -q --python-version $(LOCK_PY) requirements.txt -o requirements.lock
 	$(UV) pip compile -q --python-version $(LOCK_PY) requirements.txt requirements-dev.txt \
 		-c requirements.lock -o requirements-dev.lock
+	$(UV) pip compile -q --python-version $(LOCK_PY) requirements.txt requirements-dev.txt \
+		benchmarks/requirements.txt -c requirements-dev.lock -o benchmarks/requirements.lock
 	$(UV) pip compile -q --python-version $(LOCK_PY) --excludes envs/dbt/excludes.txt \
 		envs/dbt/requirements.txt -o envs/dbt/requirements.lock
 	@echo "locks written; the next make demo/test re-syncs what changed"
@@ -63,4 +66,4 @@ clean:
 		.pytest_cache .ruff_cache .mypy_cache .hypothesis
 
 clean-all: clean
-	rm -rf .venv .venv-dbt .tools
+	rm -rf .venv .venv-dbt .venv-bench .tools

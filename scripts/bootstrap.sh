@@ -47,3 +47,8 @@ sync_env .venv requirements-dev.lock
 # The dbt lock was compiled with envs/dbt/excludes.txt (see there); `pip sync` installs the lock
 # as it is, without resolving, so the excluded parser never comes back.
 sync_env .venv-dbt envs/dbt/requirements.lock
+
+# The benchmark environment: only for `make bench` (scripts/bootstrap.sh --bench).
+if [ "${1:-}" = "--bench" ]; then
+  sync_env .venv-bench benchmarks/requirements.lock
+fi

@@ -169,6 +169,7 @@ class DbtRunOrRetryOperator(BaseOperator):
 
     # -- execute ----------------------------------------------------------------------------------
     def execute(self, context: Any) -> dict[str, Any]:
+        self._t0 = time.monotonic()
         try:
             request = DbtRequest.from_params(
                 project_dir=self.project_dir,
@@ -369,4 +370,5 @@ class DbtRunOrRetryOperator(BaseOperator):
             "executed": ran,
             "command": shlex.join(self._display(argv)) if argv else None,
             "state_location": location,
+            "seconds": round(time.monotonic() - getattr(self, "_t0", time.monotonic()), 3),
         }
