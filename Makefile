@@ -20,7 +20,7 @@ export UV_COMPILE_BYTECODE := 1
 
 help:
 	@echo "make demo        create the environments, run every local DAG end to end, print a summary"
-	@echo "make test        ruff, the import contract and the whole pytest suite (integration included)"
+	@echo "make test        ruff, the import contract, mypy and the whole pytest suite (integration included)"
 	@echo "make airflow     airflow standalone on http://127.0.0.1:8080 (stop: Ctrl-C or make airflow-stop)"
 	@echo "make bench       run the benchmarks in benchmarks/"
 	@echo "make lock        recompile the pinned locks from requirements*.txt and envs/dbt"
@@ -33,6 +33,7 @@ lint: bootstrap
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
 
 test: lint
 	$(VENV)/bin/pytest

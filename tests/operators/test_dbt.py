@@ -75,6 +75,22 @@ def test_fail_fix_retry_runs_exactly_the_failed_model_and_descendants(env: Path)
     assert len(statuses) == sum(s1["counts"].values()) == 25
     assert set(statuses.values()) <= {"success", "pass"}
     assert [i["mode"] for i in doc["invocations"]] == ["run", "retry"]
+    # each model the retry built emitted an asset event through the alias
+    assert emitted_models(fixed.run_id) == STG_ORDERS_AND_DESCENDANTS
+
+
+def emitted_models(run_id: str) -> set[str]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (
+            session.query(AssetModel.uri)
+            .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetEvent.source_dag_id == "dbt_scenarios", AssetEvent.source_run_id == run_id)
+            .all()
+        )
+    return {uri.split("/", 3)[-1] for (uri,) in rows if uri.split("/", 3)[-1].startswith("model.")}
 
 
 def test_green_date_is_not_rebuilt_unless_forced(env: Path) -> None:
