@@ -61,3 +61,20 @@ def aws_conn(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     }
     monkeypatch.setenv("AIRFLOW_CONN_MOTO_AWS", json.dumps(conn))
     return "moto_aws"
+
+
+@pytest.fixture
+def bq_reservation_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """The Reservation API fake on a free 127.0.0.1 port; google_cloud_default points at it."""
+    from sandbox.bigquery_reservation.server import FakeReservationServer
+
+    server = FakeReservationServer().start()
+    conn = {
+        "conn_type": "google_cloud_platform",
+        "extra": {"api_endpoint": server.url, "project": "admin-proj"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps(conn))
+    try:
+        yield server
+    finally:
+        server.stop()

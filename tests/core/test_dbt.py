@@ -15,6 +15,7 @@ from platform_ops.core.dbt import (
     NoStateToRetry,
     build_argv,
     decide,
+    deps_argv,
     deps_fingerprint,
     failed_nodes,
     failure_message,
@@ -352,3 +353,18 @@ def test_deps_fingerprint(tmp_path: Path) -> None:
     assert deps_fingerprint(tmp_path) == first
     (tmp_path / "package-lock.yml").write_text("packages: [changed]\n")
     assert deps_fingerprint(tmp_path) != first
+
+
+def test_deps_argv_names_the_project_and_target() -> None:
+    r = req(profiles_dir=PROJECT)
+    assert deps_argv("/env/dbt", r) == [
+        "/env/dbt",
+        "--no-use-colors",
+        "deps",
+        "--project-dir",
+        PROJECT,
+        "--profiles-dir",
+        PROJECT,
+        "--target",
+        "local",
+    ]

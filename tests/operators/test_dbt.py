@@ -246,3 +246,25 @@ def test_state_on_s3_restores_the_retry(env: Path, aws_conn: str, moto_endpoint:
     assert s["mode"] == "retry"
     assert s["state_location"].startswith("s3://dbt-state/platform-ops/dbt_scenarios/dbt/2026-11-01T000000Z/")
     assert models(s["executed"]) == {"model.shop.customers"}
+
+
+def test_dbt_deps_runs_only_when_the_package_declarations_change(env: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "include" / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    pkg = tmp_path / "helpers"
+    (pkg / "macros").mkdir(parents=True)
+    (pkg / "dbt_project.yml").write_text("name: helpers\nversion: '1.0'\nconfig-version: 2\n")
+    (pkg / "macros" / "cents.sql").write_text("{% macro cents(col) %}({{ col }} / 100.0){% endmacro %}\n")
+    (project / "packages.yml").write_text("packages:\n  - local: ../helpers\n")
+    stamp = project / "dbt_packages" / ".platform_ops_deps.sha256"
+
+    assert run(D1, project_dir=str(project)).state == "success"
+    assert (project / "dbt_packages" / "helpers").exists()
+    first = stamp.stat().st_mtime_ns
+
+    assert run(D2, project_dir=str(project)).state == "success"
+    assert stamp.stat().st_mtime_ns == first, "unchanged packages.yml: dbt deps must not run again"
+
+    (project / "packages.yml").write_text("# pinned\npackages:\n  - local: ../helpers\n")
+    assert run(datetime(2026, 11, 3, tzinfo=UTC), project_dir=str(project)).state == "success"
+    assert stamp.stat().st_mtime_ns != first

@@ -327,6 +327,22 @@ def decide(
 # -- command lines ------------------------------------------------------------------------------
 
 
+def _project_args(request: DbtRequest) -> list[str]:
+    return [
+        "--project-dir",
+        request.project_dir,
+        "--profiles-dir",
+        request.profiles_dir or request.project_dir,
+        "--target",
+        request.target,
+    ]
+
+
+def deps_argv(dbt_executable: str, request: DbtRequest) -> list[str]:
+    """`dbt deps` for the request's project (packages land in the project's dbt_packages/)."""
+    return [dbt_executable, "--no-use-colors", "deps", *_project_args(request)]
+
+
 def build_argv(
     dbt_executable: str,
     decision: Decision,
@@ -336,12 +352,7 @@ def build_argv(
 ) -> list[str]:
     """The dbt command line. Always --target; vars always in full (a retry's --vars replaces)."""
     common = [
-        "--project-dir",
-        request.project_dir,
-        "--profiles-dir",
-        request.profiles_dir or request.project_dir,
-        "--target",
-        request.target,
+        *_project_args(request),
         "--target-path",
         target_path,
         "--log-path",

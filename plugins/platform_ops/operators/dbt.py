@@ -29,6 +29,7 @@ from platform_ops.core.dbt import (
     StoredState,
     build_argv,
     decide,
+    deps_argv,
     deps_fingerprint,
     failed_nodes,
     failure_message,
@@ -312,17 +313,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         if stamp.is_file() and stamp.read_text().strip() == fingerprint:
             self.log.info("dbt packages up to date (%s)", fingerprint[:12])
             return
-        argv = [
-            self.hook.dbt_executable,
-            "--no-use-colors",
-            "deps",
-            "--project-dir",
-            request.project_dir,
-            "--profiles-dir",
-            request.profiles_dir or request.project_dir,
-            "--target",
-            request.target,
-        ]
+        argv = deps_argv(self.hook.dbt_executable, request)
         self.log.info("Package declarations changed: running %s", shlex.join(argv))
         result = self.hook.run(argv, env, cwd=request.project_dir)
         if result.returncode != 0:
