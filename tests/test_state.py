@@ -198,3 +198,16 @@ def test_s3_root_against_moto_server(aws_conn: str, moto_endpoint: str) -> None:
         Body=b"{truncated",
     )
     assert store.get_latest(*KEY) is None
+
+
+def test_shared_documents(store: RunStateStore) -> None:
+    assert store.list_shared("leases-batch") == {}
+    store.put_shared("leases-batch", "run_a", {"slots": 100})
+    store.put_shared("leases-batch", "run_b", {"slots": 200})
+    assert store.get_shared("leases-batch", "run_a") == {"slots": 100}
+    assert store.list_shared("leases-batch") == {"run_a": {"slots": 100}, "run_b": {"slots": 200}}
+    store.delete_shared("leases-batch", "run_a")
+    store.delete_shared("leases-batch", "run_a")  # idempotent
+    assert store.list_shared("leases-batch") == {"run_b": {"slots": 200}}
+    with pytest.raises(ConfigError, match="namespace"):
+        store.put_shared("../x", "k", {})

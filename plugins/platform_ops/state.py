@@ -30,7 +30,7 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath, Variable
 
-from platform_ops.core.state_keys import DocKey, date_key, parse_version_file
+from platform_ops.core.state_keys import DocKey, date_key, parse_version_file, validate_segment
 from platform_ops.exceptions import ConfigError, StateError
 
 log = logging.getLogger(__name__)
@@ -212,3 +212,33 @@ class RunStateStore:
         if doc is None:
             log.warning("Run state at %s holds null: treating as no state", path)
         return doc
+
+    # -- shared documents ---------------------------------------------------------------------------
+    # Documents that belong to no single task and date, e.g. the slot leases that overlapping DAG
+    # runs hold on one reservation: ``_shared/<namespace>/<key>.json``, one writer per key.
+    def _shared(self, namespace: str, key: str | None = None) -> ObjectStoragePath:
+        parts = ["_shared", validate_segment("namespace", namespace)]
+        if key is not None:
+            parts.append(f"{validate_segment('key', key)}.json")
+        return self.root.joinpath(*parts)
+
+    def put_shared(self, namespace: str, key: str, doc: Any) -> None:
+        self._write_atomic(
+            self._shared(namespace, key), json.dumps(doc, sort_keys=True, default=str).encode()
+        )
+
+    def get_shared(self, namespace: str, key: str) -> Any | None:
+        return self._read(self._shared(namespace, key))
+
+    def list_shared(self, namespace: str) -> dict[str, Any]:
+        """key -> document for every readable document of the namespace."""
+        try:
+            paths = [p for p in self._shared(namespace).iterdir() if p.name.endswith(".json")]
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        docs = {p.name[: -len(".json")]: self._read(p) for p in paths if not p.name.startswith(".")}
+        return {k: v for k, v in docs.items() if v is not None}
+
+    def delete_shared(self, namespace: str, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._shared(namespace, key).unlink()

@@ -100,3 +100,11 @@ def test_original_comes_from_the_earliest_active_lease() -> None:
     ]
     assert lease_original(300, others) == 100
     assert lease_original(300, []) == 300
+
+
+def test_enum_values_round_trip_through_json() -> None:
+    r = request(strategy="edition_autoscale", slots=50, job_type="PIPELINE")
+    assert r.strategy is Strategy.EDITION_AUTOSCALE
+    assert r.field == "autoscale_max_slots"
+    with pytest.raises(ConfigError, match="strategy"):
+        request(strategy="buy_more")

@@ -100,3 +100,11 @@ def test_flex_commitment_younger_than_its_minimum_term_refuses_deletion(
         hook.delete_commitment(c.name)
     bq_reservation_fake.api.config["flex_min_age_seconds"] = 0
     hook.delete_commitment(c.name)
+
+
+def test_create_with_an_id_is_idempotent(hook: BigQueryReservationHook) -> None:
+    c = hook.create_flex_commitment(PARENT, 100, commitment_id="po-abc")
+    assert c.name == f"{PARENT}/capacityCommitments/po-abc"
+    with pytest.raises(gexc.Conflict):
+        hook.create_flex_commitment(PARENT, 100, commitment_id="po-abc")
+    assert len(hook.list_commitments(PARENT)) == 1

@@ -16,6 +16,7 @@ lease ends, and never removes capacity another run still holds.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -58,15 +59,24 @@ class SlotRequest:
     location: str
     reservation: str
     assignee_project: str
-    strategy: Strategy
+    strategy: Strategy | str
     slots: int
     max_slots_ceiling: int
     reservation_slot_capacity: int | None = None
-    job_type: JobType = JobType.QUERY
+    job_type: JobType | str = JobType.QUERY
     activation_timeout_s: float = 600.0
     on_demand_fallback: bool = True
 
     def __post_init__(self) -> None:
+        # Accept the enums' values too (a request read back from stored JSON carries strings).
+        for name, enum in (("strategy", Strategy), ("job_type", JobType)):
+            try:
+                object.__setattr__(self, name, enum(getattr(self, name)))
+            except ValueError:
+                allowed = " | ".join(e.value for e in enum)
+                raise ConfigError(
+                    name, f"{getattr(self, name)!r} is not one of {allowed}", f"pass {allowed}"
+                ) from None
         for field, value, pattern, example in (
             ("admin_project", self.admin_project, _PROJECT, "my-admin-project"),
             ("assignee_project", self.assignee_project, _PROJECT, "my-etl-project"),
@@ -159,3 +169,17 @@ def lease_original(original_now: int, other_leases: list[Mapping[str, Any]]) -> 
     if active:
         return int(min(active, key=lambda lease: lease["acquired_at"])["original"])
     return original_now
+
+
+def commitment_id(dag_id: str, run_id: str, task_id: str) -> str:
+    """A commitment id derived from the run: a retried create meets ALREADY_EXISTS, never buys twice."""
+    digest = hashlib.sha256(f"{dag_id}\0{run_id}\0{task_id}".encode()).hexdigest()[:40]
+    return f"po-{digest}"
+
+
+def lease_namespace(request: SlotRequest) -> str:
+    return f"slot-leases.{request.admin_project}.{request.location}.{request.reservation}"
+
+
+def lease_key(dag_id: str, run_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._\-=+]", "_", f"{dag_id}.{run_id}")

@@ -76,10 +76,15 @@ class BigQueryReservationHook(GoogleBaseHook):
         )
 
     # -- capacity commitments ---------------------------------------------------------------------
-    def create_flex_commitment(self, parent: str, slots: int) -> bqr.CapacityCommitment:
+    def create_flex_commitment(
+        self, parent: str, slots: int, commitment_id: str | None = None
+    ) -> bqr.CapacityCommitment:
+        """Buy FLEX slots. Not retried here: with a commitment_id a retry meets ALREADY_EXISTS instead."""
         commitment = bqr.CapacityCommitment(plan=bqr.CapacityCommitment.CommitmentPlan.FLEX, slot_count=slots)
-        # Not retried: a retried create could buy twice. The caller records and reconciles instead.
-        return self.client.create_capacity_commitment(parent=parent, capacity_commitment=commitment)
+        request = bqr.CreateCapacityCommitmentRequest(
+            parent=parent, capacity_commitment=commitment, capacity_commitment_id=commitment_id or ""
+        )
+        return self.client.create_capacity_commitment(request=request)
 
     def get_commitment(self, name: str) -> bqr.CapacityCommitment:
         return self.client.get_capacity_commitment(name=name, retry=self.retry)

@@ -1,0 +1,59 @@
+"""Test DAG: buy slots (setup), do the work (may fail), release (teardown); knobs through run conf."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, task
+
+from platform_ops.operators.bigquery_reservation import FlexSlotPurchaseOperator, FlexSlotReleaseOperator
+
+with DAG(
+    dag_id="slot_scenarios",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["test"],
+    doc_md=__doc__,
+    render_template_as_native_obj=True,
+    default_args={"owner": "tests", "retries": 0},
+):
+    buy = FlexSlotPurchaseOperator(
+        task_id="buy_slots",
+        admin_project="admin-proj",
+        location="US",
+        reservation="{{ dag_run.conf.get('reservation', 'batch') }}",
+        assignee_project="etl-proj",
+        slots="{{ dag_run.conf.get('slots', 100) }}",
+        max_slots_ceiling=1000,
+        dry_run="{{ dag_run.conf.get('dry_run', False) }}",
+        activation_timeout=timedelta(seconds=1),
+        poll_interval=0.05,
+        retries=1,  # a retry of the purchase must find its own commitment
+        retry_delay=timedelta(seconds=0),
+    )
+
+    @task
+    def heavy_work(**context) -> dict:
+        """Reports what the work saw: the capacity, the commitments and the assignments."""
+        from platform_ops.hooks.bigquery_reservation import BigQueryReservationHook
+
+        hook = BigQueryReservationHook()
+        res = "projects/admin-proj/locations/US/reservations/batch"
+        seen = {
+            "slot_capacity": hook.get_reservation(res).slot_capacity,
+            "commitments": [c.name for c in hook.list_commitments("projects/admin-proj/locations/US")],
+            "assignees": [a.assignee for a in hook.list_assignments(res)],
+        }
+        if context["dag_run"].conf.get("fail_work"):
+            raise RuntimeError(f"the heavy work failed (saw {seen})")
+        return seen
+
+    release = FlexSlotReleaseOperator(
+        task_id="release_slots",
+        purchase_task_id="buy_slots",
+        poll_interval=0.05,
+        release_timeout=timedelta(seconds=10),
+    )
+    buy >> heavy_work() >> release.as_teardown(setups=buy)
