@@ -1,0 +1,253 @@
+"""CDC before/after images: the reference model on fixed cases, the SQL against it on DuckDB
+(fixed cases and >= 1000 random logs), and identifier validation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from platform_ops.core.cdc import CdcSpec, Dialect, build_net_sql, query_params, reference_net
+from platform_ops.exceptions import ConfigError
+
+WS = datetime(2026, 11, 21, 15, tzinfo=UTC)  # 2026-11-22 00:00 in Tokyo
+WE = WS + timedelta(days=1)
+SPEC = CdcSpec(
+    source_table="main.log",
+    primary_key=("a", "b"),
+    columns=("name", "qty"),
+    snapshot_table_prefix="main.snap_",
+)
+LOG_COLS = ["a", "b", "name", "qty", "changetrack_type", "changetrack_ver", "bigquery_insert_time"]
+SNAP = f"main.snap_{SPEC.snapshot_suffix(WS)}"
+
+
+def row(a, b, op, ver, hours, name="n", qty=1) -> dict:
+    return {
+        "a": a,
+        "b": b,
+        "name": name,
+        "qty": qty,
+        "changetrack_type": op,
+        "changetrack_ver": ver,
+        "bigquery_insert_time": WS + timedelta(hours=hours),
+    }
+
+
+@pytest.fixture(scope="module")
+def con():
+    c = duckdb.connect()
+    yield c
+    c.close()
+
+
+def run_sql(con, log: list[dict], snapshot: list[dict] | None) -> list[dict]:
+    con.execute("DROP TABLE IF EXISTS log")
+    con.execute(
+        "CREATE TABLE log (a INTEGER, b VARCHAR, name VARCHAR, qty INTEGER, changetrack_type VARCHAR, "
+        "changetrack_ver BIGINT, bigquery_insert_time TIMESTAMPTZ)"
+    )
+    if log:
+        con.executemany(
+            "INSERT INTO log VALUES (?, ?, ?, ?, ?, ?, ?)", [[r[c] for c in LOG_COLS] for r in log]
+        )
+    con.execute(f"DROP TABLE IF EXISTS {SNAP}")
+    snapshot_table = None
+    if snapshot is not None:
+        con.execute(f"CREATE TABLE {SNAP} (a INTEGER, b VARCHAR, name VARCHAR, qty INTEGER)")
+        if snapshot:
+            con.executemany(
+                f"INSERT INTO {SNAP} VALUES (?, ?, ?, ?)",
+                [[r["a"], r["b"], r["name"], r["qty"]] for r in snapshot],
+            )
+        snapshot_table = SNAP
+    params = query_params(SPEC, WS, WE)
+    params.pop("snapshot_suffix")
+    cur = con.execute(build_net_sql(SPEC, Dialect.DUCKDB, snapshot_table=snapshot_table), params)
+    names = [d[0] for d in cur.description]
+    out = []
+    for values in cur.fetchall():
+        rec = dict(zip(names, values, strict=True))
+        assert (rec.pop("window_start"), rec.pop("window_end")) == (WS, WE)
+        out.append(rec)
+    return out
+
+
+def check(con, log, snapshot=None) -> list[dict]:
+    expected = reference_net(SPEC, log, snapshot, WS, WE)
+    assert run_sql(con, log, snapshot) == expected
+    return expected
+
+
+# -- fixed cases ---------------------------------------------------------------------------------
+
+
+def test_insert_then_updates_in_the_window(con) -> None:
+    [r] = check(
+        con,
+        [row(1, "x", "I", 10, 1, "a", 1), row(1, "x", "U", 12, 2, "b", 2), row(1, "x", "U", 11, 3, "c", 3)],
+    )
+    # version order decides: version 12 is the last change even though 11 arrived later
+    assert (r["op"], r["after"], r["change_count"], r["before_source"]) == (
+        "c",
+        {"name": "b", "qty": 2},
+        3,
+        "none",
+    )
+
+
+def test_before_from_the_log_within_the_lookback(con) -> None:
+    [r] = check(con, [row(1, "x", "I", 5, -30, "old", 0), row(1, "x", "U", 9, 2, "new", 1)])
+    assert (r["op"], r["before"], r["version_before"], r["before_source"]) == (
+        "u",
+        {"name": "old", "qty": 0},
+        5,
+        "log",
+    )
+
+
+def test_rows_older_than_the_lookback_are_not_used(con) -> None:
+    [r] = check(con, [row(1, "x", "I", 5, -49, "old"), row(1, "x", "U", 9, 2, "new")])
+    assert r["before_source"] == "missing"
+
+
+def test_before_from_the_snapshot_of_the_previous_tokyo_day(con) -> None:
+    [r] = check(con, [row(1, "x", "D", 9, 2)], snapshot=[{"a": 1, "b": "x", "name": "snap", "qty": 7}])
+    assert (r["op"], r["before"], r["after"], r["before_source"]) == (
+        "d",
+        {"name": "snap", "qty": 7},
+        None,
+        "snapshot",
+    )
+    assert SPEC.snapshot_suffix(WS) == "261121"  # the window starts 2026-11-22 in Tokyo
+
+
+def test_missing_before_is_reported(con) -> None:
+    [r] = check(con, [row(1, "x", "U", 9, 2)], snapshot=[])
+    assert (r["op"], r["before_source"]) == ("c", "missing")
+
+
+def test_redelivered_version_keeps_the_latest_insert(con) -> None:
+    [r] = check(con, [row(1, "x", "I", 9, 1, "first"), row(1, "x", "I", 9, 5, "second")])
+    assert (r["after"]["name"], r["change_count"]) == ("second", 1)
+
+
+def test_delete_before_the_window_means_no_before_image(con) -> None:
+    [r] = check(con, [row(1, "x", "I", 3, -10), row(1, "x", "D", 4, -5), row(1, "x", "I", 7, 1, "again")])
+    assert (r["op"], r["before"], r["before_source"], r["version_before"]) == ("c", None, "log", 4)
+
+
+def test_composite_keys_and_null_columns(con) -> None:
+    out = check(con, [row(1, "x", "I", 1, 1, None, None), row(1, "y", "I", 2, 1), row(2, "x", "D", 3, 1)])
+    assert [(r["a"], r["b"]) for r in out] == [(1, "x"), (1, "y"), (2, "x")]
+    assert out[0]["after"] == {"name": None, "qty": None}
+
+
+def test_empty_window_and_rows_outside_it(con) -> None:
+    assert check(con, []) == []
+    assert check(con, [row(1, "x", "I", 1, -5), row(1, "x", "U", 2, 24)]) == []  # before W / at W's end
+
+
+def test_all_deletes(con) -> None:
+    out = check(
+        con, [row(i, "x", "D", i, 1) for i in range(5)], snapshot=[{"a": 0, "b": "x", "name": "s", "qty": 0}]
+    )
+    assert {r["op"] for r in out} == {"d"}
+    assert [r["before_source"] for r in out] == ["snapshot", "missing", "missing", "missing", "missing"]
+
+
+# -- random logs against the reference ----------------------------------------------------------
+
+keys = st.tuples(st.integers(0, 2), st.sampled_from(["x", "y"]))
+log_rows = st.lists(
+    st.tuples(
+        keys,
+        st.sampled_from("IUD"),
+        st.integers(1, 40),
+        st.integers(-60 * 60, 30 * 60),
+        st.sampled_from([None, "p", "q"]),
+        st.one_of(st.none(), st.integers(0, 3)),
+    ),
+    max_size=30,
+)
+snapshots = st.one_of(
+    st.none(), st.lists(st.tuples(keys, st.sampled_from(["s", None]), st.integers(0, 9)), max_size=6)
+)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(log_rows, snapshots)
+def test_duckdb_matches_the_reference_on_random_logs(con, rows, snap) -> None:
+    log = [
+        {
+            "a": k[0],
+            "b": k[1],
+            "name": name,
+            "qty": qty,
+            "changetrack_type": op,
+            "changetrack_ver": ver,
+            # unique arrival times (the index breaks ties), in minutes around the window
+            "bigquery_insert_time": WS + timedelta(minutes=minutes, microseconds=i),
+        }
+        for i, (k, op, ver, minutes, name, qty) in enumerate(rows)
+    ]
+    snapshot = (
+        None
+        if snap is None
+        else list({k: {"a": k[0], "b": k[1], "name": n, "qty": q} for k, n, q in snap}.values())
+    )
+    check(con, log, snapshot)
+
+
+# -- the SQL itself ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+def test_the_log_is_read_once(dialect: Dialect) -> None:
+    sql = build_net_sql(SPEC, dialect, snapshot_table=SNAP if dialect is Dialect.DUCKDB else None)
+    source = "`main.log`" if dialect is Dialect.BIGQUERY else '"main"."log"'
+    assert sql.count(source) == 1
+    assert "now()" not in sql.lower()
+    assert "current_timestamp" not in sql.lower()
+
+
+def test_bigquery_reads_the_snapshot_family_by_suffix() -> None:
+    sql = build_net_sql(SPEC, Dialect.BIGQUERY)
+    assert "FROM `main.snap_*` WHERE _TABLE_SUFFIX = @snapshot_suffix" in sql
+    assert "@window_start" in sql
+    assert "@lookback_start" in sql
+    assert query_params(SPEC, WS, WE)["lookback_start"] == WS - timedelta(days=2)
+
+
+@pytest.mark.parametrize(
+    ("field", "kw"),
+    [
+        ("source_table", {"source_table": "main.log; DROP TABLE x"}),
+        ("source_table", {"source_table": "a.b.c.d"}),
+        ("source_table", {"source_table": "proj.data-set.t"}),
+        ("primary_key", {"primary_key": ("id) OR 1=1 --",)}),
+        ("primary_key", {"primary_key": ()}),
+        ("columns", {"columns": ("name", "qty`; --")}),
+        ("columns", {"columns": ("name", "a")}),
+        ("type_column", {"type_column": "t y p e"}),
+        ("snapshot_table_prefix", {"snapshot_table_prefix": "x` UNION SELECT 1 --"}),
+        ("snapshot_suffix_format", {"snapshot_suffix_format": "%y'; --"}),
+        ("snapshot_timezone", {"snapshot_timezone": "Mars/Olympus"}),
+        ("lookback", {"lookback": timedelta(days=-1)}),
+    ],
+)
+def test_bad_specs_are_rejected(field: str, kw: dict) -> None:
+    args = {"source_table": "main.log", "primary_key": ("a", "b"), "columns": ("name", "qty")} | kw
+    with pytest.raises(ConfigError) as err:
+        CdcSpec(**args)
+    assert err.value.field == field
+
+
+def test_naive_or_empty_windows_are_rejected() -> None:
+    with pytest.raises(ConfigError, match="window"):
+        query_params(SPEC, WS.replace(tzinfo=None), WE.replace(tzinfo=None))
+    with pytest.raises(ConfigError, match="interval timetable"):
+        query_params(SPEC, WS, WS)
