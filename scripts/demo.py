@@ -33,6 +33,13 @@ class Step:
 
 
 SCENARIOS: dict[str, list[Step]] = {
+    "bigquery_cdc_before_after": [
+        Step(
+            "generate a change-tracking log in DuckDB, then before/after images for the Tokyo day 2026-11-21",
+            "2026-11-22T00:00:00+09:00",
+        ),
+        Step("re-run of the same window: replaced, not duplicated", "2026-11-22T00:00:00+09:00"),
+    ],
     "dbt_transform": [
         Step("first run of a date: full dbt build", "2026-11-20"),
         Step("re-run of that green date: nothing to rebuild", "2026-11-20"),
@@ -84,6 +91,27 @@ def dbt_notes(new: list[dict]) -> list[str]:
     return notes
 
 
+def cdc_notes() -> list[str]:
+    import duckdb
+
+    con = duckdb.connect(str(DEMO / "cdc.duckdb"), read_only=True)
+    try:
+        notes = []
+        for table in ("orders_before_after", "order_lines_before_after"):
+            counts = con.execute(
+                f"SELECT op, before_source, count(*) FROM {table} GROUP BY ALL ORDER BY ALL"
+            ).fetchall()
+            notes.append(f"{table}: " + ", ".join(f"{op}/{src}={n}" for op, src, n in counts))
+        sample = con.execute(
+            "SELECT order_id, op, before, after, change_count, before_source FROM orders_before_after "
+            "WHERE change_count > 1 AND op = 'u' ORDER BY order_id LIMIT 1"
+        ).fetchone()
+        notes.append(f"e.g. {sample}")
+        return notes
+    finally:
+        con.close()
+
+
 def failure_lines(log: Path) -> str:
     """The first failure message the task raised, as the task log shows it."""
     lines = log.read_text(errors="replace").splitlines()
@@ -98,6 +126,7 @@ def main() -> int:
     shutil.rmtree(DEMO, ignore_errors=True)
     (DEMO / "logs").mkdir(parents=True)
     env.update(
+        PLATFORM_OPS_CDC_DUCKDB_PATH=str(DEMO / "cdc.duckdb"),
         PLATFORM_OPS_STATE_ROOT=f"file://{DEMO / 'state'}",
         PLATFORM_OPS_DUCKDB_PATH=str(DEMO / "warehouse.duckdb"),
         PLATFORM_OPS_RETRY_DELAY_SECONDS="2",
@@ -111,6 +140,12 @@ def main() -> int:
         print("demo: no DAG with a local mode exists yet")
         return 0
     rows, failures = [], 0
+    if "bigquery_cdc_before_after" in dags:
+        sys.path.insert(0, str(REPO / "scripts"))
+        from cdc_demo_data import generate
+
+        counts = generate(str(DEMO / "cdc.duckdb"), "2026-11-22")
+        print(f"demo: change-tracking log generated in {DEMO / 'cdc.duckdb'}: {counts}", flush=True)
     for dag_id in dags:
         steps = SCENARIOS.get(dag_id, [Step("run once", time.strftime("%Y-%m-%d"))])
         for n, step in enumerate(steps, 1):
@@ -131,6 +166,8 @@ def main() -> int:
             ok = result == step.expect
             failures += not ok
             where, notes = str(log.relative_to(REPO)), []
+            if dag_id == "bigquery_cdc_before_after" and result == "success":
+                where, notes = f"{DEMO.relative_to(REPO)}/cdc.duckdb: main.*_before_after", cdc_notes()
             if dag_id == "dbt_transform":
                 path, invocations = dbt_state(step.date)
                 where, notes = str(path.relative_to(REPO)), dbt_notes(invocations[before:])

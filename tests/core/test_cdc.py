@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -23,6 +24,7 @@ SPEC = CdcSpec(
 )
 LOG_COLS = ["a", "b", "name", "qty", "changetrack_type", "changetrack_ver", "bigquery_insert_time"]
 SNAP = f"main.snap_{SPEC.snapshot_suffix(WS)}"
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "include" / "config" / "cdc_tables.yaml"
 
 
 def row(a, b, op, ver, hours, name="n", qty=1) -> dict:
@@ -251,3 +253,28 @@ def test_naive_or_empty_windows_are_rejected() -> None:
         query_params(SPEC, WS.replace(tzinfo=None), WE.replace(tzinfo=None))
     with pytest.raises(ConfigError, match="interval timetable"):
         query_params(SPEC, WS, WS)
+
+
+def test_table_configs_filter_and_reject_unknown_names() -> None:
+    from platform_ops.core.cdc import table_configs
+
+    config = {"tables": [{"name": "orders", "source_table": "s.o"}, {"name": "lines", "source_table": "s.l"}]}
+    out = table_configs(config, ["lines"], timedelta(hours=3), "net")
+    assert out == [{"source_table": "s.l", "lookback": timedelta(hours=3), "mode": "net"}]
+    assert len(table_configs(config, [], timedelta(0), "net")) == 2
+    with pytest.raises(ConfigError, match="unknown table"):
+        table_configs(config, ["nope"], timedelta(0), "net")
+
+
+def test_load_yaml_errors_name_the_file(tmp_path) -> None:
+    from platform_ops.core.config import load_yaml
+
+    assert load_yaml(REPO_CONFIG)["tables"]
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_yaml(tmp_path / "none.yaml")
+    (tmp_path / "bad.yaml").write_text("tables: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_yaml(tmp_path / "bad.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_yaml(tmp_path / "list.yaml")

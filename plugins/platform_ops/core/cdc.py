@@ -293,3 +293,20 @@ def reference_net(
             }
         )
     return out
+
+
+def table_configs(
+    config: Mapping[str, Any], wanted: Iterable[str], lookback: timedelta, mode: str
+) -> list[dict[str, Any]]:
+    """Operator kwargs per configured table (``{"tables": [{"name": ..., ...}]}``), filtered by name."""
+    tables = list(config.get("tables") or [])
+    names = [t.get("name") for t in tables]
+    wanted = set(wanted)
+    unknown = wanted - set(names)
+    if unknown:
+        raise ConfigError("tables", f"unknown table(s) {sorted(unknown)}", f"choose among {names}")
+    return [
+        {k: v for k, v in t.items() if k != "name"} | {"lookback": lookback, "mode": mode}
+        for t in tables
+        if not wanted or t.get("name") in wanted
+    ]

@@ -319,7 +319,8 @@ class DbtRunOrRetryOperator(BaseOperator):
         if result.returncode != 0:
             raise AirflowException("dbt deps failed:\n" + "\n".join(result.tail))
         stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(fingerprint)
+        # dbt deps may write package-lock.yml: the stamp is the fingerprint as deps leaves it.
+        stamp.write_text(deps_fingerprint(request.project_dir) or fingerprint)
 
     @staticmethod
     def _parse_cache_dir(request: DbtRequest) -> Path:
