@@ -16,7 +16,6 @@ Locally the engine is DuckDB (`PLATFORM_OPS_CDC_DUCKDB_PATH`); `make demo` gener
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
 from platform_ops.core.cdc import table_configs
 from platform_ops.core.config import load_yaml
+from platform_ops.core.dag_defaults import default_args
 from platform_ops.operators.cdc import CdcBeforeAfterOperator
 
 CONFIG = Path(__file__).resolve().parents[1] / "include" / "config" / "cdc_tables.yaml"
@@ -37,12 +37,7 @@ with DAG(
     tags=["cdc", "bigquery", "local"],
     doc_md=__doc__,
     render_template_as_native_obj=True,
-    default_args={
-        "owner": "platform-ops",
-        "retries": 2,
-        # The demo and the tests shorten this; production keeps five minutes between tries.
-        "retry_delay": timedelta(seconds=int(os.environ.get("PLATFORM_OPS_RETRY_DELAY_SECONDS", "300"))),
-    },
+    default_args=default_args(retries=2),
     params={
         "tables": Param([], type="array", items={"type": "string"}, description="table names; empty = all"),
         "lookback_hours": Param(48, type="integer", minimum=0, maximum=24 * 14, description="log lookback"),

@@ -27,12 +27,12 @@ stored results; true: insist on a retry; false: always run in full), `vars`, `fo
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG, Param
 
+from platform_ops.core.dag_defaults import default_args
 from platform_ops.operators.dbt import DbtRunOrRetryOperator
 
 PROJECT_DIR = os.environ.get(
@@ -49,12 +49,7 @@ with DAG(
     tags=["dbt", "transform", "local"],
     doc_md=__doc__,
     render_template_as_native_obj=True,
-    default_args={
-        "owner": "platform-ops",
-        "retries": 2,
-        # The demo shortens this; production keeps five minutes between tries.
-        "retry_delay": timedelta(seconds=int(os.environ.get("PLATFORM_OPS_RETRY_DELAY_SECONDS", "300"))),
-    },
+    default_args=default_args(retries=2),
     params={
         "select": Param(
             "tag:daily",
