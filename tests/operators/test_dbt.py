@@ -224,6 +224,11 @@ def test_databricks_token_never_reaches_logs_xcom_or_state(
     first = run(D1, databricks_conn_id="dbx_test", vars={"fail_models": ["stg_orders"]})
     second = run(D1, databricks_conn_id="dbx_test")
     assert (first.state, second.state) == ("failed", "success")
+    # the extra link's target: the warehouse page, from the connection's host and http_path
+    assert (
+        second.xcom[("dbt", "databricks_warehouse_url")]
+        == "https://dbc-test.cloud.databricks.com/sql/warehouses/abc"
+    )
     out = capfd.readouterr()
     assert "Running: " in out.out + out.err, "the task log was not captured"
     assert token not in out.out + out.err

@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -47,6 +48,7 @@ from platform_ops.hooks.dbt import TOKEN_ENV, DbtHook
 from platform_ops.state import RunStateStore
 
 DEFAULT_ASSET_ALIAS = "platform_ops_dbt_models"
+WAREHOUSE_URL_XCOM = "databricks_warehouse_url"
 DEPS_STAMP = ".platform_ops_deps.sha256"
 
 
@@ -62,6 +64,23 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def warehouse_url(host: str, http_path: str) -> str | None:
+    """The UI page of the SQL warehouse behind an http_path such as /sql/1.0/warehouses/<id>."""
+    parts = http_path.strip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == "warehouses":
+        return f"{host.rstrip('/')}/sql/warehouses/{parts[-1]}"
+    return None
+
+
+class DatabricksWarehouseLink(BaseOperatorLink):
+    """Operator extra link: the Databricks SQL warehouse a dbt task ran on (dev/prod targets)."""
+
+    name = "Databricks SQL warehouse"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        return XCom.get_value(key=WAREHOUSE_URL_XCOM, ti_key=ti_key) or ""
 
 
 class DbtRunOrRetryOperator(BaseOperator):
@@ -117,6 +136,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         "databricks_conn_id",
     )
     ui_color = "#ff694a"
+    operator_extra_links = (DatabricksWarehouseLink(),)
 
     def __init__(
         self,
@@ -193,6 +213,10 @@ class DbtRunOrRetryOperator(BaseOperator):
         ti = context["ti"]
         key = (ti.dag_id, ti.task_id, context.get("logical_date"), STATE_NAME)
         run_id = context.get("run_id")
+        dbx = self.hook.databricks_env
+        url = dbx and warehouse_url("https://" + dbx["DBT_DATABRICKS_HOST"], dbx["DBT_DATABRICKS_HTTP_PATH"])
+        if url:
+            ti.xcom_push(key=WAREHOUSE_URL_XCOM, value=url)
         location = store.location(*key, run_id=run_id)
         doc = store.get_latest(*key, run_id=run_id)
         try:

@@ -1,0 +1,12 @@
+"""The Airflow plugin of platform_ops: registers the operator extra links so the UI can show them."""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from platform_ops.operators.dbt import DatabricksWarehouseLink
+
+
+class PlatformOpsPlugin(AirflowPlugin):
+    name = "platform_ops"
+    operator_extra_links = [DatabricksWarehouseLink()]  # noqa: RUF012 - AirflowPlugin's own attribute

@@ -1,0 +1,6 @@
+"""Entry point for Airflow's plugins folder: Airflow loads AirflowPlugin subclasses from the
+top-level modules of plugins/, and the package's plugin lives in platform_ops.plugin."""
+
+from platform_ops.plugin import PlatformOpsPlugin
+
+__all__ = ["PlatformOpsPlugin"]
