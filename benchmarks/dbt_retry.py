@@ -9,7 +9,7 @@ a pre-hook), and measures wall time and models executed for:
   recovery (``dbt retry`` from the persisted run_results);
 * astronomer-cosmos, default local mode (one Airflow task per model, each a ``dbt run --select``):
   full run, and its recovery: clearing the failed task and its downstream, i.e. running the tasks
-  of ``<failed>+``; watcher mode too when it runs here.
+  of ``<failed>+``; watcher mode on request (``BENCH_COSMOS_MODES=local,watcher``).
 
 Figures only. Targets: recovery within 1.3x the lower bound; operator overhead under 10% of the
 raw CLI on the full run; faster recovery than cosmos in every mode measured.
@@ -279,7 +279,9 @@ def main() -> None:
         + "\n# airflow dag\n"
     )
     cosmos: dict[str, tuple[float, float, int]] = {}
-    for mode in ("local", "watcher"):
+    # Watcher mode is opt-in (BENCH_COSMOS_MODES=local,watcher): under dag.test's serial runner its
+    # consumer sensors poke for XComs of a producer that has not run yet, and the run does not finish.
+    for mode in os.environ.get("BENCH_COSMOS_MODES", "local").split(","):
         os.environ["BENCH_DUCKDB_PATH"] = str(WORK / f"cosmos-{mode}.duckdb")
         try:
             full, full_state, full_tasks, _ = run_airflow(f"bench_cosmos_{mode}", d0)

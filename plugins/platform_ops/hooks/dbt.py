@@ -10,8 +10,10 @@ scrubs from its own logs, and it is registered with Airflow's secrets masker.
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
+import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -103,10 +105,22 @@ class DbtHook(BaseHook):
             start_new_session=True,  # on_kill can stop dbt and its children together
         )
         assert self._proc.stdout is not None
-        for line in self._proc.stdout:
-            line = line.rstrip()
+        # A reader thread drains dbt's output as fast as dbt writes it; logging happens here. dbt
+        # never blocks on a full pipe while the task logger is busy.
+        lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        stdout = self._proc.stdout
+
+        def drain() -> None:
+            for raw in stdout:
+                lines.put(raw.rstrip())
+            lines.put(None)
+
+        reader = threading.Thread(target=drain, name="dbt-output", daemon=True)
+        reader.start()
+        while (line := lines.get()) is not None:
             tail.append(line)
             self.log.info("dbt | %s", line)
+        reader.join()
         returncode = self._proc.wait()
         self._proc = None
         return DbtInvocation(returncode, list(tail))
