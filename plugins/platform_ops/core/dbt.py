@@ -24,6 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from platform_ops.core.params import parse_bool
 from platform_ops.exceptions import ConfigError, PlatformOpsError
 
 STATE_NAME = "dbt_run_results"
@@ -77,15 +78,6 @@ def _as_list(field_name: str, value: str | Sequence[str] | None) -> tuple[str, .
                 "pass selectors such as 'tag:daily' or 'stg_orders+' (no flags, no empty items)",
             )
     return tuple(i.strip() for i in items)
-
-
-def parse_bool(field_name: str, value: Any) -> bool:
-    """Booleans from Python or from rendered templates ('true'/'false'), nothing else."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
-        return value.strip().lower() == "true"
-    raise ConfigError(field_name, f"{value!r} is not a boolean", "pass true or false")
 
 
 def parse_threads(value: Any) -> int | None:

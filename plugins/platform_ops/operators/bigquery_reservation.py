@@ -24,17 +24,13 @@ from platform_ops.core.bigquery_reservation import (
     lease_original,
     target_value,
 )
+from platform_ops.core.params import parse_bool
 from platform_ops.exceptions import ConfigError
 from platform_ops.hooks.bigquery_reservation import BigQueryReservationHook
 from platform_ops.state import RunStateStore
 
 STATE_NAME = "slot_purchase"
 StateKey = tuple[str, str, datetime | None, str]
-
-
-def parse_flag(value: Any) -> bool:
-    """A boolean given directly or rendered from a template ("True"/"False")."""
-    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
 def _value(reservation: Any, field: str) -> int:
@@ -224,7 +220,11 @@ class FlexSlotPurchaseOperator(_ReservationTask):
             len(others),
             request.strategy,
         )
-        if parse_flag(self.is_dry_run):
+        try:
+            dry_run = parse_bool("dry_run", self.is_dry_run)
+        except ConfigError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        if dry_run:
             return {"dry_run": True, "field": request.field, "current": current, "target": value}
 
         record.update(

@@ -38,11 +38,11 @@ from platform_ops.core.dbt import (
     merge_run_results,
     new_state_doc,
     node_index,
-    parse_bool,
     parse_enum,
     status_counts,
     successful_models,
 )
+from platform_ops.core.params import parse_bool
 from platform_ops.exceptions import ConfigError
 from platform_ops.hooks.dbt import TOKEN_ENV, DbtHook
 from platform_ops.state import RunStateStore
