@@ -42,9 +42,13 @@ STATE_CONN_ENV = "PLATFORM_OPS_STATE_CONN_ID"
 _SUPPORTED_SCHEMES = ("file", "s3", "gs", "gcs")
 
 
+def airflow_home() -> str:
+    """$AIRFLOW_HOME, or Airflow's own default ~/airflow, as an absolute path."""
+    return os.path.abspath(os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"))
+
+
 def default_state_root() -> str:
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return "file://" + os.path.join(os.path.abspath(home), "state")
+    return "file://" + os.path.join(airflow_home(), "state")
 
 
 def _setting(variable: str, env: str) -> str | None:

@@ -20,15 +20,14 @@ from platform_ops.core.cdc import (
     table_name,
 )
 from platform_ops.exceptions import ConfigError
-from platform_ops.state import RunStateStore
+from platform_ops.state import RunStateStore, airflow_home
 
 WATERMARKS = "cdc-watermarks"
 ENGINES = ("duckdb",)
 
 
 def default_duckdb_path() -> str:
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return os.environ.get("PLATFORM_OPS_CDC_DUCKDB_PATH") or os.path.join(home, "cdc.duckdb")
+    return os.environ.get("PLATFORM_OPS_CDC_DUCKDB_PATH") or os.path.join(airflow_home(), "cdc.duckdb")
 
 
 class CdcBeforeAfterOperator(BaseOperator):

@@ -45,7 +45,7 @@ from platform_ops.core.dbt import (
 from platform_ops.core.params import parse_bool
 from platform_ops.exceptions import ConfigError
 from platform_ops.hooks.dbt import TOKEN_ENV, DbtHook
-from platform_ops.state import RunStateStore
+from platform_ops.state import RunStateStore, airflow_home
 
 DEFAULT_ASSET_ALIAS = "platform_ops_dbt_models"
 WAREHOUSE_URL_XCOM = "databricks_warehouse_url"
@@ -348,9 +348,8 @@ class DbtRunOrRetryOperator(BaseOperator):
 
     @staticmethod
     def _parse_cache_dir(request: DbtRequest) -> Path:
-        home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
         digest = hashlib.sha256(os.path.abspath(request.project_dir).encode()).hexdigest()[:12]
-        return Path(home, "cache", "dbt", f"{digest}-{request.target}")
+        return Path(airflow_home(), "cache", "dbt", f"{digest}-{request.target}")
 
     def _display(self, argv: list[str]) -> list[str]:
         token = self.hook.databricks_env.get(TOKEN_ENV)
