@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from platform_ops.core.dbt import STATE_NAME
+from platform_ops.operators.dbt import DatabricksWarehouseLink
 from platform_ops.state import RunStateStore
 from tests.airflow_runner import RunResult, run_dag
 
@@ -224,9 +225,9 @@ def test_databricks_token_never_reaches_logs_xcom_or_state(
     first = run(D1, databricks_conn_id="dbx_test", vars={"fail_models": ["stg_orders"]})
     second = run(D1, databricks_conn_id="dbx_test")
     assert (first.state, second.state) == ("failed", "success")
-    # the extra link's target: the warehouse page, from the connection's host and http_path
+    # the extra link, as Airflow stores it for the UI: the warehouse page from the connection
     assert (
-        second.xcom[("dbt", "databricks_warehouse_url")]
+        second.xcom[("dbt", DatabricksWarehouseLink().xcom_key)]
         == "https://dbc-test.cloud.databricks.com/sql/warehouses/abc"
     )
     out = capfd.readouterr()

@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
+from airflow.providers.common.compat.sdk import BaseOperatorLink
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -48,7 +48,6 @@ from platform_ops.hooks.dbt import TOKEN_ENV, DbtHook
 from platform_ops.state import RunStateStore, airflow_home
 
 DEFAULT_ASSET_ALIAS = "platform_ops_dbt_models"
-WAREHOUSE_URL_XCOM = "databricks_warehouse_url"
 DEPS_STAMP = ".platform_ops_deps.sha256"
 
 
@@ -75,12 +74,15 @@ def warehouse_url(host: str, http_path: str) -> str | None:
 
 
 class DatabricksWarehouseLink(BaseOperatorLink):
-    """Operator extra link: the Databricks SQL warehouse a dbt task ran on (dev/prod targets)."""
+    """Operator extra link: the Databricks SQL warehouse a dbt task ran on (dev/prod targets).
+
+    Airflow 3 evaluates links in the worker right after ``execute`` and stores the result in XCom
+    under ``xcom_key``, which is what the UI reads; so the URL comes from the executed operator."""
 
     name = "Databricks SQL warehouse"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        return XCom.get_value(key=WAREHOUSE_URL_XCOM, ti_key=ti_key) or ""
+        return getattr(operator, "warehouse_url", None) or ""
 
 
 class DbtRunOrRetryOperator(BaseOperator):
@@ -179,6 +181,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         self.databricks_conn_id = databricks_conn_id
         self.env = dict(env or {})
         self.asset_alias = asset_alias
+        self.warehouse_url: str | None = None  # set by execute, read by DatabricksWarehouseLink
 
     @cached_property
     def hook(self) -> DbtHook:
@@ -214,9 +217,10 @@ class DbtRunOrRetryOperator(BaseOperator):
         key = (ti.dag_id, ti.task_id, context.get("logical_date"), STATE_NAME)
         run_id = context.get("run_id")
         dbx = self.hook.databricks_env
-        url = dbx and warehouse_url("https://" + dbx["DBT_DATABRICKS_HOST"], dbx["DBT_DATABRICKS_HTTP_PATH"])
-        if url:
-            ti.xcom_push(key=WAREHOUSE_URL_XCOM, value=url)
+        if dbx:
+            self.warehouse_url = warehouse_url(
+                "https://" + dbx["DBT_DATABRICKS_HOST"], dbx["DBT_DATABRICKS_HTTP_PATH"]
+            )
         location = store.location(*key, run_id=run_id)
         doc = store.get_latest(*key, run_id=run_id)
         try:
