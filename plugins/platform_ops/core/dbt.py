@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from platform_ops.core.params import parse_bool
+from platform_ops.core.params import is_unset, parse_bool, parse_int
 from platform_ops.exceptions import ConfigError, PlatformOpsError
 
 STATE_NAME = "dbt_run_results"
@@ -67,7 +67,7 @@ class NoStateToRetry(PlatformOpsError):
 
 
 def _as_list(field_name: str, value: str | Sequence[str] | None) -> tuple[str, ...]:
-    if value is None or value == "":
+    if value is None or is_unset(value):
         return ()
     items = value.split() if isinstance(value, str) else list(value)
     for item in items:
@@ -81,26 +81,20 @@ def _as_list(field_name: str, value: str | Sequence[str] | None) -> tuple[str, .
 
 
 def parse_threads(value: Any) -> int | None:
-    if value is None or value == "":
+    if is_unset(value):
         return None
+    problem = f"{value!r} is not an integer in {MIN_THREADS}-{MAX_THREADS}"
     try:
-        n = int(value)
-    except (TypeError, ValueError):
-        n = None
-    if (
-        n is None
-        or isinstance(value, bool)
-        or str(n) != str(value).strip()
-        or not MIN_THREADS <= n <= MAX_THREADS
-    ):
-        raise ConfigError(
-            "threads", f"{value!r} is not an integer in {MIN_THREADS}-{MAX_THREADS}", "pass e.g. 4"
-        )
+        n = parse_int("threads", value)
+    except ConfigError:
+        raise ConfigError("threads", problem, "pass e.g. 4") from None
+    if not MIN_THREADS <= n <= MAX_THREADS:
+        raise ConfigError("threads", problem, "pass e.g. 4")
     return n
 
 
 def parse_vars(value: Any) -> dict[str, Any]:
-    if value is None or value == "":
+    if is_unset(value):
         return {}
     if isinstance(value, str):
         try:
