@@ -1,7 +1,9 @@
 """`make airflow` / `make airflow-stop`: airflow standalone on 127.0.0.1:8080 for trying the UI.
 
 start: runs `airflow standalone` in the foreground (Ctrl-C stops it) with parallelism 4 and the
-project's dags/ and plugins/, recording its PID in .airflow/standalone.pid.
+project's dags/ and plugins/, recording its PID in .airflow/standalone.pid. Unless
+google_cloud_default is already defined, it also serves the BigQuery Reservation API fake (holding
+the reservation include/config/cdc_tables.yaml buys slots for) and points the connection at it.
 stop: from another shell, signals every child process first, then the parent (what a clean stop
 of standalone needs), waiting up to 30 s before killing what is left.
 """
@@ -13,10 +15,12 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-HOME = Path(os.environ.get("AIRFLOW_HOME", Path(__file__).resolve().parents[1] / ".airflow"))
+REPO = Path(__file__).resolve().parents[1]
+HOME = Path(os.environ.get("AIRFLOW_HOME", REPO / ".airflow"))
 PIDFILE = HOME / "standalone.pid"
 
 
@@ -53,6 +57,9 @@ def start() -> int:
     env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     env.setdefault("AIRFLOW__API__PORT", "8080")
     airflow = str(Path(sys.executable).with_name("airflow"))
+    fake = None
+    if "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT" not in env:
+        fake = reservation_fake(env)
     proc = subprocess.Popen([airflow, "standalone"], env=env)
     PIDFILE.write_text(str(proc.pid))
     print(f"airflow standalone pid {proc.pid}: UI at http://127.0.0.1:8080 in ~15 s.")
@@ -64,6 +71,24 @@ def start() -> int:
         return stop()
     finally:
         PIDFILE.unlink(missing_ok=True)
+        if fake is not None:
+            fake.stop()
+
+
+def reservation_fake(env: dict[str, str]) -> Any:
+    """The Reservation API fake in this process, seeded from the CDC config; None without a block."""
+    sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+    from platform_ops.core.config import load_yaml
+    from sandbox.bigquery_reservation.server import FakeReservationServer
+
+    block = load_yaml(REPO / "include" / "config" / "cdc_tables.yaml").get("slot_capacity")
+    if not block:
+        return None
+    server = FakeReservationServer().start()
+    server.seed_for(block)
+    env["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"] = server.connection(block["admin_project"])
+    print(f"BigQuery Reservation API fake on {server.url} (google_cloud_default points at it)")
+    return server
 
 
 if __name__ == "__main__":

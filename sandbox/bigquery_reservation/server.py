@@ -96,6 +96,7 @@ class FakeReservationApi:
         self.reservations: dict[str, dict[str, Any]] = {}
         self.assignments: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []
+        self.changes: list[tuple[str, str, int]] = []  # (reservation, field, new value), in order
         self.config = {
             "active_after_reads": 1,
             "fail_commitments": False,
@@ -200,8 +201,10 @@ class FakeReservationApi:
                     self.config["baseline_decrease_refusals"] -= 1
                     raise ApiError(429, "Baseline slot decreases are rate limited; retry later")
                 res["slotCapacity"] = str(new)
+                self.changes.append((name, "slotCapacity", new))
             elif path in ("autoscale.maxSlots", "autoscale"):
                 res["autoscale"] = {"maxSlots": str(int(body.get("autoscale", {}).get("maxSlots", 0)))}
+                self.changes.append((name, "autoscale.maxSlots", int(res["autoscale"]["maxSlots"])))
             elif path == "ignoreIdleSlots":
                 res["ignoreIdleSlots"] = bool(body.get("ignoreIdleSlots"))
             else:
@@ -249,6 +252,7 @@ class FakeReservationApi:
             "reservations": list(self.reservations.values()),
             "assignments": list(self.assignments.values()),
             "calls": list(self.calls),
+            "changes": [list(c) for c in self.changes],
         }
 
 
@@ -355,6 +359,21 @@ class FakeReservationServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def connection(self, project: str = "admin-proj") -> str:
+        """An Airflow google_cloud_platform connection (JSON) whose client reaches this fake."""
+        extra = {"api_endpoint": self.url, "project": project, "is_anonymous": True}
+        return json.dumps({"conn_type": "google_cloud_platform", "extra": extra})
+
+    def seed_for(self, block: dict[str, Any], slot_capacity: int = 100) -> str:
+        """The reservation a ``slot_capacity`` config block names, with the assignee's QUERY
+        assignment, as an administrator would have set them up; returns the reservation name."""
+        parent = f"projects/{block['admin_project']}/locations/{block['location']}"
+        name = f"{parent}/reservations/{block['reservation']}"
+        self.api.seed_reservation({"name": name, "slotCapacity": slot_capacity})
+        assignment = {"assignee": f"projects/{block['assignee_project']}", "jobType": "QUERY"}
+        self.api.create_assignment(name, assignment, {})
+        return name
 
 
 def main() -> None:

@@ -6,9 +6,12 @@ from platform_ops.core.bigquery_reservation import (
     CommitmentStep,
     SlotRequest,
     Strategy,
+    baseline_target,
     check_ceiling,
     commitment_step,
+    lease_namespace,
     lease_original,
+    purchase_options,
     target_value,
 )
 from platform_ops.exceptions import ConfigError
@@ -49,7 +52,10 @@ def test_names() -> None:
         ("slots", {"slots": 150}),  # flex buys in 100s
         ("slots", {"slots": 25, "strategy": Strategy.EDITION_AUTOSCALE}),  # editions scale in 50s
         ("slots", {"slots": True}),
-        ("reservation_slot_capacity", {"reservation_slot_capacity": 30}),
+        (
+            "reservation_slot_capacity",
+            {"reservation_slot_capacity": 30, "strategy": "edition_autoscale", "slots": 50},
+        ),
         ("max_slots_ceiling", {"max_slots_ceiling": 50}),
         ("activation_timeout", {"activation_timeout_s": 0}),
     ],
@@ -108,3 +114,71 @@ def test_enum_values_round_trip_through_json() -> None:
     assert r.field == "autoscale_max_slots"
     with pytest.raises(ConfigError, match="strategy"):
         request(strategy="buy_more")
+
+
+def test_edition_baselines_are_floors_not_sums() -> None:
+    leases = [{"slots": 50, "baseline": 200}, {"slots": 50, "baseline": None}, {"slots": 50, "baseline": 300}]
+    assert baseline_target(100, leases) == 300
+    assert baseline_target(400, leases) == 400, "never below the original"
+    assert baseline_target(100, [{"slots": 50, "baseline": 900, "active": False}]) == 100
+
+
+def test_edition_ceiling_bounds_baseline_plus_autoscale() -> None:
+    r = request(strategy="edition_autoscale", slots=200, reservation_slot_capacity=300, max_slots_ceiling=600)
+    assert check_ceiling(r, 100, [], original_baseline=0) == 300  # 300 + 300 = 600: at the cap
+    with pytest.raises(ConfigError, match="max_slots_ceiling: baseline 300 \\+ autoscale max 350"):
+        check_ceiling(r, 150, [], original_baseline=0)
+
+
+def test_original_baseline_skips_leases_that_did_not_record_one() -> None:
+    others = [
+        {"original": 0, "acquired_at": "2026-01-01"},
+        {"original": 50, "original_baseline": 100, "acquired_at": "2026-01-02"},
+    ]
+    assert lease_original(999, others, "original_baseline") == 100
+    assert lease_original(999, others) == 0
+
+
+def test_flex_has_no_baseline_option_and_edition_leases_are_kept_apart() -> None:
+    with pytest.raises(ConfigError, match=r"^reservation_slot_capacity: only applies"):
+        request(reservation_slot_capacity=100)
+    assert lease_namespace(request()) == "slot-leases.admin-proj.US.batch"
+    edition = request(strategy="edition_autoscale", slots=50)
+    assert lease_namespace(edition) == "slot-leases.admin-proj.US.batch.autoscale"
+
+
+BLOCK = {
+    "admin_project": "admin-proj",
+    "location": "US",
+    "reservation": "batch",
+    "assignee_project": "etl-proj",
+    "slots": 100,
+    "max_slots_ceiling": 500,
+}
+
+
+def test_purchase_options_become_operator_arguments() -> None:
+    kwargs = purchase_options(BLOCK | {"activation_timeout_seconds": 20})
+    assert kwargs["activation_timeout"].total_seconds() == 20
+    assert (kwargs["strategy"], kwargs["job_type"], kwargs["slots"]) == ("flex_commitment", "QUERY", 100)
+    assert "activation_timeout_s" not in kwargs
+    assert purchase_options(BLOCK)["activation_timeout"].total_seconds() == 600
+
+
+@pytest.mark.parametrize(
+    ("block", "field"),
+    [
+        (["not", "a", "mapping"], "slot_capacity"),
+        (BLOCK | {"slot": 100}, "slot_capacity.slot"),
+        ({k: v for k, v in BLOCK.items() if k != "reservation"}, "slot_capacity.reservation"),
+        (BLOCK | {"slots": "100"}, "slot_capacity.slots"),
+        (BLOCK | {"on_demand_fallback": "yes"}, "slot_capacity.on_demand_fallback"),
+        (BLOCK | {"slots": 150}, "slot_capacity.slots"),
+        (BLOCK | {"activation_timeout_seconds": True}, "slot_capacity.activation_timeout_seconds"),
+        (BLOCK | {"activation_timeout_seconds": 0}, "slot_capacity.activation_timeout"),
+    ],
+)
+def test_bad_purchase_options_name_the_field(block, field: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        purchase_options(block)
+    assert err.value.field == field

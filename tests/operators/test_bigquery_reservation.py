@@ -138,6 +138,9 @@ def test_flex_minimum_term_refusal_is_waited_out(fake) -> None:
         ({"slots": 150}, "slots"),
         ({"slots": 2000}, "max_slots_ceiling"),
         ({"reservation": "nope"}, "reservation"),
+        ({"strategy": "edition_autoscale", "slots": 200, "baseline": 900}, "max_slots_ceiling"),
+        ({"strategy": "flex_commitment", "baseline": 100}, "reservation_slot_capacity"),
+        ({"slots": "many"}, "slots"),
     ],
 )
 def test_bad_input_fails_before_any_change(fake, conf: dict, message: str) -> None:
@@ -145,6 +148,38 @@ def test_bad_input_fails_before_any_change(fake, conf: dict, message: str) -> No
     assert result.state == "failed"
     assert not any(c.startswith(("POST", "PATCH", "DELETE")) for c in fake.calls), fake.calls
     assert capacity(fake) == 100
+
+
+def test_edition_autoscale_raises_max_slots_and_baseline_then_restores_both(fake) -> None:
+    fake.reservations[RES]["autoscale"] = {"maxSlots": "100"}
+    result = run(strategy="edition_autoscale", slots=200, baseline=300)
+    assert result.state == "success"
+    seen = result.xcom[("heavy_work", "return_value")]
+    assert (seen["max_slots"], seen["slot_capacity"], seen["commitments"]) == (300, 300, [])
+    assert fake.reservations[RES]["autoscale"]["maxSlots"] == "100"
+    assert capacity(fake) == 100
+    assert not [c for c in fake.calls if c.startswith("POST") and "capacityCommitments" in c], (
+        "nothing bought"
+    )
+
+
+def test_edition_baseline_stays_while_another_run_still_needs_it(fake) -> None:
+    store = RunStateStore()
+    ns = "slot-leases.admin-proj.US.batch.autoscale"
+    other = {
+        "slots": 50,
+        "original": 0,
+        "baseline": 200,
+        "original_baseline": 100,
+        "acquired_at": "2026-11-05",
+    }
+    store.put_shared(ns, "other.run", other)
+    fake.reservations[RES].update(slotCapacity="200", autoscale={"maxSlots": "50"})  # the other run's
+    result = run(strategy="edition_autoscale", slots=100, baseline=150)
+    seen = result.xcom[("heavy_work", "return_value")]
+    assert (seen["max_slots"], seen["slot_capacity"]) == (150, 200), "sums max slots; keeps the higher floor"
+    assert (fake.reservations[RES]["autoscale"]["maxSlots"], capacity(fake)) == ("50", 200)
+    store.delete_shared(ns, "other.run")
 
 
 def test_dry_run_changes_nothing(fake) -> None:

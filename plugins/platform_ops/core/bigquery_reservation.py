@@ -20,6 +20,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -99,8 +100,17 @@ class SlotRequest:
                 f"{self.slots!r} is not a positive multiple of {step}",
                 f"{self.strategy} buys slots in {step}s",
             )
+        if self.reservation_slot_capacity is not None and self.strategy is Strategy.FLEX_COMMITMENT:
+            raise ConfigError(
+                "reservation_slot_capacity",
+                "only applies to strategy edition_autoscale (flex_commitment raises the baseline by slots)",
+                "drop reservation_slot_capacity or use strategy edition_autoscale",
+            )
         if self.reservation_slot_capacity is not None and (
-            self.reservation_slot_capacity < 0 or self.reservation_slot_capacity % EDITION_INCREMENT
+            isinstance(self.reservation_slot_capacity, bool)
+            or not isinstance(self.reservation_slot_capacity, int)
+            or self.reservation_slot_capacity < 0
+            or self.reservation_slot_capacity % EDITION_INCREMENT
         ):
             raise ConfigError(
                 "reservation_slot_capacity",
@@ -145,29 +155,56 @@ def commitment_step(state: str, waited_s: float, timeout_s: float) -> Commitment
     raise ValueError(f"unknown commitment state {state!r}")
 
 
+def baseline_target(original: int, leases: Iterable[Mapping[str, Any]]) -> int:
+    """An edition reservation's baseline while leases are active: the highest baseline an active
+    lease asked for, never below the original (baselines do not add up: they are floors)."""
+    asked = [
+        int(lease["baseline"]) for lease in leases if lease.get("active", True) and lease.get("baseline")
+    ]
+    return max([original, *asked])
+
+
 def target_value(original: int, leases: Iterable[Mapping[str, Any]]) -> int:
     """The reservation value the active leases call for: the original plus every lease's slots."""
     return original + sum(int(lease["slots"]) for lease in leases if lease.get("active", True))
 
 
-def check_ceiling(request: SlotRequest, original: int, other_leases: Iterable[Mapping[str, Any]]) -> int:
-    """The value after this run's lease; raises (naming max_slots_ceiling) if it breaks the cap."""
-    value = target_value(original, [*other_leases, {"slots": request.slots}])
-    if value > request.max_slots_ceiling:
+def check_ceiling(
+    request: SlotRequest,
+    original: int,
+    other_leases: Iterable[Mapping[str, Any]],
+    original_baseline: int | None = None,
+) -> int:
+    """The value after this run's lease; raises (naming max_slots_ceiling) if it breaks the cap.
+
+    With an edition baseline (``original_baseline`` given) the cap bounds baseline + autoscale
+    maximum, the most slots the reservation can then hold."""
+    others = list(other_leases)
+    mine = {"slots": request.slots, "baseline": request.reservation_slot_capacity}
+    value = target_value(original, [*others, mine])
+    total, what = value, f"{request.field} would reach {value} (original {original} + leases)"
+    if original_baseline is not None:
+        baseline = baseline_target(original_baseline, [*others, mine])
+        total, what = (
+            value + baseline,
+            f"baseline {baseline} + autoscale max {value} would reach {value + baseline}",
+        )
+    if total > request.max_slots_ceiling:
         raise ConfigError(
             "max_slots_ceiling",
-            f"{request.field} would reach {value} (original {original} + leases), above the cap "
-            f"{request.max_slots_ceiling}",
+            f"{what}, above the cap {request.max_slots_ceiling}",
             "raise max_slots_ceiling or buy fewer slots",
         )
     return value
 
 
-def lease_original(original_now: int, other_leases: list[Mapping[str, Any]]) -> int:
-    """The pre-lease value: recorded by the earliest active lease, else what the reservation holds now."""
-    active = [lease for lease in other_leases if lease.get("active", True)]
+def lease_original(original_now: int, other_leases: list[Mapping[str, Any]], key: str = "original") -> int:
+    """The pre-lease value: recorded by the earliest active lease, else what the reservation holds now.
+
+    ``key`` names the value (``original`` for the field the strategy moves, ``original_baseline``)."""
+    active = [lease for lease in other_leases if lease.get("active", True) and lease.get(key) is not None]
     if active:
-        return int(min(active, key=lambda lease: lease["acquired_at"])["original"])
+        return int(min(active, key=lambda lease: lease["acquired_at"])[key])
     return original_now
 
 
@@ -178,7 +215,65 @@ def commitment_id(dag_id: str, run_id: str, task_id: str) -> str:
 
 
 def lease_namespace(request: SlotRequest) -> str:
-    return f"slot-leases.{request.admin_project}.{request.location}.{request.reservation}"
+    """Leases are kept per reservation and per field moved (a baseline and an autoscale maximum
+    are different budgets)."""
+    suffix = "" if request.strategy is Strategy.FLEX_COMMITMENT else ".autoscale"
+    return f"slot-leases.{request.admin_project}.{request.location}.{request.reservation}{suffix}"
+
+
+PURCHASE_OPTIONS: dict[str, type | tuple[type, ...]] = {
+    "admin_project": str,
+    "location": str,
+    "reservation": str,
+    "assignee_project": str,
+    "strategy": str,
+    "slots": int,
+    "max_slots_ceiling": int,
+    "reservation_slot_capacity": int,
+    "job_type": str,
+    "activation_timeout_seconds": (int, float),
+    "on_demand_fallback": bool,
+}
+_SEE = "see README, FlexSlotPurchaseOperator: the block takes the purchase's arguments"
+_REQUIRED_OPTIONS = (
+    "admin_project",
+    "location",
+    "reservation",
+    "assignee_project",
+    "slots",
+    "max_slots_ceiling",
+)
+
+
+def purchase_options(block: Any, where: str = "slot_capacity") -> dict[str, Any]:
+    """Check a configuration block (YAML ``slot_capacity:``) and return FlexSlotPurchaseOperator's
+    keyword arguments, so a DAG that buys capacity fails at parse time on a bad block, before any call."""
+    if not isinstance(block, Mapping):
+        raise ConfigError(where, f"must be a mapping, got {type(block).__name__}", _SEE)
+    unknown = sorted(set(block) - set(PURCHASE_OPTIONS))
+    if unknown:
+        raise ConfigError(
+            f"{where}.{unknown[0]}", "is not a known option", f"use one of {', '.join(PURCHASE_OPTIONS)}"
+        )
+    for name in _REQUIRED_OPTIONS:
+        if name not in block:
+            raise ConfigError(f"{where}.{name}", "is missing", f"add {name} to the {where} block")
+    for name, value in block.items():
+        want = PURCHASE_OPTIONS[name]
+        if isinstance(value, bool) is not (want is bool) or not isinstance(value, want):
+            raise ConfigError(f"{where}.{name}", f"{value!r} has the wrong type", _SEE)
+    options = {"strategy": Strategy.FLEX_COMMITMENT.value, **block}
+    timeout = options.pop("activation_timeout_seconds", 600)
+    try:
+        request = SlotRequest(**options, activation_timeout_s=float(timeout))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.{exc.field}", exc.problem, exc.fix) from None
+    kwargs = {k: v for k, v in request.__dict__.items() if k != "activation_timeout_s"}
+    return kwargs | {
+        "strategy": str(request.strategy),
+        "job_type": str(request.job_type),
+        "activation_timeout": timedelta(seconds=request.activation_timeout_s),
+    }
 
 
 def lease_key(dag_id: str, run_id: str) -> str:

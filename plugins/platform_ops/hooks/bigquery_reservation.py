@@ -1,29 +1,29 @@
 """BigQueryReservationHook: the official ReservationServiceClient, built from an Airflow connection.
 
-Credentials come from the Google connection (key file, JSON key, ADC, impersonation) through the
-Google provider's base hook. The endpoint and transport are injectable (argument, or the
-connection's ``extra.api_endpoint``): an ``http://`` endpoint on a loopback address selects the
-REST transport and anonymous credentials, which is how the tests and the demo reach the local fake
-in sandbox/bigquery_reservation. Transient errors (429, 500, 503, 504) are retried here, in one
-place, with exponential backoff; everything else reaches the caller.
+Credentials come from the Google connection (key file, JSON key, ADC, impersonation, or
+``is_anonymous``) through the Google provider's base hook. The endpoint and transport are
+injectable (argument, or the connection's ``extra.api_endpoint``); an ``http://`` endpoint
+selects the REST transport. That is how the tests and the demo reach the local fake in
+sandbox/bigquery_reservation (an anonymous connection with ``api_endpoint`` on 127.0.0.1).
+Transient errors (429, 500, 503, 504) are retried here, in one place, with exponential backoff;
+everything else reaches the caller.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
 
 from airflow.providers.google.common.consts import CLIENT_INFO
 from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery_reservation_v1 as bqr
 from google.protobuf import field_mask_pb2
 
+from platform_ops.hooks.google import api_endpoint
+
 TRANSIENT = (gexc.TooManyRequests, gexc.InternalServerError, gexc.ServiceUnavailable, gexc.GatewayTimeout)
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def default_retry(initial: float = 1.0, maximum: float = 30.0, timeout: float = 300.0) -> Retry:
@@ -55,7 +55,7 @@ class BigQueryReservationHook(GoogleBaseHook):
 
     @cached_property
     def api_endpoint(self) -> str | None:
-        return self._api_endpoint or self._get_field("api_endpoint") or None
+        return api_endpoint(self, self._api_endpoint)
 
     def get_conn(self) -> bqr.ReservationServiceClient:
         return self.client
@@ -63,15 +63,13 @@ class BigQueryReservationHook(GoogleBaseHook):
     @cached_property
     def client(self) -> bqr.ReservationServiceClient:
         endpoint = self.api_endpoint
-        local = bool(endpoint) and urlsplit(endpoint).hostname in _LOOPBACK
         transport = self._transport or ("rest" if endpoint and endpoint.startswith("http://") else None)
-        credentials = AnonymousCredentials() if local else self.get_credentials()
         if endpoint:
             self.log.info("Reservation API at %s (transport %s)", endpoint, transport or "default")
         return bqr.ReservationServiceClient(
-            credentials=credentials,
+            credentials=self.get_credentials(),
             transport=transport,
-            client_options={"api_endpoint": endpoint} if endpoint else None,
+            client_options=self.get_client_options(api_endpoint_override=endpoint),
             client_info=CLIENT_INFO,
         )
 

@@ -16,6 +16,7 @@ from platform_ops.core.bigquery_reservation import (
     CommitmentStep,
     SlotRequest,
     Strategy,
+    baseline_target,
     check_ceiling,
     commitment_id,
     commitment_step,
@@ -24,7 +25,7 @@ from platform_ops.core.bigquery_reservation import (
     lease_original,
     target_value,
 )
-from platform_ops.core.params import parse_bool
+from platform_ops.core.params import is_unset, parse_bool, parse_int
 from platform_ops.exceptions import ConfigError
 from platform_ops.hooks.bigquery_reservation import BigQueryReservationHook
 from platform_ops.state import RunStateStore
@@ -72,6 +73,10 @@ class _ReservationTask(BaseOperator):
             self.hook.set_autoscale_max_slots(request.reservation_name, value)
         self.log.info("%s of %s set to %s", request.field, request.reservation_name, value)
 
+    def _set_baseline(self, request: SlotRequest, value: int) -> None:
+        self.hook.set_slot_capacity(request.reservation_name, value)
+        self.log.info("Baseline slot_capacity of %s set to %s", request.reservation_name, value)
+
     def release_record(self, record: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         """Give back what ``record`` says this run took. Idempotent; returns the updated record."""
         request = SlotRequest(**record["request"])
@@ -82,6 +87,9 @@ class _ReservationTask(BaseOperator):
             value = target_value(lease_original(record["original"], others), others)
             self.log.info("Lease %s released; %d other lease(s) remain", key, len(others))
             self._set_value(request, value)  # a rate-limited decrease is retried by the hook
+            if record.get("baseline_set"):
+                original = lease_original(record["original_baseline"], others, "original_baseline")
+                self._set_baseline(request, baseline_target(original, others))
         name = record.get("commitment")
         if name:
             self._delete_commitment(name, timeout_s)
@@ -134,7 +142,14 @@ class FlexSlotPurchaseOperator(_ReservationTask):
     ``dry_run`` logs the plan and changes nothing.
     """
 
-    template_fields: Sequence[str] = ("reservation", "assignee_project", "slots", "is_dry_run")
+    template_fields: Sequence[str] = (
+        "reservation",
+        "assignee_project",
+        "strategy",
+        "slots",
+        "reservation_slot_capacity",
+        "is_dry_run",
+    )
     ui_color = "#4285f4"
 
     def __init__(
@@ -179,9 +194,11 @@ class FlexSlotPurchaseOperator(_ReservationTask):
                 reservation=self.reservation,
                 assignee_project=self.assignee_project,
                 strategy=self.strategy,
-                slots=int(self.slots),
+                slots=parse_int("slots", self.slots),
                 max_slots_ceiling=self.max_slots_ceiling,
-                reservation_slot_capacity=self.reservation_slot_capacity,
+                reservation_slot_capacity=None
+                if is_unset(self.reservation_slot_capacity)
+                else parse_int("reservation_slot_capacity", self.reservation_slot_capacity),
                 job_type=self.job_type,
                 activation_timeout_s=self.activation_timeout.total_seconds(),
                 on_demand_fallback=bool(self.on_demand_fallback),
@@ -206,12 +223,23 @@ class FlexSlotPurchaseOperator(_ReservationTask):
         current = _value(reservation, request.field)
         record = self.store.get_latest(*key, run_id=run_id) or {}
         original = record.get("original", lease_original(current, others))
+        original_baseline = None
+        if request.strategy is Strategy.EDITION_AUTOSCALE:  # every edition lease notes the baseline it found
+            original_baseline = record.get(
+                "original_baseline",
+                lease_original(int(reservation.slot_capacity), others, "original_baseline"),
+            )
         try:
-            value = check_ceiling(request, original, others)
+            value = check_ceiling(request, original, others, original_baseline)
         except ConfigError as exc:
             raise AirflowFailException(str(exc)) from exc
+        mine = {"slots": request.slots, "baseline": request.reservation_slot_capacity}
+        baseline_plan = ""
+        if original_baseline is not None and request.reservation_slot_capacity is not None:
+            new_baseline = baseline_target(original_baseline, [*others, mine])
+            baseline_plan = f"; baseline {reservation.slot_capacity} -> {new_baseline}"
         self.log.info(
-            "Plan: %s of %s %s -> %s (original %s, %d other lease(s)); strategy %s",
+            "Plan: %s of %s %s -> %s (original %s, %d other lease(s)); strategy %s%s",
             request.field,
             request.reservation_name,
             current,
@@ -219,6 +247,7 @@ class FlexSlotPurchaseOperator(_ReservationTask):
             original,
             len(others),
             request.strategy,
+            baseline_plan,
         )
         try:
             dry_run = parse_bool("dry_run", self.is_dry_run)
@@ -230,6 +259,7 @@ class FlexSlotPurchaseOperator(_ReservationTask):
         record.update(
             request=request.__dict__ | {"strategy": str(request.strategy), "job_type": str(request.job_type)},
             original=original,
+            original_baseline=original_baseline,
             lease_key=lease,
             run_id=run_id,
         )
@@ -245,13 +275,20 @@ class FlexSlotPurchaseOperator(_ReservationTask):
             {
                 "slots": request.slots,
                 "original": original,
+                "baseline": request.reservation_slot_capacity,
+                "original_baseline": original_baseline,
                 "acquired_at": datetime.now(UTC).isoformat(),
                 "dag_id": ti.dag_id,
                 "run_id": run_id,
             },
         )
+        record["baseline_set"] = (
+            original_baseline is not None and request.reservation_slot_capacity is not None
+        )
         self.store.put(record, *key, try_number=ti.try_number, run_id=run_id)
-        self._set_value(request, target_value(original, [*others, {"slots": request.slots}]))
+        self._set_value(request, target_value(original, [*others, mine]))
+        if original_baseline is not None and record["baseline_set"]:
+            self._set_baseline(request, baseline_target(original_baseline, [*others, mine]))
         return self._finish(record, ti, key, run_id, "reserved")
 
     def _buy(self, request: SlotRequest, record: dict, ti: Any, key: StateKey, run_id: str) -> str:

@@ -25,7 +25,9 @@ with DAG(
         location="US",
         reservation="{{ dag_run.conf.get('reservation', 'batch') }}",
         assignee_project="etl-proj",
+        strategy="{{ dag_run.conf.get('strategy', 'flex_commitment') }}",
         slots="{{ dag_run.conf.get('slots', 100) }}",
+        reservation_slot_capacity="{{ dag_run.conf.get('baseline') }}",
         max_slots_ceiling=1000,
         dry_run="{{ dag_run.conf.get('dry_run', False) }}",
         activation_timeout=timedelta(seconds=1),
@@ -41,8 +43,10 @@ with DAG(
 
         hook = BigQueryReservationHook()
         res = "projects/admin-proj/locations/US/reservations/batch"
+        reservation = hook.get_reservation(res)
         seen = {
-            "slot_capacity": hook.get_reservation(res).slot_capacity,
+            "slot_capacity": reservation.slot_capacity,
+            "max_slots": reservation.autoscale.max_slots,
             "commitments": [c.name for c in hook.list_commitments("projects/admin-proj/locations/US")],
             "assignees": [a.assignee for a in hook.list_assignments(res)],
         }
