@@ -54,6 +54,8 @@ lock:
 		benchmarks/requirements.txt -c requirements-dev.lock -o benchmarks/requirements.lock
 	$(UV) pip compile -q --python-version $(LOCK_PY) --excludes envs/dbt/excludes.txt \
 		envs/dbt/requirements.txt -o envs/dbt/requirements.lock
+	$(UV) pip compile -q --python-version $(LOCK_PY) envs/bqemulator/requirements.txt \
+		-o envs/bqemulator/requirements.lock
 	@echo "locks written; the next make demo/test re-syncs what changed"
 
 airflow: bootstrap
@@ -67,4 +69,4 @@ clean:
 		.pytest_cache .ruff_cache .mypy_cache .hypothesis
 
 clean-all: clean
-	rm -rf .venv .venv-dbt .venv-bench .tools
+	rm -rf .venv .venv-dbt .venv-bqemulator .venv-bench .tools

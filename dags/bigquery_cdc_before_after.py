@@ -10,8 +10,15 @@ insert-time column. Re-running or backfilling a day replaces that day's rows in 
 Before images come from the log (within `lookback_hours`) or from the previous day's snapshot
 table; keys whose before image is nowhere are counted as `missing` and fail the task.
 
-Params: `tables` (subset of the configured names; empty = all), `lookback_hours`, `mode`.
-Locally the engine is DuckDB (`PLATFORM_OPS_CDC_DUCKDB_PATH`); `make demo` generates a log.
+When the file has a `slot_capacity` block, the work is wrapped in a BigQuery slot purchase:
+`buy_slots` (setup, FlexSlotPurchaseOperator) before it and `release_slots` (teardown,
+FlexSlotReleaseOperator) after it, which gives the capacity back even when the work failed.
+
+Params: `tables` (subset of the configured names; empty = all), `lookback_hours`, `mode` (`net`:
+one row per changed key; `events`: one row per change, into `<destination_table>_events` unless
+the table sets `events_destination_table`), `dry_run` (plan only: nothing bought, nothing written).
+Locally the engine is DuckDB (`PLATFORM_OPS_CDC_DUCKDB_PATH`) and `google_cloud_default` points at
+the Reservation API fake; `make demo` starts the fake and generates a log.
 """
 
 from __future__ import annotations
@@ -22,12 +29,17 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
+from platform_ops.core.bigquery_reservation import purchase_options
 from platform_ops.core.cdc import table_configs
 from platform_ops.core.config import load_yaml
 from platform_ops.core.dag_defaults import default_args
+from platform_ops.operators.bigquery_reservation import FlexSlotPurchaseOperator, FlexSlotReleaseOperator
 from platform_ops.operators.cdc import CdcBeforeAfterOperator
 
 CONFIG = Path(__file__).resolve().parents[1] / "include" / "config" / "cdc_tables.yaml"
+# Parsed here only because it decides the DAG's shape (a purchase around the work or not).
+_SLOTS = load_yaml(CONFIG).get("slot_capacity")
+SLOTS = None if _SLOTS is None else purchase_options(_SLOTS)
 
 with DAG(
     dag_id="bigquery_cdc_before_after",
@@ -41,7 +53,18 @@ with DAG(
     params={
         "tables": Param([], type="array", items={"type": "string"}, description="table names; empty = all"),
         "lookback_hours": Param(48, type="integer", minimum=0, maximum=24 * 14, description="log lookback"),
-        "mode": Param("net", type="string", enum=["net"], description="net: one row per changed key"),
+        "mode": Param(
+            "net",
+            type="string",
+            enum=["net", "events"],
+            description="net: one row per changed key; events: one row per change "
+            "(written to the table's events destination, default <destination>_events)",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            description="plan only: log each query's plan (bytes on BigQuery), buy no slots, write nothing",
+        ),
     },
 ):
 
@@ -49,8 +72,14 @@ with DAG(
     def tables(**context) -> list[dict]:
         """The configured tables (read at run time, not at parse time), filtered by the params."""
         params = context["params"]
-        return table_configs(
+        configs = table_configs(
             load_yaml(CONFIG), params["tables"], timedelta(hours=params["lookback_hours"]), params["mode"]
         )
+        return [c | {"dry_run": params["dry_run"]} for c in configs]
 
-    CdcBeforeAfterOperator.partial(task_id="before_after").expand_kwargs(tables())
+    configs = tables()
+    work = CdcBeforeAfterOperator.partial(task_id="before_after").expand_kwargs(configs)
+    if SLOTS:
+        buy = FlexSlotPurchaseOperator(task_id="buy_slots", dry_run="{{ params.dry_run }}", **SLOTS)
+        release = FlexSlotReleaseOperator(task_id="release_slots", purchase_task_id="buy_slots")
+        configs >> buy >> work >> release.as_teardown(setups=buy)

@@ -3,6 +3,7 @@
 #   .tools/venv  uv itself (from envs/tools.txt)
 #   .venv        Airflow + the package's dependencies + test tools (requirements-dev.lock)
 #   .venv-dbt    dbt-core with the duckdb and databricks adapters (envs/dbt/requirements.lock)
+#   .venv-bqemulator  the BigQuery emulator the CDC tests run BigQuery SQL on (envs/bqemulator)
 # An environment is re-synced only when its lock's checksum differs from the one recorded
 # at its last sync, so a second run costs well under a second.
 set -euo pipefail
@@ -47,6 +48,16 @@ sync_env .venv requirements-dev.lock
 # The dbt lock was compiled with envs/dbt/excludes.txt (see there); `pip sync` installs the lock
 # as it is, without resolving, so the excluded parser never comes back.
 sync_env .venv-dbt envs/dbt/requirements.lock
+# The emulator's DuckDB loads its spatial extension from $HOME/.duckdb/extensions; the fixture
+# that starts it sets HOME to .venv-bqemulator/home, so the file goes there (no download needed).
+sync_env .venv-bqemulator envs/bqemulator/requirements.lock
+ext_dir=.venv-bqemulator/home/.duckdb/extensions/v1.5.5/linux_amd64
+if [ ! -f "$ext_dir/spatial.duckdb_extension" ]; then
+  mkdir -p "$ext_dir"
+  ext=$(find .venv-bqemulator/lib -name 'spatial.duckdb_extension' | head -n1)
+  [ -n "$ext" ] || { echo "bootstrap: spatial.duckdb_extension missing from duckdb-extension-spatial" >&2; exit 1; }
+  cp "$ext" "$ext_dir/"
+fi
 
 # The benchmark environment: only for `make bench` (scripts/bootstrap.sh --bench).
 if [ "${1:-}" = "--bench" ]; then

@@ -15,13 +15,18 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 HOME = Path(os.environ.get("AIRFLOW_HOME", REPO / ".airflow"))
 DEMO = HOME / "demo"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+CDC_CONFIG = REPO / "include" / "config" / "cdc_tables.yaml"
+sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+FAKES: dict[str, Any] = {}  # local stand-ins started for the demo, by name
 
 
 @dataclass
@@ -30,15 +35,27 @@ class Step:
     date: str
     conf: dict = field(default_factory=dict)
     expect: str = "success"
+    before: Callable[[], None] | None = None  # e.g. a knob of a local stand-in
+
+
+def no_flex_capacity() -> None:
+    """The Reservation API fake keeps new commitments PENDING: capacity is not available."""
+    FAKES["bigquery_reservation"].api.config["active_after_reads"] = None
 
 
 SCENARIOS: dict[str, list[Step]] = {
     "bigquery_cdc_before_after": [
         Step(
-            "generate a change-tracking log in DuckDB, then before/after images for the Tokyo day 2026-11-21",
+            "buy 100 FLEX slots, before/after images for the Tokyo day 2026-11-21 from the generated log,"
+            " release the slots",
             "2026-11-22T00:00:00+09:00",
         ),
-        Step("re-run of the same window: replaced, not duplicated", "2026-11-22T00:00:00+09:00"),
+        Step(
+            "re-run of the same window while no FLEX capacity is available: on-demand fallback; the"
+            " window is replaced, not duplicated",
+            "2026-11-22T00:00:00+09:00",
+            before=no_flex_capacity,
+        ),
     ],
     "dbt_transform": [
         Step("first run of a date: full dbt build", "2026-11-20"),
@@ -112,6 +129,40 @@ def cdc_notes() -> list[str]:
         con.close()
 
 
+def start_reservation_fake(env: dict[str, str]) -> None:
+    """The BigQuery Reservation API fake, holding the reservation the CDC config buys slots for."""
+    from platform_ops.core.config import load_yaml
+    from sandbox.bigquery_reservation.server import FakeReservationServer
+
+    block = load_yaml(CDC_CONFIG).get("slot_capacity")
+    if not block:
+        return
+    server = FakeReservationServer().start()
+    FAKES["bigquery_reservation"] = server
+    FAKES["reservation"] = server.seed_for(block)
+    env["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"] = server.connection(block["admin_project"])
+    print(f"demo: BigQuery Reservation API fake on {server.url} (google_cloud_default points at it)")
+
+
+def slot_notes(calls_before: int, changes_before: int, capacity_before: str) -> list[str]:
+    """What the slot purchase and release of one step did, as the Reservation API saw it."""
+    server = FAKES.get("bigquery_reservation")
+    if server is None:
+        return []
+    api, name = server.api, FAKES["reservation"]
+    calls = api.calls[calls_before:]
+    bought = sum(c.startswith("POST") and c.endswith("/capacityCommitments") for c in calls)
+    values = [capacity_before]
+    values += [str(v) for res, f, v in api.changes[changes_before:] if res == name and f == "slotCapacity"]
+    if any(c.startswith("DELETE") and "/assignments/" in c for c in calls):
+        what = "commitment stayed PENDING: deleted, assignment removed (on-demand) and restored afterwards"
+    else:
+        what = "slotCapacity " + " -> ".join(values)
+    left = f"after release: slotCapacity {api.reservations[name]['slotCapacity']}, "
+    left += f"{len(api.commitments)} commitment(s), {len(api.assignments)} assignment(s)"
+    return [f"slots: {bought} FLEX commitment(s) bought; {what}; {left}"]
+
+
 def failure_lines(log: Path) -> str:
     """The first failure message the task raised, as the task log shows it."""
     lines = log.read_text(errors="replace").splitlines()
@@ -146,6 +197,7 @@ def main() -> int:
 
         counts = generate(str(DEMO / "cdc.duckdb"), "2026-11-22")
         print(f"demo: change-tracking log generated in {DEMO / 'cdc.duckdb'}: {counts}", flush=True)
+        start_reservation_fake(env)
     for dag_id in dags:
         steps = SCENARIOS.get(dag_id, [Step("run once", time.strftime("%Y-%m-%d"))])
         for n, step in enumerate(steps, 1):
@@ -160,14 +212,24 @@ def main() -> int:
             if step.conf:
                 argv += ["--conf", json.dumps(step.conf)]
             before = len(dbt_state(step.date)[1]) if dag_id == "dbt_transform" else 0
+            fake = FAKES.get("bigquery_reservation")
+            calls_before, changes_before = (len(fake.api.calls), len(fake.api.changes)) if fake else (0, 0)
+            capacity_before = fake.api.reservations[FAKES["reservation"]]["slotCapacity"] if fake else ""
+            if step.before:
+                step.before()
             rc = sh(argv, log, env)
             result = "success" if rc == 0 else "failed"
             seconds = time.monotonic() - t0
             ok = result == step.expect
             failures += not ok
             where, notes = str(log.relative_to(REPO)), []
+            if dag_id == "bigquery_cdc_before_after":
+                notes = slot_notes(calls_before, changes_before, capacity_before)
             if dag_id == "bigquery_cdc_before_after" and result == "success":
-                where, notes = f"{DEMO.relative_to(REPO)}/cdc.duckdb: main.*_before_after", cdc_notes()
+                where, notes = (
+                    f"{DEMO.relative_to(REPO)}/cdc.duckdb: main.*_before_after",
+                    notes + cdc_notes(),
+                )
             if dag_id == "dbt_transform":
                 path, invocations = dbt_state(step.date)
                 where, notes = str(path.relative_to(REPO)), dbt_notes(invocations[before:])
@@ -192,4 +254,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+    finally:
+        if "bigquery_reservation" in FAKES:
+            FAKES["bigquery_reservation"].stop()
+    sys.exit(code)

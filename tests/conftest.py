@@ -69,12 +69,27 @@ def bq_reservation_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator:
     from sandbox.bigquery_reservation.server import FakeReservationServer
 
     server = FakeReservationServer().start()
-    conn = {
-        "conn_type": "google_cloud_platform",
-        "extra": {"api_endpoint": server.url, "project": "admin-proj"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", server.connection())
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """bqemulator on free 127.0.0.1 ports for the session (an empty, in-memory BigQuery)."""
+    from sandbox.bigquery.emulator import BigQueryEmulator
+
+    emulator = BigQueryEmulator(log_path=tmp_path_factory.mktemp("bqemulator") / "emulator.log").start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def bq_emulator_conn(bigquery_emulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The Airflow connection ``bq_emulator`` pointing at the session's emulator."""
+    monkeypatch.setenv("AIRFLOW_CONN_BQ_EMULATOR", bigquery_emulator.connection())
+    return "bq_emulator"

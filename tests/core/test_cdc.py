@@ -11,7 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from platform_ops.core.cdc import CdcSpec, Dialect, build_net_sql, query_params, reference_net
+from platform_ops.core.cdc import (
+    CdcSpec,
+    Dialect,
+    Mode,
+    NetPlan,
+    build_net_sql,
+    build_sql,
+    query_params,
+    reference,
+)
 from platform_ops.exceptions import ConfigError
 
 WS = datetime(2026, 11, 21, 15, tzinfo=UTC)  # 2026-11-22 00:00 in Tokyo
@@ -46,7 +55,9 @@ def con():
     c.close()
 
 
-def run_sql(con, log: list[dict], snapshot: list[dict] | None) -> list[dict]:
+def run_sql(
+    con, log: list[dict], snapshot: list[dict] | None, mode: Mode = Mode.NET, plan: NetPlan | None = None
+) -> list[dict]:
     con.execute("DROP TABLE IF EXISTS log")
     con.execute(
         "CREATE TABLE log (a INTEGER, b VARCHAR, name VARCHAR, qty INTEGER, changetrack_type VARCHAR, "
@@ -68,7 +79,11 @@ def run_sql(con, log: list[dict], snapshot: list[dict] | None) -> list[dict]:
         snapshot_table = SNAP
     params = query_params(SPEC, WS, WE)
     params.pop("snapshot_suffix")
-    cur = con.execute(build_net_sql(SPEC, Dialect.DUCKDB, snapshot_table=snapshot_table), params)
+    if mode is Mode.NET:
+        sql = build_net_sql(SPEC, Dialect.DUCKDB, snapshot_table=snapshot_table, plan=plan)
+    else:
+        sql = build_sql(SPEC, Dialect.DUCKDB, mode, snapshot_table=snapshot_table)
+    cur = con.execute(sql, params)
     names = [d[0] for d in cur.description]
     out = []
     for values in cur.fetchall():
@@ -78,9 +93,11 @@ def run_sql(con, log: list[dict], snapshot: list[dict] | None) -> list[dict]:
     return out
 
 
-def check(con, log, snapshot=None) -> list[dict]:
-    expected = reference_net(SPEC, log, snapshot, WS, WE)
-    assert run_sql(con, log, snapshot) == expected
+def check(con, log, snapshot=None, mode: Mode = Mode.NET) -> list[dict]:
+    """The SQL of ``mode`` (net: both plans) returns exactly what the reference model returns."""
+    expected = reference(SPEC, mode, log, snapshot, WS, WE)
+    for plan in list(NetPlan) if mode is Mode.NET else [None]:
+        assert run_sql(con, log, snapshot, mode, plan) == expected, plan
     return expected
 
 
@@ -202,14 +219,58 @@ def test_duckdb_matches_the_reference_on_random_logs(con, rows, snap) -> None:
         else list({k: {"a": k[0], "b": k[1], "name": n, "qty": q} for k, n, q in snap}.values())
     )
     check(con, log, snapshot)
+    check(con, log, snapshot, Mode.EVENTS)
+
+
+# -- events mode ---------------------------------------------------------------------------------
+
+
+def test_events_give_every_change_its_own_before_and_after(con) -> None:
+    log = [
+        row(1, "x", "U", 5, -3, "old", 0),  # in the lookback
+        row(1, "x", "U", 12, 2, "b", 2),
+        row(1, "x", "D", 13, 4),
+        row(1, "x", "I", 14, 5, "c", 3),
+        row(1, "x", "U", 11, 6, "a", 1),  # arrives late; version order decides
+    ]
+    out = check(con, log, mode=Mode.EVENTS)
+    assert [(r["version_before"], r["version_after"], r["op"]) for r in out] == [
+        (5, 11, "u"),
+        (11, 12, "u"),
+        (12, 13, "d"),
+        (13, 14, "c"),
+    ]
+    assert [r["before"] for r in out] == [
+        {"name": "old", "qty": 0},
+        {"name": "a", "qty": 1},
+        {"name": "b", "qty": 2},
+        None,
+    ]
+    assert out[2]["after"] is None
+    assert out[1]["changed_at"] == WS + timedelta(hours=2)
+
+
+def test_events_take_the_first_before_from_the_snapshot(con) -> None:
+    out = check(
+        con,
+        [row(2, "y", "U", 20, 1, "n1"), row(2, "y", "U", 21, 2, "n2"), row(3, "y", "D", 22, 1)],
+        snapshot=[{"a": 2, "b": "y", "name": "s", "qty": 9}],
+        mode=Mode.EVENTS,
+    )
+    assert [(r["a"], r["before_source"], r["before"]) for r in out] == [
+        (2, "snapshot", {"name": "s", "qty": 9}),
+        (2, "log", {"name": "n1", "qty": 1}),
+        (3, "missing", None),
+    ]
 
 
 # -- the SQL itself ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("mode", list(Mode))
 @pytest.mark.parametrize("dialect", list(Dialect))
-def test_the_log_is_read_once(dialect: Dialect) -> None:
-    sql = build_net_sql(SPEC, dialect, snapshot_table=SNAP if dialect is Dialect.DUCKDB else None)
+def test_the_log_is_read_once(dialect: Dialect, mode: Mode) -> None:
+    sql = build_sql(SPEC, dialect, mode, snapshot_table=SNAP if dialect is Dialect.DUCKDB else None)
     source = "`main.log`" if dialect is Dialect.BIGQUERY else '"main"."log"'
     assert sql.count(source) == 1
     assert "now()" not in sql.lower()
@@ -264,6 +325,25 @@ def test_table_configs_filter_and_reject_unknown_names() -> None:
     assert len(table_configs(config, [], timedelta(0), "net")) == 2
     with pytest.raises(ConfigError, match="unknown table"):
         table_configs(config, ["nope"], timedelta(0), "net")
+    with pytest.raises(ConfigError, match=r"^mode: 'diff' is not a mode"):
+        table_configs(config, [], timedelta(0), "diff")
+
+
+def test_events_mode_writes_beside_the_net_destination() -> None:
+    from platform_ops.core.cdc import table_configs
+
+    config = {
+        "tables": [
+            {"name": "a", "destination_table": "d.a_ba"},
+            {"name": "b", "destination_table": "d.b_ba", "events_destination_table": "d.b_changes"},
+        ]
+    }
+    out = table_configs(config, [], timedelta(0), "events")
+    assert [t["destination_table"] for t in out] == ["d.a_ba_events", "d.b_changes"]
+    assert [t["destination_table"] for t in table_configs(config, [], timedelta(0), "net")] == [
+        "d.a_ba",
+        "d.b_ba",
+    ]
 
 
 def test_load_yaml_errors_name_the_file(tmp_path) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from platform_ops.core.cdc import CdcSpec, reference_net
+from platform_ops.core.cdc import CdcSpec, reference, reference_net
+from platform_ops.core.config import load_yaml
 from platform_ops.operators.cdc import WATERMARKS
 from platform_ops.state import RunStateStore
 from scripts.cdc_demo_data import generate
@@ -18,12 +19,20 @@ pytestmark = pytest.mark.integration
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_ID = "bigquery_cdc_before_after"
+CONFIG = Path(__file__).resolve().parents[2] / "include" / "config" / "cdc_tables.yaml"
 DAY = datetime(2026, 11, 21, 15, tzinfo=UTC)  # 2026-11-22 00:00 Tokyo: the window is the Tokyo 21st
 WS, WE = DAY - timedelta(days=1), DAY
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def reservation(bq_reservation_fake) -> tuple:
+    """The reservation the config's slot_capacity block names, in the Reservation API fake."""
+    name = bq_reservation_fake.seed_for(load_yaml(CONFIG)["slot_capacity"])
+    return bq_reservation_fake.api, name
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reservation: tuple) -> Path:
     path = tmp_path / "cdc.duckdb"
     generate(str(path), "2026-11-22")
     monkeypatch.setenv("PLATFORM_OPS_CDC_DUCKDB_PATH", str(path))
@@ -58,9 +67,15 @@ def destination(path: Path) -> list[dict]:
     return out
 
 
-def test_destination_matches_the_reference_and_a_rerun_changes_nothing(warehouse: Path) -> None:
+def test_destination_matches_the_reference_and_a_rerun_changes_nothing(warehouse: Path, reservation) -> None:
+    api, name = reservation
     result = run_dag(DAGS, DAG_ID, DAY, {})
     assert result.state == "success"
+    assert result.xcom[("buy_slots", "summary")]["outcome"] == "reserved"
+    assert api.changes == [(name, "slotCapacity", 200), (name, "slotCapacity", 100)], (
+        "raised, then given back"
+    )
+    assert api.commitments == {}
     want = expected(warehouse)
     assert destination(warehouse) == want
     assert {r["before_source"] for r in want} == {"log", "snapshot", "none", "missing"}
@@ -73,7 +88,7 @@ def test_destination_matches_the_reference_and_a_rerun_changes_nothing(warehouse
     assert mark == {"window_start": WS.isoformat(), "window_end": WE.isoformat()}
 
 
-def test_too_many_missing_before_images_fail_and_write_nothing(warehouse: Path) -> None:
+def test_too_many_missing_before_images_fail_and_write_nothing(warehouse: Path, reservation) -> None:
     con = duckdb.connect(str(warehouse))
     con.execute(
         "INSERT INTO orders_ct_log VALUES (9002, 'c2', 'paid', 1.0, 'U', 99999999, ?)",
@@ -85,7 +100,51 @@ def test_too_many_missing_before_images_fail_and_write_nothing(warehouse: Path) 
     tables = "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'orders_before_after'"
     assert rows(warehouse, tables)[0]["n"] == 0, "the failed window must leave no trace"
     assert RunStateStore().get_shared(WATERMARKS, "main.orders_before_after") is None
+    api, name = reservation
+    assert api.reservations[name]["slotCapacity"] == "100", "the teardown released after the failed work"
+    assert api.commitments == {}
 
 
-def test_unknown_table_param_fails(warehouse: Path) -> None:
+def test_dry_run_buys_nothing_and_writes_nothing(warehouse: Path, reservation) -> None:
+    result = run_dag(DAGS, DAG_ID, DAY, {"dry_run": True, "mode": "events"})
+    assert result.state == "success"
+    summaries = result.xcom[("before_after", "return_value")]
+    assert all(s["dry_run"] for s in ([summaries] if isinstance(summaries, dict) else summaries))
+    tables = "SELECT count(*) AS n FROM information_schema.tables WHERE table_name LIKE '%before_after%'"
+    assert rows(warehouse, tables)[0]["n"] == 0
+    api, _ = reservation
+    assert not [c for c in api.calls if not c.startswith("GET")], "a dry run changes nothing"
+
+
+def test_events_mode_writes_one_row_per_change_beside_the_net_table(warehouse: Path, reservation) -> None:
+    assert run_dag(DAGS, DAG_ID, DAY, {"mode": "events", "tables": ["orders"]}).state == "success"
+    spec = CdcSpec(
+        source_table="main.orders_ct_log", primary_key=("order_id",), columns=("customer", "status", "amount")
+    )
+    want = reference(
+        spec,
+        "events",
+        rows(warehouse, "SELECT * FROM orders_ct_log"),
+        rows(warehouse, "SELECT * FROM orders_snapshot_261120"),
+        WS,
+        WE,
+    )
+    got = rows(warehouse, "SELECT * FROM orders_before_after_events ORDER BY order_id, version_after")
+    for r in got:
+        assert (r.pop("window_start"), r.pop("window_end")) == (WS, WE)
+    assert got == want
+    assert len(got) > len(
+        reference_net(
+            spec,
+            rows(warehouse, "SELECT * FROM orders_ct_log"),
+            rows(warehouse, "SELECT * FROM orders_snapshot_261120"),
+            WS,
+            WE,
+        )
+    )
+
+
+def test_unknown_table_param_fails_before_buying_anything(warehouse: Path, reservation) -> None:
     assert run_dag(DAGS, DAG_ID, DAY, {"tables": ["nope"]}).state == "failed"
+    api, _ = reservation
+    assert not [c for c in api.calls if "capacityCommitments" in c], "no purchase for a run that cannot work"

@@ -1,4 +1,5 @@
-"""Before and after images per changed key from a SQL Server change-tracking log (net mode).
+"""Before and after images from a SQL Server change-tracking log: per changed key (net mode) or
+per change (events mode).
 
 The log (landed in BigQuery, or a DuckDB table locally) has one row per change: the primary key,
 the tracked columns, ``changetrack_type`` (I/U/D), ``changetrack_ver`` (the change version) and
@@ -17,6 +18,12 @@ Semantics, for the window W = [window_start, window_end) on the insert-time colu
   before) | missing (an update or delete whose previous state was found nowhere);
 * ``op``: d when after is NULL, c when before is NULL, else u; ``change_count``: rows in W.
 
+Events mode returns every change in W instead (Debezium-like): its after image (NULL for a
+delete), its before image (the key's previous version, from W or the lookback, NULL after a
+delete; for the key's first known change the snapshot as above), ``op`` from the change's own
+type (I -> c, U -> u, D -> d), ``version_before``, ``version_after`` (its version), the same
+``before_source`` values and ``changed_at`` (its insert time).
+
 Version order decides, never arrival order. The SQL reads the log once (window functions over one
 scan) and joins the snapshot only for keys whose before image the log cannot give. Identifiers are
 validated; the window bounds are bound as query parameters.
@@ -24,6 +31,7 @@ validated; the window bounds are bound as query parameters.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +50,11 @@ _SUFFIX_FORMAT = re.compile(r"^(%[Ymdy]|[0-9_\-])+$")
 class Dialect(StrEnum):
     BIGQUERY = "bigquery"
     DUCKDB = "duckdb"
+
+
+class Mode(StrEnum):
+    NET = "net"  # one row per changed key: its state before W and after W
+    EVENTS = "events"  # one row per change in W, with its own before and after
 
 
 def ident(field_name: str, value: str) -> str:
@@ -143,8 +156,8 @@ def _struct(dialect: Dialect, cols: Sequence[str], prefix: str = "") -> str:
 
 def _pick(dialect: Dialect, expr: str, cond: str) -> str:
     """The value of ``expr`` on the one row of the group where ``cond`` holds (NULL if none)."""
-    if dialect is Dialect.BIGQUERY:
-        return f"ARRAY_AGG(IF({cond}, {expr}, NULL) IGNORE NULLS LIMIT 1)[SAFE_OFFSET(0)]"
+    if dialect is Dialect.BIGQUERY:  # BigQuery's ANY_VALUE skips NULLs; cond holds on one row at most
+        return f"ANY_VALUE(IF({cond}, {expr}, NULL))"
     return f"first({expr}) FILTER (WHERE {cond})"
 
 
@@ -152,77 +165,224 @@ def _param(dialect: Dialect, name: str) -> str:
     return f"@{name}" if dialect is Dialect.BIGQUERY else f"${name}"
 
 
-def build_net_sql(spec: CdcSpec, dialect: Dialect, snapshot_table: str | None = None) -> str:
-    """The net-mode query (parameters window_start, window_end, lookback_start; snapshot_suffix on BQ).
-
-    ``snapshot_table`` (DuckDB) is the day's snapshot table itself; on BigQuery the snapshot is
-    ``<snapshot_table_prefix>*`` filtered on ``_TABLE_SUFFIX``. Without either, no snapshot is read.
-    """
-    d = dialect
-    pk = list(spec.primary_key)
-    cols = list(spec.columns)
-    pk_list = ", ".join(pk)
+def _log_cte(spec: CdcSpec, d: Dialect) -> str:
+    """The one scan of the log: lookback + window, deduplicated on (key, version)."""
+    pk_list = ", ".join(spec.primary_key)
     t, v, at = spec.type_column, spec.version_column, spec.inserted_at_column
-    in_w = f"{at} >= {_param(d, 'window_start')}"
-    log = (
-        f"SELECT {pk_list}, {', '.join(cols)}, {t} AS _op, {v} AS _v, {in_w} AS _in_w\n"
+    return (
+        f"SELECT {pk_list}, {', '.join(spec.columns)}, {t} AS _op, {v} AS _v, {at} AS _at,\n"
+        f"    {at} >= {_param(d, 'window_start')} AS _in_w\n"
         f"  FROM {_q(d, spec.source_table)}\n"
         f"  WHERE {at} >= {_param(d, 'lookback_start')} AND {at} < {_param(d, 'window_end')}\n"
         f"  QUALIFY ROW_NUMBER() OVER (PARTITION BY {pk_list}, {v} ORDER BY {at} DESC) = 1"
     )
-    first_v = f"MIN(CASE WHEN _in_w THEN _v END) OVER (PARTITION BY {pk_list})"
-    last_v = f"MAX(CASE WHEN _in_w THEN _v END) OVER (PARTITION BY {pk_list})"
-    count_w = f"COUNT(CASE WHEN _in_w THEN 1 END) OVER (PARTITION BY {pk_list})"
-    image = _struct(d, cols)
-    per_key = (
-        f"SELECT *, MAX(CASE WHEN _v < _first_v THEN _v END) OVER (PARTITION BY {pk_list}) AS _prev_v\n"
-        f"  FROM (SELECT *, {first_v} AS _first_v, {last_v} AS _last_v, {count_w} AS _changes\n"
-        f"        FROM log) AS w\n"
-        f"  WHERE _changes > 0"
-    )
-    prev_alive, last_alive = "_v = _prev_v AND _op <> 'D'", "_v = _last_v AND _op <> 'D'"
-    keyed = (
-        f"SELECT {pk_list},\n"
-        f"    MAX(_prev_v) AS version_before,\n"
-        f"    MAX(_last_v) AS version_after,\n"
-        f"    MAX(_changes) AS change_count,\n"
-        f"    {_pick(d, '_op', '_v = _first_v')} AS first_op,\n"
-        f"    {_pick(d, '_op', '_v = _prev_v')} AS prev_op,\n"
-        f"    {_pick(d, image, prev_alive)} AS log_before,\n"
-        f"    {_pick(d, image, last_alive)} AS after\n"
-        f"  FROM per_key\n"
-        f"  GROUP BY {pk_list}"
-    )
-    needs = "k.version_before IS NULL AND k.first_op IN ('U', 'D')"
-    join_on = " AND ".join(f"s.{c} = k.{c}" for c in pk)
-    snap_struct = _struct(d, cols, "s.")
-    found = f"s.{pk[0]} IS NOT NULL"
+
+
+def _snapshot_join(
+    spec: CdcSpec, d: Dialect, snapshot_table: str | None, needs: str, alias: str
+) -> tuple[str, str]:
+    """LEFT JOIN of the day-before snapshot, only for rows where ``needs`` holds; and the SQL
+    condition "the snapshot had the key" (FALSE when there is no snapshot to read)."""
+    join_on = " AND ".join(f"s.{c} = {alias}.{c}" for c in spec.primary_key)
     if d is Dialect.BIGQUERY and spec.snapshot_table_prefix:
-        snap_from = (
-            f"LEFT JOIN (SELECT * FROM `{spec.snapshot_table_prefix}*` "
-            f"WHERE _TABLE_SUFFIX = {_param(d, 'snapshot_suffix')}) AS s\n  ON {needs} AND {join_on}"
+        source = (
+            f"(SELECT * FROM `{spec.snapshot_table_prefix}*` "
+            f"WHERE _TABLE_SUFFIX = {_param(d, 'snapshot_suffix')})"
         )
     elif d is Dialect.DUCKDB and snapshot_table:
-        snap = _q(d, table_name("snapshot_table", snapshot_table))
-        snap_from = f"LEFT JOIN {snap} AS s\n  ON {needs} AND {join_on}"
+        source = _q(d, table_name("snapshot_table", snapshot_table))
     else:
-        snap_from, found = "", "FALSE"
-    snapshot_case = f" WHEN {found} THEN {snap_struct}" if snap_from else ""
+        return "", "FALSE"
+    return f"LEFT JOIN {source} AS s\n  ON {needs} AND {join_on}", f"s.{spec.primary_key[0]} IS NOT NULL"
+
+
+def build_sql(spec: CdcSpec, dialect: Dialect, mode: Mode | str, snapshot_table: str | None = None) -> str:
+    """The query for ``mode`` (net or events); see :func:`build_net_sql` for the parameters."""
+    if Mode(mode) is Mode.EVENTS:
+        return build_events_sql(spec, dialect, snapshot_table)
+    return build_net_sql(spec, dialect, snapshot_table)
+
+
+class NetPlan(StrEnum):
+    """Two formulations of net mode, same result.
+
+    ``one_pass``: one ordered window pass per key gives every row its predecessor (LAG) and the
+    key's first and last version in W; the before image is the predecessor of the first change in
+    W. Reads the log once in any engine: BigQuery's plan (it re-reads a CTE per reference).
+    ``join_back``: hash aggregates find each changed key's versions, then the after and before rows
+    are joined back by (key, version). Faster on DuckDB, which materializes the deduplicated log
+    once and joins it cheaply, but it references the log CTE three times.
+    """
+
+    ONE_PASS = "one_pass"  # noqa: S105 - an enum value, not a secret
+    JOIN_BACK = "join_back"
+
+
+def build_net_sql(
+    spec: CdcSpec, dialect: Dialect, snapshot_table: str | None = None, plan: NetPlan | None = None
+) -> str:
+    """The net-mode query (parameters window_start, window_end, lookback_start; snapshot_suffix on BQ).
+
+    ``snapshot_table`` (DuckDB) is the day's snapshot table itself; on BigQuery the snapshot is
+    ``<snapshot_table_prefix>*`` filtered on ``_TABLE_SUFFIX``. Without either, no snapshot is read.
+    ``plan`` defaults to one_pass on BigQuery and join_back on DuckDB (see :class:`NetPlan`).
+    """
+    d = dialect
+    plan = NetPlan(plan or (NetPlan.ONE_PASS if d is Dialect.BIGQUERY else NetPlan.JOIN_BACK))
+    cols = list(spec.columns)
+    pk_list = ", ".join(spec.primary_key)
+    keyed = _keyed_one_pass(spec, d) if plan is NetPlan.ONE_PASS else _keyed_join_back(spec, d)
+    needs = "k.version_before IS NULL AND k.first_op IN ('U', 'D')"
+    snap_from, found = _snapshot_join(spec, d, snapshot_table, needs, "k")
+    snapshot_case = f" WHEN {found} THEN {_struct(d, cols, 's.')}" if snap_from else ""
     before = f"CASE WHEN k.version_before IS NOT NULL THEN k.log_before{snapshot_case} END"
     source = (
         "CASE WHEN k.version_before IS NOT NULL THEN 'log'"
         f" WHEN {found} THEN 'snapshot' WHEN k.first_op = 'I' THEN 'none' ELSE 'missing' END"
     )
     return (
-        f"WITH log AS (\n  {log}\n),\nper_key AS (\n  {per_key}\n),\nkeyed AS (\n  {keyed}\n),\n"
+        f"WITH log AS (\n  {_log_cte(spec, d)}\n),\n{keyed},\n"
         f"joined AS (\n  SELECT k.*, {before} AS before, {source} AS before_source\n"
         f"  FROM keyed AS k\n  {snap_from}\n)\n"
-        f"SELECT {', '.join(f'{c}' for c in pk)},\n"
+        f"SELECT {pk_list},\n"
         "  CASE WHEN after IS NULL THEN 'd' WHEN before IS NULL THEN 'c' ELSE 'u' END AS op,\n"
         "  before, after, version_before, version_after, change_count, before_source,\n"
         f"  {_param(d, 'window_start')} AS window_start, {_param(d, 'window_end')} AS window_end\n"
         f"FROM joined\nORDER BY {pk_list}"
     )
+
+
+def _alive(d: Dialect, cols: Sequence[str], alias: str = "") -> str:
+    """The tracked columns of a row as a struct, NULL when the row is a delete."""
+    dot = f"{alias}." if alias else ""
+    return f"CASE WHEN {dot}_op <> 'D' THEN {_struct(d, cols, dot)} END"
+
+
+def _keyed_one_pass(spec: CdcSpec, d: Dialect) -> str:
+    """CTEs ``lagged`` and ``keyed`` (one row per changed key) from one window pass."""
+    pk_list = ", ".join(spec.primary_key)
+    cols = list(spec.columns)
+    ordered = f"PARTITION BY {pk_list} ORDER BY _v"
+    whole = f"OVER ({ordered} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+    lagged = (
+        f"SELECT *, LAG(_v) OVER ({ordered}) AS _prev_v,\n"
+        f"    LAG({_alive(d, cols)}) OVER ({ordered}) AS _prev_image,\n"
+        f"    MIN(CASE WHEN _in_w THEN _v END) {whole} AS _first_v,\n"
+        f"    MAX(CASE WHEN _in_w THEN _v END) {whole} AS _last_v\n"
+        f"  FROM log"
+    )
+    first = "_v = _first_v"
+    return (
+        f"lagged AS (\n  {lagged}\n),\n"
+        f"keyed AS (\n  SELECT {pk_list},\n"
+        f"    {_pick(d, '_prev_v', first)} AS version_before,\n"
+        f"    MAX(_last_v) AS version_after,\n"
+        f"    COUNT(CASE WHEN _in_w THEN 1 END) AS change_count,\n"
+        f"    {_pick(d, '_op', first)} AS first_op,\n"
+        f"    {_pick(d, '_prev_image', first)} AS log_before,\n"
+        f"    {_pick(d, _alive(d, cols), '_v = _last_v')} AS after\n"
+        f"  FROM lagged\n"
+        f"  WHERE _first_v IS NOT NULL\n"
+        f"  GROUP BY {pk_list}\n)"
+    )
+
+
+def _keyed_join_back(spec: CdcSpec, d: Dialect) -> str:
+    """CTEs ``w``, ``prev`` and ``keyed`` (one row per changed key) from aggregates and joins."""
+    pk = list(spec.primary_key)
+    pk_list = ", ".join(pk)
+    cols = list(spec.columns)
+
+    def on(a: str, b: str) -> str:
+        return " AND ".join(f"{a}.{c} = {b}.{c}" for c in pk)
+
+    first_op = "MIN_BY(_op, _v)" if d is Dialect.BIGQUERY else "arg_min(_op, _v)"
+    w = (
+        f"SELECT {pk_list}, MIN(_v) AS _first_v, MAX(_v) AS version_after, COUNT(*) AS change_count,\n"
+        f"    {first_op} AS first_op\n"
+        f"  FROM log WHERE _in_w GROUP BY {pk_list}"
+    )
+    # Versions below the first change in W all landed before W: only the lookback rows qualify.
+    prev = (
+        f"SELECT {', '.join(f'l.{c}' for c in pk)}, MAX(l._v) AS version_before\n"
+        f"  FROM log AS l JOIN w ON {on('l', 'w')} AND l._v < w._first_v\n"
+        f"  WHERE NOT l._in_w GROUP BY {', '.join(f'l.{c}' for c in pk)}"
+    )
+    keyed = (
+        f"SELECT w.*, p.version_before,\n"
+        f"    {_alive(d, cols, 'b')} AS log_before, {_alive(d, cols, 'a')} AS after\n"
+        f"  FROM w JOIN log AS a ON {on('a', 'w')} AND a._v = w.version_after\n"
+        f"  LEFT JOIN prev AS p ON {on('p', 'w')}\n"
+        f"  LEFT JOIN log AS b ON {on('b', 'p')} AND b._v = p.version_before"
+    )
+    return f"w AS (\n  {w}\n),\nprev AS (\n  {prev}\n),\nkeyed AS (\n  {keyed}\n)"
+
+
+def build_events_sql(spec: CdcSpec, dialect: Dialect, snapshot_table: str | None = None) -> str:
+    """The events-mode query: one row per change in W, each with its own before and after image.
+
+    Same parameters and the same single log scan as net mode. A change's before image is the
+    previous version of its key (from the window or the lookback; NULL after a delete); for a key's
+    first change with no earlier version, the snapshot's row; ``op`` is the change's own type
+    (I -> c, U -> u, D -> d), as a Debezium change event has it.
+    """
+    d = dialect
+    pk = list(spec.primary_key)
+    cols = list(spec.columns)
+    pk_list = ", ".join(pk)
+    over = f"OVER (PARTITION BY {pk_list} ORDER BY _v)"
+    lagged = (
+        f"SELECT *, LAG(_v) {over} AS _prev_v,\n    LAG({_alive(d, cols)}) {over} AS _prev_image\n  FROM log"
+    )
+    needs = "e._prev_v IS NULL AND e._op IN ('U', 'D')"
+    snap_from, found = _snapshot_join(spec, d, snapshot_table, needs, "e")
+    snapshot_case = f" WHEN {found} THEN {_struct(d, cols, 's.')}" if snap_from else ""
+    before = f"CASE WHEN e._prev_v IS NOT NULL THEN e._prev_image{snapshot_case} END"
+    source = (
+        "CASE WHEN e._prev_v IS NOT NULL THEN 'log'"
+        f" WHEN {found} THEN 'snapshot' WHEN e._op = 'I' THEN 'none' ELSE 'missing' END"
+    )
+    after = _alive(d, cols, "e")
+    return (
+        f"WITH log AS (\n  {_log_cte(spec, d)}\n),\nlagged AS (\n  {lagged}\n)\n"
+        f"SELECT {', '.join(f'e.{c}' for c in pk)},\n"
+        "  CASE e._op WHEN 'I' THEN 'c' WHEN 'U' THEN 'u' ELSE 'd' END AS op,\n"
+        f"  {before} AS before,\n  {after} AS after,\n"
+        "  e._prev_v AS version_before, e._v AS version_after,\n"
+        f"  {source} AS before_source, e._at AS changed_at,\n"
+        f"  {_param(d, 'window_start')} AS window_start, {_param(d, 'window_end')} AS window_end\n"
+        f"FROM lagged AS e\n  {snap_from}\n"
+        f"WHERE e._in_w\nORDER BY {', '.join(f'e.{c}' for c in pk)}, e._v"
+    )
+
+
+def replace_window_sql(destination: str, staged: str, columns: Sequence[str]) -> str:
+    """BigQuery: replace the window's rows of ``destination`` by ``staged`` in one atomic MERGE
+    (parameters window_start, window_end), so re-running a window leaves one copy of it."""
+    cols = ", ".join(ident("columns", c) for c in columns)
+    dest, stage = table_name("destination_table", destination), table_name("staged", staged)
+    return (
+        f"MERGE `{dest}` AS t\nUSING `{stage}` AS s\nON FALSE\n"
+        "WHEN NOT MATCHED BY SOURCE AND t.window_start = @window_start AND t.window_end = @window_end\n"
+        "  THEN DELETE\n"
+        f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({cols})"
+    )
+
+
+def staged_table(destination: str, window_start: datetime, window_end: datetime) -> str:
+    """Where a window's result waits for its checks before the MERGE: beside the destination,
+    named after the window (a retry overwrites it)."""
+    digest = hashlib.sha256(f"{window_start.isoformat()}|{window_end.isoformat()}".encode()).hexdigest()
+    return f"{table_name('destination_table', destination)}__staged_{digest[:12]}"
+
+
+def job_labels(**values: str) -> dict[str, str]:
+    """BigQuery job labels: lower-case letters, digits, _ and -, at most 63 characters each."""
+
+    def clean(text: str) -> str:
+        return re.sub(r"[^a-z0-9_\-]", "_", str(text).lower())[:63]
+
+    return {clean(k): clean(v) for k, v in values.items()}
 
 
 def query_params(spec: CdcSpec, window_start: datetime, window_end: datetime) -> dict[str, Any]:
@@ -238,17 +398,12 @@ def query_params(spec: CdcSpec, window_start: datetime, window_end: datetime) ->
 # -- the reference model -------------------------------------------------------------------------
 
 
-def reference_net(
-    spec: CdcSpec,
-    log_rows: Iterable[Mapping[str, Any]],
-    snapshot_rows: Iterable[Mapping[str, Any]] | None,
-    window_start: datetime,
-    window_end: datetime,
-) -> list[dict[str, Any]]:
-    """The semantics above in plain Python: what the SQL must return, row for row."""
+def _reference_log(
+    spec: CdcSpec, log_rows: Iterable[Mapping[str, Any]], window_start: datetime, window_end: datetime
+) -> dict[tuple, list[Mapping[str, Any]]]:
+    """Log rows in lookback + window, deduplicated on (key, version), per key in version order."""
     check_window(window_start, window_end)
-    pk, cols = spec.primary_key, spec.columns
-    t, v, at = spec.type_column, spec.version_column, spec.inserted_at_column
+    pk, v, at = spec.primary_key, spec.version_column, spec.inserted_at_column
     lookback_start = window_start - spec.lookback
     latest: dict[tuple, Mapping[str, Any]] = {}
     for row in log_rows:
@@ -260,30 +415,50 @@ def reference_net(
     by_key: dict[tuple, list[Mapping[str, Any]]] = {}
     for (key, _), row in latest.items():
         by_key.setdefault(key, []).append(row)
+    return {key: sorted(rows, key=lambda r: r[v]) for key, rows in sorted(by_key.items())}
+
+
+def _reference_before(
+    spec: CdcSpec, prev: Mapping[str, Any] | None, change: Mapping[str, Any], snapshot_row: Mapping | None
+) -> tuple[dict[str, Any] | None, str, Any]:
+    """(before image, before_source, version_before) of ``change`` given the version before it."""
+    t = spec.type_column
+    if prev is not None:
+        return (None if prev[t] == "D" else _image(spec, prev)), "log", prev[spec.version_column]
+    if change[t] in ("U", "D") and snapshot_row is not None:
+        return _image(spec, snapshot_row), "snapshot", None
+    return None, ("none" if change[t] == "I" else "missing"), None
+
+
+def _image(spec: CdcSpec, row: Mapping[str, Any]) -> dict[str, Any]:
+    return {c: row[c] for c in spec.columns}
+
+
+def reference_net(
+    spec: CdcSpec,
+    log_rows: Iterable[Mapping[str, Any]],
+    snapshot_rows: Iterable[Mapping[str, Any]] | None,
+    window_start: datetime,
+    window_end: datetime,
+) -> list[dict[str, Any]]:
+    """The net-mode semantics in plain Python: what the SQL must return, row for row."""
+    pk, t, v, at = spec.primary_key, spec.type_column, spec.version_column, spec.inserted_at_column
     snapshot = {tuple(r[c] for c in pk): r for r in (snapshot_rows or [])}
     out = []
-    for key in sorted(by_key):
-        rows = sorted(by_key[key], key=lambda r: r[v])
+    for key, rows in _reference_log(spec, log_rows, window_start, window_end).items():
         in_w = [r for r in rows if r[at] >= window_start]
         if not in_w:
             continue
         first, last = in_w[0], in_w[-1]
         prev = [r for r in rows if r[v] < first[v]]
-        image = lambda r: {c: r[c] for c in cols}  # noqa: E731
-        if prev:
-            before = None if prev[-1][t] == "D" else image(prev[-1])
-            source, version_before = "log", prev[-1][v]
-        elif first[t] in ("U", "D") and key in snapshot:
-            before, source, version_before = image(snapshot[key]), "snapshot", None
-        else:
-            before, version_before = None, None
-            source = "none" if first[t] == "I" else "missing"
-        after = None if last[t] == "D" else image(last)
-        op = "d" if after is None else ("c" if before is None else "u")
+        before, source, version_before = _reference_before(
+            spec, prev[-1] if prev else None, first, snapshot.get(key)
+        )
+        after = None if last[t] == "D" else _image(spec, last)
         out.append(
             {
                 **dict(zip(pk, key, strict=True)),
-                "op": op,
+                "op": "d" if after is None else ("c" if before is None else "u"),
                 "before": before,
                 "after": after,
                 "version_before": version_before,
@@ -295,18 +470,68 @@ def reference_net(
     return out
 
 
+def reference_events(
+    spec: CdcSpec,
+    log_rows: Iterable[Mapping[str, Any]],
+    snapshot_rows: Iterable[Mapping[str, Any]] | None,
+    window_start: datetime,
+    window_end: datetime,
+) -> list[dict[str, Any]]:
+    """The events-mode semantics in plain Python: one row per change in the window."""
+    pk, t, v, at = spec.primary_key, spec.type_column, spec.version_column, spec.inserted_at_column
+    snapshot = {tuple(r[c] for c in pk): r for r in (snapshot_rows or [])}
+    out = []
+    for key, rows in _reference_log(spec, log_rows, window_start, window_end).items():
+        for i, row in enumerate(rows):
+            if row[at] < window_start:
+                continue
+            before, source, version_before = _reference_before(
+                spec, rows[i - 1] if i else None, row, snapshot.get(key)
+            )
+            out.append(
+                {
+                    **dict(zip(pk, key, strict=True)),
+                    "op": {"I": "c", "U": "u"}.get(row[t], "d"),
+                    "before": before,
+                    "after": None if row[t] == "D" else _image(spec, row),
+                    "version_before": version_before,
+                    "version_after": row[v],
+                    "before_source": source,
+                    "changed_at": row[at],
+                }
+            )
+    return out
+
+
+def reference(spec: CdcSpec, mode: Mode | str, *args: Any) -> list[dict[str, Any]]:
+    """The reference model of ``mode``: (spec, mode, log_rows, snapshot_rows, window_start, window_end)."""
+    return (reference_events if Mode(mode) is Mode.EVENTS else reference_net)(spec, *args)
+
+
 def table_configs(
     config: Mapping[str, Any], wanted: Iterable[str], lookback: timedelta, mode: str
 ) -> list[dict[str, Any]]:
-    """Operator kwargs per configured table (``{"tables": [{"name": ..., ...}]}``), filtered by name."""
+    """Operator kwargs per configured table (``{"tables": [{"name": ..., ...}]}``), filtered by name.
+
+    Events mode writes where ``events_destination_table`` says, by default
+    ``<destination_table>_events`` (its rows have another shape than net mode's)."""
+    try:
+        mode = Mode(mode)
+    except ValueError:
+        raise ConfigError("mode", f"{mode!r} is not a mode", "use net or events") from None
     tables = list(config.get("tables") or [])
     names = [t.get("name") for t in tables]
     wanted = set(wanted)
     unknown = wanted - set(names)
     if unknown:
         raise ConfigError("tables", f"unknown table(s) {sorted(unknown)}", f"choose among {names}")
-    return [
-        {k: v for k, v in t.items() if k != "name"} | {"lookback": lookback, "mode": mode}
-        for t in tables
-        if not wanted or t.get("name") in wanted
-    ]
+    out = []
+    for t in tables:
+        if wanted and t.get("name") not in wanted:
+            continue
+        kwargs = {k: v for k, v in t.items() if k not in ("name", "events_destination_table")}
+        if mode is Mode.EVENTS:
+            default = f"{t.get('destination_table')}_events"
+            kwargs["destination_table"] = t.get("events_destination_table") or default
+        out.append(kwargs | {"lookback": lookback, "mode": str(mode)})
+    return out

@@ -1,4 +1,9 @@
-"""YAML configuration files under include/config, read at run time (never at DAG parse time)."""
+"""YAML configuration files under include/config.
+
+Read at run time where the content only feeds tasks (the CDC table list); read at parse time only
+where it shapes the DAG itself (whether slot capacity wraps the work). Either way a local file,
+never a network call, and a bad file names itself.
+"""
 
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -13,17 +14,22 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from platform_ops.core.cdc import (
     CdcSpec,
     Dialect,
-    build_net_sql,
+    Mode,
+    build_sql,
     check_window,
     ident,
+    job_labels,
     query_params,
+    replace_window_sql,
+    staged_table,
     table_name,
 )
+from platform_ops.core.params import parse_bool, parse_int
 from platform_ops.exceptions import ConfigError
 from platform_ops.state import RunStateStore, airflow_home
 
 WATERMARKS = "cdc-watermarks"
-ENGINES = ("duckdb",)
+ENGINES = ("bigquery", "duckdb")
 
 
 def default_duckdb_path() -> str:
@@ -47,12 +53,28 @@ class CdcBeforeAfterOperator(BaseOperator):
     fails the task and writes nothing. The last processed window per destination is kept in the
     RunStateStore; a gap since the previous window is logged.
 
-    ``engine="duckdb"`` runs on a local DuckDB file (``duckdb_path``, default env
-    PLATFORM_OPS_CDC_DUCKDB_PATH or ``$AIRFLOW_HOME/cdc.duckdb``). The BigQuery engine (same
-    semantics, SQL from the same builder) is not available yet.
+    ``mode="events"`` writes one row per change in the window instead, each with its own before
+    and after image and ``changed_at`` (no ``change_count``).
+
+    ``engine="bigquery"`` (google-cloud-bigquery through the Google provider's hook and
+    ``gcp_conn_id``): one query job computes the window into a staging table beside the destination
+    (it expires after a day should the run die), the checks read that small result, then one MERGE
+    replaces the window's rows of the destination (created day-partitioned on ``window_start`` and
+    clustered on the key). Every job carries labels (dag, task, destination). ``dry_run=True``
+    only plans the query and logs the bytes it would process. The snapshot is read as
+    ``<snapshot_table_prefix>*`` with ``_TABLE_SUFFIX``. ``engine="duckdb"`` runs the same
+    semantics on a local DuckDB file (``duckdb_path``, default env PLATFORM_OPS_CDC_DUCKDB_PATH or
+    ``$AIRFLOW_HOME/cdc.duckdb``) in one transaction.
     """
 
-    template_fields: Sequence[str] = ("source_table", "destination_table", "duckdb_path", "mode")
+    template_fields: Sequence[str] = (
+        "source_table",
+        "destination_table",
+        "duckdb_path",
+        "mode",
+        "max_missing_before",
+        "is_dry_run",
+    )
     ui_color = "#34a853"
 
     def __init__(
@@ -75,6 +97,7 @@ class CdcBeforeAfterOperator(BaseOperator):
         location: str | None = None,
         duckdb_path: str | None = None,
         max_missing_before: int = 0,
+        dry_run: bool = False,
         state_root: str | None = None,
         state_conn_id: str | None = None,
         **kwargs: Any,
@@ -97,57 +120,74 @@ class CdcBeforeAfterOperator(BaseOperator):
         self.location = location
         self.duckdb_path = duckdb_path
         self.max_missing_before = max_missing_before
+        self.is_dry_run = dry_run  # BaseOperator.dry_run() is a method: keep the flag apart
         self.state_root = state_root
         self.state_conn_id = state_conn_id
 
-    def _check_inputs(self) -> None:
+    def _check_inputs(self) -> bool:
+        """Every argument checked before any connection is made; returns the dry-run flag."""
         if self.engine not in ENGINES:
             raise ConfigError(
-                "engine", f"{self.engine!r} is not available", f"use one of {', '.join(ENGINES)}"
+                "engine", f"{self.engine!r} is not an engine", f"use one of {', '.join(ENGINES)}"
             )
-        if self.mode != "net":
-            raise ConfigError("mode", f"{self.mode!r} is not available", "use mode='net'")
-        table_name("destination_table", self.destination_table)
-        if not isinstance(self.max_missing_before, int) or self.max_missing_before < 0:
+        try:
+            Mode(self.mode)
+        except ValueError:
             raise ConfigError(
-                "max_missing_before", f"{self.max_missing_before!r} is negative", "pass 0 or more"
+                "mode", f"{self.mode!r} is not a mode", f"use one of {', '.join(m.value for m in Mode)}"
+            ) from None
+        table_name("destination_table", self.destination_table)
+        self.max_missing_before = parse_int("max_missing_before", self.max_missing_before)
+        if self.max_missing_before < 0:
+            raise ConfigError(
+                "max_missing_before", f"{self.max_missing_before} is negative", "pass 0 or more"
             )
+        return parse_bool("dry_run", self.is_dry_run)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        import duckdb
-
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
         try:
-            self._check_inputs()
+            dry_run = self._check_inputs()
             check_window(start, end)
-            con = duckdb.connect(self.duckdb_path or default_duckdb_path())
         except ConfigError as exc:
             raise AirflowFailException(str(exc)) from exc
-        try:
-            return self._run(con, context, start, end)
-        finally:
-            con.close()
+        self.log.info(
+            "Window [%s, %s) of %s -> %s (%s mode, %s)",
+            start,
+            end,
+            self.source_table,
+            self.destination_table,
+            self.mode,
+            self.engine,
+        )
+        if self.engine == "bigquery":
+            summary = self._run_bigquery(context, start, end, dry_run)
+        else:
+            summary = self._run_duckdb(start, end, dry_run)
+        if not dry_run:
+            self._watermark(start, end)
+        self.log.info("CDC summary: %s", summary)
+        return summary
 
-    def _columns(self, con: Any) -> tuple[str, ...]:
-        if self.columns != "*":
-            return tuple(self.columns) if not isinstance(self.columns, str) else (self.columns,)
-        schema, _, table = self.source_table.rpartition(".")
-        rows = con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = ? "
-            "ORDER BY ordinal_position",
-            [table, schema or "main"],
-        ).fetchall()
-        if not rows:
-            raise ConfigError("source_table", f"{self.source_table!r} does not exist", "check the table name")
-        skip = {*self.primary_key, self.type_column, self.version_column, self.inserted_at_column}
-        return tuple(r[0] for r in rows if r[0] not in skip)
-
-    def _run(self, con: Any, context: Any, start: Any, end: Any) -> dict[str, Any]:
+    # -- shared steps -------------------------------------------------------------------------------
+    def _spec(self, source_columns: Sequence[str] | None) -> CdcSpec:
+        """The checked spec; ``source_columns`` (None: the table does not exist) expand ``"*"``."""
         try:
-            spec = CdcSpec(
+            if source_columns is None:
+                raise ConfigError(
+                    "source_table",
+                    f"{self.source_table!r} does not exist",
+                    "check the table name (and, on BigQuery, the connection's project)",
+                )
+            if self.columns == "*":
+                skip = {*self.primary_key, self.type_column, self.version_column, self.inserted_at_column}
+                columns = tuple(c for c in source_columns if c not in skip)
+            else:
+                columns = (self.columns,) if isinstance(self.columns, str) else tuple(self.columns)
+            return CdcSpec(
                 source_table=self.source_table,
                 primary_key=tuple(self.primary_key),
-                columns=self._columns(con),
+                columns=columns,
                 type_column=self.type_column,
                 version_column=self.version_column,
                 inserted_at_column=self.inserted_at_column,
@@ -158,68 +198,150 @@ class CdcBeforeAfterOperator(BaseOperator):
             )
         except ConfigError as exc:
             raise AirflowFailException(str(exc)) from exc
+
+    def _snapshot(self, spec: CdcSpec, params: dict[str, Any], exists: Any) -> str | None:
+        """The day's snapshot table if it exists (``exists(name)``), else None with a warning."""
+        if not spec.snapshot_table_prefix:
+            return None
+        candidate = f"{spec.snapshot_table_prefix}{params['snapshot_suffix']}"
+        if exists(candidate):
+            return candidate
+        self.log.warning("Snapshot %s does not exist: before images come from the log only", candidate)
+        return None
+
+    def _missing(self, counts: dict[str, int]) -> int:
+        """The count of missing before images; raises above ``max_missing_before``."""
+        missing = sum(n for k, n in counts.items() if k.endswith(":missing"))
+        if missing > self.max_missing_before:
+            raise AirflowException(
+                f"{missing} change(s) have no before image (not in the log's lookback nor in the "
+                f"snapshot), above max_missing_before={self.max_missing_before}; nothing was written. "
+                "Load the missing snapshot, widen lookback, or raise max_missing_before"
+            )
+        if missing:
+            self.log.warning("%d change(s) have no before image (before_source=missing)", missing)
+        return missing
+
+    def _summary(
+        self, start: datetime, end: datetime, counts: dict[str, int], **extra: Any
+    ) -> dict[str, Any]:
+        return {
+            "destination": self.destination_table,
+            "mode": str(self.mode),
+            "engine": self.engine,
+            "window_start": start.isoformat(),
+            "window_end": end.isoformat(),
+            "rows": sum(counts.values()),
+            "by_op_and_before_source": counts,
+            **extra,
+        }
+
+    # -- BigQuery -----------------------------------------------------------------------------------
+    def _run_bigquery(self, context: Any, start: datetime, end: datetime, dry_run: bool) -> dict[str, Any]:
+        from platform_ops.hooks.cdc import CdcBigQueryHook
+
+        hook = CdcBigQueryHook(gcp_conn_id=self.gcp_conn_id, location=self.location)
+        spec = self._spec(hook.column_names(self.source_table))
         params = query_params(spec, start, end)
-        snapshot = None
-        if spec.snapshot_table_prefix:
-            candidate = f"{spec.snapshot_table_prefix}{params['snapshot_suffix']}"
-            schema, _, table = candidate.rpartition(".")
-            exists = con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = ?",
-                [table, schema or "main"],
-            ).fetchone()[0]
-            if exists:
-                snapshot = candidate
-            else:
-                self.log.warning(
-                    "Snapshot %s does not exist: before images come from the log only", candidate
-                )
+        snapshot = self._snapshot(spec, params, hook.table_exists)
+        if snapshot is None:
+            spec = dataclasses.replace(spec, snapshot_table_prefix=None)
+            params.pop("snapshot_suffix")
+        sql = build_sql(spec, Dialect.BIGQUERY, self.mode)
+        ti = context["ti"]
+        labels = job_labels(
+            platform_ops="cdc_before_after",
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            destination=self.destination_table,
+        )
+        if dry_run:
+            job = hook.run_query(sql, params, labels, dry_run=True)
+            self.log.info(
+                "Dry run: the query would process %s bytes; nothing written", job.total_bytes_processed
+            )
+            return {"dry_run": True, "bytes_processed": job.total_bytes_processed, "snapshot": snapshot}
+        staged = staged_table(self.destination_table, start, end)
+        create = (
+            f"CREATE OR REPLACE TABLE `{staged}`\n"
+            "OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY)) AS\n"
+        )
+        job = hook.run_query(create + sql, params, labels)
+        self.log.info(
+            "Window computed into %s (job %s, %s bytes)", staged, job.job_id, job.total_bytes_processed
+        )
+        try:
+            rows = hook.run_query(
+                f"SELECT CONCAT(op, ':', before_source) AS k, COUNT(*) AS n FROM `{staged}` GROUP BY k",
+                {},
+                labels,
+            ).result()
+            counts = {r["k"]: r["n"] for r in rows}
+            missing = self._missing(counts)
+            hook.create_like(self.destination_table, staged, "window_start", spec.primary_key)
+            merge = replace_window_sql(self.destination_table, staged, hook.column_names(staged) or [])
+            job = hook.run_query(merge, {"window_start": start, "window_end": end}, labels)
+            self.log.info(
+                "%s: window replaced (%s rows affected)", self.destination_table, job.num_dml_affected_rows
+            )
+        finally:
+            hook.drop(staged)
+        return self._summary(start, end, counts, missing_before=missing, snapshot=snapshot)
+
+    # -- DuckDB -------------------------------------------------------------------------------------
+    def _run_duckdb(self, start: datetime, end: datetime, dry_run: bool) -> dict[str, Any]:
+        import duckdb
+
+        con = duckdb.connect(self.duckdb_path or default_duckdb_path())
+        try:
+            return self._duckdb(con, start, end, dry_run)
+        finally:
+            con.close()
+
+    def _duckdb(self, con: Any, start: datetime, end: datetime, dry_run: bool) -> dict[str, Any]:
+        schema, _, table = self.source_table.rpartition(".")
+        found = con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = ? "
+            "ORDER BY ordinal_position",
+            [table, schema or "main"],
+        ).fetchall()
+        spec = self._spec([r[0] for r in found] or None)
+        params = query_params(spec, start, end)
+
+        def exists(name: str) -> bool:
+            schema, _, table = name.rpartition(".")
+            sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = ?"
+            return bool(con.execute(sql, [table, schema or "main"]).fetchone()[0])
+
+        snapshot = self._snapshot(spec, params, exists)
         params.pop("snapshot_suffix")
-        sql = build_net_sql(spec, Dialect.DUCKDB, snapshot_table=snapshot)
+        sql = build_sql(spec, Dialect.DUCKDB, self.mode, snapshot_table=snapshot)
+        if dry_run:
+            plan = con.execute(f"EXPLAIN {sql}", params).fetchall()
+            self.log.info("Dry run: nothing written. Plan:\n%s", "\n".join(str(r[-1]) for r in plan))
+            return {"dry_run": True, "bytes_processed": None, "snapshot": snapshot}
         dest = ".".join(f'"{ident("destination_table", p)}"' for p in self.destination_table.split("."))
-        self.log.info("Window [%s, %s) of %s -> %s", start, end, self.source_table, self.destination_table)
+        window = {"window_start": start, "window_end": end}
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(f"CREATE TABLE IF NOT EXISTS {dest} AS SELECT * FROM ({sql}) AS q LIMIT 0", params)
             con.execute(
-                f"DELETE FROM {dest} WHERE window_start = $window_start AND window_end = $window_end",
-                {"window_start": start, "window_end": end},
+                f"DELETE FROM {dest} WHERE window_start = $window_start AND window_end = $window_end", window
             )
             con.execute(f"INSERT INTO {dest} SELECT * FROM ({sql}) AS q", params)
             counts = dict(
                 con.execute(
                     f"SELECT op || ':' || before_source, count(*) FROM {dest} "
                     "WHERE window_start = $window_start AND window_end = $window_end GROUP BY ALL",
-                    {"window_start": start, "window_end": end},
+                    window,
                 ).fetchall()
             )
-            missing = sum(n for k, n in counts.items() if k.endswith(":missing"))
-            if missing > self.max_missing_before:
-                con.execute("ROLLBACK")
-                raise AirflowException(
-                    f"{missing} changed key(s) have no before image (not in the log's lookback nor in the "
-                    f"snapshot), above max_missing_before={self.max_missing_before}; nothing was written. "
-                    "Load the missing snapshot, widen lookback, or raise max_missing_before"
-                )
+            missing = self._missing(counts)
             con.execute("COMMIT")
-        except AirflowException:
-            raise
         except Exception:
             con.execute("ROLLBACK")
             raise
-        if missing:
-            self.log.warning("%d changed key(s) have no before image (before_source=missing)", missing)
-        self._watermark(start, end)
-        summary = {
-            "destination": self.destination_table,
-            "window_start": start.isoformat(),
-            "window_end": end.isoformat(),
-            "rows": sum(counts.values()),
-            "by_op_and_before_source": counts,
-            "missing_before": missing,
-            "snapshot": snapshot,
-        }
-        self.log.info("CDC summary: %s", summary)
-        return summary
+        return self._summary(start, end, counts, missing_before=missing, snapshot=snapshot)
 
     def _watermark(self, start: Any, end: Any) -> None:
         store = RunStateStore(self.state_root, self.state_conn_id)

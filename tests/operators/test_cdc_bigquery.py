@@ -1,0 +1,212 @@
+"""The CDC SQL and operator on BigQuery: google-cloud-bigquery against the bqemulator sandbox.
+
+The BigQuery SQL (wildcard snapshot family, QUALIFY, STRUCTs, parameters) must give exactly what
+the reference model gives, like the DuckDB SQL does; the operator's BigQuery path (staging table,
+checks, MERGE into a partitioned destination) must replace a window, never duplicate it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from operator import itemgetter
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from platform_ops.core.cdc import CdcSpec, Dialect, Mode, build_sql, query_params, reference
+from platform_ops.hooks.cdc import query_parameters
+from sandbox.bigquery.emulator import copy_from_duckdb, load_rows
+from scripts.cdc_demo_data import generate
+from tests.airflow_runner import run_dag
+from tests.core.test_cdc import WE, WS  # the Tokyo day 2026-11-22
+
+pytestmark = pytest.mark.integration
+
+DAGS = Path(__file__).parent / "dags"
+SPEC = CdcSpec(
+    source_table="fixed.log",
+    primary_key=("a", "b"),
+    columns=("name", "qty"),
+    snapshot_table_prefix="fixed.snap_",
+)
+# The demo data's window: the Tokyo day 2026-11-21 (runs with logical date DEMO_WE get it).
+DEMO_WS, DEMO_WE = WS - timedelta(days=1), WS
+LOG_SCHEMA = [
+    ("a", "INT64"),
+    ("b", "STRING"),
+    ("name", "STRING"),
+    ("qty", "INT64"),
+    ("changetrack_type", "STRING"),
+    ("changetrack_ver", "INT64"),
+    ("bigquery_insert_time", "TIMESTAMP"),
+]
+
+
+def change(a, b, op, ver, at: datetime, name="n", qty=1) -> dict:
+    return {
+        "a": a,
+        "b": b,
+        "name": name,
+        "qty": qty,
+        "changetrack_type": op,
+        "changetrack_ver": ver,
+        "bigquery_insert_time": at,
+    }
+
+
+def snap(a, b, name, qty) -> dict:
+    return {"a": a, "b": b, "name": name, "qty": qty}
+
+
+# A Tokyo day boundary on both sides, a re-delivery, out-of-order arrival, composite keys, NULLs,
+# and two snapshot days of which only the day before the window may be read.
+LOG = [
+    change(1, "x", "I", 10, WS - timedelta(microseconds=1), "born", 1),  # the previous Tokyo day
+    change(1, "x", "U", 11, WS, "first", 2),  # 00:00:00 Tokyo: inside the window
+    change(1, "x", "U", 13, WS + timedelta(hours=2), "third", 4),
+    change(1, "x", "U", 12, WS + timedelta(hours=3), "second", 3),  # arrives late, older version
+    change(2, "x", "U", 20, WS + timedelta(hours=1), None, None),  # before image from the snapshot
+    change(2, "y", "D", 21, WS + timedelta(hours=1)),  # snapshot has no such key: missing
+    change(3, "x", "U", 30, WS + timedelta(hours=1), "v30", 1),
+    change(3, "x", "U", 30, WS + timedelta(hours=4), "v30-again", 1),  # re-delivered: latest wins
+    change(4, "x", "U", 40, WE, "tomorrow", 1),  # the next Tokyo day: outside
+    change(5, "x", "U", 50, WS - timedelta(days=3), "too old", 1),  # before the lookback
+    change(5, "x", "D", 51, WS + timedelta(hours=5)),
+]
+SNAP_DAY_BEFORE = [snap(2, "x", "snap-2", 7), snap(5, "x", "snap-5", 8)]
+SNAP_OTHER_DAY = [snap(2, "y", "wrong-day", 0), snap(2, "x", "wrong-day", 0)]
+
+
+@pytest.fixture(scope="module")
+def fixed(bigquery_emulator):
+    client = bigquery_emulator.client()
+    client.create_dataset("fixed", exists_ok=True)
+    load_rows(client, "fixed.log", LOG_SCHEMA, LOG)
+    snap_schema = LOG_SCHEMA[:4]
+    load_rows(client, f"fixed.snap_{SPEC.snapshot_suffix(WS)}", snap_schema, SNAP_DAY_BEFORE)
+    load_rows(
+        client, f"fixed.snap_{SPEC.snapshot_suffix(WS - timedelta(days=1))}", snap_schema, SNAP_OTHER_DAY
+    )
+    return client
+
+
+def bigquery_rows(client, sql: str, params: dict) -> list[dict]:
+    from google.cloud import bigquery
+
+    job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=query_parameters(params)))
+    out = []
+    for r in job.result():
+        rec = dict(r.items())
+        assert (rec.pop("window_start"), rec.pop("window_end")) == (WS, WE)
+        out.append(rec)
+    return out
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_bigquery_sql_matches_the_reference(fixed, mode: Mode) -> None:
+    got = bigquery_rows(fixed, build_sql(SPEC, Dialect.BIGQUERY, mode), query_params(SPEC, WS, WE))
+    assert got == reference(SPEC, mode, LOG, SNAP_DAY_BEFORE, WS, WE)
+    assert {r["before_source"] for r in got} >= {"log", "snapshot", "missing"}
+    assert all(r["a"] != 4 for r in got), "the next Tokyo day is outside the window"
+    by_key = {(r["a"], r["b"]): r for r in got}
+    if mode is Mode.NET:
+        assert by_key[(1, "x")]["before"] == {"name": "born", "qty": 1}, (
+            "the previous day's row is the before"
+        )
+        assert by_key[(1, "x")]["after"] == {"name": "third", "qty": 4}, "version order decides"
+        assert by_key[(2, "x")]["before"] == {"name": "snap-2", "qty": 7}, "the day before's snapshot only"
+        assert by_key[(3, "x")]["after"] == {"name": "v30-again", "qty": 1}
+
+
+def test_empty_window_and_no_snapshot(fixed) -> None:
+    params = query_params(SPEC, WS + timedelta(days=10), WE + timedelta(days=10))
+    spec = CdcSpec(source_table="fixed.log", primary_key=("a", "b"), columns=("name", "qty"))
+    params.pop("snapshot_suffix")
+    assert bigquery_rows(fixed, build_sql(spec, Dialect.BIGQUERY, Mode.NET), params) == []
+
+
+# -- the operator, through Airflow --------------------------------------------------------------
+
+
+@pytest.fixture
+def warehouse(bigquery_emulator, bq_emulator_conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The demo's change log and snapshot, generated in DuckDB and copied into dataset ``cdc``."""
+    monkeypatch.setenv("PLATFORM_OPS_STATE_ROOT", f"file://{tmp_path}/state")
+    local = tmp_path / "cdc.duckdb"
+    generate(str(local), "2026-11-22")
+    client = bigquery_emulator.client()
+    client.delete_dataset("cdc", delete_contents=True, not_found_ok=True)
+    con = duckdb.connect(str(local), read_only=True)
+    try:
+        copy_from_duckdb(con, client, "cdc")
+        cur = con.execute("SELECT * FROM orders_ct_log")
+        log = [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
+        snapshot_rows = con.execute("SELECT * FROM orders_snapshot_261120").fetchall()
+    finally:
+        con.close()
+    spec = CdcSpec(
+        source_table="cdc.orders_ct_log", primary_key=("order_id",), columns=("customer", "status", "amount")
+    )
+    snapshot = [
+        dict(zip(["order_id", "customer", "status", "amount"], r, strict=True)) for r in snapshot_rows
+    ]
+    return client, spec, log, snapshot
+
+
+def table_rows(client, table: str) -> list[dict]:
+    rows = [dict(r.items()) for r in client.query(f"SELECT * FROM `{table}` ORDER BY 1, 2").result()]
+    for r in rows:
+        assert (r.pop("window_start"), r.pop("window_end")) == (DEMO_WS, DEMO_WE)
+    return rows
+
+
+def tables(client) -> set[str]:
+    return {t.table_id for t in client.list_tables("cdc")}
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_operator_replaces_the_window_and_leaves_no_staging_table(warehouse, mode: Mode) -> None:
+    client, spec, log, snapshot = warehouse
+    want = reference(spec, mode, log, snapshot, DEMO_WS, DEMO_WE)
+    assert want, "the demo data changes keys in this window"
+    first = run_dag(DAGS, "cdc_scenarios", DEMO_WE, {"mode": str(mode)})
+    assert first.state == "success"
+    got = table_rows(client, f"cdc.orders_{mode}")
+    key = itemgetter("order_id", "version_after")
+    assert sorted(got, key=key) == sorted(want, key=key)
+    summary = first.xcom[("orders", "return_value")]
+    assert (summary["rows"], summary["engine"], summary["snapshot"]) == (
+        len(want),
+        "bigquery",
+        "cdc.orders_snapshot_261120",
+    )
+
+    again = run_dag(DAGS, "cdc_scenarios", DEMO_WE, {"mode": str(mode)})
+    assert again.state == "success"
+    assert len(table_rows(client, f"cdc.orders_{mode}")) == len(want), "a re-run replaces the window"
+    assert not [t for t in tables(client) if "__staged_" in t]
+    table = client.get_table(f"cdc.orders_{mode}")
+    assert table.time_partitioning.field == "window_start"
+
+
+def test_too_many_missing_before_images_write_nothing(warehouse) -> None:
+    client, *_ = warehouse
+    result = run_dag(DAGS, "cdc_scenarios", DEMO_WE, {"max_missing_before": 0})
+    assert result.state == "failed"
+    assert not [t for t in tables(client) if t.startswith("orders_net") or "__staged_" in t]
+
+
+def test_dry_run_writes_nothing(warehouse) -> None:
+    client, *_ = warehouse
+    before = tables(client)
+    result = run_dag(DAGS, "cdc_scenarios", DEMO_WE, {"dry_run": True})
+    assert result.state == "success"
+    assert result.xcom[("orders", "return_value")]["dry_run"] is True
+    assert tables(client) == before
+
+
+def test_a_missing_source_table_fails_naming_it(warehouse) -> None:
+    client, *_ = warehouse
+    client.delete_table("cdc.orders_ct_log")
+    assert run_dag(DAGS, "cdc_scenarios", DEMO_WE, {}).state == "failed"
