@@ -56,6 +56,8 @@ lock:
 		envs/dbt/requirements.txt -o envs/dbt/requirements.lock
 	$(UV) pip compile -q --python-version $(LOCK_PY) envs/bqemulator/requirements.txt \
 		-o envs/bqemulator/requirements.lock
+	$(UV) pip compile -q --python-version $(LOCK_PY) envs/minilake/requirements.txt \
+		-o envs/minilake/requirements.lock
 	@echo "locks written; the next make demo/test re-syncs what changed"
 
 airflow: bootstrap
@@ -69,4 +71,4 @@ clean:
 		.pytest_cache .ruff_cache .mypy_cache .hypothesis
 
 clean-all: clean
-	rm -rf .venv .venv-dbt .venv-bqemulator .venv-bench .tools
+	rm -rf .venv .venv-dbt .venv-bqemulator .venv-minilake .venv-bench .tools

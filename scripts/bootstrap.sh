@@ -4,6 +4,7 @@
 #   .venv        Airflow + the package's dependencies + test tools (requirements-dev.lock)
 #   .venv-dbt    dbt-core with the duckdb and databricks adapters (envs/dbt/requirements.lock)
 #   .venv-bqemulator  the BigQuery emulator the CDC tests run BigQuery SQL on (envs/bqemulator)
+#   .venv-minilake  the local Databricks workspace API (minilake, envs/minilake) for sandbox/databricks
 # An environment is re-synced only when its lock's checksum differs from the one recorded
 # at its last sync, so a second run costs well under a second.
 set -euo pipefail
@@ -51,6 +52,7 @@ sync_env .venv-dbt envs/dbt/requirements.lock
 # The emulator's DuckDB loads its spatial extension from $HOME/.duckdb/extensions; the fixture
 # that starts it sets HOME to .venv-bqemulator/home, so the file goes there (no download needed).
 sync_env .venv-bqemulator envs/bqemulator/requirements.lock
+sync_env .venv-minilake envs/minilake/requirements.lock
 ext_dir=.venv-bqemulator/home/.duckdb/extensions/v1.5.5/linux_amd64
 if [ ! -f "$ext_dir/spatial.duckdb_extension" ]; then
   mkdir -p "$ext_dir"

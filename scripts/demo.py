@@ -27,6 +27,8 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 CDC_CONFIG = REPO / "include" / "config" / "cdc_tables.yaml"
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 FAKES: dict[str, Any] = {}  # local stand-ins started for the demo, by name
+SERVED_MODEL = "main.ml.churn"
+SERVING_DAG = "model_serving_deploy_churn"
 
 
 @dataclass
@@ -36,6 +38,11 @@ class Step:
     conf: dict = field(default_factory=dict)
     expect: str = "success"
     before: Callable[[], None] | None = None  # e.g. a knob of a local stand-in
+
+
+def register_model_version() -> None:
+    """A new version of the served model lands in Unity Catalog (what a training run does)."""
+    FAKES["databricks"].add_model_version(SERVED_MODEL)
 
 
 def no_flex_capacity() -> None:
@@ -55,6 +62,25 @@ SCENARIOS: dict[str, list[Step]] = {
             " window is replaced, not duplicated",
             "2026-11-22T00:00:00+09:00",
             before=no_flex_capacity,
+        ),
+    ],
+    SERVING_DAG: [
+        Step(
+            "deploy main.ml.churn (latest = version 1): the endpoint is created and the deferrable sensor"
+            " waits through its states",
+            "2026-11-22T01:00:00+00:00",
+        ),
+        Step(
+            "version 2 is registered: latest now means 2, the endpoint is updated",
+            "2026-11-22T02:00:00+00:00",
+            before=register_model_version,
+        ),
+        Step("roll back to version 1 (trigger param)", "2026-11-22T03:00:00+00:00", {"rollback_version": 1}),
+        Step(
+            "force_delete without confirm_delete: refused before any change",
+            "2026-11-22T04:00:00+00:00",
+            {"force_delete": True},
+            expect="failed",
         ),
     ],
     "dbt_transform": [
@@ -144,6 +170,34 @@ def start_reservation_fake(env: dict[str, str]) -> None:
     print(f"demo: BigQuery Reservation API fake on {server.url} (google_cloud_default points at it)")
 
 
+def start_databricks_sandbox(env: dict[str, str]) -> None:
+    """The local Databricks workspace (sandbox/databricks) with the served model's version 1."""
+    from sandbox.databricks.launcher import DatabricksSandbox
+
+    sandbox = DatabricksSandbox(DEMO / "databricks").start()
+    FAKES["databricks"] = sandbox
+    sandbox.configure(deploy_seconds=4.0)
+    catalog, schema, name = SERVED_MODEL.split(".")
+    sandbox.client().registered_models.create(catalog_name=catalog, schema_name=schema, name=name)
+    sandbox.add_model_version(SERVED_MODEL)
+    env["AIRFLOW_CONN_DATABRICKS_DEFAULT"] = sandbox.connection()
+    env["PLATFORM_OPS_SERVING_POLL_SECONDS"] = "1"
+    print(f"demo: Databricks sandbox on {sandbox.url} (databricks_default points at it); {SERVED_MODEL} v1")
+
+
+def serving_notes(log: Path) -> list[str]:
+    """The plan and the endpoint states the sensor saw, from the task log."""
+    notes, seen = [], set()
+    for line in log.read_text(errors="replace").splitlines():
+        for marker in ("Plan for ", "Endpoint churn-model: "):
+            if marker in line:
+                text = line[line.index(marker) :].split(" [", 1)[0].strip()
+                if text not in seen:
+                    seen.add(text)
+                    notes.append(text[:160])
+    return notes
+
+
 def slot_notes(calls_before: int, changes_before: int, capacity_before: str) -> list[str]:
     """What the slot purchase and release of one step did, as the Reservation API saw it."""
     server = FAKES.get("bigquery_reservation")
@@ -198,6 +252,8 @@ def main() -> int:
         counts = generate(str(DEMO / "cdc.duckdb"), "2026-11-22")
         print(f"demo: change-tracking log generated in {DEMO / 'cdc.duckdb'}: {counts}", flush=True)
         start_reservation_fake(env)
+    if SERVING_DAG in dags:
+        start_databricks_sandbox(env)
     for dag_id in dags:
         steps = SCENARIOS.get(dag_id, [Step("run once", time.strftime("%Y-%m-%d"))])
         for n, step in enumerate(steps, 1):
@@ -230,6 +286,8 @@ def main() -> int:
                     f"{DEMO.relative_to(REPO)}/cdc.duckdb: main.*_before_after",
                     notes + cdc_notes(),
                 )
+            if dag_id == SERVING_DAG:
+                notes = serving_notes(log)
             if dag_id == "dbt_transform":
                 path, invocations = dbt_state(step.date)
                 where, notes = str(path.relative_to(REPO)), dbt_notes(invocations[before:])
@@ -257,6 +315,7 @@ if __name__ == "__main__":
     try:
         code = main()
     finally:
-        if "bigquery_reservation" in FAKES:
-            FAKES["bigquery_reservation"].stop()
+        for fake in FAKES.values():
+            if hasattr(fake, "stop"):
+                fake.stop()
     sys.exit(code)

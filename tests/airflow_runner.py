@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ class RunResult:
     run_id: str
     xcom: dict[tuple[str, str], Any]
     try_numbers: dict[str, int]
+    states: dict[str, str | None] = field(default_factory=dict)
 
     def summary(self, task_id: str) -> dict[str, Any]:
         return self.xcom[(task_id, "summary")]
@@ -54,4 +55,5 @@ def run_dag(folder: Path, dag_id: str, logical_date: datetime, conf: dict | None
         xcom = {(r.task_id, r.key): XComModel.deserialize_value(r) for r in rows}
         tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=dr.run_id).all()
         tries = {ti.task_id: ti.try_number for ti in tis}
-    return RunResult(state=str(dr.state), run_id=dr.run_id, xcom=xcom, try_numbers=tries)
+        states = {ti.task_id: (str(ti.state) if ti.state else None) for ti in tis}
+    return RunResult(state=str(dr.state), run_id=dr.run_id, xcom=xcom, try_numbers=tries, states=states)

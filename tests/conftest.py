@@ -93,3 +93,16 @@ def bq_emulator_conn(bigquery_emulator, monkeypatch: pytest.MonkeyPatch) -> str:
     """The Airflow connection ``bq_emulator`` pointing at the session's emulator."""
     monkeypatch.setenv("AIRFLOW_CONN_BQ_EMULATOR", bigquery_emulator.connection())
     return "bq_emulator"
+
+
+@pytest.fixture(scope="session")
+def databricks_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """The local Databricks workspace API (minilake + serving endpoints and UC models, run from
+    .venv-minilake) on a free 127.0.0.1 port for the session; state is in memory."""
+    from sandbox.databricks.launcher import DatabricksSandbox
+
+    sandbox = DatabricksSandbox(tmp_path_factory.mktemp("databricks")).start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()

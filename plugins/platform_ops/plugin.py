@@ -5,8 +5,9 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from platform_ops.operators.dbt import DatabricksWarehouseLink
+from platform_ops.sensors.model_serving import EndpointPageLink
 
 
 class PlatformOpsPlugin(AirflowPlugin):
     name = "platform_ops"
-    operator_extra_links = [DatabricksWarehouseLink()]  # noqa: RUF012 - AirflowPlugin's own attribute
+    operator_extra_links = [DatabricksWarehouseLink(), EndpointPageLink()]  # noqa: RUF012 - AirflowPlugin's own

@@ -1,0 +1,83 @@
+"""
+### model_serving_deploy_&lt;config&gt;
+
+One DAG per file in `include/config/model_serving/`: deploy a Databricks model-serving endpoint
+to that config, then wait until it really serves.
+
+1. `train` (only when the config has `training_job`): run the Databricks job first
+   (the Databricks provider's run-now operator);
+2. `deploy` (**ModelServingDeployOperator**): create | update | roll back | delete | nothing, with
+   `latest` resolved to the highest registered Unity Catalog version at run time;
+3. `wait_ready` (**EndpointReadySensor**, deferrable): ready == READY, no update in progress and
+   every served entity deployed; fails with the build logs on a failed deployment.
+
+Params: `rollback_version` (serve that registered version instead), `force_delete` + `confirm_delete`
+(delete the endpoint; `delete_registered_model` also deletes the Unity Catalog model).
+Connection: `databricks_default`. Locally, `make demo` points it at sandbox/databricks.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.providers.databricks.operators.databricks import DatabricksRunNowOperator
+from airflow.sdk import DAG, Param
+
+from platform_ops.core.config import load_yaml
+from platform_ops.core.dag_defaults import default_args
+from platform_ops.core.model_serving import deployment_configs, parse_config
+from platform_ops.operators.model_serving import ModelServingDeployOperator
+from platform_ops.sensors.model_serving import EndpointReadySensor
+
+CONFIGS = Path(__file__).resolve().parents[1] / "include" / "config" / "model_serving"
+POLL_SECONDS = float(os.environ.get("PLATFORM_OPS_SERVING_POLL_SECONDS", "30"))
+
+for dag_id, path in deployment_configs(CONFIGS).items():
+    # Parsed here because each file is a DAG; a bad file is an import error naming the key.
+    spec = parse_config(load_yaml(path), str(path))
+    with DAG(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+        catchup=False,
+        tags=["databricks", "model-serving", "local"],
+        doc_md=__doc__,
+        description=spec.description or f"Deploy serving endpoint {spec.endpoint_name}",
+        default_args=default_args(retries=1),
+        render_template_as_native_obj=True,
+        params={
+            "rollback_version": Param(
+                None, type=["null", "integer"], minimum=1, description="serve this registered version instead"
+            ),
+            "force_delete": Param(spec.force_delete, type="boolean", description="delete the endpoint"),
+            "confirm_delete": Param(False, type="boolean", description="required with force_delete"),
+            "delete_registered_model": Param(
+                False, type="boolean", description="with force_delete: also delete the Unity Catalog model"
+            ),
+        },
+    ) as dag:
+        deploy = ModelServingDeployOperator(
+            task_id="deploy",
+            config_path=str(path),
+            force_delete="{{ params.force_delete }}",
+            rollback_version="{{ params.rollback_version }}",
+            confirm_delete="{{ params.confirm_delete }}",
+            delete_registered_model="{{ params.delete_registered_model }}",
+            poll_interval=POLL_SECONDS,
+        )
+        wait = EndpointReadySensor(
+            task_id="wait_ready",
+            endpoint_name=spec.endpoint_name,
+            deferrable=True,
+            poke_interval=POLL_SECONDS,
+            timeout=timedelta(hours=1).total_seconds(),
+            skip_if_deleted_by="deploy",
+        )
+        if spec.training_job:
+            train = DatabricksRunNowOperator(task_id="train", job_id=spec.training_job["job_id"])
+            train >> deploy
+        deploy >> wait
+    globals()[dag_id] = dag

@@ -1,0 +1,456 @@
+"""Model-serving deployments on Databricks: the config, the deploy plan and the readiness rule.
+
+A deployment config (YAML under include/config/model_serving/, or the same keys as JSON) names an
+endpoint, the Unity Catalog models it serves (each pinned to a version or ``latest``), workload
+size, scale-to-zero and inference-table capture. :func:`plan` compares it with the live endpoint
+and the registered versions and says what to do: create, update, roll back to a lower version,
+delete, or nothing (the live config already matches). ``latest`` is resolved when the plan is
+made, against the versions registered at that moment.
+
+:func:`readiness` decides when an endpoint is really ready: ``ready == READY`` and
+``config_update == NOT_UPDATING`` and every served entity ``DEPLOYMENT_READY``. A config update
+that failed or was cancelled, or an entity whose deployment failed or was aborted, is a failure
+(with the entity's state message); anything else is still on its way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from platform_ops.core.params import is_unset, parse_bool, parse_int
+from platform_ops.exceptions import ConfigError
+
+WORKLOAD_SIZES = ("Small", "Medium", "Large")
+_ENDPOINT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
+_UC_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+_CONFIG_KEYS = {
+    "endpoint_name",
+    "served_entities",
+    "auto_capture_config",
+    "force_delete",
+    "training_job",
+    "description",
+}
+_ENTITY_KEYS = {"entity_name", "entity_version", "workload_size", "scale_to_zero_enabled", "name"}
+_CAPTURE_KEYS = {"catalog_name", "schema_name", "table_name_prefix", "enabled"}
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    ROLLBACK = "rollback"  # an update to a lower version of a model already served
+    DELETE = "delete"
+    NOTHING = "nothing"
+
+
+class Readiness(StrEnum):
+    READY = "ready"
+    WAITING = "waiting"
+    FAILED = "failed"
+
+
+# -- the config ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """One served Unity Catalog model: ``entity_version`` is ``"latest"`` or a version number."""
+
+    entity_name: str
+    entity_version: str = "latest"
+    workload_size: str = "Small"
+    scale_to_zero_enabled: bool = True
+    name: str | None = None
+
+    def served_name(self, version: int) -> str:
+        """The served entity's name: the given one, else Databricks' default ``<model>-<version>``."""
+        return self.name or f"{self.entity_name.rsplit('.', 1)[-1]}-{version}"
+
+
+@dataclass(frozen=True)
+class DeploySpec:
+    endpoint_name: str
+    served_entities: tuple[EntitySpec, ...]
+    auto_capture_config: Mapping[str, Any] | None = None
+    force_delete: bool = False
+    training_job: Mapping[str, Any] | None = None
+    description: str | None = None
+    model_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "model_names", tuple(dict.fromkeys(e.entity_name for e in self.served_entities))
+        )
+
+
+def _entity(i: int, raw: Any) -> EntitySpec:
+    where = f"served_entities[{i}]"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(where, "is not a mapping", "give entity_name, entity_version, workload_size")
+    unknown = sorted(set(raw) - _ENTITY_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}.{unknown[0]}", "is not a served-entity option", f"use {sorted(_ENTITY_KEYS)}"
+        )
+    name = raw.get("entity_name")
+    parts = name.split(".") if isinstance(name, str) else []
+    if len(parts) != 3 or not all(_UC_PART.match(p) for p in parts):
+        raise ConfigError(
+            f"{where}.entity_name",
+            f"{name!r} is not a Unity Catalog model name",
+            "write catalog.schema.model, e.g. main.ml.churn",
+        )
+    version = raw.get("entity_version", "latest")
+    if str(version).strip().lower() == "latest":
+        version = "latest"
+    else:
+        try:
+            number = parse_int(f"{where}.entity_version", version)
+        except ConfigError:
+            raise ConfigError(
+                f"{where}.entity_version",
+                f"{version!r} is not latest or a version number",
+                "e.g. latest or 3",
+            ) from None
+        if number < 1:
+            raise ConfigError(f"{where}.entity_version", f"{number} is not a version", "versions start at 1")
+        version = str(number)
+    size = raw.get("workload_size", "Small")
+    if size not in WORKLOAD_SIZES:
+        raise ConfigError(
+            f"{where}.workload_size",
+            f"{size!r} is not a workload size",
+            f"use one of {', '.join(WORKLOAD_SIZES)}",
+        )
+    served = raw.get("name")
+    if served is not None and (not isinstance(served, str) or not _ENDPOINT.match(served)):
+        raise ConfigError(
+            f"{where}.name", f"{served!r} is not a served entity name", "letters, digits, - and _"
+        )
+    return EntitySpec(
+        entity_name=str(name),
+        entity_version=version,
+        workload_size=size,
+        scale_to_zero_enabled=parse_bool(
+            f"{where}.scale_to_zero_enabled", raw.get("scale_to_zero_enabled", True)
+        ),
+        name=served,
+    )
+
+
+def parse_config(raw: Any, source: str = "config") -> DeploySpec:
+    """A checked deployment config from YAML/JSON; every error names the key and the fix."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(source, "is not a mapping", "start with endpoint_name: and served_entities:")
+    unknown = sorted(set(raw) - _CONFIG_KEYS)
+    if unknown:
+        raise ConfigError(unknown[0], "is not a deployment option", f"use {sorted(_CONFIG_KEYS)}")
+    name = raw.get("endpoint_name")
+    if not isinstance(name, str) or not _ENDPOINT.match(name):
+        raise ConfigError(
+            "endpoint_name",
+            f"{name!r} is not a valid endpoint name",
+            "use 1-63 letters, digits, - and _, starting and ending with a letter or digit",
+        )
+    entities = raw.get("served_entities")
+    if not isinstance(entities, Sequence) or isinstance(entities, str) or not entities:
+        raise ConfigError("served_entities", "is missing or empty", "list at least one entity_name")
+    specs = tuple(_entity(i, e) for i, e in enumerate(entities))
+    capture = raw.get("auto_capture_config")
+    if capture is not None:
+        if not isinstance(capture, Mapping) or set(capture) - _CAPTURE_KEYS:
+            raise ConfigError(
+                "auto_capture_config", "has unknown keys or is not a mapping", f"use {sorted(_CAPTURE_KEYS)}"
+            )
+        for key in ("catalog_name", "schema_name"):
+            if not isinstance(capture.get(key), str) or not _UC_PART.match(capture[key]):
+                raise ConfigError(
+                    f"auto_capture_config.{key}", "is missing or invalid", "name an existing one"
+                )
+    job = raw.get("training_job")
+    if job is not None and (not isinstance(job, Mapping) or not isinstance(job.get("job_id"), int)):
+        raise ConfigError("training_job", "needs an integer job_id", "give the Databricks job to run first")
+    return DeploySpec(
+        endpoint_name=name,
+        served_entities=specs,
+        auto_capture_config=dict(capture) if capture else None,
+        force_delete=parse_bool("force_delete", raw.get("force_delete", False)),
+        training_job=dict(job) if job else None,
+        description=raw.get("description"),
+    )
+
+
+# -- the plan ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: Action
+    endpoint_name: str
+    reason: str
+    served_entities: tuple[dict[str, Any], ...] = ()  # the API's ServedEntityInput shape
+    auto_capture_config: Mapping[str, Any] | None = None
+    delete_registered_models: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": str(self.action),
+            "endpoint_name": self.endpoint_name,
+            "reason": self.reason,
+            "served_entities": [dict(e) for e in self.served_entities],
+            "auto_capture_config": dict(self.auto_capture_config) if self.auto_capture_config else None,
+            "delete_registered_models": list(self.delete_registered_models),
+        }
+
+
+def _live_entities(endpoint: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    config = endpoint.get("pending_config") or endpoint.get("config") or {}
+    return list(config.get("served_entities") or config.get("served_models") or [])
+
+
+def _comparable(entities: Iterable[Mapping[str, Any]]) -> list[tuple]:
+    return sorted(
+        (
+            e.get("entity_name") or e.get("model_name"),
+            str(e.get("entity_version") or e.get("model_version")),
+            e.get("workload_size"),
+            bool(e.get("scale_to_zero_enabled")),
+            e.get("name"),
+        )
+        for e in entities
+    )
+
+
+def plan(
+    spec: DeploySpec,
+    live: Mapping[str, Any] | None,
+    versions: Mapping[str, Iterable[int]],
+    *,
+    rollback_version: Any = None,
+    confirm_delete: Any = False,
+    delete_registered_model: Any = False,
+) -> Plan:
+    """What to do, from the config, the live endpoint (None: none exists) and the registered
+    versions per model. Raises ConfigError, before any change, for anything it cannot do."""
+    name = spec.endpoint_name
+    if spec.force_delete:
+        if not parse_bool("confirm_delete", confirm_delete):
+            raise ConfigError(
+                "confirm_delete",
+                f"force_delete would delete endpoint {name} but the deletion is not confirmed",
+                "set confirm_delete=true as well (the endpoint stops serving at once)",
+            )
+        models = spec.model_names if parse_bool("delete_registered_model", delete_registered_model) else ()
+        if live is None:
+            return Plan(
+                Action.NOTHING if not models else Action.DELETE,
+                name,
+                "no endpoint to delete",
+                (),
+                None,
+                models,
+            )
+        return Plan(Action.DELETE, name, "force_delete confirmed", (), None, models)
+
+    rollback = None if is_unset(rollback_version) else parse_int("rollback_version", rollback_version)
+    if rollback is not None and len(spec.model_names) != 1:
+        raise ConfigError(
+            "rollback_version",
+            "applies to an endpoint serving one model",
+            "pin entity_version per entity instead",
+        )
+    entities: list[dict[str, Any]] = []
+    for i, entity in enumerate(spec.served_entities):
+        registered = sorted(int(v) for v in versions.get(entity.entity_name, []))
+        if not registered:
+            raise ConfigError(
+                f"served_entities[{i}].entity_name",
+                f"{entity.entity_name} has no registered version",
+                "register the model in Unity Catalog (or fix the name) before deploying it",
+            )
+        wanted = rollback if rollback is not None else entity.entity_version
+        version = registered[-1] if wanted == "latest" else int(wanted)
+        if version not in registered:
+            field_name = (
+                "rollback_version" if rollback is not None else f"served_entities[{i}].entity_version"
+            )
+            raise ConfigError(
+                field_name,
+                f"version {version} of {entity.entity_name} is not registered (registered: {registered})",
+                "pick a registered version",
+            )
+        entities.append(
+            {
+                "entity_name": entity.entity_name,
+                "entity_version": str(version),
+                "workload_size": entity.workload_size,
+                "scale_to_zero_enabled": entity.scale_to_zero_enabled,
+                "name": entity.served_name(version),
+            }
+        )
+    capture = spec.auto_capture_config
+    if live is None:
+        return Plan(Action.CREATE, name, "no endpoint yet", tuple(entities), capture)
+    current = _live_entities(live)
+    if _comparable(current) == _comparable(entities):
+        return Plan(Action.NOTHING, name, "the live config already matches", tuple(entities), capture)
+    live_versions = {
+        (e.get("entity_name") or e.get("model_name")): int(
+            e.get("entity_version") or e.get("model_version") or 0
+        )
+        for e in current
+    }
+    lower = [e for e in entities if int(e["entity_version"]) < live_versions.get(e["entity_name"], 0)]
+    if lower:
+        versions_text = ", ".join(
+            f"{e['entity_name']} {live_versions[e['entity_name']]} -> {e['entity_version']}" for e in lower
+        )
+        return Plan(Action.ROLLBACK, name, f"roll back {versions_text}", tuple(entities), capture)
+    return Plan(Action.UPDATE, name, "the live config differs", tuple(entities), capture)
+
+
+# -- the endpoint's state ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntityState:
+    name: str
+    entity_name: str | None
+    entity_version: str | None
+    deployment: str | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    """What matters of a serving endpoint's GET response (the SDK's ServingEndpointDetailed)."""
+
+    name: str
+    ready: str
+    config_update: str
+    entities: tuple[EntityState, ...]  # the pending config's while an update runs, else the config's
+
+    @classmethod
+    def from_api(cls, body: Mapping[str, Any]) -> EndpointState:
+        state = body.get("state") or {}
+        entities = tuple(
+            EntityState(
+                name=e.get("name", ""),
+                entity_name=e.get("entity_name") or e.get("model_name"),
+                entity_version=e.get("entity_version") or e.get("model_version"),
+                deployment=(e.get("state") or {}).get("deployment"),
+                message=(e.get("state") or {}).get("deployment_state_message"),
+            )
+            for e in _live_entities(body)
+        )
+        return cls(
+            name=body.get("name", ""),
+            ready=str(state.get("ready") or "NOT_READY"),
+            config_update=str(state.get("config_update") or "NOT_UPDATING"),
+            entities=entities,
+        )
+
+    def describe(self) -> str:
+        """One line for the task log, logged whenever it changes."""
+        parts = ", ".join(
+            f"{e.name} ({e.entity_name} v{e.entity_version}): {e.deployment or 'no state'}"
+            for e in self.entities
+        )
+        return f"ready={self.ready} config_update={self.config_update}; {parts or 'no served entities'}"
+
+
+_FAILED_UPDATES = {"UPDATE_FAILED", "UPDATE_CANCELED"}
+_FAILED_DEPLOYMENTS = {"DEPLOYMENT_FAILED", "DEPLOYMENT_ABORTED"}
+
+
+def readiness(state: EndpointState) -> tuple[Readiness, str]:
+    """READY only when the endpoint serves, no update runs and every entity is deployed."""
+    failed = [e for e in state.entities if e.deployment in _FAILED_DEPLOYMENTS]
+    if state.config_update in _FAILED_UPDATES or failed:
+        detail = "; ".join(f"{e.name}: {e.deployment}: {e.message or 'no message'}" for e in failed)
+        return Readiness.FAILED, f"config_update={state.config_update}" + (f"; {detail}" if detail else "")
+    if (
+        state.ready == "READY"
+        and state.config_update == "NOT_UPDATING"
+        and state.entities
+        and all(e.deployment == "DEPLOYMENT_READY" for e in state.entities)
+    ):
+        return Readiness.READY, state.describe()
+    return Readiness.WAITING, state.describe()
+
+
+def failed_entities(state: EndpointState) -> list[str]:
+    """Served entity names whose build logs explain a failure (all of them if none is marked)."""
+    marked = [e.name for e in state.entities if e.deployment in _FAILED_DEPLOYMENTS]
+    return marked or [e.name for e in state.entities]
+
+
+def log_tail(text: str, lines: int = 20) -> str:
+    return "\n".join((text or "").rstrip().splitlines()[-lines:])
+
+
+def endpoint_url(host: str, name: str) -> str:
+    """The endpoint's page in the workspace UI."""
+    return f"{host.rstrip('/')}/ml/endpoints/{name}"
+
+
+# -- connections ---------------------------------------------------------------------------------
+
+
+def workspace_client_kwargs(
+    host: str | None,
+    login: str | None,
+    password: str | None,
+    extra: Mapping[str, Any],
+    port: int | None = None,
+    schema: str | None = None,
+) -> dict[str, Any]:
+    """databricks-sdk WorkspaceClient arguments from an Airflow Databricks connection, read the
+    way the Databricks provider reads it: a PAT (password without login, or extra.token), OAuth
+    M2M (extra.service_principal_oauth with login = client id, password = secret) or an Azure
+    service principal (extra.azure_tenant_id with login/password)."""
+    if not host:
+        raise ConfigError("host", "the Databricks connection has no host", "set the workspace URL as host")
+    url = host if "://" in host else f"{schema or 'https'}://{host}"
+    if port and url.count(":") < 2:
+        url = f"{url.rstrip('/')}:{port}"
+    if "azure_tenant_id" in extra:
+        if not (login and password):
+            raise ConfigError(
+                "login", "Azure service principal credentials are missing", "set login and password"
+            )
+        return {
+            "host": url,
+            "azure_client_id": login,
+            "azure_client_secret": password,
+            "azure_tenant_id": extra["azure_tenant_id"],
+            "auth_type": "azure-client-secret",
+        }
+    if extra.get("service_principal_oauth"):
+        if not (login and password):
+            raise ConfigError(
+                "login", "service principal OAuth credentials are missing", "set login and password"
+            )
+        return {"host": url, "client_id": login, "client_secret": password, "auth_type": "oauth-m2m"}
+    token = extra.get("token") or (password if not login else None)
+    if not token:
+        raise ConfigError(
+            "password",
+            "the Databricks connection has no credentials this hook understands",
+            "set a personal access token as password, or extra service_principal_oauth / azure_tenant_id",
+        )
+    return {"host": url, "token": token, "auth_type": "pat"}
+
+
+def deployment_configs(folder: str | Path) -> dict[str, Path]:
+    """``{dag_id: path}`` for every ``*.yaml`` deployment config in ``folder`` (sorted)."""
+    out = {}
+    for path in sorted(Path(folder).glob("*.yaml")):
+        stem = re.sub(r"[^A-Za-z0-9_]", "_", path.stem)
+        out[f"model_serving_deploy_{stem}"] = path
+    return out

@@ -1,0 +1,1 @@
+"""Triggers: async, serialisable waits run by the triggerer."""

@@ -1,0 +1,156 @@
+"""Start the local Databricks workspace API from any environment (standard library only).
+
+The server (``sandbox.databricks.server``) runs in .venv-minilake, which scripts/bootstrap.sh builds
+from envs/minilake; this module spawns it on a free 127.0.0.1 port and talks to it over HTTP::
+
+    sandbox = DatabricksSandbox(tmp_dir).start()
+    w = sandbox.client()                    # databricks-sdk WorkspaceClient
+    sandbox.configure(deploy_seconds=0.3)   # knobs, see sandbox/databricks/fault.py
+    sandbox.add_model_version("main.ml.churn")
+    os.environ["AIRFLOW_CONN_DATABRICKS_DEFAULT"] = sandbox.connection()
+    sandbox.stop()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+VENV = REPO / ".venv-minilake"
+TOKEN = "dapi-sandbox-token"  # noqa: S105 - not a secret: the sandbox accepts any token
+MINILAKE_ENV = {"MINILAKE_JOB_EXECUTOR": "subprocess", "MINILAKE_NOTEBOOK": "0"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class DatabricksSandbox:
+    """One sandbox server process: ``start()``, ``url``, ``token``, ``client()``, ``connection()``,
+    ``configure(**knobs)``, ``reset()``, ``stop()``; also a context manager."""
+
+    def __init__(self, state_dir: str | Path, port: int | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.token = TOKEN
+        self.log_path = self.state_dir / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    # -- process -----------------------------------------------------------------------------------
+    def start(self, timeout: float = 60.0) -> DatabricksSandbox:
+        """Spawn the server and wait until ``/_sandbox/health`` answers; raises with the log's tail."""
+        python = VENV / "bin" / "python"
+        if not python.exists():
+            raise RuntimeError(f"{python} is missing: run `make bootstrap` (scripts/bootstrap.sh) first")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            str(python), "-m", "sandbox.databricks.server",
+            "--host", "127.0.0.1", "--port", str(self.port), "--state-dir", str(self.state_dir),
+        ]  # fmt: skip
+        env = {**os.environ, **MINILAKE_ENV, "PYTHONUNBUFFERED": "1"}
+        env.pop("PYTHONPATH", None)  # the main environment's paths must not leak into .venv-minilake
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"databricks sandbox exited ({self.proc.returncode}): {self.log_tail()}")
+            try:
+                self._call("GET", "/_sandbox/health", timeout=2)
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(
+                        f"databricks sandbox not ready after {timeout:.0f} s: {self.log_tail()}"
+                    ) from None
+                time.sleep(0.2)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Terminate the server (it shuts minilake down cleanly); kill it if it does not exit."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def __enter__(self) -> DatabricksSandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- HTTP --------------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - our own http://127.0.0.1 URL
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(
+                f"{method} {path}: HTTP {exc.code} {exc.read().decode(errors='replace')}"
+            ) from None
+        return json.loads(raw) if raw else None
+
+    def configure(self, **knobs: Any) -> dict[str, Any]:
+        """Set knobs (``deploy_seconds``, ``deploy_reads``, ``latency_seconds``, ``error_rate_429``,
+        ``error_rate_503``, ``seed``, ``fail_next``); returns every knob's value."""
+        return dict(self._call("POST", "/_sandbox/config", knobs))
+
+    def stats(self) -> dict[str, int]:
+        """Requests our routes saw and the faults they injected."""
+        return dict(self._call("GET", "/_sandbox/stats"))
+
+    def reset(self) -> None:
+        """Knobs back to defaults and the sandbox's endpoints and models gone (minilake untouched)."""
+        self._call("POST", "/_sandbox/reset", {})
+
+    def add_model_version(self, full_name: str, **fields: Any) -> dict[str, Any]:
+        """Register the next version of a Unity Catalog model (``source``, ``run_id``, ``comment``,
+        ``status``); returns its ModelVersionInfo as a dict."""
+        path = f"/_sandbox/models/{urllib.parse.quote(full_name, safe='')}/versions"
+        return dict(self._call("POST", path, fields))
+
+    # -- clients -----------------------------------------------------------------------------------
+    def connection(self) -> str:
+        """An Airflow ``databricks`` connection (JSON) reaching this sandbox with a PAT. Host, port
+        and schema are separate fields, as the Databricks provider's own (async) client needs."""
+        parts = urllib.parse.urlsplit(self.url)
+        return json.dumps(
+            {
+                "conn_type": "databricks",
+                "host": parts.hostname,
+                "port": parts.port,
+                "schema": parts.scheme,
+                "password": self.token,
+            }
+        )
+
+    def client(self) -> Any:
+        """A databricks-sdk ``WorkspaceClient`` for this sandbox."""
+        from databricks.sdk import WorkspaceClient
+
+        return WorkspaceClient(host=self.url, token=self.token, auth_type="pat")

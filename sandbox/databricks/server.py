@@ -1,0 +1,153 @@
+"""The local Databricks workspace API: minilake's app plus the sandbox's routes (runs in .venv-minilake).
+
+minilake (envs/minilake) emulates much of the workspace API on DuckDB: clusters, jobs, workspace
+files, DBFS, SQL warehouses and statements, Unity Catalog catalogs/schemas/tables, secrets, ...
+Everything it does not implement falls through to its ``/api/{path}`` catch-all (501). The sandbox
+puts its own routers in front of that catch-all:
+
+* ``routes.serving``: model serving endpoints, with a time- or read-driven deployment lifecycle;
+* ``routes.models``: Unity Catalog registered models, model versions and aliases;
+* ``routes.admin``: ``/_sandbox`` knobs (``fault``), reset, health, and model-version seeding;
+* ``routes.discovery``: the host metadata databricks-sdk asks for when it builds a client.
+
+State is in memory and gone on restart; minilake keeps its files under ``<state-dir>/minilake``.
+
+    .venv-minilake/bin/python -m sandbox.databricks.server --port 8765 --state-dir /tmp/dbx
+
+prints ``databricks sandbox ready on http://127.0.0.1:8765`` once it accepts requests. databricks-sdk
+reaches it with ``WorkspaceClient(host=url, token=<any>, auth_type="pat")``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from sandbox.databricks.fault import Faults, install_error_handler
+from sandbox.databricks.routes import admin, discovery, models, serving
+
+# minilake settings the sandbox needs unless the caller chose otherwise: jobs run as local
+# subprocesses (no Docker), and no embedded JupyterLab.
+MINILAKE_DEFAULTS = {"MINILAKE_JOB_EXECUTOR": "subprocess", "MINILAKE_NOTEBOOK": "0"}
+READY_LINE = "databricks sandbox ready on {url}"
+
+
+def _install_delta_extension(ext_dir: Path) -> None:
+    """Copy DuckDB's ``delta`` extension from the duckdb-extension-delta package into ``ext_dir``,
+    laid out as DuckDB looks for it (``<dir>/v<version>/<platform>/delta.duckdb_extension``).
+
+    Without the package (or with a mismatched version) nothing is copied: minilake then logs that
+    EXTERNAL Delta tables are unreadable, and everything else works.
+    """
+    import duckdb
+
+    try:
+        import duckdb_extension_delta
+    except ImportError:
+        return
+    version = f"v{duckdb.__version__}"
+    source = Path(duckdb_extension_delta.__file__).parent / "extensions" / version / "delta.duckdb_extension"
+    if not source.is_file():
+        return
+    row = duckdb.sql("PRAGMA platform").fetchone()
+    if row is None:
+        return
+    target = ext_dir / version / str(row[0]) / source.name
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+
+
+def _configure_minilake(state_dir: Path) -> None:
+    """Point minilake at ``state_dir`` before (and, if already imported, after) it reads its settings.
+
+    DuckDB's extension directory is ours, holding the ``delta`` extension from PyPI, so DuckDB
+    never tries to download an extension.
+    """
+    for key, value in MINILAKE_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    data_dir, ext_dir = state_dir / "minilake", state_dir / "duckdb_extensions"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ext_dir.mkdir(parents=True, exist_ok=True)
+    _install_delta_extension(ext_dir)
+    os.environ["MINILAKE_DATA_DIR"] = str(data_dir)
+    os.environ["MINILAKE_DUCKDB_EXTENSION_DIR"] = str(ext_dir)
+    from minilake.config import settings
+
+    settings.data_dir = data_dir
+    settings.duckdb_extension_dir = ext_dir
+
+
+def _put_first(app: FastAPI, routers: list[Any]) -> None:
+    """Include ``routers`` ahead of every route already there (minilake's catch-all included)."""
+    before = len(app.router.routes)
+    for r in routers:
+        app.include_router(r)
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[0:0] = added
+
+
+def create_app(state_dir: str | Path) -> FastAPI:
+    """minilake's FastAPI app with the sandbox's routes in front; ``app.state.sandbox`` holds
+    ``faults`` (knobs), ``registry`` (UC models) and ``endpoints`` (serving) for in-process use."""
+    state_dir = Path(state_dir).resolve()
+    _configure_minilake(state_dir)
+    from minilake.app import create_app as create_minilake_app
+    from minilake.services.identity import FAKE_ORG_ID, USER_NAME
+
+    app = create_minilake_app()
+    install_error_handler(app)
+    faults = Faults()
+    registry = models.ModelRegistry(state_dir, USER_NAME)
+    endpoints = serving.EndpointStore(registry, faults, USER_NAME)
+    _put_first(
+        app,
+        [
+            serving.router(endpoints, faults),
+            models.router(registry, faults),
+            admin.router(faults, registry, [registry.reset, endpoints.reset]),
+            discovery.router(FAKE_ORG_ID),
+        ],
+    )
+    app.state.sandbox = SimpleNamespace(faults=faults, registry=registry, endpoints=endpoints)
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, printing the ready line once the socket accepts connections."""
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.should_exit or not self.servers:
+            return
+        host, port = self.servers[0].sockets[0].getsockname()[:2]
+        print(READY_LINE.format(url=f"http://{host}:{port}"), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 (the default) picks a free port")
+    parser.add_argument("--state-dir", help="where minilake keeps its files (default: a new temp dir)")
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    state_dir = args.state_dir or tempfile.mkdtemp(prefix="databricks-sandbox-")
+    app = create_app(state_dir)
+    from minilake.config import settings
+
+    settings.port = args.port  # only shown in minilake's banner
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
+    _Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Test DAGs: deploy from a config file and wait (knobs through run conf); the sensor alone."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG
+
+from platform_ops.operators.model_serving import ModelServingDeployOperator
+from platform_ops.sensors.model_serving import EndpointReadySensor
+
+ARGS = {"owner": "tests", "retries": 0}
+
+with DAG(
+    dag_id="serving_deploy",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["test"],
+    render_template_as_native_obj=True,
+    default_args=ARGS,
+):
+    deploy = ModelServingDeployOperator(
+        task_id="deploy",
+        config_path="{{ dag_run.conf['config_path'] }}",
+        rollback_version="{{ dag_run.conf.get('rollback_version') }}",
+        confirm_delete="{{ dag_run.conf.get('confirm_delete', False) }}",
+        delete_registered_model="{{ dag_run.conf.get('delete_registered_model', False) }}",
+        poll_interval=0.1,
+    )
+    wait = EndpointReadySensor(
+        task_id="wait_ready",
+        endpoint_name="{{ dag_run.conf['endpoint_name'] }}",
+        deferrable=True,
+        poke_interval=0.2,
+        timeout=60,
+        skip_if_deleted_by="deploy",
+    )
+    deploy >> wait
+
+with DAG(
+    dag_id="serving_wait",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["test"],
+    render_template_as_native_obj=True,
+    default_args=ARGS,
+):
+    EndpointReadySensor(
+        task_id="poke",
+        endpoint_name="{{ dag_run.conf['endpoint_name'] }}",
+        poke_interval=0.2,
+        timeout=3,
+        mode="poke",
+    )
+    EndpointReadySensor(
+        task_id="deferred",
+        endpoint_name="{{ dag_run.conf['endpoint_name'] }}",
+        deferrable=True,
+        poke_interval=0.2,
+        timeout=3,
+    )

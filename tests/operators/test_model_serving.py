@@ -1,0 +1,232 @@
+"""Model-serving deployment and readiness through Airflow, against the local Databricks sandbox.
+
+The official databricks-sdk (operator, poke-mode sensor) and the Databricks provider's async
+client (trigger) talk to sandbox/databricks, whose endpoints go through the real lifecycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from platform_ops.triggers.model_serving import EndpointReadyTrigger
+from tests.airflow_runner import run_dag
+
+pytestmark = pytest.mark.integration
+
+DAGS = Path(__file__).parent / "dags"
+MODEL = "main.ml.churn"
+
+
+@pytest.fixture
+def sandbox(databricks_sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    databricks_sandbox.reset()
+    databricks_sandbox.configure(deploy_seconds=0.5)
+    monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_DEFAULT", databricks_sandbox.connection())
+    client = databricks_sandbox.client()
+    client.registered_models.create(catalog_name="main", schema_name="ml", name="churn")
+    databricks_sandbox.add_model_version(MODEL)
+    return databricks_sandbox
+
+
+def config(tmp_path: Path, name: str = "churn-model", **entity) -> str:
+    path = tmp_path / f"{name}.yaml"
+    doc = {
+        "endpoint_name": name,
+        "served_entities": [
+            {"entity_name": MODEL, "entity_version": "latest", "workload_size": "Small", **entity}
+        ],
+    }
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def deploy(tmp_path: Path, **conf):
+    path = conf.pop("config_path", None) or config(tmp_path)
+    return run_dag(
+        DAGS, "serving_deploy", _now(), {"config_path": path, "endpoint_name": "churn-model", **conf}
+    )
+
+
+_CLOCK = [0]
+
+
+def _now():
+    """A new logical date per run (manual runs of one DAG must not collide)."""
+    import pendulum
+
+    _CLOCK[0] += 1
+    return pendulum.datetime(2026, 11, 1, tz="UTC").add(minutes=_CLOCK[0])
+
+
+def served(sandbox, name: str = "churn-model") -> list[str]:
+    endpoint = sandbox.client().serving_endpoints.get(name)
+    return [e.entity_version for e in endpoint.config.served_entities]
+
+
+def test_create_update_rollback_nothing_then_guarded_delete(sandbox, tmp_path: Path) -> None:
+    first = deploy(tmp_path)
+    assert first.state == "success", first.states
+    assert first.xcom[("deploy", "return_value")]["action"] == "create"
+    assert first.xcom[("wait_ready", "return_value")]["status"] == "ready"
+    assert served(sandbox) == ["1"]
+
+    sandbox.add_model_version(MODEL)
+    second = deploy(tmp_path)
+    assert second.xcom[("deploy", "return_value")]["action"] == "update"
+    assert second.state == "success"
+    assert served(sandbox) == ["2"], "latest is resolved at run time"
+
+    back = deploy(tmp_path, rollback_version=1)
+    assert back.xcom[("deploy", "return_value")]["action"] == "rollback"
+    assert back.state == "success"
+    assert served(sandbox) == ["1"]
+
+    same = deploy(tmp_path, rollback_version=1)
+    assert same.xcom[("deploy", "return_value")]["action"] == "nothing"
+
+    path = tmp_path / "delete.yaml"
+    path.write_text(
+        yaml.safe_dump({**yaml.safe_load(Path(config(tmp_path)).read_text()), "force_delete": True})
+    )
+    refused = deploy(tmp_path, config_path=str(path))
+    assert refused.state == "failed"
+    assert served(sandbox) == ["1"], "no deletion without confirm_delete"
+
+    deleted = deploy(tmp_path, config_path=str(path), confirm_delete=True)
+    assert deleted.state == "success"
+    assert deleted.states["wait_ready"] == "skipped"
+    assert [e.name for e in sandbox.client().serving_endpoints.list()] == []
+    assert sandbox.client().registered_models.get(MODEL).full_name == MODEL, "the model is kept"
+
+
+def test_bad_configs_fail_before_any_call(sandbox, tmp_path: Path) -> None:
+    before = sandbox.stats()["requests"]
+    for bad in (config(tmp_path, workload_size="Huge"), config(tmp_path, name="bad name!")):
+        assert deploy(tmp_path, config_path=bad).state == "failed"
+    assert sandbox.stats()["requests"] == before, "nothing reached the workspace"
+    missing = config(tmp_path, entity_version=9)
+    assert deploy(tmp_path, config_path=missing).state == "failed"
+    assert [e.name for e in sandbox.client().serving_endpoints.list()] == []
+
+
+def test_an_update_refused_with_409_waits_for_the_running_update(sandbox, tmp_path: Path) -> None:
+    assert deploy(tmp_path).state == "success"
+    sandbox.add_model_version(MODEL)
+    sandbox.add_model_version(MODEL)
+    sandbox.configure(deploy_seconds=2.0)
+    from databricks.sdk.service.serving import ServedEntityInput
+
+    entity = ServedEntityInput(
+        entity_name=MODEL, entity_version="2", workload_size="Small", scale_to_zero_enabled=True
+    )
+    sandbox.client().serving_endpoints.update_config(
+        "churn-model", served_entities=[entity]
+    )  # someone else's
+    result = deploy(tmp_path)
+    assert result.state == "success"
+    assert result.xcom[("deploy", "return_value")]["action"] == "update"
+    assert served(sandbox) == ["3"]
+
+
+def wait_for(sandbox, name: str, version: str, **knobs):
+    sandbox.configure(**knobs)
+    from databricks.sdk.service.serving import EndpointCoreConfigInput, ServedEntityInput
+
+    entity = ServedEntityInput(
+        entity_name=MODEL, entity_version=version, workload_size="Small", scale_to_zero_enabled=True
+    )
+    sandbox.client().serving_endpoints.create(
+        name=name, config=EndpointCoreConfigInput(name=name, served_entities=[entity])
+    )
+    return run_dag(DAGS, "serving_wait", _now(), {"endpoint_name": name})
+
+
+def test_update_failed_fails_both_sensors_with_the_build_logs(sandbox, capfd) -> None:
+    result = wait_for(sandbox, "broken", "99", deploy_seconds=0.3)
+    assert result.states == {"poke": "failed", "deferred": "failed"}
+    out = capfd.readouterr()
+    assert "build logs of" in out.out + out.err
+    assert "99" in out.out + out.err
+
+
+def test_both_sensors_time_out_on_an_endpoint_that_never_gets_ready(sandbox) -> None:
+    started = time.monotonic()
+    result = wait_for(sandbox, "slow", "1", deploy_seconds=600)
+    assert result.states == {"poke": "failed", "deferred": "failed"}
+    assert time.monotonic() - started < 60, "the waits ended at their timeout, not when the endpoint did"
+
+
+def test_an_endpoint_deleted_while_waiting_fails_the_wait(sandbox) -> None:
+    sandbox.configure(deploy_seconds=600)
+
+    def delete_soon() -> None:
+        time.sleep(1.0)
+        sandbox.client().serving_endpoints.delete("doomed")
+
+    threading.Thread(target=delete_soon, daemon=True).start()
+    result = wait_for(sandbox, "doomed", "1", deploy_seconds=600)
+    assert result.states == {"poke": "failed", "deferred": "failed"}
+
+
+def test_the_trigger_serialises_and_waits_through_the_states(sandbox, capfd) -> None:
+    trigger = EndpointReadyTrigger("t-endpoint", "databricks_default", poll_interval=0.1)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "platform_ops.triggers.model_serving.EndpointReadyTrigger"
+    assert kwargs == {
+        "endpoint_name": "t-endpoint",
+        "databricks_conn_id": "databricks_default",
+        "poll_interval": 0.1,
+        "deadline": None,
+    }
+    rebuilt = EndpointReadyTrigger(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+    sandbox.configure(deploy_seconds=0.8)
+    from databricks.sdk.service.serving import EndpointCoreConfigInput, ServedEntityInput
+
+    entity = ServedEntityInput(
+        entity_name=MODEL, entity_version="1", workload_size="Small", scale_to_zero_enabled=True
+    )
+    sandbox.client().serving_endpoints.create(
+        name="t-endpoint", config=EndpointCoreConfigInput(name="t-endpoint", served_entities=[entity])
+    )
+
+    async def first_event():
+        async for event in rebuilt.run():
+            return event.payload
+
+    payload = asyncio.run(first_event())
+    assert payload["status"] == "ready"
+    assert set(payload) == {"status", "endpoint_name", "message", "state"}
+    out = capfd.readouterr()
+    logged = [line for line in (out.out + out.err).splitlines() if "Endpoint t-endpoint:" in line]
+    assert any("NOT_READY" in m for m in logged), logged
+    assert any("DEPLOYMENT_READY" in m for m in logged), logged
+
+    sandbox.client().serving_endpoints.delete("t-endpoint")
+    assert asyncio.run(first_event())["status"] == "deleted"
+
+    sandbox.configure(deploy_seconds=600)
+    sandbox.client().serving_endpoints.create(
+        name="t-endpoint", config=EndpointCoreConfigInput(name="t-endpoint", served_entities=[entity])
+    )
+    rebuilt.deadline = time.time() + 0.5
+    assert asyncio.run(first_event())["status"] == "timeout"
+
+
+def test_the_shipped_dag_deploys_its_config_and_honours_its_params(sandbox, monkeypatch) -> None:
+    monkeypatch.setenv("PLATFORM_OPS_SERVING_POLL_SECONDS", "0.2")  # read when the DAG file is parsed
+    dags = Path(__file__).resolve().parents[2] / "dags"
+    first = run_dag(dags, "model_serving_deploy_churn", _now(), {})
+    assert first.state == "success", first.states
+    assert first.xcom[("deploy", "return_value")]["action"] == "create"
+    assert served(sandbox) == ["1"]
+    refused = run_dag(dags, "model_serving_deploy_churn", _now(), {"force_delete": True})
+    assert refused.states["deploy"] == "failed"
+    assert served(sandbox) == ["1"], "force_delete without confirm_delete changes nothing"
