@@ -3,7 +3,10 @@
 start: runs `airflow standalone` in the foreground (Ctrl-C stops it) with parallelism 4 and the
 project's dags/ and plugins/, recording its PID in .airflow/standalone.pid. Unless
 google_cloud_default is already defined, it also serves the BigQuery Reservation API fake (holding
-the reservation include/config/cdc_tables.yaml buys slots for) and points the connection at it.
+the reservation include/config/cdc_tables.yaml buys slots for) and points the connection at it;
+likewise, unless databricks_default is defined, it starts the local Databricks workspace
+(sandbox/databricks, with version 1 of each model the serving configs name) and points
+databricks_default at it. Both stop with standalone.
 stop: from another shell, signals every child process first, then the parent (what a clean stop
 of standalone needs), waiting up to 30 s before killing what is left.
 """
@@ -57,9 +60,11 @@ def start() -> int:
     env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     env.setdefault("AIRFLOW__API__PORT", "8080")
     airflow = str(Path(sys.executable).with_name("airflow"))
-    fake = None
+    fake = workspace = None
     if "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT" not in env:
         fake = reservation_fake(env)
+    if "AIRFLOW_CONN_DATABRICKS_DEFAULT" not in env:
+        workspace = databricks_sandbox(env)
     proc = subprocess.Popen([airflow, "standalone"], env=env)
     PIDFILE.write_text(str(proc.pid))
     print(f"airflow standalone pid {proc.pid}: UI at http://127.0.0.1:8080 in ~15 s.")
@@ -71,8 +76,28 @@ def start() -> int:
         return stop()
     finally:
         PIDFILE.unlink(missing_ok=True)
-        if fake is not None:
-            fake.stop()
+        for stand_in in (fake, workspace):
+            if stand_in is not None:
+                stand_in.stop()
+
+
+def databricks_sandbox(env: dict[str, str]) -> Any:
+    """The local Databricks workspace with version 1 of every model the serving configs serve."""
+    sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+    from platform_ops.core.config import load_yaml
+    from platform_ops.core.model_serving import deployment_configs, parse_config
+    from sandbox.databricks.launcher import DatabricksSandbox
+
+    sandbox = DatabricksSandbox(HOME / "databricks").start()
+    client = sandbox.client()
+    for path in deployment_configs(REPO / "include" / "config" / "model_serving").values():
+        for model in parse_config(load_yaml(path), str(path)).model_names:
+            catalog, schema, name = model.split(".")
+            client.registered_models.create(catalog_name=catalog, schema_name=schema, name=name)
+            sandbox.add_model_version(model)
+    env["AIRFLOW_CONN_DATABRICKS_DEFAULT"] = sandbox.connection()
+    print(f"Databricks sandbox on {sandbox.url} (databricks_default points at it)")
+    return sandbox
 
 
 def reservation_fake(env: dict[str, str]) -> Any:
