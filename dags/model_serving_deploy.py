@@ -1,8 +1,8 @@
 """
 ### model_serving_deploy_&lt;config&gt;
 
-One DAG per file in `include/config/model_serving/`: deploy a Databricks model-serving endpoint
-to that config, then wait until it really serves.
+One DAG per file in `include/config/model_serving/` (or `PLATFORM_OPS_SERVING_CONFIG_DIR`):
+deploy a Databricks model-serving endpoint to that config, then wait until it really serves.
 
 1. `train` (only when the config has `training_job`): run the Databricks job first
    (the Databricks provider's run-now operator);
@@ -32,7 +32,10 @@ from platform_ops.core.model_serving import deployment_configs, parse_config
 from platform_ops.operators.model_serving import ModelServingDeployOperator
 from platform_ops.sensors.model_serving import EndpointReadySensor
 
-CONFIGS = Path(__file__).resolve().parents[1] / "include" / "config" / "model_serving"
+CONFIGS = os.environ.get(
+    "PLATFORM_OPS_SERVING_CONFIG_DIR",
+    str(Path(__file__).resolve().parents[1] / "include" / "config" / "model_serving"),
+)
 POLL_SECONDS = float(os.environ.get("PLATFORM_OPS_SERVING_POLL_SECONDS", "30"))
 
 for dag_id, path in deployment_configs(CONFIGS).items():
@@ -77,7 +80,13 @@ for dag_id, path in deployment_configs(CONFIGS).items():
             skip_if_deleted_by="deploy",
         )
         if spec.training_job:
-            train = DatabricksRunNowOperator(task_id="train", job_id=spec.training_job["job_id"])
+            train = DatabricksRunNowOperator(
+                task_id="train",
+                job_id=spec.training_job["job_id"],
+                job_parameters=spec.training_job.get("job_parameters"),
+                forward_dag_params=False,  # the DAG's params are the deployment's, not the job's
+                polling_period_seconds=POLL_SECONDS,
+            )
             train >> deploy
         deploy >> wait
     globals()[dag_id] = dag

@@ -92,6 +92,11 @@ def test_config_defaults_and_latest() -> None:
         ({**CONFIG, "auto_capture_config": {"catalog_name": "main"}}, "auto_capture_config.schema_name"),
         ({**CONFIG, "force_delete": "maybe"}, "force_delete"),
         ({**CONFIG, "training_job": {"job_id": "abc"}}, "training_job"),
+        ({**CONFIG, "training_job": {"job_id": 1, "cluster": "x"}}, "training_job"),
+        (
+            {**CONFIG, "training_job": {"job_id": 1, "job_parameters": {"epochs": 3}}},
+            "training_job.job_parameters",
+        ),
         (["not", "a", "mapping"], "config"),
     ],
 )

@@ -230,3 +230,34 @@ def test_the_shipped_dag_deploys_its_config_and_honours_its_params(sandbox, monk
     refused = run_dag(dags, "model_serving_deploy_churn", _now(), {"force_delete": True})
     assert refused.states["deploy"] == "failed"
     assert served(sandbox) == ["1"], "force_delete without confirm_delete changes nothing"
+
+
+def test_a_config_with_a_training_job_runs_it_before_deploying(sandbox, monkeypatch, tmp_path: Path) -> None:
+    import base64
+
+    from databricks.sdk.service import jobs, workspace
+
+    client = sandbox.client()
+    client.workspace.mkdirs("/Shared")
+    client.workspace.import_(
+        path="/Shared/train_churn",
+        format=workspace.ImportFormat.SOURCE,
+        language=workspace.Language.PYTHON,
+        content=base64.b64encode(b"print('training churn')").decode(),
+        overwrite=True,
+    )
+    task = jobs.Task(task_key="train", notebook_task=jobs.NotebookTask(notebook_path="/Shared/train_churn"))
+    job = client.jobs.create(name="train-churn", tasks=[task])
+    folder = tmp_path / "serving"
+    folder.mkdir()
+    doc = yaml.safe_load(Path(config(tmp_path, name="trained")).read_text())
+    training = {"job_id": job.job_id, "job_parameters": {"epochs": "3"}}
+    (folder / "trained.yaml").write_text(yaml.safe_dump({**doc, "training_job": training}))
+    monkeypatch.setenv("PLATFORM_OPS_SERVING_CONFIG_DIR", str(folder))  # read when the DAG file is parsed
+    monkeypatch.setenv("PLATFORM_OPS_SERVING_POLL_SECONDS", "0.5")
+    dags = Path(__file__).resolve().parents[2] / "dags"
+    result = run_dag(dags, "model_serving_deploy_trained", _now(), {})
+    assert result.states == {"train": "success", "deploy": "success", "wait_ready": "success"}
+    runs = list(client.jobs.list_runs(job_id=job.job_id))
+    assert len(runs) == 1, "the training job ran once, before the deployment"
+    assert served(sandbox, "trained") == ["1"]

@@ -38,6 +38,7 @@ _CONFIG_KEYS = {
 }
 _ENTITY_KEYS = {"entity_name", "entity_version", "workload_size", "scale_to_zero_enabled", "name"}
 _CAPTURE_KEYS = {"catalog_name", "schema_name", "table_name_prefix", "enabled"}
+_JOB_KEYS = {"job_id", "job_parameters"}
 
 
 class Action(StrEnum):
@@ -173,8 +174,20 @@ def parse_config(raw: Any, source: str = "config") -> DeploySpec:
                     f"auto_capture_config.{key}", "is missing or invalid", "name an existing one"
                 )
     job = raw.get("training_job")
-    if job is not None and (not isinstance(job, Mapping) or not isinstance(job.get("job_id"), int)):
-        raise ConfigError("training_job", "needs an integer job_id", "give the Databricks job to run first")
+    if job is not None:
+        if not isinstance(job, Mapping) or not isinstance(job.get("job_id"), int) or set(job) - _JOB_KEYS:
+            raise ConfigError(
+                "training_job",
+                "needs an integer job_id (and optional job_parameters)",
+                "name the job to run first",
+            )
+        params = job.get("job_parameters") or {}
+        if not isinstance(params, Mapping) or not all(isinstance(v, str) for v in params.values()):
+            raise ConfigError(
+                "training_job.job_parameters",
+                "must map names to strings",
+                'quote the values, e.g. epochs: "3"',
+            )
     return DeploySpec(
         endpoint_name=name,
         served_entities=specs,
