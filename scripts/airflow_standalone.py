@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -60,11 +59,14 @@ def start() -> int:
     env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     env.setdefault("AIRFLOW__API__PORT", "8080")
     airflow = str(Path(sys.executable).with_name("airflow"))
-    fake = workspace = None
-    if "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT" not in env:
-        fake = reservation_fake(env)
+    sys.path.insert(0, str(REPO / "scripts"))
+    from stand_ins import databricks_workspace, reservation_fake
+
+    started = []
+    if "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT" not in env and (fake := reservation_fake(env)):
+        started.append(fake[0])
     if "AIRFLOW_CONN_DATABRICKS_DEFAULT" not in env:
-        workspace = databricks_sandbox(env)
+        started.append(databricks_workspace(env, HOME / "databricks"))
     proc = subprocess.Popen([airflow, "standalone"], env=env)
     PIDFILE.write_text(str(proc.pid))
     print(f"airflow standalone pid {proc.pid}: UI at http://127.0.0.1:8080 in ~15 s.")
@@ -76,44 +78,8 @@ def start() -> int:
         return stop()
     finally:
         PIDFILE.unlink(missing_ok=True)
-        for stand_in in (fake, workspace):
-            if stand_in is not None:
-                stand_in.stop()
-
-
-def databricks_sandbox(env: dict[str, str]) -> Any:
-    """The local Databricks workspace with version 1 of every model the serving configs serve."""
-    sys.path[:0] = [str(REPO), str(REPO / "plugins")]
-    from platform_ops.core.config import load_yaml
-    from platform_ops.core.model_serving import deployment_configs, parse_config
-    from sandbox.databricks.launcher import DatabricksSandbox
-
-    sandbox = DatabricksSandbox(HOME / "databricks").start()
-    client = sandbox.client()
-    for path in deployment_configs(REPO / "include" / "config" / "model_serving").values():
-        for model in parse_config(load_yaml(path), str(path)).model_names:
-            catalog, schema, name = model.split(".")
-            client.registered_models.create(catalog_name=catalog, schema_name=schema, name=name)
-            sandbox.add_model_version(model)
-    env["AIRFLOW_CONN_DATABRICKS_DEFAULT"] = sandbox.connection()
-    print(f"Databricks sandbox on {sandbox.url} (databricks_default points at it)")
-    return sandbox
-
-
-def reservation_fake(env: dict[str, str]) -> Any:
-    """The Reservation API fake in this process, seeded from the CDC config; None without a block."""
-    sys.path[:0] = [str(REPO), str(REPO / "plugins")]
-    from platform_ops.core.config import load_yaml
-    from sandbox.bigquery_reservation.server import FakeReservationServer
-
-    block = load_yaml(REPO / "include" / "config" / "cdc_tables.yaml").get("slot_capacity")
-    if not block:
-        return None
-    server = FakeReservationServer().start()
-    server.seed_for(block)
-    env["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"] = server.connection(block["admin_project"])
-    print(f"BigQuery Reservation API fake on {server.url} (google_cloud_default points at it)")
-    return server
+        for stand_in in started:
+            stand_in.stop()
 
 
 if __name__ == "__main__":

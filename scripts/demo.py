@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import stand_ins  # scripts/, beside this file
+
 REPO = Path(__file__).resolve().parents[1]
 HOME = Path(os.environ.get("AIRFLOW_HOME", REPO / ".airflow"))
 DEMO = HOME / "demo"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-CDC_CONFIG = REPO / "include" / "config" / "cdc_tables.yaml"
-sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 FAKES: dict[str, Any] = {}  # local stand-ins started for the demo, by name
 SERVED_MODEL = "main.ml.churn"
 SERVING_DAG = "model_serving_deploy_churn"
@@ -157,32 +157,17 @@ def cdc_notes() -> list[str]:
 
 def start_reservation_fake(env: dict[str, str]) -> None:
     """The BigQuery Reservation API fake, holding the reservation the CDC config buys slots for."""
-    from platform_ops.core.config import load_yaml
-    from sandbox.bigquery_reservation.server import FakeReservationServer
-
-    block = load_yaml(CDC_CONFIG).get("slot_capacity")
-    if not block:
-        return
-    server = FakeReservationServer().start()
-    FAKES["bigquery_reservation"] = server
-    FAKES["reservation"] = server.seed_for(block)
-    env["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"] = server.connection(block["admin_project"])
-    print(f"demo: BigQuery Reservation API fake on {server.url} (google_cloud_default points at it)")
+    started = stand_ins.reservation_fake(env)
+    if started:
+        FAKES["bigquery_reservation"], FAKES["reservation"] = started
 
 
 def start_databricks_sandbox(env: dict[str, str]) -> None:
     """The local Databricks workspace (sandbox/databricks) with the served model's version 1."""
-    from sandbox.databricks.launcher import DatabricksSandbox
-
-    sandbox = DatabricksSandbox(DEMO / "databricks").start()
+    sandbox = stand_ins.databricks_workspace(env, DEMO / "databricks")
     FAKES["databricks"] = sandbox
     sandbox.configure(deploy_seconds=4.0)
-    catalog, schema, name = SERVED_MODEL.split(".")
-    sandbox.client().registered_models.create(catalog_name=catalog, schema_name=schema, name=name)
-    sandbox.add_model_version(SERVED_MODEL)
-    env["AIRFLOW_CONN_DATABRICKS_DEFAULT"] = sandbox.connection()
     env["PLATFORM_OPS_SERVING_POLL_SECONDS"] = "1"
-    print(f"demo: Databricks sandbox on {sandbox.url} (databricks_default points at it); {SERVED_MODEL} v1")
 
 
 def serving_notes(log: Path) -> list[str]:
@@ -246,7 +231,6 @@ def main() -> int:
         return 0
     rows, failures = [], 0
     if "bigquery_cdc_before_after" in dags:
-        sys.path.insert(0, str(REPO / "scripts"))
         from cdc_demo_data import generate
 
         counts = generate(str(DEMO / "cdc.duckdb"), "2026-11-22")

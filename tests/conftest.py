@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from sandbox.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,12 +26,6 @@ os.environ.pop(  # a developer's own setting must not leak into tests
 )
 if str(REPO / "plugins") not in sys.path:
     sys.path.insert(0, str(REPO / "plugins"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -21,6 +20,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from sandbox.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venv-bqemulator"
@@ -36,18 +37,12 @@ DUCKDB_TO_BIGQUERY = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class BigQueryEmulator:
     """One bqemulator process: ``start()``, ``client()``, ``connection()``, ``stop()``."""
 
     def __init__(self, project: str = "local-proj", log_path: Path | None = None) -> None:
         self.project = project
-        self.rest_port, self.grpc_port = _free_port(), _free_port()
+        self.rest_port, self.grpc_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.rest_port}"
         self.log_path = log_path or VENV / "emulator.log"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -24,16 +23,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from sandbox.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venv-minilake"
 TOKEN = "dapi-sandbox-token"  # noqa: S105 - not a secret: the sandbox accepts any token
 MINILAKE_ENV = {"MINILAKE_JOB_EXECUTOR": "subprocess", "MINILAKE_NOTEBOOK": "0"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class DatabricksSandbox:
@@ -42,7 +37,7 @@ class DatabricksSandbox:
 
     def __init__(self, state_dir: str | Path, port: int | None = None) -> None:
         self.state_dir = Path(state_dir)
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = TOKEN
         self.log_path = self.state_dir / "server.log"

@@ -57,6 +57,16 @@ class Mode(StrEnum):
     EVENTS = "events"  # one row per change in W, with its own before and after
 
 
+def parse_mode(value: Any) -> Mode:
+    """The mode, or a ConfigError naming ``mode`` and its values."""
+    try:
+        return Mode(value)
+    except ValueError:
+        raise ConfigError(
+            "mode", f"{value!r} is not a mode", f"use one of {', '.join(m.value for m in Mode)}"
+        ) from None
+
+
 def ident(field_name: str, value: str) -> str:
     if not isinstance(value, str) or not _IDENT.match(value):
         raise ConfigError(field_name, f"{value!r} is not a plain column name", "use letters, digits and _")
@@ -515,10 +525,7 @@ def table_configs(
 
     Events mode writes where ``events_destination_table`` says, by default
     ``<destination_table>_events`` (its rows have another shape than net mode's)."""
-    try:
-        mode = Mode(mode)
-    except ValueError:
-        raise ConfigError("mode", f"{mode!r} is not a mode", "use net or events") from None
+    mode = parse_mode(mode)
     tables = list(config.get("tables") or [])
     names = [t.get("name") for t in tables]
     wanted = set(wanted)

@@ -14,11 +14,11 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from platform_ops.core.cdc import (
     CdcSpec,
     Dialect,
-    Mode,
     build_sql,
     check_window,
     ident,
     job_labels,
+    parse_mode,
     query_params,
     replace_window_sql,
     staged_table,
@@ -130,12 +130,7 @@ class CdcBeforeAfterOperator(BaseOperator):
             raise ConfigError(
                 "engine", f"{self.engine!r} is not an engine", f"use one of {', '.join(ENGINES)}"
             )
-        try:
-            Mode(self.mode)
-        except ValueError:
-            raise ConfigError(
-                "mode", f"{self.mode!r} is not a mode", f"use one of {', '.join(m.value for m in Mode)}"
-            ) from None
+        parse_mode(self.mode)
         table_name("destination_table", self.destination_table)
         self.max_missing_before = parse_int("max_missing_before", self.max_missing_before)
         if self.max_missing_before < 0:
@@ -278,8 +273,8 @@ class CdcBeforeAfterOperator(BaseOperator):
             ).result()
             counts = {r["k"]: r["n"] for r in rows}
             missing = self._missing(counts)
-            hook.create_like(self.destination_table, staged, "window_start", spec.primary_key)
-            merge = replace_window_sql(self.destination_table, staged, hook.column_names(staged) or [])
+            columns = hook.create_like(self.destination_table, staged, "window_start", spec.primary_key)
+            merge = replace_window_sql(self.destination_table, staged, columns)
             job = hook.run_query(merge, {"window_start": start, "window_end": end}, labels)
             self.log.info(
                 "%s: window replaced (%s rows affected)", self.destination_table, job.num_dml_affected_rows

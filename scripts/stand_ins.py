@@ -1,0 +1,54 @@
+"""The local stand-ins `make demo` and `make airflow` start, seeded from the project's configs.
+
+Each starter points the Airflow connection its DAGs use at the stand-in (in ``env``, which the
+caller passes on to Airflow) and returns what it started; the caller stops it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+for _path in (str(REPO), str(REPO / "plugins")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+CDC_CONFIG = REPO / "include" / "config" / "cdc_tables.yaml"
+SERVING_CONFIGS = REPO / "include" / "config" / "model_serving"
+
+
+def reservation_fake(env: dict[str, str]) -> tuple[Any, str] | None:
+    """The BigQuery Reservation API fake (in this process), holding the reservation the CDC config's
+    slot_capacity block buys slots for: (server, reservation name); None without a block."""
+    from platform_ops.core.config import load_yaml
+    from sandbox.bigquery_reservation.server import FakeReservationServer
+
+    block = load_yaml(CDC_CONFIG).get("slot_capacity")
+    if not block:
+        return None
+    server = FakeReservationServer().start()
+    reservation = server.seed_for(block)
+    env["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"] = server.connection(block["admin_project"])
+    print(f"BigQuery Reservation API fake on {server.url} (google_cloud_default points at it)", flush=True)
+    return server, reservation
+
+
+def databricks_workspace(env: dict[str, str], state_dir: Path) -> Any:
+    """The local Databricks workspace (sandbox/databricks, a child process) with version 1 of
+    every model the serving configs serve."""
+    from platform_ops.core.config import load_yaml
+    from platform_ops.core.model_serving import deployment_configs, parse_config
+    from sandbox.databricks.launcher import DatabricksSandbox
+
+    sandbox = DatabricksSandbox(state_dir).start()
+    client = sandbox.client()
+    for path in deployment_configs(SERVING_CONFIGS).values():
+        for model in parse_config(load_yaml(path), str(path)).model_names:
+            catalog, schema, name = model.split(".")
+            client.registered_models.create(catalog_name=catalog, schema_name=schema, name=name)
+            sandbox.add_model_version(model)
+    env["AIRFLOW_CONN_DATABRICKS_DEFAULT"] = sandbox.connection()
+    print(f"Databricks sandbox on {sandbox.url} (databricks_default points at it)", flush=True)
+    return sandbox
