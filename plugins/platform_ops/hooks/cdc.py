@@ -93,12 +93,17 @@ class CdcBigQueryHook(BigQueryHook):
             job.result()
         return job
 
-    def create_like(self, table: str, like: str, partition_field: str, clustering: Sequence[str]) -> None:
-        """Create ``table`` with ``like``'s schema, day-partitioned and clustered; no-op if it exists."""
-        new = bigquery.Table(self._ref(table), schema=self.client.get_table(like).schema)
+    def create_like(
+        self, table: str, like: str, partition_field: str, clustering: Sequence[str]
+    ) -> list[str]:
+        """Create ``table`` with ``like``'s schema, day-partitioned and clustered (no-op if it exists);
+        returns that schema's column names."""
+        schema = self.client.get_table(like).schema
+        new = bigquery.Table(self._ref(table), schema=schema)
         new.time_partitioning = bigquery.TimePartitioning(field=partition_field)
         new.clustering_fields = list(clustering)[:4] or None
         self.client.create_table(new, exists_ok=True)
+        return [f.name for f in schema]
 
     def drop(self, table: str) -> None:
         self.client.delete_table(table, not_found_ok=True)

@@ -11,7 +11,8 @@ implements every one of the provider's authentication methods without blocking t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from functools import cached_property
 from typing import Any
 
@@ -116,15 +117,22 @@ class ModelServingHook(BaseHook):
             return False
 
     # -- async (triggers) ------------------------------------------------------------------------------
-    async def a_get_endpoint(self, name: str) -> Mapping[str, Any] | None:
-        """The endpoint through the provider's async client; None if it does not exist (404)."""
+    @asynccontextmanager
+    async def a_endpoints(self) -> AsyncIterator[Callable[[str], Awaitable[Mapping[str, Any] | None]]]:
+        """Async reads of endpoints through the provider's async client, for as long as the block
+        lasts: one HTTP session and one connection (and token) lookup for every poll. Yields
+        ``get(name)``, which returns the endpoint or None when it does not exist (404)."""
         from airflow.providers.databricks.exceptions import DatabricksApiError
         from airflow.providers.databricks.hooks.databricks_base import BaseDatabricksHook
 
-        async with BaseDatabricksHook(databricks_conn_id=self.databricks_conn_id, retry_limit=5) as hook:
-            try:
-                return await hook._a_do_api_call(("GET", f"2.0/serving-endpoints/{name}"))
-            except DatabricksApiError as exc:
-                if exc.http_status_code == 404:
-                    return None
-                raise
+        async with BaseDatabricksHook(databricks_conn_id=self.databricks_conn_id, retry_limit=5) as client:
+
+            async def get(name: str) -> Mapping[str, Any] | None:
+                try:
+                    return await client._a_do_api_call(("GET", f"2.0/serving-endpoints/{name}"))
+                except DatabricksApiError as exc:
+                    if exc.http_status_code == 404:
+                        return None
+                    raise
+
+            yield get

@@ -106,8 +106,8 @@ class EndpointReadySensor(BaseSensorOperator):
             )
         state = EndpointState.from_api(body)
         status, message = readiness(state)
-        if state.describe() != self._last_state:
-            self._last_state = state.describe()
+        if (described := state.describe()) != self._last_state:
+            self._last_state = described
             self.log.info("Endpoint %s: %s", self.endpoint_name, self._last_state)
         if status is Readiness.FAILED:
             self._fail(message, state)

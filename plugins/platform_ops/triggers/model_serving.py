@@ -49,28 +49,29 @@ class EndpointReadyTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = ModelServingHook(databricks_conn_id=self.databricks_conn_id)
         last = None
-        while True:
-            body = await hook.a_get_endpoint(self.endpoint_name)
-            if body is None:
-                yield TriggerEvent(
-                    self._event("deleted", f"endpoint {self.endpoint_name} does not exist", "")
-                )
-                return
-            state = EndpointState.from_api(body)
-            status, message = readiness(state)
-            if state.describe() != last:
-                last = state.describe()
-                self.log.info("Endpoint %s: %s", self.endpoint_name, last)
-            if status is not Readiness.WAITING:
-                yield TriggerEvent(self._event(str(status), message, last or ""))
-                return
-            left = None if self.deadline is None else self.deadline - time.time()
-            if left is not None and left <= 0:
-                yield TriggerEvent(
-                    self._event("timeout", f"not ready by the deadline: {message}", last or "")
-                )
-                return
-            await asyncio.sleep(self.poll_interval if left is None else min(self.poll_interval, left))
+        async with hook.a_endpoints() as get_endpoint:  # one session for the whole wait
+            while True:
+                body = await get_endpoint(self.endpoint_name)
+                if body is None:
+                    yield TriggerEvent(
+                        self._event("deleted", f"endpoint {self.endpoint_name} does not exist", "")
+                    )
+                    return
+                state = EndpointState.from_api(body)
+                status, message = readiness(state)
+                if (described := state.describe()) != last:
+                    last = described
+                    self.log.info("Endpoint %s: %s", self.endpoint_name, last)
+                if status is not Readiness.WAITING:
+                    yield TriggerEvent(self._event(str(status), message, last or ""))
+                    return
+                left = None if self.deadline is None else self.deadline - time.time()
+                if left is not None and left <= 0:
+                    yield TriggerEvent(
+                        self._event("timeout", f"not ready by the deadline: {message}", last or "")
+                    )
+                    return
+                await asyncio.sleep(self.poll_interval if left is None else min(self.poll_interval, left))
 
     def _event(self, status: str, message: str, state: str) -> dict[str, Any]:
         return {"status": status, "endpoint_name": self.endpoint_name, "message": message, "state": state}
