@@ -14,10 +14,17 @@ deploy a Databricks model-serving endpoint to that config, then wait until it re
 Params: `rollback_version` (serve that registered version instead), `force_delete` + `confirm_delete`
 (delete the endpoint; `delete_registered_model` also deletes the Unity Catalog model).
 Connection: `databricks_default`. Locally, `make demo` points it at sandbox/databricks.
+
+A config file that does not parse (a typo'd key, a bad value, broken YAML) does not take the other
+configs' DAGs down: its DAG keeps its id but has one task, `config_error`, that fails at once
+(no retries) with the error naming the file and the field; its description says the same, and
+the DAG processor's log has it as an error line. Fix the file and the next parse brings the real
+DAG back.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +36,7 @@ from airflow.sdk import DAG, Param
 from platform_ops.core.config import load_yaml
 from platform_ops.core.dag_defaults import default_args
 from platform_ops.core.model_serving import deployment_configs, parse_config
-from platform_ops.operators.model_serving import ModelServingDeployOperator
+from platform_ops.operators.model_serving import ModelServingDeployOperator, ServingConfigErrorOperator
 from platform_ops.sensors.model_serving import EndpointReadySensor
 
 CONFIGS = os.environ.get(
@@ -37,16 +44,46 @@ CONFIGS = os.environ.get(
     str(Path(__file__).resolve().parents[1] / "include" / "config" / "model_serving"),
 )
 POLL_SECONDS = float(os.environ.get("PLATFORM_OPS_SERVING_POLL_SECONDS", "30"))
+START = pendulum.datetime(2026, 11, 1, tz="UTC")
+TAGS = ["databricks", "model-serving", "local"]
+log = logging.getLogger(__name__)
 
-for dag_id, path in deployment_configs(CONFIGS).items():
-    # Parsed here because each file is a DAG; a bad file is an import error naming the key.
-    spec = parse_config(load_yaml(path), str(path))
+
+def broken_config_dag(dag_id: str, path: Path, exc: Exception) -> DAG:
+    """The DAG of a config that does not parse: one task that fails with the error, nothing else.
+
+    Raising here instead would drop every DAG of this file (Airflow keeps none of a module that
+    fails to import), so each file is checked on its own and a bad one only reports itself."""
+    text = str(exc)
+    message = text if text.startswith(str(path)) else f"{path}: {text}"
+    log.error("Serving config %s is invalid; DAG %s only reports the error: %s", path, dag_id, message)
     with DAG(
         dag_id=dag_id,
         schedule=None,
-        start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+        start_date=START,
         catchup=False,
-        tags=["databricks", "model-serving", "local"],
+        tags=[*TAGS, "config-error"],
+        doc_md=f"**Config error** in `{path.name}`: {message}\n\nFix the file.\n" + (__doc__ or ""),
+        description=f"Config error in {path.name}: {message}",
+        default_args=default_args(retries=1),
+    ) as dag:
+        ServingConfigErrorOperator(task_id="config_error", message=message)
+    return dag
+
+
+for dag_id, path in deployment_configs(CONFIGS).items():
+    # Parsed here because each file is a DAG (its endpoint, whether it trains first).
+    try:
+        spec = parse_config(load_yaml(path), str(path))
+    except Exception as exc:  # any bad file: only its own DAG is affected
+        globals()[dag_id] = broken_config_dag(dag_id, path, exc)
+        continue
+    with DAG(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        tags=TAGS,
         doc_md=__doc__,
         description=spec.description or f"Deploy serving endpoint {spec.endpoint_name}",
         default_args=default_args(retries=1),

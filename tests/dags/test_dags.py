@@ -69,3 +69,63 @@ def test_contract_check_catches_internal_imports(tmp_path: Path) -> None:
         "platform_ops.operators._private",
         "requests",
     ]
+
+
+# -- model-serving configs: one DAG per file, and one bad file takes only itself down --------------
+
+SERVING_DAG_FILE = DAGS / "model_serving_deploy.py"
+SHIPPED_SERVING_CONFIG = REPO / "include" / "config" / "model_serving" / "churn.yaml"
+
+
+@pytest.fixture
+def serving_configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config folder with one good file and one whose served entity has a typo'd key."""
+    import yaml
+
+    folder = tmp_path / "serving"
+    folder.mkdir()
+    good = yaml.safe_load(SHIPPED_SERVING_CONFIG.read_text())
+    (folder / "good.yaml").write_text(yaml.safe_dump(good))
+    bad = {**good, "endpoint_name": "bad-model"}
+    bad["served_entities"] = [{**good["served_entities"][0], "workload_sise": "Small"}]
+    (folder / "bad.yaml").write_text(yaml.safe_dump(bad))
+    monkeypatch.setenv("PLATFORM_OPS_SERVING_CONFIG_DIR", str(folder))  # read when the file is parsed
+    return folder
+
+
+def test_a_bad_serving_config_yields_only_its_own_failing_dag(serving_configs: Path, capfd) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(SERVING_DAG_FILE), load_op_links=False)
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"model_serving_deploy_good", "model_serving_deploy_bad"}
+    good = bag.dags["model_serving_deploy_good"]
+    assert sorted(t.task_id for t in good.tasks) == ["deploy", "wait_ready"]
+    bad = bag.dags["model_serving_deploy_bad"]
+    assert [t.task_id for t in bad.tasks] == ["config_error"], "nothing that could deploy or wait"
+    for shown in (bad.description, bad.doc_md):
+        assert "bad.yaml" in shown
+        assert "served_entities[0].workload_sise" in shown
+    out = capfd.readouterr()
+    logged = [line for line in (out.out + out.err).splitlines() if "error" in line.lower()]
+    assert any("bad.yaml" in m and "served_entities[0].workload_sise" in m for m in logged), logged
+    assert not any("good.yaml" in m for m in logged)
+
+
+def test_the_dag_of_a_bad_serving_config_follows_the_rules(serving_configs: Path) -> None:
+    assert violations(DAGS) == []
+    assert {"model_serving_deploy_good", "model_serving_deploy_bad"} <= set(parse_folder(DAGS)["dags"])
+
+
+@pytest.mark.integration
+def test_the_dag_of_a_bad_serving_config_fails_naming_the_field(serving_configs: Path, capfd) -> None:
+    import pendulum
+
+    from tests.airflow_runner import run_dag
+
+    result = run_dag(DAGS, "model_serving_deploy_bad", pendulum.datetime(2026, 11, 2, tz="UTC"), {})
+    assert result.state == "failed"
+    assert result.states == {"config_error": "failed"}
+    assert result.try_numbers == {"config_error": 1}, "a config error is not retried"
+    out = capfd.readouterr()
+    assert "served_entities[0].workload_sise: is not a served-entity option" in out.out + out.err

@@ -20,6 +20,26 @@ from platform_ops.hooks.model_serving import ModelServingHook
 from platform_ops.sensors.model_serving import EndpointPageLink
 
 
+class ServingConfigErrorOperator(BaseOperator):
+    """The only task of a deployment DAG whose config file is invalid: it fails at once, without
+    retries, with ``message``: the error that names the file and the field.
+
+    The DAG file builds one DAG per config; a file that does not parse gets this one-task DAG under
+    its usual id instead of an import error, so the other configs' DAGs keep loading and the broken
+    one stays visible (its description and this task's failure say what to fix). It can neither
+    deploy nor wait: fix the file, and the next parse brings the real DAG back.
+    """
+
+    ui_color = "#e0e0e0"
+
+    def __init__(self, *, message: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message = message
+
+    def execute(self, context: Any) -> None:
+        raise AirflowFailException(self.message)
+
+
 class ModelServingDeployOperator(BaseOperator):
     """Bring a serving endpoint to the config: the runbook's pre/post hooks as one plan.
 
