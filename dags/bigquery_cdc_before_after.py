@@ -32,7 +32,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 from platform_ops.core.bigquery_reservation import purchase_options
 from platform_ops.core.cdc import table_configs
 from platform_ops.core.config import load_yaml
-from platform_ops.core.dag_defaults import default_args
+from platform_ops.core.dag_defaults import CDC_POOL, default_args
 from platform_ops.operators.bigquery_reservation import FlexSlotPurchaseOperator, FlexSlotReleaseOperator
 from platform_ops.operators.cdc import CdcBeforeAfterOperator
 
@@ -78,7 +78,7 @@ with DAG(
         return [c | {"dry_run": params["dry_run"]} for c in configs]
 
     configs = tables()
-    work = CdcBeforeAfterOperator.partial(task_id="before_after").expand_kwargs(configs)
+    work = CdcBeforeAfterOperator.partial(task_id="before_after", pool=CDC_POOL).expand_kwargs(configs)
     if SLOTS:
         buy = FlexSlotPurchaseOperator(task_id="buy_slots", dry_run="{{ params.dry_run }}", **SLOTS)
         release = FlexSlotReleaseOperator(task_id="release_slots", purchase_task_id="buy_slots")

@@ -32,7 +32,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, Param
 
-from platform_ops.core.dag_defaults import default_args
+from platform_ops.core.dag_defaults import DBT_POOL, default_args
 from platform_ops.operators.dbt import DbtRunOrRetryOperator
 
 PROJECT_DIR = os.environ.get(
@@ -81,6 +81,8 @@ with DAG(
 ) as dag:
     DbtRunOrRetryOperator(
         task_id="dbt_run",
+        # one build at a time across runs and backfills (a backfill ignores max_active_runs)
+        pool=DBT_POOL,
         project_dir=PROJECT_DIR,
         command="build",  # seeds, models and tests in dependency order
         target="{{ params.target }}",

@@ -67,6 +67,11 @@ def start() -> int:
         started.append(fake[0])
     if "AIRFLOW_CONN_DATABRICKS_DEFAULT" not in env:
         started.append(databricks_workspace(env, HOME / "databricks"))
+    # The DAGs' writers queue in these pools; a task whose pool is missing is never scheduled.
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [airflow, "pools", "import", str(REPO / "include" / "config" / "pools.json")], env=env, check=True
+    )
     proc = subprocess.Popen([airflow, "standalone"], env=env)
     PIDFILE.write_text(str(proc.pid))
     print(f"airflow standalone pid {proc.pid}: UI at http://127.0.0.1:8080 in ~15 s.")

@@ -85,3 +85,10 @@ def test_secret_scanner_catches_literals() -> None:
 def test_env_example_is_committed_and_env_ignored() -> None:
     assert (REPO / ".env.example").exists()
     assert ".env" in (REPO / ".gitignore").read_text().split()
+
+
+def test_init_creates_the_pools_the_dags_queue_in() -> None:
+    """The dbt and CDC tasks queue in pools; without them the scheduler never runs those tasks."""
+    init = "\n".join(COMPOSE["services"]["airflow-init"]["command"])
+    assert "airflow pools import /opt/airflow/include/config/pools.json" in init
+    assert (REPO / "include" / "config" / "pools.json").is_file()

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# The pools every way of starting Airflow here imports; a task in any other pool never runs.
+POOLS_FILE = REPO / "include" / "config" / "pools.json"
 
 _PARSE = r"""
 import json, socket, sys
@@ -35,6 +37,7 @@ for dag_id, dag in bag.dags.items():
         "min_retries": min((t.retries or 0) for t in dag.tasks) if dag.tasks else None,
         "catchup": dag.catchup,
         "n_tasks": len(dag.tasks),
+        "pools": sorted({t.pool for t in dag.tasks}),
     }
 print("@@" + json.dumps(out))
 """
@@ -81,6 +84,12 @@ def violations(folder: Path) -> list[str]:
             problems.append(f"{dag_id}: a task has retries < 1")
         if info["catchup"]:
             problems.append(f"{dag_id}: catchup must be False")
+        declared = {"default_pool", *json.loads(POOLS_FILE.read_text())}
+        for pool in sorted(set(info["pools"]) - declared):
+            problems.append(
+                f"{dag_id}: pool {pool!r} is not declared in include/config/pools.json "
+                "(a task whose pool does not exist is never scheduled)"
+            )
     for path in sorted(folder.glob("*.py")):
         for keywords in _dag_call_keywords(path):
             for required in ("schedule", "catchup"):

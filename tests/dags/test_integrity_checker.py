@@ -29,6 +29,7 @@ def test_a_correct_dag_passes() -> None:
         "fixture_bad_rules: a task has retries < 1",
         "fixture_bad_rules: catchup must be False",
         "bad_rules.py: DAG call without an explicit schedule=",
+        "fixture_bad_rules: pool 'no_such_pool' is not declared",
         "bad_network.py: import error",
         "bad_variable.py: import error",
     ],

@@ -18,3 +18,10 @@ def default_args(retries: int = 2, **extra: Any) -> dict[str, Any]:
         "retry_delay": timedelta(seconds=int(os.environ.get(RETRY_DELAY_ENV, "300"))),
         **extra,
     }
+
+
+# Airflow pools that serialise writers of one warehouse. Their slots are declared in
+# include/config/pools.json, which every way of starting Airflow here imports (`airflow pools
+# import`): a task whose pool does not exist is never scheduled.
+DBT_POOL = "platform_ops_dbt"
+CDC_POOL = "platform_ops_cdc"

@@ -1,0 +1,182 @@
+"""Airflow as a scheduler runs it: api-server, scheduler and dag-processor as separate processes.
+
+``dag.test()`` runs one task at a time in one process; promises about concurrency, pools,
+backfills and Clear only hold when the real scheduler queues task instances on an executor. This
+harness starts the components from the project's venv with a LocalExecutor and a SQLite metadata
+DB in a temporary AIRFLOW_HOME, imports the project's pools, and drives Airflow only through its
+public interfaces: the REST API v2 (token auth of the simple auth manager) and the `airflow` CLI
+where users use it (backfills). Everything it starts binds 127.0.0.1 and is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from sandbox.ports import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+COMPONENTS = ("api-server", "scheduler", "dag-processor")
+
+
+class LocalAirflow:
+    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
+        self.home = home
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.env = self._env(env or {})
+        self._token: str | None = None
+
+    def _env(self, extra: dict[str, str]) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.update(
+            {
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home}/airflow.db",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__BASE_URL": self.base,
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base}/execution/",
+                "AIRFLOW__API_AUTH__JWT_SECRET": "platform-ops-scheduler-tests",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
+                "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
+                "PLATFORM_OPS_RETRY_DELAY_SECONDS": "1",
+                "PLATFORM_OPS_STATE_ROOT": f"file://{self.home}/state",
+                "PLATFORM_OPS_DUCKDB_PATH": str(self.home / "warehouse.duckdb"),
+                "PLATFORM_OPS_CDC_DUCKDB_PATH": str(self.home / "cdc.duckdb"),
+            }
+        )
+        env.update(extra)
+        return env
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def start(self, timeout: float = 180) -> LocalAirflow:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.cli("db", "migrate")
+        self.cli("pools", "import", str(REPO / "include" / "config" / "pools.json"))
+        for name in COMPONENTS:
+            log = open(self.home / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+            args = [AIRFLOW, name] + (["--port", str(self.port)] if name == "api-server" else [])
+            self.procs[name] = subprocess.Popen(
+                args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.wait_for(lambda: self._healthy(), timeout, "the api-server to answer")
+        return self
+
+    def stop(self) -> None:
+        # the components fork workers and task supervisors: nothing of theirs may outlive us
+        children: list[psutil.Process] = []
+        for proc in self.procs.values():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                children += psutil.Process(proc.pid).children(recursive=True)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=20)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+
+    def _healthy(self) -> bool:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"airflow {name} exited ({proc.returncode}): see {self.home}/{name}.log")
+        try:
+            return httpx.get(f"{self.base}/api/v2/monitor/health", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    # -- interfaces ---------------------------------------------------------------------------------
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=300)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def _headers(self) -> dict[str, str]:
+        if self._token is None:
+            password = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
+            resp = httpx.post(
+                f"{self.base}/auth/token",
+                json={"username": "admin", "password": password["admin"]},
+                timeout=30,
+            )
+            resp.raise_for_status()
+            self._token = resp.json()["access_token"]
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = httpx.request(
+            method, f"{self.base}/api/v2{path}", headers=self._headers(), timeout=60, **kwargs
+        )
+        if resp.status_code >= 400:
+            raise RuntimeError(f"{method} {path} -> {resp.status_code}: {resp.text}")
+        return resp.json() if resp.content else None
+
+    def wait_for(self, condition: Callable[[], Any], timeout: float, what: str, every: float = 2) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            time.sleep(every)
+        raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}: logs in {self.home}")
+
+    def wait_dag(self, dag_id: str, timeout: float = 180) -> None:
+        def parsed() -> bool:
+            try:
+                return bool(self.api("GET", f"/dags/{dag_id}"))
+            except RuntimeError:
+                return False
+
+        self.wait_for(parsed, timeout, f"the dag-processor to serialise {dag_id}")
+
+    def runs(self, dag_id: str, run_type: str | None = None) -> list[dict]:
+        params: dict[str, Any] = {"limit": 100}
+        if run_type:
+            params["run_type"] = run_type
+        return self.api("GET", f"/dags/{dag_id}/dagRuns", params=params)["dag_runs"]
+
+    def wait_runs_finished(
+        self, dag_id: str, count: int, timeout: float, run_type: str | None = None
+    ) -> list[dict]:
+        def finished() -> list[dict] | None:
+            runs = self.runs(dag_id, run_type)
+            done = [r for r in runs if r["state"] in ("success", "failed")]
+            return runs if len(runs) >= count and len(done) == len(runs) else None
+
+        return self.wait_for(finished, timeout, f"{count} runs of {dag_id} to finish", every=3)
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+
+    def tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict]:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries"
+        return self.api("GET", path)["task_instances"]
