@@ -15,8 +15,9 @@ Knobs (a JSON object on ``POST /_sandbox/config``, or :meth:`Faults.configure` i
   answered 429 TOO_MANY_REQUESTS / 503 TEMPORARILY_UNAVAILABLE (with ``Retry-After: 1``), drawn
   from a random generator seeded with ``seed``;
 * ``seed`` (int, default 0): reseeds that generator whenever it is given;
-* ``fail_next`` (list of 429/503): the next requests on our routes get these statuses, in order,
-  before the random rates apply.
+* ``fail_next`` (list of 429/503/403): the next requests on our routes get these statuses, in
+  order, before the random rates apply (403 PERMISSION_DENIED is an error no client retries, e.g.
+  a revoked token).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from fastapi.responses import JSONResponse
 INJECTED_CODES = {
     429: ("TOO_MANY_REQUESTS", "Too many requests. Please wait a moment and try again."),
     503: ("TEMPORARILY_UNAVAILABLE", "The service is temporarily unavailable. Please try again later."),
+    403: ("PERMISSION_DENIED", "Invalid access token."),
 }
 
 
@@ -143,7 +145,7 @@ class Faults:
         self._lock = threading.Lock()
         self.knobs = Knobs()
         self._rng = random.Random(self.knobs.seed)  # noqa: S311 - reproducible faults, not security
-        self.injected = {429: 0, 503: 0}
+        self.injected = dict.fromkeys(INJECTED_CODES, 0)
         self.requests = 0
 
     def configure(self, **changes: Any) -> dict[str, Any]:
@@ -166,6 +168,7 @@ class Faults:
                 "requests": self.requests,
                 "injected_429": self.injected[429],
                 "injected_503": self.injected[503],
+                "injected_403": self.injected[403],
             }
 
     def reset(self) -> None:
@@ -173,7 +176,7 @@ class Faults:
         with self._lock:
             self.knobs = Knobs()
             self._rng = random.Random(self.knobs.seed)  # noqa: S311
-            self.injected = {429: 0, 503: 0}
+            self.injected = dict.fromkeys(INJECTED_CODES, 0)
             self.requests = 0
 
     def _draw(self) -> tuple[float, int | None]:
@@ -201,4 +204,5 @@ class Faults:
             await asyncio.sleep(latency)
         if status is not None:
             code, message = INJECTED_CODES[status]
-            raise ApiError(status, code, message, headers={"Retry-After": "1"})
+            headers = {"Retry-After": "1"} if status in (429, 503) else {}
+            raise ApiError(status, code, message, headers=headers)

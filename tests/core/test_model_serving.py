@@ -256,3 +256,16 @@ def test_client_arguments_follow_the_providers_connection_rules() -> None:
         with pytest.raises(ConfigError) as err:
             workspace_client_kwargs(*args)
         assert err.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("status", "transient"),
+    [
+        *[(s, True) for s in (429, 500, 503, 504, 599)],
+        *[(s, False) for s in (None, 400, 401, 403, 404, 409, 600)],
+    ],
+)
+def test_only_throttling_and_server_errors_are_transient(status, transient: bool) -> None:
+    from platform_ops.core.model_serving import is_transient_status
+
+    assert is_transient_status(status) is transient

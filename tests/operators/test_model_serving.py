@@ -183,6 +183,7 @@ def test_the_trigger_serialises_and_waits_through_the_states(sandbox, capfd) -> 
         "databricks_conn_id": "databricks_default",
         "poll_interval": 0.1,
         "deadline": None,
+        "retry_limit": 5,
     }
     rebuilt = EndpointReadyTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
@@ -218,6 +219,76 @@ def test_the_trigger_serialises_and_waits_through_the_states(sandbox, capfd) -> 
     )
     rebuilt.deadline = time.time() + 0.5
     assert asyncio.run(first_event())["status"] == "timeout"
+
+
+def create_endpoint(sandbox, name: str, version: str = "1") -> None:
+    from databricks.sdk.service.serving import EndpointCoreConfigInput, ServedEntityInput
+
+    entity = ServedEntityInput(
+        entity_name=MODEL, entity_version=version, workload_size="Small", scale_to_zero_enabled=True
+    )
+    sandbox.client().serving_endpoints.create(
+        name=name, config=EndpointCoreConfigInput(name=name, served_entities=[entity])
+    )
+
+
+async def _first_event(trigger: EndpointReadyTrigger) -> dict:
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("the trigger ended without an event")
+
+
+def test_the_trigger_rides_out_an_outage_longer_than_its_clients_retries(sandbox, capfd) -> None:
+    """Every read answers 503 for longer than the provider client retries one call (two attempts
+    here, about a second; five attempts, about 15 s, in the DAGs): the wait goes on, as in poke
+    mode, and ends ready once the workspace answers again."""
+    sandbox.configure(deploy_seconds=0.3)
+    create_endpoint(sandbox, "flaky")
+    sandbox.configure(error_rate_503=1.0)
+    outage = 4.0
+
+    def recover() -> None:
+        time.sleep(outage)
+        sandbox.configure(error_rate_503=0.0)
+
+    threading.Thread(target=recover, daemon=True).start()
+    trigger = EndpointReadyTrigger(
+        "flaky", "databricks_default", poll_interval=0.2, deadline=time.time() + 60, retry_limit=2
+    )
+    started = time.monotonic()
+    payload = asyncio.run(_first_event(trigger))
+    assert payload["status"] == "ready", payload
+    assert time.monotonic() - started >= outage
+    assert sandbox.stats()["injected_503"] >= 2 * trigger.retry_limit, "the client gave up more than once"
+    logged = "".join(capfd.readouterr())
+    assert "Endpoint flaky could not be read (1 in a row)" in logged, "each failed read is logged"
+    assert "Endpoint flaky answers again after" in logged
+
+
+def test_an_outage_until_the_deadline_ends_the_trigger_with_a_timeout(sandbox) -> None:
+    sandbox.configure(deploy_seconds=0.3)
+    create_endpoint(sandbox, "down")
+    sandbox.configure(error_rate_503=1.0)
+    trigger = EndpointReadyTrigger(
+        "down", "databricks_default", poll_interval=0.2, deadline=time.time() + 3, retry_limit=2
+    )
+    payload = asyncio.run(_first_event(trigger))
+    assert payload["status"] == "timeout", payload
+    assert "503" in payload["message"], "the timeout says what kept the endpoint from being read"
+
+
+def test_the_trigger_fails_at_once_on_an_error_that_is_not_transient(sandbox) -> None:
+    sandbox.configure(deploy_seconds=600)
+    create_endpoint(sandbox, "locked")
+    sandbox.configure(fail_next=[403])  # a revoked token: no retry can help
+    trigger = EndpointReadyTrigger(
+        "locked", "databricks_default", poll_interval=0.2, deadline=time.time() + 60, retry_limit=2
+    )
+    started = time.monotonic()
+    with pytest.raises(Exception, match="403"):
+        asyncio.run(_first_event(trigger))
+    assert time.monotonic() - started < 10, "a refused token is not waited on until the deadline"
+    assert sandbox.stats()["injected_403"] == 1
 
 
 def test_the_shipped_dag_deploys_its_config_and_honours_its_params(sandbox, monkeypatch) -> None:

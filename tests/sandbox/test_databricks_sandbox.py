@@ -320,6 +320,17 @@ def test_fault_knobs(w, sandbox):
     assert list(w.serving_endpoints.list()) == []
     assert sandbox.stats()["injected_503"] == before + 1
 
+    # 403 is not retried: the SDK raises it at once
+    from databricks.sdk.errors import PermissionDenied
+
+    sandbox.configure(fail_next=[403])
+    with pytest.raises(PermissionDenied, match="Invalid access token"):
+        list(w.serving_endpoints.list())
+    assert sandbox.stats()["injected_403"] == 1
+    assert list(w.serving_endpoints.list()) == []
+    with pytest.raises(RuntimeError, match="fail_next"):
+        sandbox.configure(fail_next=[404])
+
     sandbox.configure(latency_seconds=0.3)
     started = time.monotonic()
     raw_get(sandbox, "/api/2.0/serving-endpoints")

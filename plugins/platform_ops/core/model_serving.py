@@ -403,6 +403,12 @@ def failed_entities(state: EndpointState) -> list[str]:
     return marked or [e.name for e in state.entities]
 
 
+def is_transient_status(status: int | None) -> bool:
+    """An HTTP status worth polling again: 429 (throttled) and every 5xx. Anything else (400, 401,
+    403, ...) will not heal by waiting; 404 is the endpoint's absence, decided by the caller."""
+    return status is not None and (status == 429 or 500 <= status <= 599)
+
+
 def log_tail(text: str, lines: int = 20) -> str:
     return "\n".join((text or "").rstrip().splitlines()[-lines:])
 

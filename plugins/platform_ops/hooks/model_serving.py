@@ -6,7 +6,11 @@ Credentials are read as the Databricks provider reads its connection (a PAT, OAu
 and the demo reach the local workspace in sandbox/databricks. The SDK retries 429 and 503 itself.
 
 The trigger's async path goes through the provider's own async client (``_a_do_api_call``), which
-implements every one of the provider's authentication methods without blocking the event loop.
+implements every one of the provider's authentication methods without blocking the event loop. That
+client retries one call a few times and then gives up (about 15 s with five attempts); what is left
+after its retries is sorted here: a transient error (429, 5xx, connection error or timeout) becomes
+:class:`TransientApiError`, which the trigger rides out until its deadline, and anything else is
+raised as it is.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound
 from databricks.sdk.service.serving import AutoCaptureConfigInput, ServedEntityInput
 
-from platform_ops.core.model_serving import Plan, workspace_client_kwargs
+from platform_ops.core.model_serving import Plan, is_transient_status, workspace_client_kwargs
+from platform_ops.exceptions import PlatformOpsError
+
+
+class TransientApiError(PlatformOpsError):
+    """A read failed with an error worth retrying (429, 5xx, a connection error or timeout) after
+    the client's own retries: a wait polls again until its deadline instead of failing."""
 
 
 class ModelServingHook(BaseHook):
@@ -118,14 +128,22 @@ class ModelServingHook(BaseHook):
 
     # -- async (triggers) ------------------------------------------------------------------------------
     @asynccontextmanager
-    async def a_endpoints(self) -> AsyncIterator[Callable[[str], Awaitable[Mapping[str, Any] | None]]]:
+    async def a_endpoints(
+        self, retry_limit: int = 5
+    ) -> AsyncIterator[Callable[[str], Awaitable[Mapping[str, Any] | None]]]:
         """Async reads of endpoints through the provider's async client, for as long as the block
         lasts: one HTTP session and one connection (and token) lookup for every poll. Yields
-        ``get(name)``, which returns the endpoint or None when it does not exist (404)."""
+        ``get(name)``, which returns the endpoint or None when it does not exist (404), and raises
+        :class:`TransientApiError` when the client's ``retry_limit`` attempts all failed with a
+        transient error."""
+        import aiohttp
         from airflow.providers.databricks.exceptions import DatabricksApiError
         from airflow.providers.databricks.hooks.databricks_base import BaseDatabricksHook
+        from tenacity import RetryError
 
-        async with BaseDatabricksHook(databricks_conn_id=self.databricks_conn_id, retry_limit=5) as client:
+        async with BaseDatabricksHook(
+            databricks_conn_id=self.databricks_conn_id, retry_limit=retry_limit
+        ) as client:
 
             async def get(name: str) -> Mapping[str, Any] | None:
                 try:
@@ -133,6 +151,16 @@ class ModelServingHook(BaseHook):
                 except DatabricksApiError as exc:
                     if exc.http_status_code == 404:
                         return None
+                    if is_transient_status(exc.http_status_code):
+                        raise TransientApiError(str(exc)) from exc
+                    raise
+                except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                    raise TransientApiError(f"{type(exc).__name__}: {exc}") from exc
+                except Exception as exc:
+                    # The client raises a plain AirflowException once its retries of retryable
+                    # errors (429, 5xx, connection errors) are spent.
+                    if isinstance(exc.__cause__ or exc.__context__, RetryError):
+                        raise TransientApiError(str(exc)) from exc
                     raise
 
             yield get
