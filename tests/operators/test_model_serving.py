@@ -162,16 +162,31 @@ def test_both_sensors_time_out_on_an_endpoint_that_never_gets_ready(sandbox) -> 
     assert time.monotonic() - started < 60, "the waits ended at their timeout, not when the endpoint did"
 
 
-def test_an_endpoint_deleted_while_waiting_fails_the_wait(sandbox) -> None:
+@pytest.mark.parametrize("mode", ["poke", "deferred"])
+def test_an_endpoint_deleted_while_waiting_fails_the_wait(sandbox, capfd, caplog, mode: str) -> None:
+    """The sensor fails because the endpoint is gone, within seconds, not at its 60 s timeout."""
     sandbox.configure(deploy_seconds=600)
+    create_endpoint(sandbox, "doomed")
+    before = sandbox.stats()["requests"]
 
-    def delete_soon() -> None:
-        time.sleep(1.0)
+    def delete_once_waiting() -> None:
+        # Three reads: the sensor's first poke and then, deferred, the trigger's own polls.
+        while sandbox.stats()["requests"] < before + 3:
+            time.sleep(0.05)
         sandbox.client().serving_endpoints.delete("doomed")
 
-    threading.Thread(target=delete_soon, daemon=True).start()
-    result = wait_for(sandbox, "doomed", "1", deploy_seconds=600)
-    assert result.states == {"poke": "failed", "deferred": "failed"}
+    threading.Thread(target=delete_once_waiting, daemon=True).start()
+    started = time.monotonic()
+    result = run_dag(DAGS, f"serving_wait_long_{mode}", _now(), {"endpoint_name": "doomed"})
+    assert result.states == {"wait": "failed"}
+    assert time.monotonic() - started < 30, "the wait failed on the deletion, not at its timeout"
+    out = "".join(capfd.readouterr())
+    gone = "AirflowFailException: Serving endpoint doomed does not exist (deleted while waiting?)"
+    assert [line for line in out.splitlines() if line.endswith(gone)], (
+        "it failed because the endpoint is gone"
+    )
+    deferred = "running trigger in line" in out + caplog.text
+    assert deferred == (mode == "deferred"), "deferred, the trigger is what saw the deletion"
 
 
 def test_the_trigger_serialises_and_waits_through_the_states(sandbox, capfd) -> None:

@@ -1,4 +1,6 @@
-"""Test DAGs: deploy from a config file and wait (knobs through run conf); the sensor alone."""
+"""Test DAGs: deploy from a config file and wait (knobs through run conf); the sensor alone, both
+modes with a short timeout (serving_wait), and each mode alone with a long one
+(serving_wait_long_poke / _deferred: a failure within seconds there is not a timeout)."""
 
 from __future__ import annotations
 
@@ -60,3 +62,21 @@ with DAG(
         poke_interval=0.2,
         timeout=3,
     )
+
+for deferrable in (False, True):
+    with DAG(
+        dag_id=f"serving_wait_long_{'deferred' if deferrable else 'poke'}",
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        tags=["test"],
+        render_template_as_native_obj=True,
+        default_args=ARGS,
+    ):
+        EndpointReadySensor(
+            task_id="wait",
+            endpoint_name="{{ dag_run.conf['endpoint_name'] }}",
+            deferrable=deferrable,
+            poke_interval=0.2,
+            timeout=60,
+        )
