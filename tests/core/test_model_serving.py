@@ -269,3 +269,20 @@ def test_only_throttling_and_server_errors_are_transient(status, transient: bool
     from platform_ops.core.model_serving import is_transient_status
 
     assert is_transient_status(status) is transient
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"endpoint_name": "churn-model\n"}, "endpoint_name"),
+        ({"served_entities": [{"entity_name": "main.ml.churn\n"}]}, "served_entities[0].entity_name"),
+        ({"served_entities": [{"entity_name": "main\n.ml.churn"}]}, "served_entities[0].entity_name"),
+        ({"served_entities": [{"entity_name": MODEL, "name": "churn-1\n"}]}, "served_entities[0].name"),
+        ({"auto_capture_config": {"catalog_name": "main\n", "schema_name": "ml"}}, "auto_capture_config"),
+        ({"auto_capture_config": {"catalog_name": "main", "schema_name": "ml\n"}}, "auto_capture_config"),
+    ],
+)
+def test_names_with_a_trailing_newline_are_refused(change: dict, field: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**CONFIG, **change})
+    assert caught.value.field.startswith(field)

@@ -125,6 +125,8 @@ def test_registered_models_versions_and_aliases(w, sandbox):
         w.registered_models.set_alias(MODEL, "challenger", 7)
     with pytest.raises(InvalidParameterValue):
         w.registered_models.set_alias(MODEL, "latest", 1)
+    with pytest.raises(InvalidParameterValue, match="Invalid alias"):
+        w.registered_models.set_alias(MODEL, "champion\n", 1)  # a trailing newline is refused
 
     assert [m.full_name for m in w.registered_models.list(catalog_name="main", schema_name="ml")] == [MODEL]
     assert list(w.registered_models.list(catalog_name="other")) == []
@@ -260,6 +262,12 @@ def test_invalid_requests_are_refused_with_typed_errors(w, sandbox):
         create(w, "churn", entity(1, "Huge"))
     with pytest.raises(InvalidParameterValue, match="endpoint name"):
         create(w, "bad name!", entity(1))
+    with pytest.raises(InvalidParameterValue, match="endpoint name"):
+        create(w, "churn\n", entity(1))  # a trailing newline is not part of a valid name
+    with pytest.raises(InvalidParameterValue, match="Invalid served entity name"):
+        create(w, "churn", entity(1, name="churn-1\n"))
+    with pytest.raises(InvalidParameterValue, match="full name"):
+        w.registered_models.create(catalog_name="main", schema_name="ml", name="other\n")
     with pytest.raises(InvalidParameterValue, match="add up to 90"):
         create(
             w,

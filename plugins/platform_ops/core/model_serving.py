@@ -26,8 +26,9 @@ from platform_ops.core.params import is_unset, parse_bool, parse_int
 from platform_ops.exceptions import ConfigError
 
 WORKLOAD_SIZES = ("Small", "Medium", "Large")
-_ENDPOINT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
-_UC_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+# Whole-string patterns, always used with fullmatch: ``$`` would let a trailing newline through.
+_ENDPOINT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?")
+_UC_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 _CONFIG_KEYS = {
     "endpoint_name",
     "served_entities",
@@ -100,7 +101,7 @@ def _entity(i: int, raw: Any) -> EntitySpec:
         )
     name = raw.get("entity_name")
     parts = name.split(".") if isinstance(name, str) else []
-    if len(parts) != 3 or not all(_UC_PART.match(p) for p in parts):
+    if len(parts) != 3 or not all(_UC_PART.fullmatch(p) for p in parts):
         raise ConfigError(
             f"{where}.entity_name",
             f"{name!r} is not a Unity Catalog model name",
@@ -129,7 +130,7 @@ def _entity(i: int, raw: Any) -> EntitySpec:
             f"use one of {', '.join(WORKLOAD_SIZES)}",
         )
     served = raw.get("name")
-    if served is not None and (not isinstance(served, str) or not _ENDPOINT.match(served)):
+    if served is not None and (not isinstance(served, str) or not _ENDPOINT.fullmatch(served)):
         raise ConfigError(
             f"{where}.name", f"{served!r} is not a served entity name", "letters, digits, - and _"
         )
@@ -152,7 +153,7 @@ def parse_config(raw: Any, source: str = "config") -> DeploySpec:
     if unknown:
         raise ConfigError(unknown[0], "is not a deployment option", f"use {sorted(_CONFIG_KEYS)}")
     name = raw.get("endpoint_name")
-    if not isinstance(name, str) or not _ENDPOINT.match(name):
+    if not isinstance(name, str) or not _ENDPOINT.fullmatch(name):
         raise ConfigError(
             "endpoint_name",
             f"{name!r} is not a valid endpoint name",
@@ -169,7 +170,7 @@ def parse_config(raw: Any, source: str = "config") -> DeploySpec:
                 "auto_capture_config", "has unknown keys or is not a mapping", f"use {sorted(_CAPTURE_KEYS)}"
             )
         for key in ("catalog_name", "schema_name"):
-            if not isinstance(capture.get(key), str) or not _UC_PART.match(capture[key]):
+            if not isinstance(capture.get(key), str) or not _UC_PART.fullmatch(capture[key]):
                 raise ConfigError(
                     f"auto_capture_config.{key}", "is missing or invalid", "name an existing one"
                 )

@@ -36,8 +36,9 @@ from sandbox.databricks.fault import ApiError, Faults, already_exists, invalid, 
 
 METASTORE_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "databricks-sandbox/metastore"))
 VERSION_STATUSES = ("PENDING_REGISTRATION", "READY", "FAILED_REGISTRATION")
-_NAME = re.compile(r"^[^\s./\\]{1,255}$")
-_ALIAS = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+# Whole-string patterns, used with fullmatch: "$" would accept a trailing newline.
+_NAME = re.compile(r"[^\s./\\]{1,255}")
+_ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
@@ -54,7 +55,7 @@ def flag(value: str | None) -> bool:
 def split_full_name(full_name: str) -> tuple[str, str, str]:
     """``catalog.schema.model`` -> its three lower-cased parts; 400 when it is not three names."""
     parts = full_name.split(".")
-    if len(parts) != 3 or not all(_NAME.match(p) for p in parts):
+    if len(parts) != 3 or not all(_NAME.fullmatch(p) for p in parts):
         raise invalid(f"Invalid registered model full name {full_name!r}: expected catalog.schema.model")
     catalog, schema, name = (p.lower() for p in parts)
     return catalog, schema, name
@@ -286,7 +287,7 @@ class ModelRegistry:
 
     # -- aliases -----------------------------------------------------------------------------------
     def set_alias(self, full_name: str, alias: str, version_num: Any) -> dict[str, Any]:
-        if not _ALIAS.match(alias) or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
+        if not _ALIAS.fullmatch(alias) or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
             raise invalid(
                 f"Invalid alias {alias!r}: use letters, digits, '_' and '-', not 'latest' or v<number>"
             )

@@ -63,7 +63,7 @@ WORKLOAD_TYPES = (
     "MULTIGPU_MEDIUM",
 )
 MAX_SERVED_ENTITIES = 15
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}")  # fullmatch: "$" would accept a trailing newline
 # Top-level create fields kept and echoed as given (ServingEndpointDetailed, and in part the list).
 _ECHOED = (
     "description",
@@ -255,7 +255,7 @@ def _parse_entity(where: str, raw: Any, legacy: bool, creator: str, now: int) ->
     if not isinstance(scale_to_zero, bool):
         raise invalid(f"{where}.scale_to_zero_enabled must be a boolean")
     served_name = raw.get("name") or f"{entity_name.rsplit('.', 1)[-1]}-{version}"
-    if not isinstance(served_name, str) or not _NAME.match(served_name):
+    if not isinstance(served_name, str) or not _NAME.fullmatch(served_name):
         raise invalid(
             f"Invalid served entity name {served_name!r}: use up to 63 letters, digits, '-' and '_'"
         )
@@ -448,7 +448,7 @@ class EndpointStore:
     # -- operations --------------------------------------------------------------------------------
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         name = body.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise invalid(
                 f"Invalid endpoint name {name!r}: use 1 to 63 letters, digits, dashes and underscores"
             )
