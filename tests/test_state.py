@@ -9,14 +9,22 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
 from platform_ops.exceptions import ConfigError
-from platform_ops.state import STATE_ROOT_ENV, RunStateStore, default_state_root, resolve_state_root
+from platform_ops.state import (
+    STALE_TEMP_SECONDS,
+    STATE_ROOT_ENV,
+    RunStateStore,
+    default_state_root,
+    resolve_state_root,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATE = datetime(2026, 11, 21, tzinfo=UTC)
@@ -152,14 +160,15 @@ def test_two_concurrent_writers_never_tear_a_document(tmp_path: Path) -> None:
 def test_crash_between_temp_write_and_rename_keeps_previous_version(tmp_path: Path) -> None:
     root = f"file://{tmp_path}/state"
     RunStateStore(root).put({"v": "previous"}, *KEY, try_number=1)
-    # A separate process writes its temp file and dies (os._exit) at the moment it would rename.
+    # A separate process writes its temp file and dies (os._exit) at the moment it would rename
+    # (or link: a new version file is created by a hard link that fails if the name is taken).
     script = textwrap.dedent(
         f"""
         import os, sys
         from datetime import datetime, UTC
         sys.path.insert(0, {str(REPO / "plugins")!r})
         from platform_ops.state import RunStateStore
-        os.replace = lambda src, dst: os._exit(17)
+        os.replace = os.link = lambda src, dst: os._exit(17)
         RunStateStore({root!r}).put({{"v": "new"}}, "dbt_transform", "dbt_run",
             datetime(2026, 11, 21, tzinfo=UTC), "run_results", try_number=2)
         """
@@ -211,3 +220,125 @@ def test_shared_documents(store: RunStateStore) -> None:
     assert store.list_shared("leases-batch") == {"run_b": {"slots": 200}}
     with pytest.raises(ConfigError, match="namespace"):
         store.put_shared("../x", "k", {})
+
+
+def test_stale_temp_files_of_a_killed_writer_are_removed_by_the_next_write(
+    store: RunStateStore, tmp_path: Path
+) -> None:
+    store.put({"v": 1}, *KEY, try_number=1)
+    folder = tmp_path / "state/dbt_transform/dbt_run/2026-11-21T000000Z"
+    stale = folder / ".run_results.json.0123abcd.tmp"
+    fresh = folder / ".run_results.json.4567cdef.tmp"  # a writer that may still be at work
+    stale.write_bytes(b"{half")
+    fresh.write_bytes(b"{half")
+    old = time.time() - STALE_TEMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    store.put({"v": 2}, *KEY, try_number=2)
+    assert not stale.exists()
+    assert fresh.exists()
+    assert store.get_latest(*KEY) == {"v": 2}
+
+
+def test_a_recreated_run_of_the_date_keeps_the_old_runs_versions(tmp_path: Path) -> None:
+    root = f"file://{tmp_path}/state"
+    run_id = "manual__2026-11-21T00:00:00+00:00"  # deleted, then triggered again: the same run id
+    first = RunStateStore(root)
+    first.put({"run": 1, "try": 1}, *KEY, try_number=1, run_id=run_id)
+    first.put({"run": 1, "try": 2}, *KEY, try_number=2, run_id=run_id)
+    second = RunStateStore(root)  # the new run's try 1 runs in another process
+    second.put({"run": 2, "try": 1}, *KEY, try_number=1, run_id=run_id)
+    second.put({"run": 2, "try": 1, "again": True}, *KEY, try_number=1, run_id=run_id)  # its own: rewritten
+
+    folder = tmp_path / "state/dbt_transform/dbt_run/2026-11-21T000000Z/run_results.versions"
+    assert json.loads((folder / "try-0001.json").read_text()) == {"run": 1, "try": 1}
+    assert json.loads((folder / "try-0001.1.json").read_text()) == {"run": 2, "try": 1, "again": True}
+    assert second.list_versions(*KEY) == [1, 2]
+    assert second.list_version_files(*KEY) == ["try-0001.json", "try-0001.1.json", "try-0002.json"]
+    assert second.get_version(*KEY, try_number=1) == {"run": 2, "try": 1, "again": True}
+    assert second.get_latest(*KEY) == {"run": 2, "try": 1, "again": True}
+
+
+def _add_lease(root: str, who: str, barrier: Any, rounds: int) -> None:
+    store = RunStateStore(root)
+    barrier.wait()
+    for i in range(rounds):
+
+        def add(doc: Any, i: int = i) -> dict:
+            doc = dict(doc or {})
+            time.sleep(0.002)  # widen the window between read and write
+            doc[f"{who}{i}"] = i
+            return doc
+
+        store.update_shared("leases-batch", "book", add)
+
+
+def test_update_shared_loses_no_update_between_two_processes(tmp_path: Path) -> None:
+    root = f"file://{tmp_path}/state"
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_add_lease, args=(root, who, barrier, 40)) for who in ("a", "b")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    book = RunStateStore(root).get_shared("leases-batch", "book")
+    assert len(book) == 80, "an update was lost"
+
+
+def test_update_shared_aborts_without_writing_when_the_change_refuses(store: RunStateStore) -> None:
+    store.put_shared("leases-batch", "book", {"n": 1})
+
+    def refuse(doc: Any) -> Any:
+        raise ConfigError("max_slots_ceiling", "would be exceeded", "buy fewer")
+
+    with pytest.raises(ConfigError, match="max_slots_ceiling"):
+        store.update_shared("leases-batch", "book", refuse)
+    assert store.get_shared("leases-batch", "book") == {"n": 1}
+
+
+@pytest.mark.integration
+def test_update_shared_on_s3_retries_after_losing_a_race(aws_conn: str, moto_endpoint: str) -> None:
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="platform-ops-cas")
+    store = RunStateStore("s3://platform-ops-cas/runs", conn_id=aws_conn)
+    other = RunStateStore("s3://platform-ops-cas/runs", conn_id=aws_conn)
+    seen: list[Any] = []
+
+    def add_a(doc: Any) -> dict:
+        seen.append(doc)
+        if len(seen) == 1:  # another run commits between this read and this write
+            other.update_shared("ns", "book", lambda d: {**(d or {}), "b": 1})
+        return {**(doc or {}), "a": 1}
+
+    assert store.update_shared("ns", "book", add_a) == {"a": 1, "b": 1}
+    assert seen == [None, {"b": 1}], "the first write must have been refused and the change re-run"
+
+    seen.clear()
+
+    def add_c(doc: Any) -> dict:
+        seen.append(doc)
+        if len(seen) == 1:
+            other.update_shared("ns", "book", lambda d: {**d, "d": 1})
+        return {**doc, "c": 1}
+
+    assert store.update_shared("ns", "book", add_c) == {"a": 1, "b": 1, "c": 1, "d": 1}
+    assert store.get_shared("ns", "book") == {"a": 1, "b": 1, "c": 1, "d": 1}
+
+
+@pytest.mark.integration
+def test_s3_versions_of_a_recreated_run_are_kept(aws_conn: str, moto_endpoint: str) -> None:
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="platform-ops-versions")
+    root = "s3://platform-ops-versions/runs"
+    RunStateStore(root, conn_id=aws_conn).put({"run": 1}, *KEY, try_number=1)
+    store = RunStateStore(root, conn_id=aws_conn)
+    store.put({"run": 2}, *KEY, try_number=1)
+    assert store.list_version_files(*KEY) == ["try-0001.json", "try-0001.1.json"]
+    assert store.get_version(*KEY, try_number=1) == {"run": 2}
+
+
+def test_gcs_root_refuses_compare_and_set_naming_the_setting() -> None:
+    store = RunStateStore("gs://bucket/state", conn_id="google_cloud_default")
+    with pytest.raises(ConfigError, match="state_root"):
+        store.update_shared("leases-batch", "book", lambda doc: {})

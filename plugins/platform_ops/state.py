@@ -6,8 +6,18 @@ latest copy, both atomically:
 
 * file:// writes a temp file beside the target, fsyncs it and renames it over the target
   (``os.replace``), so a reader sees the old or the new document, never a torn one, and a crash
-  between the temp write and the rename leaves the previous version in place;
+  between the temp write and the rename leaves the previous version in place; temp files that a
+  killed writer left behind are removed by the next write in that folder once they are stale;
 * s3:// and gs:// objects appear whole on a single PUT, so the document is written directly.
+
+A version file is never overwritten by another writer: when a run of the same logical date was
+deleted and re-created, its try 1 finds the old run's ``try-0001.json`` and is stored as
+``try-0001.1.json`` beside it (the same store object rewrites its own version within a try).
+
+Documents that several runs update (slot leases) go through :meth:`RunStateStore.update_shared`, a
+read-modify-write with a compare-and-set: an exclusive lock on file://, ``If-Match`` /
+``If-None-Match`` conditional PUTs on s3://. gs:// has no compare-and-set here yet: it is refused
+with a ConfigError rather than risking lost updates.
 
 Reads never raise on bad data: a missing, empty or corrupt document is reported with a logged
 warning and read as ``None`` ("no state"), never as success.
@@ -21,16 +31,21 @@ argument, else the Variable ``platform_ops_state_conn_id`` or env ``PLATFORM_OPS
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
+import random
+import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath, Variable
+from fsspec.asyn import sync
 
-from platform_ops.core.state_keys import DocKey, date_key, parse_version_file, validate_segment
+from platform_ops.core.state_keys import DocKey, date_key, parse_version_name, validate_segment
 from platform_ops.exceptions import ConfigError, StateError
 
 log = logging.getLogger(__name__)
@@ -40,6 +55,9 @@ STATE_ROOT_ENV = "PLATFORM_OPS_STATE_ROOT"
 STATE_CONN_VARIABLE = "platform_ops_state_conn_id"
 STATE_CONN_ENV = "PLATFORM_OPS_STATE_CONN_ID"
 _SUPPORTED_SCHEMES = ("file", "s3", "gs", "gcs")
+# A temp file older than this in a folder being written belongs to a writer that died.
+STALE_TEMP_SECONDS = 15 * 60
+_CAS_ATTEMPTS = 50
 
 
 def airflow_home() -> str:
@@ -88,6 +106,9 @@ class RunStateStore:
         self.conn_id = conn_id
         self.root = ObjectStoragePath(self.url, conn_id=conn_id) if conn_id else ObjectStoragePath(self.url)
         self._local = self.root.protocol in ("file", "local", "")
+        self._s3 = self.root.protocol in ("s3", "s3a")
+        # Version files this store wrote, per (document, try): rewritten in place, never another's.
+        self._own_versions: dict[tuple[DocKey, int], tuple[str, ...]] = {}
 
     def __repr__(self) -> str:
         return f"RunStateStore({self.url!r}, conn_id={self.conn_id!r})"
@@ -131,7 +152,11 @@ class RunStateStore:
             payload = json.dumps(doc, indent=1, sort_keys=True, default=str).encode()
         except (TypeError, ValueError) as exc:
             raise ConfigError("doc", f"is not JSON-serialisable ({exc})", "store plain dicts/lists") from exc
-        self._write_atomic(self._path(key.version(try_number)), payload)
+        own = self._own_versions.get((key, try_number))
+        if own is not None:
+            self._write_atomic(self._path(own), payload)
+        else:
+            self._own_versions[(key, try_number)] = self._create_version(key, try_number, payload)
         self._write_atomic(self._path(key.latest), payload)
         url = self._url(key.latest)
         log.info("Run state %s (try %s) written to %s", name, try_number, url)
@@ -146,17 +171,57 @@ class RunStateStore:
         except OSError as exc:
             raise StateError(f"could not write run state to {target}: {exc}") from exc
 
+    def _create_version(self, key: DocKey, try_number: int, payload: bytes) -> tuple[str, ...]:
+        """Write a new version file of ``try_number`` under the first free name; never replace one."""
+        copy = 0
+        while True:
+            parts = key.version(try_number, copy)
+            target = self._path(parts)
+            try:
+                if self._local:
+                    created = self._write_local(target.path, payload, exclusive=True)
+                elif self._s3:
+                    created = self._s3_put(target, payload, if_none_match=True)
+                else:
+                    created = not target.exists()
+                    if created:
+                        target.write_bytes(payload)
+            except OSError as exc:
+                raise StateError(f"could not write run state to {target}: {exc}") from exc
+            if created:
+                if copy:
+                    log.warning(
+                        "%s already holds a version of try %s from an earlier run of this date: kept; "
+                        "this one is %s",
+                        self._url(key.versions_folder),
+                        try_number,
+                        parts[-1],
+                    )
+                return parts
+            copy += 1
+
     @staticmethod
-    def _write_local(path: str, payload: bytes) -> None:
+    def _write_local(path: str, payload: bytes, exclusive: bool = False) -> bool:
+        """Write ``path`` atomically. ``exclusive``: only if it does not exist (returns False if it does)."""
         folder = os.path.dirname(path)
         os.makedirs(folder, exist_ok=True)
+        _remove_stale_temp_files(folder)
         tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
         try:
             with open(tmp, "wb") as fh:
                 fh.write(payload)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            if exclusive:
+                try:
+                    os.link(tmp, path)  # atomic, and fails if the name is taken
+                except FileExistsError:
+                    return False
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp)
+            else:
+                os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -166,6 +231,45 @@ class RunStateStore:
             os.fsync(dir_fd)  # make the rename itself durable
         finally:
             os.close(dir_fd)
+        return True
+
+    @staticmethod
+    def _s3_location(target: ObjectStoragePath) -> tuple[Any, str, str]:
+        fs = target.fs
+        bucket, key, _ = fs.split_path(target.path)
+        return fs, bucket, key
+
+    def _s3_put(
+        self,
+        target: ObjectStoragePath,
+        payload: bytes,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> bool:
+        """A conditional PUT; False when the condition does not hold (someone else wrote first)."""
+        fs, bucket, key = self._s3_location(target)
+        condition = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"} if if_none_match else {}
+        try:
+            fs.call_s3("put_object", Bucket=bucket, Key=key, Body=payload, **condition)
+        except Exception as exc:  # s3fs translates boto errors; the status code survives in the text
+            if condition and _is_precondition_failure(exc):
+                return False
+            raise
+        fs.invalidate_cache(target.path)
+        return True
+
+    def _s3_get(self, target: ObjectStoragePath) -> tuple[bytes | None, str | None]:
+        fs, bucket, key = self._s3_location(target)
+
+        async def get() -> tuple[bytes | None, str | None]:
+            try:
+                out = await fs._call_s3("get_object", Bucket=bucket, Key=key)
+            except FileNotFoundError:
+                return None, None
+            async with out["Body"] as stream:
+                return await stream.read(), out["ETag"]
+
+        return sync(fs.loop, get)
 
     # -- reads ------------------------------------------------------------------------------------
     def get_latest(
@@ -183,20 +287,34 @@ class RunStateStore:
         try_number: int,
         run_id: str | None = None,
     ) -> Any | None:
-        """The document stored by one try, or None (with a warning) if missing, empty or corrupt."""
+        """The document stored by one try, or None (with a warning) if missing, empty or corrupt.
+
+        When several runs of the date stored this try, the latest run's copy."""
         key = self.key(dag_id, task_id, logical_date, name, run_id)
-        return self._read(self._path(key.version(try_number)))
+        copies = [c for t, c in self._version_names(key) if t == try_number]
+        return self._read(self._path(key.version(try_number, max(copies, default=0))))
 
     def list_versions(
         self, dag_id: str, task_id: str, logical_date: datetime | None, name: str, run_id: str | None = None
     ) -> list[int]:
-        """Try numbers that stored a version of this document, ascending."""
-        folder = self._path(self.key(dag_id, task_id, logical_date, name, run_id).versions_folder)
+        """Try numbers that stored a version of this document, ascending (each once)."""
+        key = self.key(dag_id, task_id, logical_date, name, run_id)
+        return sorted({try_number for try_number, _ in self._version_names(key)})
+
+    def list_version_files(
+        self, dag_id: str, task_id: str, logical_date: datetime | None, name: str, run_id: str | None = None
+    ) -> list[str]:
+        """Every version file of this document, oldest first: a try stored again by a later run of
+        the same date (``try-0001.1.json``) follows the earlier run's copy."""
+        key = self.key(dag_id, task_id, logical_date, name, run_id)
+        return [key.version(t, c)[-1] for t, c in sorted(self._version_names(key))]
+
+    def _version_names(self, key: DocKey) -> list[tuple[int, int]]:
         try:
-            names = [p.name for p in folder.iterdir()]
+            names = [p.name for p in self._path(key.versions_folder).iterdir()]
         except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(n for n in (parse_version_file(name) for name in names) if n is not None)
+        return [v for v in (parse_version_name(n) for n in names) if v is not None]
 
     @staticmethod
     def _read(path: ObjectStoragePath) -> Any | None:
@@ -246,3 +364,86 @@ class RunStateStore:
     def delete_shared(self, namespace: str, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._shared(namespace, key).unlink()
+
+    def update_shared(self, namespace: str, key: str, change: Callable[[Any | None], Any]) -> Any:
+        """Read-modify-write one shared document with a compare-and-set; returns what was committed.
+
+        ``change`` gets the current document (None if there is none) and returns the new one; it
+        may run more than once (after losing a race it sees the winner's document), so it must be
+        pure. An exception from it aborts the update and nothing is written."""
+        target = self._shared(namespace, key)
+        if self._local:
+            return self._update_local(target.path, change)
+        if not self._s3:
+            raise ConfigError(
+                "state_root",
+                f"{self.url!r}: shared documents that several runs update need a compare-and-set, "
+                "which this store implements for file:// and s3:// only",
+                "use an s3:// or file:// state root for slot leases",
+            )
+        for attempt in range(_CAS_ATTEMPTS):
+            try:
+                raw, etag = self._s3_get(target)
+            except OSError as exc:
+                raise StateError(f"could not read run state at {target}: {exc}") from exc
+            current = _decode(raw, target) if raw is not None else None
+            doc = change(current)
+            payload = json.dumps(doc, sort_keys=True, default=str).encode()
+            try:
+                written = self._s3_put(target, payload, if_match=etag, if_none_match=etag is None)
+            except OSError as exc:
+                raise StateError(f"could not write run state to {target}: {exc}") from exc
+            if written:
+                return doc
+            log.info("%s changed while it was updated: reading it again (attempt %d)", target, attempt + 1)
+            time.sleep(random.uniform(0.01, 0.1) * (attempt + 1))  # noqa: S311 (jitter, not a secret)
+        raise StateError(f"{target} kept changing: gave up after {_CAS_ATTEMPTS} compare-and-set attempts")
+
+    def _update_local(self, path: str, change: Callable[[Any | None], Any]) -> Any:
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        lock_path = os.path.join(folder, f".{os.path.basename(path)}.lock")
+        with open(lock_path, "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file is closed, or the process dies
+            try:
+                try:
+                    with open(path, "rb") as fh:
+                        current = _decode(fh.read(), path)
+                except FileNotFoundError:
+                    current = None
+                doc = change(current)
+                self._write_local(path, json.dumps(doc, sort_keys=True, default=str).encode())
+                return doc
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _decode(raw: bytes, where: Any) -> Any | None:
+    if not raw.strip():
+        log.warning("Run state at %s is empty: treating as no state", where)
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        log.warning("Run state at %s is corrupt (%s): treating as no state", where, exc)
+        return None
+
+
+def _is_precondition_failure(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc} {exc.__cause__!r}"
+    return any(code in text for code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"))
+
+
+def _remove_stale_temp_files(folder: str) -> None:
+    """Remove temp files a killed writer left in ``folder`` (older than STALE_TEMP_SECONDS)."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    log.info("Removed %s, left behind by a writer that died", entry.path)

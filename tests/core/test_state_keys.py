@@ -11,6 +11,8 @@ from platform_ops.core.state_keys import (
     date_key,
     parse_date_key,
     parse_version_file,
+    parse_version_name,
+    unescape_run_id,
     validate_segment,
     version_file,
 )
@@ -36,8 +38,34 @@ def test_date_key_order_matches_time_order(a: datetime, b: datetime) -> None:
 
 def test_run_id_key_is_made_safe() -> None:
     key = date_key(None, "manual__2026-11-21T10:00:00+00:00")
-    assert key == "run_id=manual__2026-11-21T10_00_00+00_00"
+    assert key == "run_id=manual__2026-11-21T10=3a00=3a00+00=3a00"
     assert parse_date_key(key) is None
+
+
+def test_run_ids_differing_only_in_unsafe_characters_get_their_own_folders() -> None:
+    ids = ["a:b", "a/b", "a_b", "a b", "a=b", "a.b", "a..b", "aéb", "a\nb"]
+    keys = [date_key(None, run_id) for run_id in ids]
+    assert len(set(keys)) == len(ids), keys
+    for key in keys:
+        validate_segment("run_id", key)
+
+
+@given(st.text(min_size=1))
+def test_run_id_escaping_is_reversible_and_safe(run_id: str) -> None:
+    key = date_key(None, run_id)
+    assert validate_segment("run_id", key) == key
+    assert unescape_run_id(key.removeprefix("run_id=")) == run_id
+
+
+@pytest.mark.parametrize("bad", ["abc\n", "dag\n", "a\r"])
+def test_a_trailing_newline_is_not_a_safe_segment(bad: str) -> None:
+    with pytest.raises(ConfigError, match="dag_id"):
+        validate_segment("dag_id", bad)
+
+
+def test_a_trailing_newline_is_not_a_document_name() -> None:
+    with pytest.raises(ConfigError, match="name"):
+        DocKey("dag", "task", "2026-11-21T000000Z", "run_results\n")
 
 
 @pytest.mark.parametrize("bad", ["", "..", "a/b", ".hidden", "a..b", "x y", "é"])
@@ -66,6 +94,22 @@ def test_version_file_rejects_bad_try_numbers(bad: object) -> None:
         version_file(bad)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", ["try-1.json", ".try-0001.json.abc.tmp", "latest.json", "try-0001.json.tmp"])
+def test_a_later_runs_copy_of_a_try_is_a_version_of_that_try() -> None:
+    assert parse_version_name(version_file(3, 2)) == (3, 2)
+    assert parse_version_name(version_file(3)) == (3, 0)
+    assert parse_version_file("try-0003.2.json") == 3
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "try-1.json",
+        ".try-0001.json.abc.tmp",
+        "latest.json",
+        "try-0001.json.tmp",
+        "try-0001.json\n",
+        "try-0001.0.json",
+    ],
+)
 def test_strays_are_not_versions(name: str) -> None:
     assert parse_version_file(name) is None

@@ -17,9 +17,14 @@ from datetime import UTC, datetime
 
 from platform_ops.exceptions import ConfigError
 
-_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-=+]*$")
-_DOC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
-_VERSION_FILE = re.compile(r"^try-(\d{4,})\.json$")
+_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-=+]*")
+_DOC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
+# try-0003.json; try-0003.1.json, try-0003.2.json ... when a later run of the same logical date
+# (deleted and re-created) stored the same try number: every version is kept.
+_VERSION_FILE = re.compile(r"try-(\d{4,})(?:\.([1-9]\d*))?\.json")
+# Characters a run id keeps as they are in its folder name; every other byte is escaped as =XX.
+_RUN_ID_PLAIN = re.compile(r"[A-Za-z0-9_\-+]")
+_RUN_ID_ESCAPE = re.compile(r"=([0-9a-f]{2})")
 DATE_KEY_FORMAT = "%Y-%m-%dT%H%M%SZ"
 
 
@@ -27,7 +32,7 @@ def validate_segment(field: str, value: str) -> str:
     """Return ``value`` if it is safe as one path segment (no ``/``, no ``..``, no leading dot)."""
     if not isinstance(value, str) or not value:
         raise ConfigError(field, "is empty", "pass a non-empty identifier")
-    if not _SEGMENT.match(value) or ".." in value:
+    if not _SEGMENT.fullmatch(value) or ".." in value:
         raise ConfigError(
             field,
             f"{value!r} is not a safe path segment",
@@ -43,8 +48,7 @@ def date_key(logical_date: datetime | None, run_id: str | None = None) -> str:
             raise ConfigError(
                 "logical_date", "is None and no run_id was given", "pass the run's logical_date or run_id"
             )
-        safe = re.sub(r"[^A-Za-z0-9._\-+]", "_", run_id)
-        return validate_segment("run_id", f"run_id={safe}")
+        return validate_segment("run_id", f"run_id={escape_run_id(run_id)}")
     if logical_date.tzinfo is None:
         raise ConfigError(
             "logical_date", "is a naive datetime", "pass a timezone-aware datetime (Airflow's are)"
@@ -54,6 +58,26 @@ def date_key(logical_date: datetime | None, run_id: str | None = None) -> str:
     return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}{d.minute:02d}{d.second:02d}Z"
 
 
+def escape_run_id(run_id: str) -> str:
+    """A run id as a safe path segment, reversibly: letters, digits, ``_ - +`` stay, every other
+    UTF-8 byte becomes ``=XX``, so two run ids never share a folder."""
+    return "".join(
+        ch if _RUN_ID_PLAIN.fullmatch(ch) else "".join(f"={b:02x}" for b in ch.encode()) for ch in run_id
+    )
+
+
+def unescape_run_id(escaped: str) -> str:
+    """Inverse of :func:`escape_run_id`."""
+    raw = bytearray()
+    pos = 0
+    for m in _RUN_ID_ESCAPE.finditer(escaped):
+        raw += escaped[pos : m.start()].encode()
+        raw.append(int(m.group(1), 16))
+        pos = m.end()
+    raw += escaped[pos:].encode()
+    return raw.decode()
+
+
 def parse_date_key(key: str) -> datetime | None:
     """Inverse of :func:`date_key` for dated keys; None for ``run_id=`` keys."""
     if key.startswith("run_id="):
@@ -61,16 +85,23 @@ def parse_date_key(key: str) -> datetime | None:
     return datetime.strptime(key, DATE_KEY_FORMAT).replace(tzinfo=UTC)
 
 
-def version_file(try_number: int) -> str:
+def version_file(try_number: int, copy: int = 0) -> str:
+    """``try-0003.json``; ``copy`` > 0 names a later run's version of the same try (try-0003.1.json)."""
     if not isinstance(try_number, int) or isinstance(try_number, bool) or try_number < 0:
         raise ConfigError("try_number", f"{try_number!r} is not a non-negative integer", "pass ti.try_number")
-    return f"try-{try_number:04d}.json"
+    return f"try-{try_number:04d}.json" if not copy else f"try-{try_number:04d}.{copy}.json"
+
+
+def parse_version_name(filename: str) -> tuple[int, int] | None:
+    """(try number, copy) of a version file name, or None for anything else (temp files, strays)."""
+    m = _VERSION_FILE.fullmatch(filename)
+    return (int(m.group(1)), int(m.group(2) or 0)) if m else None
 
 
 def parse_version_file(filename: str) -> int | None:
     """The try number of a version file name, or None for anything else (temp files, strays)."""
-    m = _VERSION_FILE.match(filename)
-    return int(m.group(1)) if m else None
+    parsed = parse_version_name(filename)
+    return parsed[0] if parsed else None
 
 
 @dataclass(frozen=True)
@@ -87,7 +118,7 @@ class DocKey:
         # task ids of grouped tasks contain dots ("group.task"): allowed by the segment rule.
         validate_segment("task_id", self.task_id)
         validate_segment("logical_date", self.date)
-        if not _DOC_NAME.match(self.name or ""):
+        if not isinstance(self.name, str) or not _DOC_NAME.fullmatch(self.name):
             raise ConfigError(
                 "name", f"{self.name!r} is not a valid document name", "use letters, digits, _ and - only"
             )
@@ -104,5 +135,5 @@ class DocKey:
     def versions_folder(self) -> tuple[str, ...]:
         return (*self.folder, f"{self.name}.versions")
 
-    def version(self, try_number: int) -> tuple[str, ...]:
-        return (*self.versions_folder, version_file(try_number))
+    def version(self, try_number: int, copy: int = 0) -> tuple[str, ...]:
+        return (*self.versions_folder, version_file(try_number, copy))
