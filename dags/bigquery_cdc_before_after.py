@@ -27,6 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
 from platform_ops.core.bigquery_reservation import purchase_options
@@ -82,4 +83,7 @@ with DAG(
     if SLOTS:
         buy = FlexSlotPurchaseOperator(task_id="buy_slots", dry_run="{{ params.dry_run }}", **SLOTS)
         release = FlexSlotReleaseOperator(task_id="release_slots", purchase_task_id="buy_slots")
-        configs >> buy >> work >> release.as_teardown(setups=buy)
+        # A release that failed (a commitment may still bill) fails the DAG run. That makes the
+        # release a leaf in place of the work, so `done` keeps a failed work failing the run too.
+        configs >> buy >> work >> release.as_teardown(setups=buy, on_failure_fail_dagrun=True)
+        [work, release] >> EmptyOperator(task_id="done")

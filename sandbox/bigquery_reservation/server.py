@@ -55,6 +55,7 @@ ROUTES = [
     ("DELETE", rf"^/v1/(?P<name>{_LOCATION}/capacityCommitments/[^/]+)$", "delete_commitment"),
     ("GET", rf"^/v1/(?P<name>{_LOCATION}/reservations/[^/]+)$", "get_reservation"),
     ("PATCH", rf"^/v1/(?P<name>{_LOCATION}/reservations/[^/]+)$", "update_reservation"),
+    ("DELETE", rf"^/v1/(?P<name>{_LOCATION}/reservations/[^/]+)$", "delete_reservation"),
     ("GET", rf"^/v1/(?P<parent>{_LOCATION}/reservations/[^/]+)/assignments$", "list_assignments"),
     ("POST", rf"^/v1/(?P<parent>{_LOCATION}/reservations/[^/]+)/assignments$", "create_assignment"),
     ("DELETE", rf"^/v1/(?P<name>{_LOCATION}/reservations/[^/]+/assignments/[^/]+)$", "delete_assignment"),
@@ -186,6 +187,13 @@ class FakeReservationApi:
 
     def get_reservation(self, name: str, body: dict, query: dict) -> dict:
         return self._find(self.reservations, name, "Reservation")
+
+    def delete_reservation(self, name: str, body: dict, query: dict) -> dict:
+        self._find(self.reservations, name, "Reservation")
+        if any(a_name.startswith(f"{name}/assignments/") for a_name in self.assignments):
+            raise ApiError(400, f"Reservation {name} has assignments; delete them first")
+        del self.reservations[name]
+        return {}
 
     def update_reservation(self, name: str, body: dict, query: dict) -> dict:
         res = self._find(self.reservations, name, "Reservation")

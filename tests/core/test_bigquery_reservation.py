@@ -6,12 +6,15 @@ from platform_ops.core.bigquery_reservation import (
     CommitmentStep,
     SlotRequest,
     Strategy,
+    add_lease,
     baseline_target,
+    book_targets,
     check_ceiling,
     commitment_step,
+    lease_key,
     lease_namespace,
-    lease_original,
     purchase_options,
+    remove_lease,
     target_value,
 )
 from platform_ops.exceptions import ConfigError
@@ -98,14 +101,63 @@ def test_ceiling_counts_other_runs_leases() -> None:
         check_ceiling(r, 100, [{"slots": 300}])
 
 
-def test_original_comes_from_the_earliest_active_lease() -> None:
-    others = [
-        {"original": 100, "acquired_at": "2026-11-21T01:00:00", "slots": 100},
-        {"original": 200, "acquired_at": "2026-11-21T02:00:00", "slots": 100},
-        {"original": 50, "acquired_at": "2026-11-21T00:00:00", "slots": 100, "active": False},
-    ]
-    assert lease_original(300, others) == 100
-    assert lease_original(300, []) == 300
+def test_the_first_lease_takes_the_live_value_as_original() -> None:
+    book = add_lease(None, "d/r1", {"slots": 100}, request(), live_value=300)
+    assert book == {"original": 300, "original_baseline": None, "leases": {"d/r1": {"slots": 100}}}
+    assert book_targets(book) == (400, None)
+    # After the last lease ended, a later run (the same date again) reads the live value anew.
+    emptied = remove_lease(book, "d/r1")
+    assert book_targets(emptied) == (300, None)
+    assert add_lease(emptied, "d/r1", {"slots": 100}, request(), live_value=350)["original"] == 350
+
+
+def test_a_run_holding_its_lease_keeps_the_recorded_original() -> None:
+    book = add_lease(None, "d/r1", {"slots": 100}, request(), live_value=100)
+    assert add_lease(book, "d/r1", {"slots": 100}, request(), live_value=999) == book
+
+
+def test_the_original_moves_up_never_down_while_others_hold_leases() -> None:
+    book = add_lease(None, "d/r1", {"slots": 100}, request(), live_value=100)
+    raised = add_lease(book, "d/r2", {"slots": 100}, request(), live_value=400)  # an admin's +200
+    assert raised["original"] == 300
+    assert book_targets(raised) == (500, None), "never below the 400 it found"
+    # r1's capacity not written yet (live still 100): the recorded original stands.
+    pending = add_lease(book, "d/r2", {"slots": 100}, request(), live_value=100)
+    assert book_targets(pending) == (300, None)
+
+
+def test_the_ceiling_is_checked_against_the_committed_leases() -> None:
+    book = add_lease(None, "d/r1", {"slots": 100}, request(max_slots_ceiling=250), live_value=100)
+    with pytest.raises(ConfigError, match="max_slots_ceiling: slot_capacity would reach 300"):
+        add_lease(book, "d/r2", {"slots": 100}, request(max_slots_ceiling=250), live_value=100)
+
+
+def test_edition_original_baseline_follows_a_raised_live_baseline() -> None:
+    edition = request(strategy=Strategy.EDITION_AUTOSCALE, slots=50, reservation_slot_capacity=200)
+    book = add_lease(None, "d/r1", {"slots": 50, "baseline": 200}, edition, 0, live_baseline=100)
+    assert book_targets(book) == (50, 200)
+    again = add_lease(book, "d/r2", {"slots": 50}, edition, 50, live_baseline=200)
+    assert again["original_baseline"] == 100, "200 is r1's floor, not a raise"
+    raised = add_lease(book, "d/r2", {"slots": 50}, edition, 50, live_baseline=300)
+    assert raised["original_baseline"] == 300
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("admin_project", "admin-proj\n"),
+        ("reservation", "batch\n"),
+        ("location", "US\n"),
+        ("location", "asia-northeast1\n"),
+    ],
+)
+def test_a_trailing_newline_is_not_a_valid_name(field: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        request(**{field: value})
+
+
+def test_lease_keys_keep_run_ids_apart() -> None:
+    assert lease_key("d", "manual__a:b") != lease_key("d", "manual__a_b")
 
 
 def test_enum_values_round_trip_through_json() -> None:
@@ -128,15 +180,6 @@ def test_edition_ceiling_bounds_baseline_plus_autoscale() -> None:
     assert check_ceiling(r, 100, [], original_baseline=0) == 300  # 300 + 300 = 600: at the cap
     with pytest.raises(ConfigError, match="max_slots_ceiling: baseline 300 \\+ autoscale max 350"):
         check_ceiling(r, 150, [], original_baseline=0)
-
-
-def test_original_baseline_skips_leases_that_did_not_record_one() -> None:
-    others = [
-        {"original": 0, "acquired_at": "2026-01-01"},
-        {"original": 50, "original_baseline": 100, "acquired_at": "2026-01-02"},
-    ]
-    assert lease_original(999, others, "original_baseline") == 100
-    assert lease_original(999, others) == 0
 
 
 def test_flex_has_no_baseline_option_and_edition_leases_are_kept_apart() -> None:

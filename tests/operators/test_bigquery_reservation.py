@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from platform_ops.core.bigquery_reservation import commitment_id
+from platform_ops.core.bigquery_reservation import LEASE_BOOK, add_lease, commitment_id, lease_key
+from platform_ops.exceptions import ConfigError
 from platform_ops.hooks.bigquery_reservation import BigQueryReservationHook
 from platform_ops.state import RunStateStore
 from tests.airflow_runner import RunResult, run_dag
@@ -63,10 +66,13 @@ def test_pending_commitment_falls_back_to_on_demand_and_restores_the_assignment(
     assert [a["assignee"] for a in fake.assignments.values()] == ["projects/etl-proj"]
 
 
-def test_failed_commitment_fails_the_purchase_and_leaves_nothing_billed(fake) -> None:
+def test_failed_commitment_fails_the_purchase_and_leaves_nothing_billed(fake, capfd) -> None:
     fake.config["fail_commitments"] = True
     result = run()
     assert result.state == "failed"
+    assert result.states["buy_slots"] == "failed"
+    out = "".join(capfd.readouterr())
+    assert "FAILED: Not enough capacity" in out, "the API's failure status is the task's message"
     assert ("heavy_work", "return_value") not in result.xcom
     assert fake.commitments == {}
     assert capacity(fake) == 100
@@ -108,15 +114,55 @@ def test_a_retry_after_a_crash_finds_its_commitment_and_never_buys_twice(fake) -
     assert capacity(fake) == 100
 
 
+NS = "slot-leases.admin-proj.US.batch"
+
+
 def test_overlapping_runs_add_up_and_the_last_lease_restores(fake) -> None:
     store = RunStateStore()
-    ns = "slot-leases.admin-proj.US.batch"
-    store.put_shared(ns, "other.run", {"slots": 200, "original": 100, "acquired_at": "2026-11-05T00:00:00"})
+    other = {"slots": 200, "acquired_at": "2026-11-05T00:00:00"}
+    store.put_shared(NS, LEASE_BOOK, {"original": 100, "original_baseline": None, "leases": {"o/r": other}})
     fake.reservations[RES]["slotCapacity"] = "300"  # the other run already holds its 200
     result = run()
     assert result.xcom[("heavy_work", "return_value")]["slot_capacity"] == 400
     assert capacity(fake) == 300, "the other run's lease is still active"
-    store.delete_shared(ns, "other.run")
+    assert list(store.get_shared(NS, LEASE_BOOK)["leases"]) == ["o/r"]
+
+
+def test_a_second_run_of_the_date_reads_the_live_capacity(fake) -> None:
+    assert run().state == "success"
+    assert capacity(fake) == 100
+    fake.reservations[RES]["slotCapacity"] = "300"  # an admin raises it between the runs
+    result = run()  # the same logical date again (the run is deleted and re-created)
+    assert result.state == "success"
+    assert result.xcom[("heavy_work", "return_value")]["slot_capacity"] == 400, "never below what it found"
+    assert result.xcom[("buy_slots", "summary")]["original"] == 300
+    assert capacity(fake) == 300, "the release restores what the second run found"
+
+
+def test_a_run_never_lowers_capacity_raised_while_others_hold_leases(fake) -> None:
+    store = RunStateStore()
+    other = {"slots": 100, "acquired_at": "2026-11-05T00:00:00"}
+    store.put_shared(NS, LEASE_BOOK, {"original": 100, "original_baseline": None, "leases": {"o/r": other}})
+    fake.reservations[RES]["slotCapacity"] = "500"  # 100 + the other run's 100, then an admin's 300
+    result = run()
+    assert result.xcom[("heavy_work", "return_value")]["slot_capacity"] == 600
+    assert capacity(fake) == 500, "back to what it found: the other run still holds its lease"
+
+
+def test_a_release_after_the_reservation_was_deleted_still_deletes_the_commitment(fake, capfd) -> None:
+    result = run(delete_reservation=True)
+    assert result.states["heavy_work"] == "success"
+    assert result.states["release_slots"] == "failed"
+    assert result.state == "failed", "a failed release fails the DAG run"
+    assert fake.commitments == {}, "the commitment must not keep billing"
+    out = "".join(capfd.readouterr())
+    assert f"Slot release incomplete: restoring slot_capacity of {RES} failed" in out
+    assert "Capacity commitment projects/admin-proj/locations/US/capacityCommitments/po-" in out
+    assert "deleted" in out
+    release = RunStateStore().get_latest("slot_scenarios", "release_slots", DATE, "slot_release")
+    assert release["released"] is False
+    assert release["errors"]
+    assert RES in release["errors"][0]
 
 
 def test_rate_limited_release_is_retried_then_succeeds(fake) -> None:
@@ -135,17 +181,24 @@ def test_flex_minimum_term_refusal_is_waited_out(fake) -> None:
 @pytest.mark.parametrize(
     ("conf", "message"),
     [
-        ({"slots": 150}, "slots"),
-        ({"slots": 2000}, "max_slots_ceiling"),
-        ({"reservation": "nope"}, "reservation"),
-        ({"strategy": "edition_autoscale", "slots": 200, "baseline": 900}, "max_slots_ceiling"),
-        ({"strategy": "flex_commitment", "baseline": 100}, "reservation_slot_capacity"),
-        ({"slots": "many"}, "slots"),
+        ({"slots": 150}, "slots: 150 is not a positive multiple of 100"),
+        ({"slots": 2000}, "max_slots_ceiling: 1000 is below the 2000 slots asked for"),
+        ({"slots": 1000}, "max_slots_ceiling: slot_capacity would reach 1100 (original 100 + leases)"),
+        ({"reservation": "nope"}, f"reservation: {PARENT}/reservations/nope does not exist"),
+        ({"reservation": "batch\n"}, "reservation: 'batch\\n' is not a valid reservation"),
+        (
+            {"strategy": "edition_autoscale", "slots": 200, "baseline": 900},
+            "max_slots_ceiling: baseline 900 + autoscale max 200 would reach 1100",
+        ),
+        ({"strategy": "flex_commitment", "baseline": 100}, "reservation_slot_capacity: only applies"),
+        ({"slots": "many"}, "slots: 'many' is not an integer"),
     ],
 )
-def test_bad_input_fails_before_any_change(fake, conf: dict, message: str) -> None:
+def test_bad_input_fails_before_any_change(fake, capfd, conf: dict, message: str) -> None:
     result = run(**conf)
     assert result.state == "failed"
+    assert result.states["buy_slots"] == "failed"
+    assert message in "".join(capfd.readouterr())
     assert not any(c.startswith(("POST", "PATCH", "DELETE")) for c in fake.calls), fake.calls
     assert capacity(fake) == 100
 
@@ -166,23 +219,79 @@ def test_edition_autoscale_raises_max_slots_and_baseline_then_restores_both(fake
 def test_edition_baseline_stays_while_another_run_still_needs_it(fake) -> None:
     store = RunStateStore()
     ns = "slot-leases.admin-proj.US.batch.autoscale"
-    other = {
-        "slots": 50,
-        "original": 0,
-        "baseline": 200,
-        "original_baseline": 100,
-        "acquired_at": "2026-11-05",
-    }
-    store.put_shared(ns, "other.run", other)
+    other = {"slots": 50, "baseline": 200, "acquired_at": "2026-11-05"}
+    store.put_shared(ns, LEASE_BOOK, {"original": 0, "original_baseline": 100, "leases": {"o/r": other}})
     fake.reservations[RES].update(slotCapacity="200", autoscale={"maxSlots": "50"})  # the other run's
     result = run(strategy="edition_autoscale", slots=100, baseline=150)
     seen = result.xcom[("heavy_work", "return_value")]
     assert (seen["max_slots"], seen["slot_capacity"]) == (150, 200), "sums max slots; keeps the higher floor"
     assert (fake.reservations[RES]["autoscale"]["maxSlots"], capacity(fake)) == ("50", 200)
-    store.delete_shared(ns, "other.run")
 
 
 def test_dry_run_changes_nothing(fake) -> None:
     result = run(dry_run=True)
     assert result.xcom[("buy_slots", "return_value")]["target"] == 200
     assert not any(c.startswith(("POST", "PATCH", "DELETE")) for c in fake.calls), fake.calls
+
+
+def _purchase_at_once(barrier: Any, results: Any, run_id: str, ceiling: int) -> None:
+    """One run's purchase: plans against the leases it sees, waits (the activation wait: the
+    barrier lines both runs up there), then commits its lease and writes the capacity."""
+    from platform_ops.operators.bigquery_reservation import FlexSlotPurchaseOperator
+
+    op = FlexSlotPurchaseOperator(
+        task_id="buy_slots",
+        admin_project="admin-proj",
+        location="US",
+        reservation="batch",
+        assignee_project="etl-proj",
+        slots=100,
+        max_slots_ceiling=ceiling,
+    )
+    request = op._request()
+    lease = {"slots": 100, "baseline": None, "acquired_at": datetime.now(UTC).isoformat()}
+    key = lease_key("slot_scenarios", run_id)
+    current, _ = op.live_values(request)
+    add_lease(op.store.get_shared(NS, LEASE_BOOK), key, lease, request, current)  # both pass here
+    barrier.wait(30)
+    try:
+        book = op.take_lease(request, key, lease)
+        op.apply_book(request, book, set_baseline=False)
+        results.put((run_id, "committed"))
+    except ConfigError as exc:
+        results.put((run_id, str(exc)))
+
+
+def _two_purchases_at_once(ceiling: int) -> list[tuple[str, str]]:
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [
+        ctx.Process(target=_purchase_at_once, args=(barrier, results, run_id, ceiling))
+        for run_id in ("scheduled__a", "scheduled__b")
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    return sorted(results.get(timeout=5) for _ in procs)
+
+
+def test_two_overlapping_purchases_cannot_both_pass_the_ceiling(fake) -> None:
+    outcomes = [outcome for _, outcome in _two_purchases_at_once(ceiling=250)]
+    assert outcomes.count("committed") == 1, outcomes
+    refused = next(o for o in outcomes if o != "committed")
+    assert refused.startswith("max_slots_ceiling: slot_capacity would reach 300"), refused
+    book = RunStateStore().get_shared(NS, LEASE_BOOK)
+    assert len(book["leases"]) == 1
+    assert capacity(fake) == 200 == book["original"] + 100
+
+
+def test_two_overlapping_purchases_write_capacity_from_the_committed_set(fake) -> None:
+    assert _two_purchases_at_once(ceiling=1000) == [
+        ("scheduled__a", "committed"),
+        ("scheduled__b", "committed"),
+    ]
+    book = RunStateStore().get_shared(NS, LEASE_BOOK)
+    assert sorted(book["leases"]) == ["slot_scenarios/scheduled__a", "slot_scenarios/scheduled__b"]
+    assert capacity(fake) == 300, "the capacity is original + every committed lease"

@@ -8,10 +8,15 @@ Two strategies:
 * ``edition_autoscale``: raise the reservation's ``autoscale.max_slots`` ceiling (and, if asked,
   its baseline). Editions scale in multiples of 50 slots.
 
-Overlapping DAG runs may share a reservation. Each run holds a *lease* (its own slots); the
-reservation's value is always ``original + sum(slots of the active leases)``, where ``original`` is
-the value before the first active lease. So a release restores the original only when the last
-lease ends, and never removes capacity another run still holds.
+Overlapping DAG runs may share a reservation. Each run holds a *lease* (its own slots) in one
+*lease book* per reservation and field, ``{"original", "original_baseline", "leases"}``, that is
+only ever changed by a compare-and-set (see ``RunStateStore.update_shared``). The reservation's
+value is always ``original + sum(slots of the leases)``, where ``original`` is the value before the
+first lease. So a release restores the original only when the last lease ends, and never removes
+capacity another run still holds. A run that holds no lease of its own takes ``original`` from the
+live value (never from what an earlier run of its date recorded), and never below it: a run never
+lowers the capacity it found. The ceiling is checked against the committed book, in the same
+compare-and-set that adds the lease.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from platform_ops.exceptions import ConfigError
 
 FLEX_INCREMENT = 100
 EDITION_INCREMENT = 50
-_PROJECT = re.compile(r"^[a-z][a-z0-9\-]{4,28}[a-z0-9]$")
-_RESERVATION = re.compile(r"^[a-z][a-z0-9\-_]{0,63}$")
-_LOCATION = re.compile(r"^[a-z]+(?:-[a-z0-9]+)*$|^(?:US|EU)$")
+LEASE_BOOK = "book"
+# Whole-string patterns: checked with fullmatch (a trailing newline does not pass).
+_PROJECT = re.compile(r"[a-z][a-z0-9\-]{4,28}[a-z0-9]")
+_RESERVATION = re.compile(r"[a-z][a-z0-9\-_]{0,63}")
+_LOCATION = re.compile(r"[a-z]+(?:-[a-z0-9]+)*|US|EU")
 
 
 class Strategy(StrEnum):
@@ -84,7 +91,7 @@ class SlotRequest:
             ("reservation", self.reservation, _RESERVATION, "batch"),
             ("location", self.location, _LOCATION, "US, EU or asia-northeast1"),
         ):
-            if not isinstance(value, str) or not pattern.match(value):
+            if not isinstance(value, str) or not pattern.fullmatch(value):
                 raise ConfigError(
                     field, f"{value!r} is not a valid {field.replace('_', ' ')}", f"pass e.g. {example}"
                 )
@@ -198,14 +205,56 @@ def check_ceiling(
     return value
 
 
-def lease_original(original_now: int, other_leases: list[Mapping[str, Any]], key: str = "original") -> int:
-    """The pre-lease value: recorded by the earliest active lease, else what the reservation holds now.
+def add_lease(
+    book: Mapping[str, Any] | None,
+    key: str,
+    lease: Mapping[str, Any],
+    request: SlotRequest,
+    live_value: int,
+    live_baseline: int | None = None,
+) -> dict[str, Any]:
+    """The lease book with this run's lease added; raises (naming max_slots_ceiling) over the cap.
 
-    ``key`` names the value (``original`` for the field the strategy moves, ``original_baseline``)."""
-    active = [lease for lease in other_leases if lease.get("active", True) and lease.get(key) is not None]
-    if active:
-        return int(min(active, key=lambda lease: lease["acquired_at"])[key])
-    return original_now
+    ``live_value`` (``live_baseline``) is what the reservation holds now. Without leases it is the
+    original. With other runs' leases the recorded original stands unless the live value shows it
+    was raised meanwhile (an admin): the original never moves down, so this run never lowers the
+    capacity it found. A run that already holds its lease (a retry) keeps the book as it is."""
+    leases = {k: dict(v) for k, v in ((book or {}).get("leases") or {}).items()}
+    if key in leases and book is not None:
+        return {**book, "leases": leases}
+    others = list(leases.values())
+    recorded = (book or {}).get("original")
+    if others and recorded is not None:
+        original = max(int(recorded), live_value - sum(int(lease["slots"]) for lease in others))
+    else:
+        original = live_value
+    original_baseline = None
+    if live_baseline is not None:
+        recorded_baseline = (book or {}).get("original_baseline")
+        if others and recorded_baseline is not None:
+            floor = baseline_target(int(recorded_baseline), others)
+            original_baseline = live_baseline if live_baseline > floor else int(recorded_baseline)
+        else:
+            original_baseline = live_baseline
+    check_ceiling(request, original, others, original_baseline)
+    leases[key] = dict(lease)
+    return {"original": original, "original_baseline": original_baseline, "leases": leases}
+
+
+def remove_lease(book: Mapping[str, Any] | None, key: str) -> dict[str, Any]:
+    """The lease book without ``key`` (unchanged if it holds no such lease)."""
+    book = dict(book or {})
+    book["leases"] = {k: v for k, v in (book.get("leases") or {}).items() if k != key}
+    return book
+
+
+def book_targets(book: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """(value, baseline) the book calls for; None where the book has no original for it."""
+    leases = list((book.get("leases") or {}).values())
+    original, original_baseline = book.get("original"), book.get("original_baseline")
+    value = None if original is None else target_value(int(original), leases)
+    baseline = None if original_baseline is None else baseline_target(int(original_baseline), leases)
+    return value, baseline
 
 
 def commitment_id(dag_id: str, run_id: str, task_id: str) -> str:
@@ -277,4 +326,5 @@ def purchase_options(block: Any, where: str = "slot_capacity") -> dict[str, Any]
 
 
 def lease_key(dag_id: str, run_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._\-=+]", "_", f"{dag_id}.{run_id}")
+    """One run's key in the lease book (a JSON key, not a path: the run id is kept as it is)."""
+    return f"{dag_id}/{run_id}"

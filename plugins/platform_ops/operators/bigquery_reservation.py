@@ -13,17 +13,17 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from google.api_core import exceptions as gexc
 
 from platform_ops.core.bigquery_reservation import (
+    LEASE_BOOK,
     CommitmentStep,
     SlotRequest,
     Strategy,
-    baseline_target,
-    check_ceiling,
+    add_lease,
+    book_targets,
     commitment_id,
     commitment_step,
     lease_key,
     lease_namespace,
-    lease_original,
-    target_value,
+    remove_lease,
 )
 from platform_ops.core.params import is_unset, parse_bool, parse_int
 from platform_ops.exceptions import ConfigError
@@ -77,33 +77,88 @@ class _ReservationTask(BaseOperator):
         self.hook.set_slot_capacity(request.reservation_name, value)
         self.log.info("Baseline slot_capacity of %s set to %s", request.reservation_name, value)
 
+    def live_values(self, request: SlotRequest, reservation: Any = None) -> tuple[int, int | None]:
+        """(value of the field the strategy moves, baseline for edition_autoscale) as they are now."""
+        reservation = reservation or self.hook.get_reservation(request.reservation_name)
+        baseline = int(reservation.slot_capacity) if request.strategy is Strategy.EDITION_AUTOSCALE else None
+        return _value(reservation, request.field), baseline
+
+    def take_lease(self, request: SlotRequest, key: str, lease: dict[str, Any]) -> dict[str, Any]:
+        """Add this run's lease to the reservation's lease book with a compare-and-set; returns the
+        committed book. The ceiling is checked against the committed leases (ConfigError above it)."""
+        value, baseline = self.live_values(request)
+        return self.store.update_shared(
+            lease_namespace(request),
+            LEASE_BOOK,
+            lambda book: add_lease(book, key, lease, request, value, baseline),
+        )
+
+    def apply_book(self, request: SlotRequest, book: dict[str, Any], set_baseline: bool) -> None:
+        """Write the capacity the committed lease book calls for. If the book changed meanwhile (an
+        overlapping run committed or ended a lease), write again from the newer book: the last
+        writer always writes from the latest committed set."""
+        ns = lease_namespace(request)
+        for _ in range(20):
+            value, baseline = book_targets(book)
+            if value is not None:
+                self._set_value(request, value)
+            leases = (book.get("leases") or {}).values()
+            if baseline is not None and (set_baseline or any(lease.get("baseline") for lease in leases)):
+                self._set_baseline(request, baseline)
+            again = self.store.get_shared(ns, LEASE_BOOK)
+            if again is None or again == book:
+                return
+            self.log.info("The lease book of %s changed meanwhile: writing its capacity again", ns)
+            book = again
+        raise AirflowException(f"The lease book {ns} keeps changing: capacity may not match its leases")
+
     def release_record(self, record: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        """Give back what ``record`` says this run took. Idempotent; returns the updated record."""
+        """Give back what ``record`` says this run took. Idempotent; returns the updated record.
+
+        Every step is attempted whatever an earlier one did: the commitment is always deleted
+        (after its minimum term), even when the reservation cannot be restored. What failed is
+        listed in ``record["errors"]`` (empty when all went well)."""
         request = SlotRequest(**record["request"])
-        ns, key = lease_namespace(request), record["lease_key"]
-        if record.get("lease_taken") and self.store.get_shared(ns, key) is not None:
-            self.store.delete_shared(ns, key)
-            others = list(self.store.list_shared(ns).values())
-            value = target_value(lease_original(record["original"], others), others)
-            self.log.info("Lease %s released; %d other lease(s) remain", key, len(others))
-            self._set_value(request, value)  # a rate-limited decrease is retried by the hook
-            if record.get("baseline_set"):
-                original = lease_original(record["original_baseline"], others, "original_baseline")
-                self._set_baseline(request, baseline_target(original, others))
+        errors: list[str] = []
+        key = record["lease_key"]
+        if record.get("lease_taken"):
+            try:
+                book = self.store.update_shared(
+                    lease_namespace(request), LEASE_BOOK, lambda b: remove_lease(b, key)
+                )
+                self.log.info("Lease %s released; %d other lease(s) remain", key, len(book["leases"]))
+                self.apply_book(request, book, bool(record.get("baseline_set")))
+            except Exception as exc:  # reported below; the commitment must still be deleted
+                self.log.error("Could not restore %s of %s: %s", request.field, request.reservation_name, exc)
+                errors.append(f"restoring {request.field} of {request.reservation_name} failed: {exc}")
         name = record.get("commitment")
         if name:
-            self._delete_commitment(name, timeout_s)
+            try:
+                self._delete_commitment(name, timeout_s)
+            except Exception as exc:
+                self.log.error("Could not delete capacity commitment %s: %s", name, exc)
+                errors.append(f"{exc}")
         removed = record.get("assignment_removed")
         if removed and not record.get("assignment_restored"):
             try:
-                self.hook.create_assignment(
-                    request.reservation_name, removed["assignee"], removed["job_type"]
+                try:
+                    self.hook.create_assignment(
+                        request.reservation_name, removed["assignee"], removed["job_type"]
+                    )
+                except gexc.Conflict:
+                    self.log.info("Assignment for %s already exists", removed["assignee"])
+                record["assignment_restored"] = True
+                self.log.info(
+                    "Assignment of %s to %s restored", removed["assignee"], request.reservation_name
                 )
-            except gexc.Conflict:
-                self.log.info("Assignment for %s already exists", removed["assignee"])
-            record["assignment_restored"] = True
-            self.log.info("Assignment of %s to %s restored", removed["assignee"], request.reservation_name)
-        record["released"] = True
+            except Exception as exc:
+                self.log.error("Could not restore the assignment of %s: %s", removed["assignee"], exc)
+                errors.append(
+                    f"restoring the assignment of {removed['assignee']} to {request.reservation_name} "
+                    f"failed: {exc}"
+                )
+        record["errors"] = errors
+        record["released"] = not errors
         return record
 
     def _delete_commitment(self, name: str, timeout_s: float) -> None:
@@ -219,33 +274,34 @@ class FlexSlotPurchaseOperator(_ReservationTask):
                 f"and reservation (the reservation must exist before slots can be added to it)"
             ) from exc
         ns, lease = lease_namespace(request), lease_key(ti.dag_id, run_id)
-        others = [doc for k, doc in self.store.list_shared(ns).items() if k != lease]
-        current = _value(reservation, request.field)
-        record = self.store.get_latest(*key, run_id=run_id) or {}
-        original = record.get("original", lease_original(current, others))
-        original_baseline = None
-        if request.strategy is Strategy.EDITION_AUTOSCALE:  # every edition lease notes the baseline it found
-            original_baseline = record.get(
-                "original_baseline",
-                lease_original(int(reservation.slot_capacity), others, "original_baseline"),
-            )
+        current, current_baseline = self.live_values(request, reservation)
+        mine = {
+            "slots": request.slots,
+            "baseline": request.reservation_slot_capacity,
+            "acquired_at": datetime.now(UTC).isoformat(),
+            "dag_id": ti.dag_id,
+            "run_id": run_id,
+        }
+        # A first check of the ceiling before anything is bought; the lease itself is committed
+        # (and the ceiling checked again against the committed leases) once the capacity is there.
+        book = self.store.get_shared(ns, LEASE_BOOK)
         try:
-            value = check_ceiling(request, original, others, original_baseline)
+            planned = add_lease(book, lease, mine, request, current, current_baseline)
         except ConfigError as exc:
             raise AirflowFailException(str(exc)) from exc
-        mine = {"slots": request.slots, "baseline": request.reservation_slot_capacity}
+        value, new_baseline = book_targets(planned)
+        others = len(planned["leases"]) - 1
         baseline_plan = ""
-        if original_baseline is not None and request.reservation_slot_capacity is not None:
-            new_baseline = baseline_target(original_baseline, [*others, mine])
-            baseline_plan = f"; baseline {reservation.slot_capacity} -> {new_baseline}"
+        if new_baseline is not None and request.reservation_slot_capacity is not None:
+            baseline_plan = f"; baseline {current_baseline} -> {new_baseline}"
         self.log.info(
             "Plan: %s of %s %s -> %s (original %s, %d other lease(s)); strategy %s%s",
             request.field,
             request.reservation_name,
             current,
             value,
-            original,
-            len(others),
+            planned["original"],
+            others,
             request.strategy,
             baseline_plan,
         )
@@ -256,10 +312,16 @@ class FlexSlotPurchaseOperator(_ReservationTask):
         if dry_run:
             return {"dry_run": True, "field": request.field, "current": current, "target": value}
 
+        # A record left by an earlier try or an earlier run of this date only keeps what a retry
+        # cannot find again (an assignment this run removed); the originals come from the lease book.
+        previous = self.store.get_latest(*key, run_id=run_id) or {}
+        record: dict[str, Any] = {
+            k: previous[k] for k in ("assignment_removed",) if previous.get(k) is not None
+        }
         record.update(
             request=request.__dict__ | {"strategy": str(request.strategy), "job_type": str(request.job_type)},
-            original=original,
-            original_baseline=original_baseline,
+            original=planned["original"],
+            original_baseline=planned["original_baseline"],
             lease_key=lease,
             run_id=run_id,
         )
@@ -268,27 +330,25 @@ class FlexSlotPurchaseOperator(_ReservationTask):
             outcome = self._buy(request, record, ti, key, run_id)
             if outcome == "on_demand_fallback":
                 return self._finish(record, ti, key, run_id, outcome)
-        record["lease_taken"] = True
-        self.store.put_shared(
-            ns,
-            lease,
-            {
-                "slots": request.slots,
-                "original": original,
-                "baseline": request.reservation_slot_capacity,
-                "original_baseline": original_baseline,
-                "acquired_at": datetime.now(UTC).isoformat(),
-                "dag_id": ti.dag_id,
-                "run_id": run_id,
-            },
-        )
-        record["baseline_set"] = (
-            original_baseline is not None and request.reservation_slot_capacity is not None
+        try:
+            committed = self.take_lease(request, lease, mine)
+        except ConfigError as exc:
+            # Overlapping runs committed leases while this one waited: give back what it bought.
+            record = self.release_record(record, timeout_s=self.release_timeout.total_seconds())
+            self.store.put(record, *key, try_number=ti.try_number, run_id=run_id)
+            problems = "; ".join(record["errors"])
+            raise AirflowFailException(
+                f"{exc} (leases committed by overlapping runs while this one waited; what it bought "
+                f"was given back{': ' + problems if problems else ''})"
+            ) from exc
+        record.update(
+            lease_taken=True,
+            original=committed["original"],
+            original_baseline=committed["original_baseline"],
+            baseline_set=request.reservation_slot_capacity is not None,
         )
         self.store.put(record, *key, try_number=ti.try_number, run_id=run_id)
-        self._set_value(request, target_value(original, [*others, mine]))
-        if original_baseline is not None and record["baseline_set"]:
-            self._set_baseline(request, baseline_target(original_baseline, [*others, mine]))
+        self.apply_book(request, committed, record["baseline_set"])
         return self._finish(record, ti, key, run_id, "reserved")
 
     def _buy(self, request: SlotRequest, record: dict, ti: Any, key: StateKey, run_id: str) -> str:
@@ -365,7 +425,9 @@ class FlexSlotPurchaseOperator(_ReservationTask):
         key, run_id = self._record_key
         record = self.store.get_latest(*key, run_id=run_id)
         if record:
-            self.release_record(record, timeout_s=self.release_timeout.total_seconds())
+            record = self.release_record(record, timeout_s=self.release_timeout.total_seconds())
+            for error in record["errors"]:
+                self.log.error("Release after kill incomplete: %s", error)
 
 
 class FlexSlotReleaseOperator(_ReservationTask):
@@ -373,7 +435,10 @@ class FlexSlotReleaseOperator(_ReservationTask):
 
     Deletes exactly the commitment the purchase created (waiting out a FLEX minimum term), ends this
     run's lease (the original value returns with the last lease) and restores an assignment the
-    fallback removed. Idempotent; runs whether the work succeeded or failed.
+    fallback removed. Idempotent; runs whether the work succeeded or failed. Every step is tried
+    even when another failed (the commitment is deleted even if the reservation is gone); then the
+    task fails listing what failed. Give it ``on_failure_fail_dagrun=True`` so that a release that
+    failed fails the DAG run instead of hiding behind a green one.
     """
 
     template_fields: Sequence[str] = ("purchase_task_id",)
@@ -395,7 +460,7 @@ class FlexSlotReleaseOperator(_ReservationTask):
             return {"released": False}
         record = self.release_record(record, timeout_s=self.release_timeout.total_seconds())
         # What was released is kept beside this task's own key; the purchase record stays as written.
-        self.store.put(
+        location = self.store.put(
             record,
             ti.dag_id,
             ti.task_id,
@@ -404,4 +469,10 @@ class FlexSlotReleaseOperator(_ReservationTask):
             try_number=ti.try_number,
             run_id=run_id,
         )
+        if record["errors"]:
+            raise AirflowException(
+                "Slot release incomplete: "
+                + "; ".join(record["errors"])
+                + f". Check the reservation and commitments by hand (record: {location})"
+            )
         return {"released": True, "commitment": record.get("commitment"), "original": record.get("original")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, task
 
 from platform_ops.operators.bigquery_reservation import FlexSlotPurchaseOperator, FlexSlotReleaseOperator
@@ -50,6 +51,10 @@ with DAG(
             "commitments": [c.name for c in hook.list_commitments("projects/admin-proj/locations/US")],
             "assignees": [a.assignee for a in hook.list_assignments(res)],
         }
+        if context["dag_run"].conf.get("delete_reservation"):  # someone else deletes it meanwhile
+            for assignment in hook.list_assignments(res):
+                hook.delete_assignment(assignment.name)
+            hook.client.delete_reservation(name=res)
         if context["dag_run"].conf.get("fail_work"):
             raise RuntimeError(f"the heavy work failed (saw {seen})")
         return seen
@@ -60,4 +65,8 @@ with DAG(
         poll_interval=0.05,
         release_timeout=timedelta(seconds=10),
     )
-    buy >> heavy_work() >> release.as_teardown(setups=buy)
+    # A failed release must not hide behind a green run; `done` keeps a failed work failing it too
+    # (with on_failure_fail_dagrun the release, not the work, is the DAG's leaf).
+    work = heavy_work()
+    buy >> work >> release.as_teardown(setups=buy, on_failure_fail_dagrun=True)
+    [work, release] >> EmptyOperator(task_id="done")
