@@ -430,8 +430,20 @@ def _decode(raw: bytes, where: Any) -> Any | None:
 
 
 def _is_precondition_failure(exc: BaseException) -> bool:
-    text = f"{type(exc).__name__} {exc} {exc.__cause__!r}"
-    return any(code in text for code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"))
+    """A conditional PUT refused because the object changed (412) or a concurrent conditional
+    write is in flight (409 ConditionalRequestConflict). s3fs keeps the boto error as the cause."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, FileExistsError):  # s3fs's translation of a failed If-None-Match
+            return True
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict") or status == 412:
+                return True
+        seen = seen.__cause__
+    return False
 
 
 def _remove_stale_temp_files(folder: str) -> None:
