@@ -2,33 +2,60 @@
 
 dbt lives in a separate virtualenv (it pins pydantic/protobuf/packaging below Airflow's needs), so
 Airflow never imports it: the hook runs ``<env>/bin/dbt``, streams every line to the task log and
-keeps the tail for error messages. With a Databricks connection it exports the host, HTTP path and
-token as environment variables for profiles.yml; the token goes in ``DBT_ENV_SECRET_*``, which dbt
-scrubs from its own logs, and it is registered with Airflow's secrets masker.
+keeps the tail for error messages.
+
+Environment: dbt gets an allow-list (see :mod:`platform_ops.core.subprocess_env`), never the
+worker's whole environment with Airflow's connections and keys. With a Databricks connection the
+hook adds the host, HTTP path and token for profiles.yml; the token goes in ``DBT_ENV_SECRET_*``,
+which dbt scrubs from its own logs, and it is registered with Airflow's secrets masker, which the
+task supervisor applies to the task log.
+
+Process life: dbt stays in its task's process group (the supervisor's kill of the task reaches it)
+and, on Linux, gets a parent-death signal, so a SIGKILLed task process takes dbt with it. Each run
+is recorded in a folder per project/target; a run first stops any recorded dbt whose task process
+is gone. Work folders are named after the process that owns them, and the folders of dead
+processes are removed by the next run on the worker.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import json
 import os
 import queue
+import re
+import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
+import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
+import psutil
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
+from platform_ops.core.subprocess_env import subprocess_environment
 from platform_ops.exceptions import ConfigError
 
 DBT_EXECUTABLE_ENV = "PLATFORM_OPS_DBT_EXECUTABLE"
 #: the repository's own dbt environment (made by `make bootstrap`), used when nothing else is set
 REPO_DBT_EXECUTABLE = Path(__file__).resolve().parents[3] / ".venv-dbt" / "bin" / "dbt"
 TOKEN_ENV = "DBT_ENV_SECRET_DATABRICKS_TOKEN"  # noqa: S105 - a variable name, not a secret
+#: work folders are ``<tmp>/platform-ops-dbt-<pid of the owning process>-<random>``
+WORKSPACE_PREFIX = "platform-ops-dbt-"
+_WORKSPACE = re.compile(re.escape(WORKSPACE_PREFIX) + r"(\d+)-[^/]+")
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+#: how long a stopped dbt gets to cancel its queries (SIGINT) before it is killed
+STOP_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +74,144 @@ def resolve_dbt_executable(explicit: str | None = None) -> str:
             "to the dbt of an environment with the adapters installed",
         )
     return exe
+
+
+# -- process life -----------------------------------------------------------------------------------
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn giving the child SIGKILL when the thread that started it dies (Linux only).
+
+    The child is forked from the calling thread: PR_SET_PDEATHSIG fires when that thread ends, so
+    dbt is started from the thread that waits for it (the task's main thread)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    option, sig = ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(signal.SIGKILL)
+
+    def preexec() -> None:  # runs in the child between fork and exec: no locks, no logging
+        prctl(option, sig)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+def _started(proc: psutil.Process) -> float:
+    return round(proc.create_time(), 2)
+
+
+def _live_process(pid: int, started: float | None = None) -> psutil.Process | None:
+    """The running process ``pid`` (started at ``started``, when given), or None: gone, a zombie,
+    or a later process that reuses the pid."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        if started is not None and _started(proc) != round(started, 2):
+            return None
+        return proc
+    except psutil.Error:
+        return None
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until none of ``procs`` runs (zombies count as gone); returns those still running."""
+    deadline = time.monotonic() + timeout
+    alive = procs
+    while True:
+        alive = [p for p in alive if _live_process(p.pid, _started_or_none(p)) is not None]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.1)
+
+
+def _started_or_none(proc: psutil.Process) -> float | None:
+    try:
+        return _started(proc)
+    except psutil.Error:
+        return None
+
+
+def stop_process_tree(proc: psutil.Process, first: signal.Signals, grace: float) -> None:
+    """Send ``first`` to ``proc``; after ``grace`` seconds kill it and every descendant it had."""
+    try:
+        family = [proc, *proc.children(recursive=True)]
+        proc.send_signal(first)
+    except psutil.Error:
+        return
+    _wait_gone([proc], grace)
+    for member in family:
+        with contextlib.suppress(psutil.Error):
+            member.kill()
+    _wait_gone(family, 10)
+
+
+def record_process(running_dir: str | Path, pid: int, owner_pid: int | None = None) -> Path:
+    """Note that ``pid`` runs dbt for the target of ``running_dir`` on behalf of ``owner_pid``."""
+    folder = Path(running_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    proc, owner = psutil.Process(pid), psutil.Process(owner_pid or os.getpid())
+    record = {"pid": pid, "started": _started(proc), "owner_pid": owner.pid, "owner_started": _started(owner)}
+    path = folder / f"{pid}.json"
+    tmp = folder / f".{pid}.json.tmp"
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, path)
+    return path
+
+
+def stop_orphans(running_dir: str | Path, log: Any) -> list[int]:
+    """Stop every dbt recorded in ``running_dir`` whose owning task process is gone.
+
+    Records of finished processes are removed; a dbt whose owner still runs is left alone."""
+    stopped: list[int] = []
+    folder = Path(running_dir)
+    if not folder.is_dir():
+        return stopped
+    for path in folder.glob("*.json"):
+        try:
+            record = json.loads(path.read_text())
+            pid, started = int(record["pid"]), float(record["started"])
+            owner_pid, owner_started = int(record["owner_pid"]), float(record["owner_started"])
+        except (OSError, ValueError, KeyError, TypeError):
+            path.unlink(missing_ok=True)
+            continue
+        proc = _live_process(pid, started)
+        if proc is not None and _live_process(owner_pid, owner_started) is not None:
+            continue
+        if proc is not None:
+            log.warning(
+                "Stopping an orphaned dbt (pid %s) left by task process %s, which is gone", pid, owner_pid
+            )
+            stop_process_tree(proc, signal.SIGTERM, STOP_GRACE_SECONDS)
+            stopped.append(pid)
+        path.unlink(missing_ok=True)
+    return stopped
+
+
+def sweep_workspaces(root: str | Path | None = None, log: Any = None) -> list[Path]:
+    """Remove the work folders whose owning process is gone (killed before it could clean up)."""
+    removed: list[Path] = []
+    for path in Path(root or tempfile.gettempdir()).glob(f"{WORKSPACE_PREFIX}*"):
+        match = _WORKSPACE.fullmatch(path.name)
+        if not match or not path.is_dir():
+            continue
+        owner = _live_process(int(match[1]))
+        try:
+            created = path.stat().st_mtime
+        except OSError:
+            continue
+        if owner is not None and _started(owner) <= created + 1:
+            continue  # its process is still running
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+        if log is not None:
+            log.info("Removed the work folder of a dead dbt run: %s", path)
+    return removed
 
 
 class DbtHook(BaseHook):
@@ -85,16 +250,37 @@ class DbtHook(BaseHook):
                 env[f"DBT_DATABRICKS_{key.upper()}"] = str(extra[key])
         return env
 
-    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        env = {**os.environ, **(extra or {}), **self.databricks_env}
-        env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        env.setdefault("DBT_VERSION_CHECK", "false")
-        return env
+    def environment(self, extra: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """The allow-listed worker environment, ``extra`` (the operator's ``env``) and credentials."""
+        return subprocess_environment(os.environ, extra, self.databricks_env)
 
-    def run(self, argv: list[str], env: Mapping[str, str], cwd: str, tail_lines: int = 60) -> DbtInvocation:
-        """Run dbt, streaming each output line to the task log; returns the exit code and the tail."""
+    @contextlib.contextmanager
+    def workspace(self) -> Iterator[Path]:
+        """A fresh work folder for one invocation, removed afterwards; first sweeps dead runs' folders."""
+        sweep_workspaces(log=self.log)
+        path = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{os.getpid()}-"))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def run(
+        self,
+        argv: list[str],
+        env: Mapping[str, str],
+        cwd: str,
+        tail_lines: int = 60,
+        running_dir: str | Path | None = None,
+    ) -> DbtInvocation:
+        """Run dbt, streaming each output line to the task log; returns the exit code and the tail.
+
+        With ``running_dir`` (one folder per project/target), a dbt left running there by a dead
+        task process is stopped first, and this run is recorded until it ends."""
+        if running_dir is not None:
+            stop_orphans(running_dir, self.log)
         tail: deque[str] = deque(maxlen=tail_lines)
-        self._proc = subprocess.Popen(
+        # No session of its own: dbt stays in the task's process group, which the supervisor signals.
+        self._proc = subprocess.Popen(  # the preexec_fn only calls prctl: safe after fork
             argv,
             cwd=cwd,
             env=dict(env),
@@ -102,35 +288,45 @@ class DbtHook(BaseHook):
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
-            start_new_session=True,  # on_kill can stop dbt and its children together
+            preexec_fn=_die_with_parent(),
         )
-        assert self._proc.stdout is not None
-        # A reader thread drains dbt's output as fast as dbt writes it; logging happens here. dbt
-        # never blocks on a full pipe while the task logger is busy.
-        lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        stdout = self._proc.stdout
+        record = None
+        try:
+            if running_dir is not None:
+                with contextlib.suppress(psutil.Error):
+                    record = record_process(running_dir, self._proc.pid)
+            assert self._proc.stdout is not None
+            # A reader thread drains dbt's output as fast as dbt writes it; logging happens here.
+            # dbt never blocks on a full pipe while the task logger is busy.
+            lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+            stdout = self._proc.stdout
 
-        def drain() -> None:
-            for raw in stdout:
-                lines.put(raw.rstrip())
-            lines.put(None)
+            def drain() -> None:
+                for raw in stdout:
+                    lines.put(raw.rstrip())
+                lines.put(None)
 
-        reader = threading.Thread(target=drain, name="dbt-output", daemon=True)
-        reader.start()
-        while (line := lines.get()) is not None:
-            tail.append(line)
-            self.log.info("dbt | %s", line)
-        reader.join()
-        returncode = self._proc.wait()
-        self._proc = None
+            reader = threading.Thread(target=drain, name="dbt-output", daemon=True)
+            reader.start()
+            while (line := lines.get()) is not None:
+                tail.append(line)
+                self.log.info("dbt | %s", line)
+            reader.join()
+            returncode = self._proc.wait()
+        finally:
+            if self._proc.poll() is None:  # interrupted (an exception in this thread): never leave dbt behind
+                self.kill()
+            if record is not None:
+                record.unlink(missing_ok=True)
+            self._proc = None
         return DbtInvocation(returncode, list(tail))
 
     def kill(self) -> None:
+        """Stop the running dbt: SIGINT first (dbt cancels its open queries), then kill what is left."""
         proc = self._proc
         if proc and proc.poll() is None:
             self.log.warning("Stopping dbt (pid %s)", proc.pid)
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(psutil.Error):
+                stop_process_tree(psutil.Process(proc.pid), signal.SIGINT, STOP_GRACE_SECONDS)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)

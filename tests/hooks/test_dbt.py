@@ -1,0 +1,343 @@
+"""DbtHook: the environment dbt gets, and dbt's process life tied to its task's.
+
+Real processes throughout: the repository's dbt (DuckDB, a Python model that sleeps so there is
+time to kill it), a child Python process standing in for the task process, and, for log masking,
+Airflow's own task supervisor under a LocalExecutor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from platform_ops.exceptions import ConfigError
+from platform_ops.hooks.dbt import TOKEN_ENV, WORKSPACE_PREFIX, DbtHook, resolve_dbt_executable
+
+REPO = Path(__file__).resolve().parents[2]
+SH = "/bin/sh"
+
+
+# -- environment ------------------------------------------------------------------------------------
+
+
+def test_dbt_gets_an_allow_listed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "dapi-allow-list-token-0123456789"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DBX_ENV",
+        json.dumps(
+            {
+                "conn_type": "databricks",
+                "host": "https://dbc-env.cloud.databricks.com",
+                "password": token,
+                "extra": {"http_path": "/sql/1.0/warehouses/abc", "catalog": "dev"},
+            }
+        ),
+    )
+    worker = {
+        "AIRFLOW__CORE__FERNET_KEY": "fernet-key-of-the-worker",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://airflow:pw@db/airflow",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "jwt-secret-of-the-worker",
+        "AIRFLOW_VAR_SOMETHING": "a variable",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret",
+        "DATABRICKS_TOKEN": "another-token",
+        "PYTHONPATH": "/opt/airflow/plugins",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "no_proxy": "localhost",
+        "SSL_CERT_FILE": "/etc/ssl/certs/ca.pem",
+        "REQUESTS_CA_BUNDLE": "/etc/ssl/certs/ca.pem",
+        "DBT_PARTIAL_PARSE": "true",
+        "PLATFORM_OPS_DUCKDB_PATH": "/data/warehouse.duckdb",
+    }
+    for name, value in worker.items():
+        monkeypatch.setenv(name, value)
+
+    env = DbtHook(databricks_conn_id="dbx_env").environment({"DBT_PROFILE_FLAVOUR": "x", "MY_SETTING": "1"})
+
+    assert not [k for k in env if k.startswith("AIRFLOW_CONN_") or k.startswith("AIRFLOW__")]
+    for name in ("AIRFLOW_VAR_SOMETHING", "AWS_SECRET_ACCESS_KEY", "DATABRICKS_TOKEN", "PYTHONPATH"):
+        assert name not in env, name
+    assert all(token not in v for k, v in env.items() if k != TOKEN_ENV)
+    for name in ("PATH", "HOME", "LANG", "LC_ALL", "HTTPS_PROXY", "no_proxy", "SSL_CERT_FILE"):
+        assert env[name] == os.environ[name], name
+    assert env["REQUESTS_CA_BUNDLE"] == "/etc/ssl/certs/ca.pem"
+    assert env["DBT_PARTIAL_PARSE"] == "true"  # DBT_* set by the user reach dbt
+    assert env["PLATFORM_OPS_DUCKDB_PATH"] == "/data/warehouse.duckdb"  # read by include/dbt/profiles.yml
+    assert (env["DBT_PROFILE_FLAVOUR"], env["MY_SETTING"]) == ("x", "1")  # the operator's env=
+    assert env[TOKEN_ENV] == token
+    assert env["DBT_DATABRICKS_HOST"] == "dbc-env.cloud.databricks.com"
+    assert env["DBT_DATABRICKS_CATALOG"] == "dev"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"AIRFLOW_CONN_DATABRICKS_DEFAULT": "databricks://x"},
+        {"AIRFLOW__CORE__FERNET_KEY": "k"},
+        {"NOT A NAME": "v"},
+        {"DBT_THREADS": 4},
+    ],
+)
+def test_extra_environment_that_would_leak_or_break_is_refused(extra: dict) -> None:
+    with pytest.raises(ConfigError, match=r"^env: "):
+        DbtHook().environment(extra)
+
+
+# -- processes --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_project(tmp_path: Path) -> Path:
+    """A dbt project whose only model sleeps for a minute (a Python model on DuckDB)."""
+    project = tmp_path / "slow"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text("name: slow\nversion: '1.0'\nconfig-version: 2\nprofile: slow\n")
+    (project / "profiles.yml").write_text(
+        "slow:\n  target: local\n  outputs:\n    local:\n"
+        f"      type: duckdb\n      path: '{tmp_path}/slow.duckdb'\n      threads: 1\n"
+    )
+    (project / "models" / "nap.py").write_text(
+        "def model(dbt, session):\n    import time\n\n    time.sleep(60)\n"
+        "    return session.sql('select 1 as x')\n"
+    )
+    return project
+
+
+def _dbt_processes(parent: psutil.Process) -> list[psutil.Process]:
+    with_children = []
+    for child in parent.children(recursive=True):
+        try:
+            if any("dbt" in part for part in child.cmdline()[:2]):
+                with_children.append(child)
+        except psutil.Error:
+            continue
+    return with_children
+
+
+def _gone(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait(condition, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+TASK_PROCESS = textwrap.dedent(
+    """
+    import sys
+    from platform_ops.hooks.dbt import DbtHook
+
+    project, running = sys.argv[1], sys.argv[2]
+    hook = DbtHook()
+    with hook.workspace() as work:
+        print("workspace:", work, flush=True)
+        argv = [hook.dbt_executable, "--no-use-colors", "run", "--project-dir", project,
+                "--profiles-dir", project, "--target-path", str(work / "target"),
+                "--log-path", str(work / "target")]
+        hook.run(argv, hook.environment(), cwd=project, running_dir=running)
+    """
+)
+
+
+def _next_line_starting(task: subprocess.Popen[str], prefix: str) -> str | None:
+    assert task.stdout is not None
+    line = task.stdout.readline()
+    return line if line.startswith(prefix) else None
+
+
+def _start_task_process(project: Path, running: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])}
+    return subprocess.Popen(
+        [sys.executable, "-c", TASK_PROCESS, str(project), str(running)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.integration
+def test_sigkill_of_the_task_process_takes_dbt_with_it_and_the_next_run_sweeps_its_folder(
+    slow_project: Path, tmp_path: Path
+) -> None:
+    running = tmp_path / "running"
+    task = _start_task_process(slow_project, running)
+    try:
+        assert task.stdout is not None
+        # the hook logs to stdout too (e.g. the folders it sweeps): find the line of the script
+        line = _wait(lambda: _next_line_starting(task, "workspace: "), 60, "the work folder")
+        workspace = Path(line.removeprefix("workspace: ").strip())
+        assert workspace.name.startswith(f"{WORKSPACE_PREFIX}{task.pid}-")
+        assert workspace.is_dir()
+        (dbt,) = _wait(lambda: _dbt_processes(psutil.Process(task.pid)), 60, "dbt to start")
+        time.sleep(1)
+
+        task.send_signal(signal.SIGKILL)  # what the OOM killer or `kill -9` does: no on_kill, no cleanup
+        task.wait(timeout=10)
+        _wait(lambda: _gone(dbt), 5, f"dbt (pid {dbt.pid}) to die with its task process")
+    finally:
+        if task.poll() is None:
+            task.kill()
+            task.wait()
+        for leftover in _dbt_processes(psutil.Process()):
+            leftover.kill()
+
+    assert workspace.is_dir(), "a SIGKILLed process cannot clean up: the folder is still there"
+    with DbtHook().workspace() as fresh:  # the next run of any dbt task on this worker
+        assert fresh.is_dir()
+        assert not workspace.exists(), "the folder of the dead run must be removed"
+    assert not fresh.exists()
+
+
+def test_workspaces_of_live_processes_are_kept(tmp_path: Path) -> None:
+    hook = DbtHook()
+    with hook.workspace() as outer, hook.workspace() as inner:
+        assert outer.is_dir(), "a run never sweeps a folder of a live process"
+        assert inner.is_dir()
+
+
+RECORD_ORPHAN = textwrap.dedent(
+    """
+    import subprocess, sys
+    from platform_ops.hooks.dbt import record_process
+
+    # A dbt that outlives its task: started in a session of its own, as a platform without a
+    # parent-death signal would leave it.
+    quiet = subprocess.DEVNULL
+    proc = subprocess.Popen(["sleep", "120"], start_new_session=True, stdin=quiet, stdout=quiet, stderr=quiet)
+    record_process(sys.argv[1], proc.pid)
+    print(proc.pid, flush=True)
+    """
+)
+
+
+def test_a_recorded_orphan_of_the_target_is_stopped_before_dbt_starts(tmp_path: Path) -> None:
+    running = tmp_path / "running"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])}
+    out = subprocess.run(
+        [sys.executable, "-c", RECORD_ORPHAN, str(running)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    orphan = psutil.Process(int(out.stdout.strip()))
+    try:
+        assert not _gone(orphan), "the orphan outlives the process that started it"
+        # what the new process sees when it starts: the orphan running, or gone (a zombie is gone)
+        probe = (
+            f"state=$(cut -d' ' -f3 /proc/{orphan.pid}/stat 2>/dev/null); "
+            'if [ -n "$state" ] && [ "$state" != Z ]; then echo "orphan alive"; else echo "orphan gone"; fi'
+        )
+        env = {"PATH": os.environ["PATH"]}
+        result = DbtHook(dbt_executable=SH).run(
+            [SH, "-c", probe], env, cwd=str(tmp_path), running_dir=running
+        )
+        assert result.tail == ["orphan gone"]
+        assert _gone(orphan)
+        assert list(running.glob("*.json")) == [], "records of finished processes are removed"
+    finally:
+        if not _gone(orphan):
+            orphan.kill()
+
+
+def test_a_live_run_of_the_target_is_left_alone(tmp_path: Path) -> None:
+    running = tmp_path / "running"
+    hook = DbtHook(dbt_executable=SH)
+    env = {"PATH": os.environ["PATH"]}
+    outer = subprocess.Popen(["sleep", "30"])
+    try:
+        from platform_ops.hooks.dbt import record_process
+
+        record_process(running, outer.pid)  # recorded by this (live) process
+        result = hook.run([SH, "-c", "echo ok"], env, cwd=str(tmp_path), running_dir=running)
+        assert result.tail == ["ok"]
+        assert outer.poll() is None, "a dbt whose task is alive is not an orphan"
+    finally:
+        outer.kill()
+        outer.wait()
+
+
+def test_executable_must_exist() -> None:
+    with pytest.raises(ConfigError, match="dbt_executable"):
+        resolve_dbt_executable("/no/such/dbt")
+
+
+# -- masking where Airflow applies it: the task supervisor ------------------------------------------
+
+MASK_DAGS = Path(__file__).parent / "dags"
+
+
+@pytest.fixture(scope="module")
+def local_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    from tests.scheduler.harness import LocalAirflow
+
+    token = "dapiMASKME0123456789abcdef"
+    conn = {
+        "conn_type": "databricks",
+        "host": "https://dbc-mask.cloud.databricks.com",
+        "extra": {"http_path": "/sql/1.0/warehouses/abc", "token": token},
+    }
+    stack = LocalAirflow(
+        tmp_path_factory.mktemp("masking"),
+        env={
+            "AIRFLOW__CORE__DAGS_FOLDER": str(MASK_DAGS),
+            "AIRFLOW_CONN_DBX_MASK": json.dumps(conn),
+            # Airflow's own hiding of sensitive connection fields is off: only the hook's
+            # registration can mask the token, as for an OAuth token fetched at run time, which
+            # Airflow never sees in a connection.
+            "AIRFLOW__CORE__HIDE_SENSITIVE_VAR_CONN_FIELDS": "False",
+            "PLATFORM_OPS_TEST_TOKEN": token,
+        },
+    )
+    try:
+        stack.start()
+        stack.wait_dag("dbt_hook_masking")
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.mark.integration
+def test_the_token_is_masked_in_the_task_log_the_supervisor_writes(local_airflow) -> None:
+    """dbt output that contains the token (here a shell run by the hook prints it) reaches the
+    task log file redacted: the hook registers the token with Airflow's masker, which the task
+    supervisor applies when it writes the log."""
+    token = local_airflow.env["PLATFORM_OPS_TEST_TOKEN"]
+    run = local_airflow.api(
+        "POST", "/dags/dbt_hook_masking/dagRuns", json={"logical_date": "2026-11-01T00:00:00+00:00"}
+    )
+    run_id = run["dag_run_id"]
+    local_airflow.wait_for(
+        lambda: (
+            local_airflow.api("GET", f"/dags/dbt_hook_masking/dagRuns/{run_id}")["state"]
+            in ("success", "failed")
+        ),
+        300,
+        "the masking run to finish",
+    )
+    folder = local_airflow.home / "logs" / "dag_id=dbt_hook_masking" / f"run_id={run_id}"
+    logs = list(folder.glob("task_id=*/*.log"))
+    assert logs, "no task log written"
+    written = b"".join(p.read_bytes() for p in logs)
+    assert b"the token dbt sees: ***" in written, written.decode(errors="replace")[-3000:]
+    assert token.encode() not in written
+    assert local_airflow.api("GET", f"/dags/dbt_hook_masking/dagRuns/{run_id}")["state"] == "success"
