@@ -5,6 +5,7 @@
 #   .venv-dbt    dbt-core with the duckdb and databricks adapters (envs/dbt/requirements.lock)
 #   .venv-bqemulator  the BigQuery emulator the CDC tests run BigQuery SQL on (envs/bqemulator)
 #   .venv-minilake  the local Databricks workspace API (minilake, envs/minilake) for sandbox/databricks
+# and the Debian packages of `make stack` (postgresql, redis-server, chromium) when they are missing.
 # An environment is re-synced only when its lock's checksum differs from the one recorded
 # at its last sync, so a second run costs well under a second.
 set -euo pipefail
@@ -35,6 +36,30 @@ if ! stamp_ok .tools/venv envs/tools.txt; then
 fi
 
 [ "${1:-}" = "--tools-only" ] && exit 0
+
+# Debian packages of the production-shaped stack (`make stack` and its end-to-end tests):
+# PostgreSQL and Redis run as plain processes, the UI test drives Debian's chromium.
+debian_missing() {
+  local missing=()
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  [ -x /usr/lib/chromium/chromium ] || missing+=(chromium)
+  echo "${missing[@]}"
+}
+missing=$(debian_missing)
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing Debian packages: $missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $missing >/dev/null
+  else
+    echo "bootstrap: missing Debian packages: $missing. Install them, then re-run make:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y $missing" >&2
+    exit 2
+  fi
+fi
 
 sync_env() {  # sync_env <venv> <lock> [extra uv args...]
   local venv=$1 lock=$2; shift 2
