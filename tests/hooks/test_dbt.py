@@ -13,9 +13,11 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -205,6 +207,36 @@ def test_sigkill_of_the_task_process_takes_dbt_with_it_and_the_next_run_sweeps_i
         assert fresh.is_dir()
         assert not workspace.exists(), "the folder of the dead run must be removed"
     assert not fresh.exists()
+
+
+@pytest.mark.integration
+def test_on_kill_of_the_operator_stops_the_running_dbt(slow_project: Path) -> None:
+    from platform_ops.operators.dbt import DbtRunOrRetryOperator
+
+    operator = DbtRunOrRetryOperator(task_id="dbt", project_dir=str(slow_project), target="local")
+    hook = operator.hook
+    finished: dict[str, Any] = {}
+
+    def task() -> None:  # the task's execute, blocked in dbt
+        with hook.workspace() as work:
+            argv = [hook.dbt_executable, "--no-use-colors", "run", "--project-dir", str(slow_project),
+                    "--profiles-dir", str(slow_project), "--target-path", str(work / "target")]  # fmt: skip
+            finished["result"] = hook.run(argv, hook.environment(), cwd=str(slow_project))
+
+    worker = threading.Thread(target=task)
+    worker.start()
+    try:
+        (dbt,) = _wait(lambda: _dbt_processes(psutil.Process()), 60, "dbt to start")
+        time.sleep(1)
+        operator.on_kill()  # what the task runner calls when the task is stopped (SIGTERM)
+        assert _gone(dbt), "on_kill returned while dbt still runs"
+        worker.join(timeout=15)
+        assert not worker.is_alive()
+        assert finished["result"].returncode != 0
+    finally:
+        for leftover in _dbt_processes(psutil.Process()):
+            leftover.kill()
+        worker.join(timeout=15)
 
 
 def test_workspaces_of_live_processes_are_kept(tmp_path: Path) -> None:

@@ -211,9 +211,9 @@ def test_bad_threads_fail_before_running_dbt(env: Path) -> None:
     assert not (env / "warehouse.duckdb").exists()
 
 
-def test_databricks_token_never_reaches_logs_xcom_or_state(
-    env: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_databricks_token_never_reaches_xcom_or_state(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """XCom and state files. Logs: dag.test() applies no masking, so the log side is tested under
+    Airflow's task supervisor, in tests/hooks/test_dbt.py (test_the_token_is_masked_in_the_task_log...)."""
     token = "dapi0123456789abcdefSECRET"
     conn = {
         "conn_type": "databricks",
@@ -230,9 +230,6 @@ def test_databricks_token_never_reaches_logs_xcom_or_state(
         second.xcom[("dbt", DatabricksWarehouseLink().xcom_key)]
         == "https://dbc-test.cloud.databricks.com/sql/warehouses/abc"
     )
-    out = capfd.readouterr()
-    assert "Running: " in out.out + out.err, "the task log was not captured"
-    assert token not in out.out + out.err
     assert token not in json.dumps({str(k): v for k, v in {**first.xcom, **second.xcom}.items()})
     state_files = list((env / "state").rglob("*.json"))
     assert state_files
@@ -274,3 +271,40 @@ def test_dbt_deps_runs_only_when_the_package_declarations_change(env: Path, tmp_
     (project / "packages.yml").write_text("# pinned\npackages:\n  - local: ../helpers\n")
     assert run(datetime(2026, 11, 3, tzinfo=UTC), project_dir=str(project)).state == "success"
     assert stamp.stat().st_mtime_ns != first
+
+
+# -- what dbt can see, and what is kept of what it compiled -------------------------------------------
+
+
+def test_models_cannot_read_worker_secrets_and_no_compiled_sql_is_kept_or_logged(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import duckdb
+
+    secret = "worker-secret-0123456789abcdef"
+    monkeypatch.setenv("AIRFLOW_CONN_PROBE_DB", f"postgresql://airflow:{secret}@db:5432/airflow")
+    monkeypatch.setenv("AIRFLOW__PROBE__SECRET_KEY", secret)
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "include" / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "models" / "env_probe.sql").write_text(
+        'select \'{{ env_var("AIRFLOW_CONN_PROBE_DB", "absent") }}\' as conn,\n'
+        '       \'{{ env_var("AIRFLOW__PROBE__SECRET_KEY", "absent") }}\' as setting\n'
+    )
+    result = run(D1, project_dir=str(project), select="env_probe +stg_orders")
+    assert result.state == "success"
+    with duckdb.connect(str(env / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select conn, setting from main.env_probe").fetchall() == [("absent", "absent")]
+
+    doc = stored(D1)
+    assert doc is not None
+    assert {"model.shop.env_probe", "model.shop.stg_orders"} <= {
+        r["unique_id"] for r in doc["run_results"]["results"]
+    }
+    assert [r for r in doc["run_results"]["results"] if "compiled_code" in r] == []
+    out = capfd.readouterr()
+    logged = out.out + out.err
+    assert "model.shop.env_probe" in logged, "the task log was not captured"
+    after_dbt = logged.split("dbt exited", 1)[1]
+    assert "model.shop.stg_orders" in after_dbt, "the results are summarised in the log"
+    assert "as conn" not in after_dbt, "compiled SQL of a successful node must not be logged"
+    assert secret not in logged

@@ -7,7 +7,6 @@ import json
 import os
 import shlex
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -43,6 +42,7 @@ from platform_ops.core.dbt import (
     successful_models,
 )
 from platform_ops.core.params import parse_bool
+from platform_ops.core.run_results import results_table, without_compiled_code
 from platform_ops.exceptions import ConfigError
 from platform_ops.hooks.dbt import TOKEN_ENV, DbtHook
 from platform_ops.state import RunStateStore, airflow_home
@@ -248,6 +248,7 @@ class DbtRunOrRetryOperator(BaseOperator):
             ti.xcom_push(key="summary", value=summary)
             return summary
 
+        new_rr = without_compiled_code(new_rr)  # compiled SQL holds whatever models rendered
         ran = [r["unique_id"] for r in new_rr.get("results", [])]
         if previous is not None and decision.action in (Action.RETRY, Action.REBUILD):
             merged = merge_run_results(previous.run_results, new_rr)
@@ -266,11 +267,11 @@ class DbtRunOrRetryOperator(BaseOperator):
                 "try_number": ti.try_number,
             }
         )
+        merged = without_compiled_code(merged)  # also drops it from documents stored before
         store.put(
             new_state_doc(request, merged, nodes, invocations), *key, try_number=ti.try_number, run_id=run_id
         )
-        # The seed's guard against losing state: the full results also go to the task log.
-        self.log.info("run_results.json (merged view for this logical date):\n%s", json.dumps(merged))
+        self.log.info("dbt results (this invocation, counts for the date):\n%s", results_table(merged, ran))
 
         self._emit_asset_events(context, request, successful_models(new_rr, ran))
         summary = self._summary(decision, merged, ran, argv, location, request)
@@ -286,7 +287,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         """Run dbt in a fresh target folder; returns (run_results written, manifest, argv)."""
         self._ensure_deps(request, env)
         cache = self._parse_cache_dir(request)
-        with tempfile.TemporaryDirectory(prefix="platform-ops-dbt-") as work:
+        with self.hook.workspace() as work:
             target_path = Path(work, "target")
             target_path.mkdir()
             cached = cache / "partial_parse.msgpack"
@@ -308,7 +309,7 @@ class DbtRunOrRetryOperator(BaseOperator):
             # run_results.json starts absent: only what this invocation writes counts.
             self.log.info("Running: %s", shlex.join(self._display(argv)))
             t0 = time.monotonic()
-            result = self.hook.run(argv, env, cwd=request.project_dir)
+            result = self.hook.run(argv, env, cwd=request.project_dir, running_dir=self._running_dir(request))
             self.log.info("dbt exited %s after %.1f s", result.returncode, time.monotonic() - t0)
             run_results = _read_json(target_path / "run_results.json")
             manifest = _read_json(target_path / "manifest.json")
@@ -343,7 +344,7 @@ class DbtRunOrRetryOperator(BaseOperator):
             return
         argv = deps_argv(self.hook.dbt_executable, request)
         self.log.info("Package declarations changed: running %s", shlex.join(argv))
-        result = self.hook.run(argv, env, cwd=request.project_dir)
+        result = self.hook.run(argv, env, cwd=request.project_dir, running_dir=self._running_dir(request))
         if result.returncode != 0:
             raise AirflowException("dbt deps failed:\n" + "\n".join(result.tail))
         stamp.parent.mkdir(parents=True, exist_ok=True)
@@ -354,6 +355,11 @@ class DbtRunOrRetryOperator(BaseOperator):
     def _parse_cache_dir(request: DbtRequest) -> Path:
         digest = hashlib.sha256(os.path.abspath(request.project_dir).encode()).hexdigest()[:12]
         return Path(airflow_home(), "cache", "dbt", f"{digest}-{request.target}")
+
+    @classmethod
+    def _running_dir(cls, request: DbtRequest) -> Path:
+        """Where the dbt processes of this project/target are recorded (orphans are stopped)."""
+        return cls._parse_cache_dir(request) / "running"
 
     def _display(self, argv: list[str]) -> list[str]:
         token = self.hook.databricks_env.get(TOKEN_ENV)
