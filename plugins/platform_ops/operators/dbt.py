@@ -101,9 +101,13 @@ class DbtRunOrRetryOperator(BaseOperator):
 
     ``mode="run"`` always runs in full; ``mode="retry"`` insists on a retry and fails if there is
     nothing to retry from. After each invocation the run_results it wrote (merged into the previous
-    ones on a retry) are persisted, logged, summarised in XCom (key ``summary``) and every model it
-    built emits an Asset event through the AssetAlias ``asset_alias``. The task fails, listing each
-    failed node with dbt's message, when any node ended in error, fail or runtime error.
+    ones on a retry) are persisted without compiled SQL, summarised as a table in the task log and
+    in XCom (key ``summary``), and every model it built emits an Asset event through the AssetAlias
+    ``asset_alias``. The task fails, listing each failed node with dbt's message, when any node
+    ended in error, fail or runtime error.
+
+    dbt gets an allow-listed environment (:mod:`platform_ops.core.subprocess_env`), never Airflow's
+    connections or settings, and dies with its task (see :mod:`platform_ops.hooks.dbt`).
 
     :param project_dir: folder with dbt_project.yml (templated)
     :param target: profiles.yml target, always passed as ``--target`` (templated)
@@ -121,7 +125,8 @@ class DbtRunOrRetryOperator(BaseOperator):
     :param state_conn_id: connection for an s3:// or gs:// state root
     :param databricks_conn_id: Databricks connection whose host, extra.http_path and token are
         exported as DBT_DATABRICKS_HOST, DBT_DATABRICKS_HTTP_PATH and DBT_ENV_SECRET_DATABRICKS_TOKEN
-    :param env: extra environment variables for dbt
+    :param env: extra environment variables for dbt (strings; ``AIRFLOW_CONN_*``,
+        ``AIRFLOW_VAR_*`` and ``AIRFLOW__*`` are refused)
     """
 
     template_fields: Sequence[str] = (
