@@ -4,7 +4,8 @@ For the Tokyo day ending at --day (the window `airflow dags test bigquery_cdc_be
 processes), it writes, per table of include/config/cdc_tables.yaml: the previous day's snapshot
 (`<prefix><yymmdd>`), log rows in the lookback before the window, and the window's changes:
 inserts, updates (several for some keys), deletes, re-delivered rows, out-of-order arrivals, keys
-whose previous state is only in the snapshot, and one update whose previous state is nowhere.
+whose previous state is only in the snapshot, one update whose previous state is nowhere, and two
+bad rows (a lowercase change type, a NULL version).
 """
 
 from __future__ import annotations
@@ -93,6 +94,9 @@ def generate(path: str, day: str, seed: int = 7) -> dict[str, int]:
     for r in rng.sample(log, 20):  # re-delivered rows
         log.append((*r[:6], r[6] + timedelta(minutes=rng.randint(1, 30))))
     log.append((9001, "c1", "paid", 12.5, "U", next(version), t(3)))  # previous state nowhere: missing
+    # Rows a loader mangled: left out of the result and counted as bad rows (max_bad_rows).
+    log.append((1501, "c1", "shipped", 1.0, "u", next(version), t(20)))  # lowercase change type
+    log.append((1502, "c2", "paid", 2.0, "U", None, t(21)))  # no version
     con.executemany("INSERT INTO orders_ct_log VALUES (?, ?, ?, ?, ?, ?, ?)", log)
     counts["orders_ct_log"] = len(log)
 

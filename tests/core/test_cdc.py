@@ -16,10 +16,18 @@ from platform_ops.core.cdc import (
     Dialect,
     Mode,
     NetPlan,
+    build_bad_rows_sql,
     build_net_sql,
     build_sql,
+    check_snapshot_schema,
+    check_source_schema,
+    ident,
     query_params,
     reference,
+    reference_bad_rows,
+    snapshot_misalignment,
+    staged_table,
+    table_name,
 )
 from platform_ops.exceptions import ConfigError
 
@@ -56,8 +64,13 @@ def con():
 
 
 def run_sql(
-    con, log: list[dict], snapshot: list[dict] | None, mode: Mode = Mode.NET, plan: NetPlan | None = None
+    con,
+    log: list[dict],
+    snapshot: list[dict] | None,
+    mode: Mode | None = Mode.NET,
+    plan: NetPlan | None = None,
 ) -> list[dict]:
+    """The rows ``mode``'s query returns; ``mode=None``: the bad-row counts, as one row."""
     con.execute("DROP TABLE IF EXISTS log")
     con.execute(
         "CREATE TABLE log (a INTEGER, b VARCHAR, name VARCHAR, qty INTEGER, changetrack_type VARCHAR, "
@@ -79,6 +92,11 @@ def run_sql(
         snapshot_table = SNAP
     params = query_params(SPEC, WS, WE)
     params.pop("snapshot_suffix")
+    if mode is None:
+        sql = build_bad_rows_sql(SPEC, Dialect.DUCKDB)
+        params = {"window_start": WS, "window_end": WE}
+        cur = con.execute(sql, params)
+        return [dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True))]
     if mode is Mode.NET:
         sql = build_net_sql(SPEC, Dialect.DUCKDB, snapshot_table=snapshot_table, plan=plan)
     else:
@@ -98,6 +116,7 @@ def check(con, log, snapshot=None, mode: Mode = Mode.NET) -> list[dict]:
     expected = reference(SPEC, mode, log, snapshot, WS, WE)
     for plan in list(NetPlan) if mode is Mode.NET else [None]:
         assert run_sql(con, log, snapshot, mode, plan) == expected, plan
+    assert run_sql(con, log, snapshot, None) == [reference_bad_rows(SPEC, log, WS, WE)]
     return expected
 
 
@@ -178,14 +197,61 @@ def test_all_deletes(con) -> None:
     assert [r["before_source"] for r in out] == ["snapshot", "missing", "missing", "missing", "missing"]
 
 
+def test_bad_rows_are_left_out_and_counted_alike_in_both_modes(con) -> None:
+    good = [row(1, "x", "I", 10, 1, "a"), row(1, "x", "U", 12, 3, "b")]
+    bad = [
+        row(1, "x", "U", None, 2, "null version"),  # in net mode it must not vanish silently
+        row(None, "x", "I", 11, 2, "null key"),  # DuckDB's plan dropped it, BigQuery's kept it
+        row(1, None, "I", 11, 2, "half a null key"),
+        row(1, "x", "u", 13, 4, "lowercase"),  # was an update in net mode, a delete in events mode
+        row(1, "x", None, 14, 4, "no type"),
+        row(1, "x", "X", 15, -3, "bad, but in the lookback: not this window's to count"),
+    ]
+    for mode in Mode:
+        with_bad, without = check(con, good + bad, mode=mode), reference(SPEC, mode, good, None, WS, WE)
+        assert with_bad == without, mode
+    [net] = check(con, good + bad)
+    assert (net["version_after"], net["after"]["name"], net["change_count"]) == (12, "b", 2)
+    assert reference_bad_rows(SPEC, good + bad, WS, WE) == {
+        "null_key": 2,
+        "null_version": 1,
+        "unknown_change_type": 2,
+        "total": 5,
+    }
+    assert reference_bad_rows(SPEC, good, WS, WE)["total"] == 0
+
+
+def test_a_row_with_several_faults_counts_once_in_the_total(con) -> None:
+    check(con, [row(None, None, "z", None, 1)])
+    assert reference_bad_rows(SPEC, [row(None, None, "z", None, 1)], WS, WE) == {
+        "null_key": 1,
+        "null_version": 1,
+        "unknown_change_type": 1,
+        "total": 1,
+    }
+
+
 # -- random logs against the reference ----------------------------------------------------------
 
 keys = st.tuples(st.integers(0, 2), st.sampled_from(["x", "y"]))
+# Mostly good rows, and the bad ones a log can hold: a NULL in the key, a NULL version, a change
+# type that is not exactly I, U or D (lowercase, unknown, NULL).
+log_keys = st.one_of(
+    keys,
+    keys,
+    keys,
+    st.tuples(st.none(), st.sampled_from(["x", "y"])),
+    st.tuples(st.integers(0, 2), st.none()),
+)
+change_types = st.one_of(
+    st.sampled_from("IUD"), st.sampled_from("IUD"), st.sampled_from(["u", "i", "d", "X", None])
+)
+versions = st.one_of(st.integers(1, 40), st.integers(1, 40), st.integers(1, 40), st.none())
 log_rows = st.lists(
     st.tuples(
-        keys,
-        st.sampled_from("IUD"),
-        st.integers(1, 40),
+        log_keys,
+        change_types,
+        versions,
         st.integers(-60 * 60, 30 * 60),
         st.sampled_from([None, "p", "q"]),
         st.one_of(st.none(), st.integers(0, 3)),
@@ -358,3 +424,122 @@ def test_load_yaml_errors_name_the_file(tmp_path) -> None:
     (tmp_path / "list.yaml").write_text("- a\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_yaml(tmp_path / "list.yaml")
+
+
+# -- checks before running -----------------------------------------------------------------------
+
+DUCKDB_LOG = {
+    "a": "INTEGER",
+    "b": "VARCHAR",
+    "name": "VARCHAR",
+    "qty": "INTEGER",
+    "changetrack_type": "VARCHAR",
+    "changetrack_ver": "BIGINT",
+    "bigquery_insert_time": "TIMESTAMP WITH TIME ZONE",
+}
+BIGQUERY_LOG = DUCKDB_LOG | {
+    "a": "INTEGER",
+    "b": "STRING",
+    "name": "STRING",
+    "qty": "INT64",
+    "changetrack_type": "STRING",
+    "changetrack_ver": "INT64",
+    "bigquery_insert_time": "TIMESTAMP",
+}
+
+
+def test_a_source_of_the_right_shape_passes() -> None:
+    check_source_schema(SPEC, DUCKDB_LOG, Dialect.DUCKDB)
+    check_source_schema(SPEC, BIGQUERY_LOG, Dialect.BIGQUERY)
+    check_source_schema(SPEC, {k.upper(): v for k, v in DUCKDB_LOG.items()}, Dialect.DUCKDB)
+    check_snapshot_schema(SPEC, SNAP, {"a": "INTEGER", "b": "VARCHAR", "name": "VARCHAR", "qty": "BIGINT"})
+
+
+@pytest.mark.parametrize(
+    ("dialect", "change", "field", "words"),
+    [
+        (Dialect.DUCKDB, {"changetrack_ver": "VARCHAR"}, "version_column", "VARCHAR, not an integer"),
+        (Dialect.DUCKDB, {"changetrack_ver": "DECIMAL(18,0)"}, "version_column", "not an integer"),
+        (Dialect.BIGQUERY, {"changetrack_ver": "STRING"}, "version_column", "STRING, not an integer"),
+        (Dialect.BIGQUERY, {"changetrack_ver": "NUMERIC"}, "version_column", "not an integer"),
+        (Dialect.DUCKDB, {"a": None}, "primary_key", "'a' is not a column of main.log"),
+        (Dialect.BIGQUERY, {"b": None}, "primary_key", "'b' is not a column of main.log"),
+        (Dialect.DUCKDB, {"qty": None}, "columns", "'qty' is not a column"),
+        (Dialect.DUCKDB, {"changetrack_ver": None}, "version_column", "is not a column"),
+        (Dialect.DUCKDB, {"changetrack_type": "INTEGER"}, "type_column", "not a string"),
+        (Dialect.BIGQUERY, {"bigquery_insert_time": "DATETIME"}, "inserted_at_column", "not a TIMESTAMP"),
+        (Dialect.DUCKDB, {"bigquery_insert_time": "TIMESTAMP"}, "inserted_at_column", "not a TIMESTAMP"),
+    ],
+)
+def test_a_source_of_the_wrong_shape_is_refused_naming_the_field(
+    dialect: Dialect, change: dict, field: str, words: str
+) -> None:
+    base = DUCKDB_LOG if dialect is Dialect.DUCKDB else BIGQUERY_LOG
+    schema = {k: v for k, v in (base | change).items() if v is not None}
+    with pytest.raises(ConfigError, match=words) as err:
+        check_source_schema(SPEC, schema, dialect)
+    assert err.value.field == field
+
+
+def test_a_snapshot_without_the_key_or_a_tracked_column_is_refused() -> None:
+    with pytest.raises(ConfigError, match="'b' is not a column of the snapshot") as err:
+        check_snapshot_schema(SPEC, SNAP, {"a": "INTEGER", "name": "VARCHAR", "qty": "BIGINT"})
+    assert err.value.field == "snapshot_table_prefix"
+    with pytest.raises(ConfigError, match="'qty'"):
+        check_snapshot_schema(SPEC, SNAP, {"a": "INTEGER", "b": "VARCHAR", "name": "VARCHAR"})
+
+
+@pytest.mark.parametrize(
+    ("zone", "window_start"),
+    [
+        ("Asia/Tokyo", WS),  # the DAG's Tokyo day
+        ("UTC", datetime(2026, 11, 22, tzinfo=UTC)),  # a UTC day, read with a UTC snapshot
+        ("Etc/GMT+9", datetime(2026, 11, 22, 9, tzinfo=UTC)),
+    ],
+)
+def test_a_window_at_local_midnight_fits_the_snapshot_zone(zone: str, window_start: datetime) -> None:
+    assert snapshot_misalignment(zone, window_start) is None
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/GMT+9", "America/New_York"])
+def test_a_tokyo_window_does_not_fit_another_snapshot_zone(zone: str) -> None:
+    problem = snapshot_misalignment(zone, WS)
+    assert problem is not None
+    assert zone in problem
+    assert "not at midnight" in problem
+
+
+def test_an_unknown_snapshot_zone_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as err:
+        snapshot_misalignment("Mars/Olympus", WS)
+    assert err.value.field == "snapshot_timezone"
+
+
+def test_each_run_has_its_own_staging_table_and_its_retries_reuse_it() -> None:
+    run_a = staged_table("ds.dest", "dag", "scheduled__2026-11-22", "orders", -1)
+    assert run_a == staged_table("ds.dest", "dag", "scheduled__2026-11-22", "orders", -1), "try-independent"
+    others = {
+        staged_table("ds.dest", "dag", "manual__2026-11-22", "orders", -1),
+        staged_table("ds.dest", "other_dag", "scheduled__2026-11-22", "orders", -1),
+        staged_table("ds.dest", "dag", "scheduled__2026-11-22", "lines", -1),
+        staged_table("ds.dest", "dag", "scheduled__2026-11-22", "orders", 0),
+        staged_table("ds.dest", "dag", "scheduled__2026-11-2", "2orders", -1),  # no ambiguous joins
+    }
+    assert run_a not in others
+    assert len(others) == 5
+    assert run_a.startswith("ds.dest__staged_")
+    table_name("staged", run_a)
+
+
+@pytest.mark.parametrize("check", [ident, table_name])
+def test_a_trailing_newline_is_not_a_name(check) -> None:
+    with pytest.raises(ConfigError):
+        check("field", "orders\n")
+
+
+def test_a_trailing_newline_is_not_a_suffix_format() -> None:
+    with pytest.raises(ConfigError) as err:
+        CdcSpec(
+            source_table="main.log", primary_key=("a",), columns=("b",), snapshot_suffix_format="%y%m%d\n"
+        )
+    assert err.value.field == "snapshot_suffix_format"

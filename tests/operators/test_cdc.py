@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from platform_ops.core.cdc import CdcSpec, reference, reference_net
+from platform_ops.core.cdc import CdcSpec, reference, reference_bad_rows, reference_net
 from platform_ops.core.config import load_yaml
 from platform_ops.operators.cdc import WATERMARKS
 from platform_ops.state import RunStateStore
@@ -51,13 +51,31 @@ def rows(path: Path, sql: str) -> list[dict]:
         con.close()
 
 
+ORDERS = CdcSpec(
+    source_table="main.orders_ct_log", primary_key=("order_id",), columns=("customer", "status", "amount")
+)
+
+
 def expected(path: Path) -> list[dict]:
-    spec = CdcSpec(
-        source_table="main.orders_ct_log", primary_key=("order_id",), columns=("customer", "status", "amount")
-    )
     log = rows(path, "SELECT * FROM orders_ct_log")
     snap = rows(path, "SELECT * FROM orders_snapshot_261120")
-    return reference_net(spec, log, snap, WS, WE)
+    return reference_net(ORDERS, log, snap, WS, WE)
+
+
+def summaries(run_id: str, task_id: str = "before_after") -> dict[str, dict]:
+    """Every mapped instance's summary (XCom return_value), by destination: one per table."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        found = (
+            session.query(XComModel)
+            .filter_by(dag_id=DAG_ID, run_id=run_id, task_id=task_id, key="return_value")
+            .all()
+        )
+        values = {r.map_index: XComModel.deserialize_value(r) for r in found}
+    assert len(values) == len(found)
+    return {v.get("destination", f"map_index {i}"): v for i, v in values.items()}
 
 
 def destination(path: Path) -> list[dict]:
@@ -79,7 +97,19 @@ def test_destination_matches_the_reference_and_a_rerun_changes_nothing(warehouse
     want = expected(warehouse)
     assert destination(warehouse) == want
     assert {r["before_source"] for r in want} == {"log", "snapshot", "none", "missing"}
-    assert len(rows(warehouse, "SELECT * FROM order_lines_before_after")) > 0
+    lines = rows(warehouse, "SELECT * FROM order_lines_before_after")
+    assert len(lines) > 0
+    # one summary per mapped table, each with its own counts
+    by_table = summaries(result.run_id)
+    assert sorted(by_table) == ["main.order_lines_before_after", "main.orders_before_after"]
+    orders, order_lines = by_table["main.orders_before_after"], by_table["main.order_lines_before_after"]
+    assert (orders["rows"], order_lines["rows"]) == (len(want), len(lines))
+    assert orders["missing_before"] == 1
+    assert order_lines["missing_before"] == 0
+    log = rows(warehouse, "SELECT * FROM orders_ct_log")
+    assert orders["bad_rows"] == reference_bad_rows(ORDERS, log, WS, WE)
+    assert orders["bad_rows"] == {"null_key": 0, "null_version": 1, "unknown_change_type": 1, "total": 2}
+    assert order_lines["bad_rows"]["total"] == 0
 
     again = run_dag(DAGS, DAG_ID, DAY, {"tables": ["orders"]})
     assert again.state == "success"
@@ -108,8 +138,9 @@ def test_too_many_missing_before_images_fail_and_write_nothing(warehouse: Path, 
 def test_dry_run_buys_nothing_and_writes_nothing(warehouse: Path, reservation) -> None:
     result = run_dag(DAGS, DAG_ID, DAY, {"dry_run": True, "mode": "events"})
     assert result.state == "success"
-    summaries = result.xcom[("before_after", "return_value")]
-    assert all(s["dry_run"] for s in ([summaries] if isinstance(summaries, dict) else summaries))
+    planned = list(summaries(result.run_id).values())
+    assert len(planned) == 2, "one dry run per configured table"
+    assert all(s["dry_run"] for s in planned)
     tables = "SELECT count(*) AS n FROM information_schema.tables WHERE table_name LIKE '%before_after%'"
     assert rows(warehouse, tables)[0]["n"] == 0
     api, _ = reservation
@@ -148,3 +179,37 @@ def test_unknown_table_param_fails_before_buying_anything(warehouse: Path, reser
     assert run_dag(DAGS, DAG_ID, DAY, {"tables": ["nope"]}).state == "failed"
     api, _ = reservation
     assert not [c for c in api.calls if "capacityCommitments" in c], "no purchase for a run that cannot work"
+
+
+def test_bad_rows_above_the_threshold_fail_without_retries_and_write_nothing(warehouse: Path) -> None:
+    con = duckdb.connect(str(warehouse))
+    con.execute(  # a third bad row (the config allows two): a NULL key
+        "INSERT INTO orders_ct_log VALUES (NULL, 'c3', 'paid', 3.0, 'U', 99999998, ?)",
+        [WS + timedelta(hours=4)],
+    )
+    con.close()
+    result = run_dag(DAGS, DAG_ID, DAY, {"tables": ["orders"]})
+    assert result.state == "failed"
+    assert result.try_numbers["before_after"] == 1, "bad data is not retried"
+    tables = "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'orders_before_after'"
+    assert rows(warehouse, tables)[0]["n"] == 0
+    assert RunStateStore().get_shared(WATERMARKS, "main.orders_before_after") is None
+
+
+@pytest.mark.parametrize(
+    "alter",
+    [
+        "ALTER TABLE orders_ct_log ALTER changetrack_ver TYPE VARCHAR",  # would order '9' after '10'
+        "ALTER TABLE orders_ct_log DROP COLUMN order_id",
+        "ALTER TABLE orders_snapshot_261120 DROP COLUMN status",
+    ],
+)
+def test_a_source_or_snapshot_of_the_wrong_shape_fails_before_writing(warehouse: Path, alter: str) -> None:
+    con = duckdb.connect(str(warehouse))
+    con.execute(alter)
+    con.close()
+    result = run_dag(DAGS, DAG_ID, DAY, {"tables": ["orders"]})
+    assert result.state == "failed"
+    assert result.try_numbers["before_after"] == 1, "a wrong schema is not retried"
+    tables = "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'orders_before_after'"
+    assert rows(warehouse, tables)[0]["n"] == 0

@@ -7,18 +7,32 @@ checks, MERGE into a partitioned destination) must replace a window, never dupli
 
 from __future__ import annotations
 
+import dataclasses
+import multiprocessing
+from collections import Counter
 from datetime import datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
-from platform_ops.core.cdc import CdcSpec, Dialect, Mode, build_sql, query_params, reference
+from platform_ops.core.cdc import (
+    CdcSpec,
+    Dialect,
+    Mode,
+    build_bad_rows_sql,
+    build_sql,
+    query_params,
+    reference,
+    reference_bad_rows,
+)
 from platform_ops.hooks.cdc import query_parameters
 from sandbox.bigquery.emulator import copy_from_duckdb, load_rows
 from scripts.cdc_demo_data import generate
-from tests.airflow_runner import run_dag
+from tests import airflow_runner
+from tests.airflow_runner import ensure_db, run_dag
 from tests.core.test_cdc import WE, WS  # the Tokyo day 2026-11-22
 
 pytestmark = pytest.mark.integration
@@ -73,6 +87,11 @@ LOG = [
     change(4, "x", "U", 40, WE, "tomorrow", 1),  # the next Tokyo day: outside
     change(5, "x", "U", 50, WS - timedelta(days=3), "too old", 1),  # before the lookback
     change(5, "x", "D", 51, WS + timedelta(hours=5)),
+    # bad rows: left out and counted, as on DuckDB
+    change(None, "x", "I", 60, WS + timedelta(hours=1), "null key", 1),
+    change(6, "x", "U", None, WS + timedelta(hours=2), "null version", 1),
+    change(1, "x", "u", 14, WS + timedelta(hours=6), "lowercase", 9),  # not an update of (1, x)
+    change(3, "x", "X", 31, WS + timedelta(hours=6), "unknown", 9),
 ]
 SNAP_DAY_BEFORE = [snap(2, "x", "snap-2", 7), snap(5, "x", "snap-5", 8)]
 SNAP_OTHER_DAY = [snap(2, "y", "wrong-day", 0), snap(2, "x", "wrong-day", 0)]
@@ -117,6 +136,19 @@ def test_bigquery_sql_matches_the_reference(fixed, mode: Mode) -> None:
         assert by_key[(1, "x")]["after"] == {"name": "third", "qty": 4}, "version order decides"
         assert by_key[(2, "x")]["before"] == {"name": "snap-2", "qty": 7}, "the day before's snapshot only"
         assert by_key[(3, "x")]["after"] == {"name": "v30-again", "qty": 1}
+
+
+def test_bigquery_counts_the_bad_rows_as_the_reference_does(fixed) -> None:
+    from google.cloud import bigquery
+
+    params = query_parameters({"window_start": WS, "window_end": WE})
+    job = fixed.query(
+        build_bad_rows_sql(SPEC, Dialect.BIGQUERY),
+        job_config=bigquery.QueryJobConfig(query_parameters=params),
+    )
+    [counts] = [dict(r.items()) for r in job.result()]
+    assert counts == reference_bad_rows(SPEC, LOG, WS, WE)
+    assert counts == {"null_key": 1, "null_version": 1, "unknown_change_type": 2, "total": 4}
 
 
 def test_empty_window_and_no_snapshot(fixed) -> None:
@@ -181,6 +213,8 @@ def test_operator_replaces_the_window_and_leaves_no_staging_table(warehouse, mod
         "bigquery",
         "cdc.orders_snapshot_261120",
     )
+    assert summary["bad_rows"] == reference_bad_rows(spec, log, DEMO_WS, DEMO_WE)
+    assert summary["bad_rows"]["total"] == 2, "the demo data's two mangled rows"
 
     again = run_dag(DAGS, "cdc_scenarios", DEMO_WE, {"mode": str(mode)})
     assert again.state == "success"
@@ -210,3 +244,94 @@ def test_a_missing_source_table_fails_naming_it(warehouse) -> None:
     client, *_ = warehouse
     client.delete_table("cdc.orders_ct_log")
     assert run_dag(DAGS, "cdc_scenarios", DEMO_WE, {}).state == "failed"
+
+
+def test_bad_rows_above_the_threshold_write_nothing(warehouse) -> None:
+    client, *_ = warehouse
+    result = run_dag(DAGS, "cdc_scenarios", DEMO_WE, {"max_bad_rows": 1})
+    assert result.state == "failed"
+    assert not [t for t in tables(client) if t.startswith("orders_net") or "__staged_" in t]
+
+
+def test_a_snapshot_zone_that_does_not_fit_the_windows_fails_before_reading(warehouse) -> None:
+    """The DAG's windows are Tokyo days; with UTC the day before's snapshot is another day's."""
+    client, *_ = warehouse
+    lenient = {"snapshot_timezone": "UTC", "max_missing_before": 100_000}
+    result = run_dag(DAGS, "cdc_scenarios", DEMO_WE, lenient)
+    assert result.state == "failed"
+    assert not [t for t in tables(client) if t.startswith("orders_net") or "__staged_" in t]
+    warned = run_dag(DAGS, "cdc_scenarios", DEMO_WE, lenient | {"strict_snapshot_timezone": False})
+    assert warned.state == "success", "not strict: a warning only"
+
+
+def test_a_bigquery_source_of_the_wrong_shape_fails_naming_nothing_written(warehouse) -> None:
+    client, _, log, _ = warehouse
+    schema = [(f.name, f.field_type) for f in client.get_table("cdc.orders_ct_log").schema]
+    strings = [(n, "STRING" if n == "changetrack_ver" else t) for n, t in schema]
+    client.delete_table("cdc.orders_ct_log")  # the emulator keeps a table's schema on WRITE_TRUNCATE
+    load_rows(
+        client,
+        "cdc.orders_ct_log",
+        strings,
+        [
+            r | {"changetrack_ver": None if r["changetrack_ver"] is None else str(r["changetrack_ver"])}
+            for r in log
+        ],
+    )
+    assert run_dag(DAGS, "cdc_scenarios", DEMO_WE, {}).state == "failed"
+    assert not [t for t in tables(client) if t.startswith("orders_net") or "__staged_" in t]
+
+
+# -- two runs of one window at once ---------------------------------------------------------------
+
+
+def _run_at_once(dag_id: str, conf: dict, barrier: Any, results: Any) -> None:
+    """One DAG run in its own process; each run waits, once its window is computed into its staging
+    table, until the other run has computed its own: both are then between compute and MERGE."""
+    from platform_ops.hooks.cdc import CdcBigQueryHook
+
+    original = CdcBigQueryHook.run_query
+
+    def run_query(self, sql: str, params: Any, labels: Any, dry_run: bool = False) -> Any:
+        job = original(self, sql, params, labels, dry_run)
+        if sql.startswith("CREATE OR REPLACE TABLE"):
+            barrier.wait(timeout=300)
+        return job
+
+    CdcBigQueryHook.run_query = run_query  # type: ignore[method-assign]
+    airflow_runner._MIGRATED = True  # the parent migrated the metadata DB
+    result = run_dag(DAGS, dag_id, DEMO_WE, conf)
+    results.put((dag_id, result.state, result.xcom.get(("orders", "return_value"))))
+
+
+def test_two_runs_of_one_window_at_once_each_merge_their_own_result(warehouse) -> None:
+    client, spec, log, snapshot = warehouse
+    ensure_db()
+    conf = {"max_missing_before": 100_000}
+    want = {
+        "cdc_scenarios": reference(spec, "net", log, snapshot, DEMO_WS, DEMO_WE),
+        "cdc_scenarios_twin": reference(
+            dataclasses.replace(spec, lookback=timedelta(0)), "net", log, snapshot, DEMO_WS, DEMO_WE
+        ),
+    }
+    key = itemgetter("order_id", "version_after")
+    assert sorted(want["cdc_scenarios"], key=key) != sorted(want["cdc_scenarios_twin"], key=key)
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_run_at_once, args=(d, conf, barrier, results)) for d in want]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=600)
+    assert [p.exitcode for p in procs] == [0, 0]
+    outcome = {dag_id: (state, summary) for dag_id, state, summary in (results.get(timeout=5) for _ in procs)}
+    for dag_id, (state, summary) in outcome.items():
+        assert state == "success", dag_id
+        counts = Counter(f"{r['op']}:{r['before_source']}" for r in want[dag_id])
+        assert summary["by_op_and_before_source"] == dict(counts), f"{dag_id} checked another run's result"
+    assert outcome["cdc_scenarios"][1]["staged"] != outcome["cdc_scenarios_twin"][1]["staged"]
+    got = sorted(table_rows(client, "cdc.orders_net"), key=key)
+    assert got in (sorted(want["cdc_scenarios"], key=key), sorted(want["cdc_scenarios_twin"], key=key)), (
+        "the window holds one run's whole result"
+    )
+    assert not [t for t in tables(client) if "__staged_" in t]

@@ -8,6 +8,10 @@ rebuilt here.
 
 Semantics, for the window W = [window_start, window_end) on the insert-time column:
 
+* bad rows are left out and counted (:func:`build_bad_rows_sql`, :func:`reference_bad_rows`): a
+  NULL in a key column, a NULL version, or a change type that is not exactly I, U or D (a
+  lowercase ``u`` is as unknown as ``X``: the source never writes one). The same rows are left out
+  in both modes and on both engines; the operator fails above a threshold;
 * the log is deduplicated on (key, version), keeping the latest insert time (a re-delivery);
 * changed keys are the keys with at least one row in W;
 * after image: the row with the highest version in W; NULL when that row is a delete;
@@ -24,7 +28,9 @@ delete; for the key's first known change the snapshot as above), ``op`` from the
 type (I -> c, U -> u, D -> d), ``version_before``, ``version_after`` (its version), the same
 ``before_source`` values and ``changed_at`` (its insert time).
 
-Version order decides, never arrival order. The SQL reads the log once (window functions over one
+Version order decides, never arrival order, so the version column must be integer-typed (a
+string version would order '9' after '10'): :func:`check_source_schema` checks the source's
+column types before anything runs. The SQL reads the log once (window functions over one
 scan) and joins the snapshot only for keys whose before image the log cannot give. Identifiers are
 validated; the window bounds are bound as query parameters.
 """
@@ -32,19 +38,24 @@ validated; the window bounds are bound as query parameters.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platform_ops.exceptions import ConfigError
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,299}$")
-_TABLE_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,1023}$")
-_SUFFIX_FORMAT = re.compile(r"^(%[Ymdy]|[0-9_\-])+$")
+# Matched with fullmatch: "$" would let a trailing newline through.
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,299}")
+_TABLE_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,1023}")
+_SUFFIX_FORMAT = re.compile(r"(%[Ymdy]|[0-9_\-])+")
+# The change types SQL Server change tracking writes, exactly (a lowercase one is a bad row).
+CHANGE_TYPES = ("I", "U", "D")
+BAD_ROW_REASONS = ("null_key", "null_version", "unknown_change_type")
 
 
 class Dialect(StrEnum):
@@ -68,14 +79,18 @@ def parse_mode(value: Any) -> Mode:
 
 
 def ident(field_name: str, value: str) -> str:
-    if not isinstance(value, str) or not _IDENT.match(value):
+    if not isinstance(value, str) or not _IDENT.fullmatch(value):
         raise ConfigError(field_name, f"{value!r} is not a plain column name", "use letters, digits and _")
     return value
 
 
 def table_name(field_name: str, value: str) -> str:
     parts = value.split(".") if isinstance(value, str) else []
-    if not 1 <= len(parts) <= 3 or not all(_TABLE_PART.match(p) for p in parts) or "-" in "".join(parts[1:]):
+    if (
+        not 1 <= len(parts) <= 3
+        or not all(_TABLE_PART.fullmatch(p) for p in parts)
+        or "-" in "".join(parts[1:])
+    ):
         raise ConfigError(
             field_name,
             f"{value!r} is not a table name",
@@ -120,7 +135,7 @@ class CdcSpec:
             raise ConfigError("columns", "repeat a key or change-tracking column", "list each column once")
         if self.snapshot_table_prefix is not None:
             table_name("snapshot_table_prefix", self.snapshot_table_prefix)
-        if not _SUFFIX_FORMAT.match(self.snapshot_suffix_format):
+        if not _SUFFIX_FORMAT.fullmatch(self.snapshot_suffix_format):
             raise ConfigError(
                 "snapshot_suffix_format",
                 f"{self.snapshot_suffix_format!r} is not a date format",
@@ -184,7 +199,107 @@ def _log_cte(spec: CdcSpec, d: Dialect) -> str:
         f"    {at} >= {_param(d, 'window_start')} AS _in_w\n"
         f"  FROM {_q(d, spec.source_table)}\n"
         f"  WHERE {at} >= {_param(d, 'lookback_start')} AND {at} < {_param(d, 'window_end')}\n"
+        f"    AND NOT ({_bad_row(spec)})\n"
         f"  QUALIFY ROW_NUMBER() OVER (PARTITION BY {pk_list}, {v} ORDER BY {at} DESC) = 1"
+    )
+
+
+def _faults(spec: CdcSpec) -> dict[str, str]:
+    """Per bad-row reason, the SQL condition (never NULL) that a log row has that fault."""
+    t = spec.type_column
+    known = ", ".join(f"'{c}'" for c in CHANGE_TYPES)
+    return {
+        "null_key": " OR ".join(f"{c} IS NULL" for c in spec.primary_key),
+        "null_version": f"{spec.version_column} IS NULL",
+        "unknown_change_type": f"{t} IS NULL OR {t} NOT IN ({known})",
+    }
+
+
+def _bad_row(spec: CdcSpec) -> str:
+    return " OR ".join(f"({cond})" for cond in _faults(spec).values())
+
+
+def build_bad_rows_sql(spec: CdcSpec, dialect: Dialect) -> str:
+    """The window's bad rows, counted per reason (a row may have several) and in ``total`` (each
+    row once); parameters window_start, window_end. The queries leave these rows out; rows in the
+    lookback are left out too but belong to (are counted in) their own window."""
+    d, at = dialect, spec.inserted_at_column
+    counts = [f"COUNT(CASE WHEN {cond} THEN 1 END) AS {name}" for name, cond in _faults(spec).items()]
+    return (
+        f"SELECT {', '.join(counts)}, COUNT(CASE WHEN {_bad_row(spec)} THEN 1 END) AS total\n"
+        f"FROM {_q(d, spec.source_table)}\n"
+        f"WHERE {at} >= {_param(d, 'window_start')} AND {at} < {_param(d, 'window_end')}"
+    )
+
+
+# Column types per engine, as DuckDB's information_schema and BigQuery's table schema spell them.
+_INTEGER_TYPES = {
+    Dialect.DUCKDB: {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}
+    | {"UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"},
+    Dialect.BIGQUERY: {"INTEGER", "INT64"},
+}
+_STRING_TYPES = {Dialect.DUCKDB: {"VARCHAR"}, Dialect.BIGQUERY: {"STRING"}}
+_TIMESTAMP_TYPES = {Dialect.DUCKDB: {"TIMESTAMP WITH TIME ZONE"}, Dialect.BIGQUERY: {"TIMESTAMP"}}
+
+
+def _present(schema: Mapping[str, str], where: str, field_name: str, names: Iterable[str]) -> None:
+    for name in names:
+        if name.lower() not in schema:
+            raise ConfigError(
+                field_name,
+                f"{name!r} is not a column of {where} (it has {', '.join(sorted(schema)) or 'none'})",
+                "name the columns the table has",
+            )
+
+
+def check_source_schema(spec: CdcSpec, schema: Mapping[str, str], dialect: Dialect) -> None:
+    """Refuse a source whose columns cannot give the semantics, naming the field: every named
+    column present, the version integer-typed (a string version orders '9' after '10'), the change
+    type a string, the insert time a time-zone-aware TIMESTAMP. ``schema``: column -> type name."""
+    cols = {name.lower(): str(kind).upper() for name, kind in schema.items()}
+    where = spec.source_table
+    _present(cols, where, "primary_key", spec.primary_key)
+    _present(cols, where, "columns", spec.columns)
+    kinds = (
+        ("version_column", spec.version_column, _INTEGER_TYPES, "an integer type"),
+        ("type_column", spec.type_column, _STRING_TYPES, "a string type"),
+        ("inserted_at_column", spec.inserted_at_column, _TIMESTAMP_TYPES, "a TIMESTAMP"),
+    )
+    for field_name, column, allowed, what in kinds:
+        _present(cols, where, field_name, [column])
+        kind = cols[column.lower()]
+        if kind not in allowed[dialect]:
+            raise ConfigError(
+                field_name,
+                f"{where}.{column} is {kind}, not {what}",
+                f"land it as {' or '.join(sorted(allowed[dialect]))} (cast it in the landing table)",
+            )
+
+
+def check_snapshot_schema(spec: CdcSpec, table: str, schema: Mapping[str, str]) -> None:
+    """Refuse a snapshot table that lacks a key or a tracked column, naming it."""
+    cols = {name.lower(): kind for name, kind in schema.items()}
+    _present(cols, f"the snapshot {table}", "snapshot_table_prefix", [*spec.primary_key, *spec.columns])
+
+
+def snapshot_misalignment(snapshot_timezone: str, window_start: datetime) -> str | None:
+    """Why the snapshot of the day before the window is not the state at the window's start, or
+    None when it is: the window must start at local midnight of ``snapshot_timezone`` (a DAG of
+    Tokyo days read with a UTC snapshot zone reads the snapshot of the wrong day)."""
+    try:
+        zone = ZoneInfo(snapshot_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            "snapshot_timezone", f"{snapshot_timezone!r} is not a time zone", "e.g. Asia/Tokyo"
+        ) from None
+    local = window_start.astimezone(zone)
+    if local.time() == time(0):
+        return None
+    day = local.date() - timedelta(days=1)
+    return (
+        f"the window starts {window_start.isoformat()}, which is {local:%Y-%m-%d %H:%M} in "
+        f"{snapshot_timezone}, not at midnight: the snapshot of {day} ({snapshot_timezone}) holds the "
+        "state at that midnight, not at the window's start"
     )
 
 
@@ -379,11 +494,13 @@ def replace_window_sql(destination: str, staged: str, columns: Sequence[str]) ->
     )
 
 
-def staged_table(destination: str, window_start: datetime, window_end: datetime) -> str:
-    """Where a window's result waits for its checks before the MERGE: beside the destination,
-    named after the window (a retry overwrites it)."""
-    digest = hashlib.sha256(f"{window_start.isoformat()}|{window_end.isoformat()}".encode()).hexdigest()
-    return f"{table_name('destination_table', destination)}__staged_{digest[:12]}"
+def staged_table(destination: str, *run: object) -> str:
+    """Where one run's result waits for its checks before the MERGE: beside the destination, named
+    after the run (``run``: e.g. dag_id, run_id, task_id, map_index; never the try, so a retry
+    replaces its own table). Two runs of the same window never share one."""
+    key = json.dumps([str(part) for part in run])  # unambiguous: ("a", "bc") differs from ("ab", "c")
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{table_name('destination_table', destination)}__staged_{digest[:20]}"
 
 
 def job_labels(**values: str) -> dict[str, str]:
@@ -417,7 +534,7 @@ def _reference_log(
     lookback_start = window_start - spec.lookback
     latest: dict[tuple, Mapping[str, Any]] = {}
     for row in log_rows:
-        if not lookback_start <= row[at] < window_end:
+        if row[at] is None or not lookback_start <= row[at] < window_end or _faults_of(spec, row):
             continue
         k = (tuple(row[c] for c in pk), row[v])
         if k not in latest or row[at] > latest[k][at]:
@@ -426,6 +543,35 @@ def _reference_log(
     for (key, _), row in latest.items():
         by_key.setdefault(key, []).append(row)
     return {key: sorted(rows, key=lambda r: r[v]) for key, rows in sorted(by_key.items())}
+
+
+def _faults_of(spec: CdcSpec, row: Mapping[str, Any]) -> list[str]:
+    """The bad-row reasons of one log row (empty for a good row)."""
+    faults = []
+    if any(row[c] is None for c in spec.primary_key):
+        faults.append("null_key")
+    if row[spec.version_column] is None:
+        faults.append("null_version")
+    if row[spec.type_column] not in CHANGE_TYPES:
+        faults.append("unknown_change_type")
+    return faults
+
+
+def reference_bad_rows(
+    spec: CdcSpec, log_rows: Iterable[Mapping[str, Any]], window_start: datetime, window_end: datetime
+) -> dict[str, int]:
+    """What :func:`build_bad_rows_sql` must count: per reason, and each bad row once in ``total``."""
+    check_window(window_start, window_end)
+    at = spec.inserted_at_column
+    counts = dict.fromkeys((*BAD_ROW_REASONS, "total"), 0)
+    for row in log_rows:
+        if row[at] is None or not window_start <= row[at] < window_end:
+            continue
+        faults = _faults_of(spec, row)
+        for reason in faults:
+            counts[reason] += 1
+        counts["total"] += bool(faults)
+    return counts
 
 
 def _reference_before(

@@ -68,15 +68,21 @@ class CdcBigQueryHook(BigQueryHook):
             self._client = self.get_client()
         return self._client
 
-    def column_names(self, table: str) -> list[str] | None:
-        """The table's top-level column names, or None when it does not exist."""
+    def schema(self, table: str) -> dict[str, str] | None:
+        """The table's top-level columns and their types (INTEGER, STRING, ...), or None when it
+        does not exist."""
         try:
-            return [f.name for f in self.client.get_table(table).schema]
+            return {f.name: f.field_type for f in self.client.get_table(table).schema}
         except gexc.NotFound:
             return None
 
+    def column_names(self, table: str) -> list[str] | None:
+        """The table's top-level column names, or None when it does not exist."""
+        schema = self.schema(table)
+        return None if schema is None else list(schema)
+
     def table_exists(self, table: str) -> bool:
-        return self.column_names(table) is not None
+        return self.schema(table) is not None
 
     def run_query(
         self, sql: str, params: Mapping[str, Any], labels: Mapping[str, str], dry_run: bool = False

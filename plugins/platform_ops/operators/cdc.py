@@ -12,15 +12,20 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from platform_ops.core.cdc import (
+    BAD_ROW_REASONS,
     CdcSpec,
     Dialect,
+    build_bad_rows_sql,
     build_sql,
+    check_snapshot_schema,
+    check_source_schema,
     check_window,
     ident,
     job_labels,
     parse_mode,
     query_params,
     replace_window_sql,
+    snapshot_misalignment,
     staged_table,
     table_name,
 )
@@ -50,29 +55,46 @@ class CdcBeforeAfterOperator(BaseOperator):
 
     The window's rows in ``destination_table`` are replaced in one transaction, so re-running a
     window leaves the destination as it was. More than ``max_missing_before`` missing before images
-    fails the task and writes nothing. The last processed window per destination is kept in the
-    RunStateStore; a gap since the previous window is logged.
+    fails the task and writes nothing.
+
+    Before anything runs, the source's column types are checked (every named column present, the
+    version integer-typed, the change type a string, the insert time a TIMESTAMP) and so is the
+    snapshot's (key and tracked columns present): a mismatch fails without retries, naming the
+    field. Bad rows (a NULL key column, a NULL version, a change type that is not exactly I, U or
+    D: lowercase counts as unknown) are left out of the result in both modes and both engines,
+    counted per reason in the summary (``bad_rows``) and logged; more than ``max_bad_rows`` of them
+    in the window fail the task without retries and write nothing. When the window does not start
+    at midnight in ``snapshot_timezone`` (the DAG's windows are days of another zone), the day
+    before's snapshot is not the state at the window's start: the task fails naming
+    ``snapshot_timezone``, or with ``strict_snapshot_timezone=False`` only logs a warning.
+
+    The last processed window per destination is kept in the RunStateStore; a gap since the
+    previous window is logged.
 
     ``mode="events"`` writes one row per change in the window instead, each with its own before
     and after image and ``changed_at`` (no ``change_count``).
 
     ``engine="bigquery"`` (google-cloud-bigquery through the Google provider's hook and
     ``gcp_conn_id``): one query job computes the window into a staging table beside the destination
-    (it expires after a day should the run die), the checks read that small result, then one MERGE
-    replaces the window's rows of the destination (created day-partitioned on ``window_start`` and
-    clustered on the key). Every job carries labels (dag, task, destination). ``dry_run=True``
-    only plans the query and logs the bytes it would process. The snapshot is read as
-    ``<snapshot_table_prefix>*`` with ``_TABLE_SUFFIX``. ``engine="duckdb"`` runs the same
-    semantics on a local DuckDB file (``duckdb_path``, default env PLATFORM_OPS_CDC_DUCKDB_PATH or
-    ``$AIRFLOW_HOME/cdc.duckdb``) in one transaction.
+    (named after the run, dag_id, run_id, task_id and map index, so two runs of one window never
+    share one and a retry replaces its own; it expires after a day should the run die), the checks
+    read that small result, then one MERGE replaces the window's rows of the destination (created
+    day-partitioned on ``window_start`` and clustered on the key). Every job carries labels (dag,
+    task, destination). ``dry_run=True`` only plans the query and logs the bytes it would
+    process. The snapshot is read as ``<snapshot_table_prefix>*`` with ``_TABLE_SUFFIX``.
+    ``engine="duckdb"`` runs the same semantics on a local DuckDB file (``duckdb_path``, default
+    env PLATFORM_OPS_CDC_DUCKDB_PATH or ``$AIRFLOW_HOME/cdc.duckdb``) in one transaction.
     """
 
     template_fields: Sequence[str] = (
         "source_table",
         "destination_table",
+        "snapshot_timezone",
         "duckdb_path",
         "mode",
         "max_missing_before",
+        "max_bad_rows",
+        "strict_snapshot_timezone",
         "is_dry_run",
     )
     ui_color = "#34a853"
@@ -97,6 +119,8 @@ class CdcBeforeAfterOperator(BaseOperator):
         location: str | None = None,
         duckdb_path: str | None = None,
         max_missing_before: int = 0,
+        max_bad_rows: int = 0,
+        strict_snapshot_timezone: bool = True,
         dry_run: bool = False,
         state_root: str | None = None,
         state_conn_id: str | None = None,
@@ -120,6 +144,8 @@ class CdcBeforeAfterOperator(BaseOperator):
         self.location = location
         self.duckdb_path = duckdb_path
         self.max_missing_before = max_missing_before
+        self.max_bad_rows = max_bad_rows
+        self.strict_snapshot_timezone = strict_snapshot_timezone
         self.is_dry_run = dry_run  # BaseOperator.dry_run() is a method: keep the flag apart
         self.state_root = state_root
         self.state_conn_id = state_conn_id
@@ -132,18 +158,40 @@ class CdcBeforeAfterOperator(BaseOperator):
             )
         parse_mode(self.mode)
         table_name("destination_table", self.destination_table)
-        self.max_missing_before = parse_int("max_missing_before", self.max_missing_before)
-        if self.max_missing_before < 0:
-            raise ConfigError(
-                "max_missing_before", f"{self.max_missing_before} is negative", "pass 0 or more"
-            )
+        for name in ("max_missing_before", "max_bad_rows"):
+            value = parse_int(name, getattr(self, name))
+            if value < 0:
+                raise ConfigError(name, f"{value} is negative", "pass 0 or more")
+            setattr(self, name, value)
+        self.strict_snapshot_timezone = parse_bool("strict_snapshot_timezone", self.strict_snapshot_timezone)
         return parse_bool("dry_run", self.is_dry_run)
+
+    def _check_snapshot_timezone(self, start: datetime) -> None:
+        """The day-before snapshot is the state at the window's start only when the window starts
+        at midnight in ``snapshot_timezone``: fail (or warn, when not strict) otherwise."""
+        if not self.snapshot_table_prefix:
+            return
+        problem = snapshot_misalignment(self.snapshot_timezone, start)
+        if problem is None:
+            return
+        if self.strict_snapshot_timezone:
+            raise ConfigError(
+                "snapshot_timezone",
+                problem,
+                "set snapshot_timezone to the zone of the DAG's timetable (the zone whose days the "
+                "snapshots are), or pass strict_snapshot_timezone=False to accept it",
+            )
+        self.log.warning(
+            "snapshot_timezone: %s; the log's lookback must cover the gap (strict_snapshot_timezone is off)",
+            problem,
+        )
 
     def execute(self, context: Any) -> dict[str, Any]:
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
         try:
             dry_run = self._check_inputs()
             check_window(start, end)
+            self._check_snapshot_timezone(start)
         except ConfigError as exc:
             raise AirflowFailException(str(exc)) from exc
         self.log.info(
@@ -165,10 +213,11 @@ class CdcBeforeAfterOperator(BaseOperator):
         return summary
 
     # -- shared steps -------------------------------------------------------------------------------
-    def _spec(self, source_columns: Sequence[str] | None) -> CdcSpec:
-        """The checked spec; ``source_columns`` (None: the table does not exist) expand ``"*"``."""
+    def _spec(self, schema: dict[str, str] | None, dialect: Dialect) -> CdcSpec:
+        """The checked spec; ``schema`` (column -> type; None: the table does not exist) expands
+        ``"*"`` and must fit the semantics (:func:`check_source_schema`)."""
         try:
-            if source_columns is None:
+            if schema is None:
                 raise ConfigError(
                     "source_table",
                     f"{self.source_table!r} does not exist",
@@ -176,10 +225,10 @@ class CdcBeforeAfterOperator(BaseOperator):
                 )
             if self.columns == "*":
                 skip = {*self.primary_key, self.type_column, self.version_column, self.inserted_at_column}
-                columns = tuple(c for c in source_columns if c not in skip)
+                columns = tuple(c for c in schema if c not in skip)
             else:
                 columns = (self.columns,) if isinstance(self.columns, str) else tuple(self.columns)
-            return CdcSpec(
+            spec = CdcSpec(
                 source_table=self.source_table,
                 primary_key=tuple(self.primary_key),
                 columns=columns,
@@ -191,15 +240,23 @@ class CdcBeforeAfterOperator(BaseOperator):
                 snapshot_timezone=self.snapshot_timezone,
                 lookback=self.lookback,
             )
+            check_source_schema(spec, schema, dialect)
+            return spec
         except ConfigError as exc:
             raise AirflowFailException(str(exc)) from exc
 
-    def _snapshot(self, spec: CdcSpec, params: dict[str, Any], exists: Any) -> str | None:
-        """The day's snapshot table if it exists (``exists(name)``), else None with a warning."""
+    def _snapshot(self, spec: CdcSpec, params: dict[str, Any], schema_of: Any) -> str | None:
+        """The day's snapshot table if it exists (``schema_of(name)`` is not None) and has the key
+        and tracked columns, else None with a warning."""
         if not spec.snapshot_table_prefix:
             return None
         candidate = f"{spec.snapshot_table_prefix}{params['snapshot_suffix']}"
-        if exists(candidate):
+        schema = schema_of(candidate)
+        if schema is not None:
+            try:
+                check_snapshot_schema(spec, candidate, schema)
+            except ConfigError as exc:
+                raise AirflowFailException(str(exc)) from exc
             return candidate
         self.log.warning("Snapshot %s does not exist: before images come from the log only", candidate)
         return None
@@ -216,6 +273,26 @@ class CdcBeforeAfterOperator(BaseOperator):
         if missing:
             self.log.warning("%d change(s) have no before image (before_source=missing)", missing)
         return missing
+
+    def _bad_rows(self, counts: dict[str, int]) -> dict[str, int]:
+        """The window's bad-row counts, logged; raises (no retries) above ``max_bad_rows``."""
+        counts = {k: int(counts[k]) for k in (*BAD_ROW_REASONS, "total")}
+        total = counts["total"]
+        detail = (
+            f"{counts['null_key']} with a NULL key column, {counts['null_version']} with a NULL "
+            f"version, {counts['unknown_change_type']} whose change type is not exactly I, U or D"
+        )
+        if total > self.max_bad_rows:
+            raise AirflowFailException(
+                f"{total} bad row(s) in the window of {self.source_table} ({detail}), above "
+                f"max_bad_rows={self.max_bad_rows}; nothing was written. Correct the rows in the "
+                "source and clear the task, or raise max_bad_rows to leave them out"
+            )
+        if total:
+            self.log.warning("%d bad row(s) left out of the result (%s)", total, detail)
+        else:
+            self.log.info("No bad rows in the window")
+        return counts
 
     def _summary(
         self, start: datetime, end: datetime, counts: dict[str, int], **extra: Any
@@ -236,9 +313,9 @@ class CdcBeforeAfterOperator(BaseOperator):
         from platform_ops.hooks.cdc import CdcBigQueryHook
 
         hook = CdcBigQueryHook(gcp_conn_id=self.gcp_conn_id, location=self.location)
-        spec = self._spec(hook.column_names(self.source_table))
+        spec = self._spec(hook.schema(self.source_table), Dialect.BIGQUERY)
         params = query_params(spec, start, end)
-        snapshot = self._snapshot(spec, params, hook.table_exists)
+        snapshot = self._snapshot(spec, params, hook.schema)
         if snapshot is None:
             spec = dataclasses.replace(spec, snapshot_table_prefix=None)
             params.pop("snapshot_suffix")
@@ -256,7 +333,11 @@ class CdcBeforeAfterOperator(BaseOperator):
                 "Dry run: the query would process %s bytes; nothing written", job.total_bytes_processed
             )
             return {"dry_run": True, "bytes_processed": job.total_bytes_processed, "snapshot": snapshot}
-        staged = staged_table(self.destination_table, start, end)
+        window = {"window_start": start, "window_end": end}
+        [bad] = hook.run_query(build_bad_rows_sql(spec, Dialect.BIGQUERY), window, labels).result()
+        bad_rows = self._bad_rows(dict(bad.items()))
+        # This run's own table: another run of the window (other params) computes into another.
+        staged = staged_table(self.destination_table, ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
         create = (
             f"CREATE OR REPLACE TABLE `{staged}`\n"
             "OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY)) AS\n"
@@ -275,13 +356,15 @@ class CdcBeforeAfterOperator(BaseOperator):
             missing = self._missing(counts)
             columns = hook.create_like(self.destination_table, staged, "window_start", spec.primary_key)
             merge = replace_window_sql(self.destination_table, staged, columns)
-            job = hook.run_query(merge, {"window_start": start, "window_end": end}, labels)
+            job = hook.run_query(merge, window, labels)
             self.log.info(
                 "%s: window replaced (%s rows affected)", self.destination_table, job.num_dml_affected_rows
             )
         finally:
             hook.drop(staged)
-        return self._summary(start, end, counts, missing_before=missing, snapshot=snapshot)
+        return self._summary(
+            start, end, counts, missing_before=missing, bad_rows=bad_rows, snapshot=snapshot, staged=staged
+        )
 
     # -- DuckDB -------------------------------------------------------------------------------------
     def _run_duckdb(self, start: datetime, end: datetime, dry_run: bool) -> dict[str, Any]:
@@ -294,21 +377,18 @@ class CdcBeforeAfterOperator(BaseOperator):
             con.close()
 
     def _duckdb(self, con: Any, start: datetime, end: datetime, dry_run: bool) -> dict[str, Any]:
-        schema, _, table = self.source_table.rpartition(".")
-        found = con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = ? "
-            "ORDER BY ordinal_position",
-            [table, schema or "main"],
-        ).fetchall()
-        spec = self._spec([r[0] for r in found] or None)
-        params = query_params(spec, start, end)
-
-        def exists(name: str) -> bool:
+        def schema_of(name: str) -> dict[str, str] | None:
             schema, _, table = name.rpartition(".")
-            sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = ?"
-            return bool(con.execute(sql, [table, schema or "main"]).fetchone()[0])
+            found = con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = ? AND table_schema = ? ORDER BY ordinal_position",
+                [table, schema or "main"],
+            ).fetchall()
+            return dict(found) or None
 
-        snapshot = self._snapshot(spec, params, exists)
+        spec = self._spec(schema_of(self.source_table), Dialect.DUCKDB)
+        params = query_params(spec, start, end)
+        snapshot = self._snapshot(spec, params, schema_of)
         params.pop("snapshot_suffix")
         sql = build_sql(spec, Dialect.DUCKDB, self.mode, snapshot_table=snapshot)
         if dry_run:
@@ -317,6 +397,8 @@ class CdcBeforeAfterOperator(BaseOperator):
             return {"dry_run": True, "bytes_processed": None, "snapshot": snapshot}
         dest = ".".join(f'"{ident("destination_table", p)}"' for p in self.destination_table.split("."))
         window = {"window_start": start, "window_end": end}
+        cur = con.execute(build_bad_rows_sql(spec, Dialect.DUCKDB), window)
+        bad_rows = self._bad_rows(dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True)))
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(f"CREATE TABLE IF NOT EXISTS {dest} AS SELECT * FROM ({sql}) AS q LIMIT 0", params)
@@ -336,7 +418,7 @@ class CdcBeforeAfterOperator(BaseOperator):
         except Exception:
             con.execute("ROLLBACK")
             raise
-        return self._summary(start, end, counts, missing_before=missing, snapshot=snapshot)
+        return self._summary(start, end, counts, missing_before=missing, bad_rows=bad_rows, snapshot=snapshot)
 
     def _watermark(self, start: Any, end: Any) -> None:
         store = RunStateStore(self.state_root, self.state_conn_id)
