@@ -10,7 +10,9 @@ The run_results of every logical date are persisted (RunStateStore, key
 * an Airflow retry, a cleared task or a backfill of a **failed** date re-runs only the failed
   models and their descendants (`dbt retry` from the stored results);
 * a re-run of a **green** date does nothing unless `force` is set;
-* a run with another target or selection than the stored one runs in full.
+* a run with another target, selection or `full_refresh` than the stored one runs in full
+  (`full_refresh=true` on a failed or green date: a full run with `--full-refresh`);
+* stored failures of models deleted or renamed since run the date in full, with a warning.
 
 Repair failed dates in bulk:
 
@@ -19,7 +21,8 @@ airflow backfill create --dag-id dbt_transform --from-date 2026-11-01 --to-date 
     --reprocess-behavior failed
 ```
 
-Params (UI form): `select`, `target` (local = DuckDB, dev/prod = Databricks through the
+Params (UI form): `select` (required, rendered as a string: "2026" selects a model named 2026),
+`target` (local = DuckDB, dev/prod = Databricks through the
 `databricks_default` connection), `full_refresh`, `threads`, `dbt_retry` (auto: decide from the
 stored results; true: insist on a retry; false: always run in full), `vars`, `force`.
 """
@@ -39,6 +42,7 @@ PROJECT_DIR = os.environ.get(
     "PLATFORM_OPS_DBT_PROJECT_DIR", str(Path(__file__).resolve().parents[1] / "include" / "dbt")
 )
 RETRY_MODES = {"auto": "auto", "true": "retry", "false": "run"}
+SELECTION_PATTERN = r"""^(?!\s*(None|none|NONE|null|Null|NULL|\[\]|''|""|\{\})\s*$)\s*\S"""
 
 with DAG(
     dag_id="dbt_transform",
@@ -48,14 +52,17 @@ with DAG(
     max_active_runs=1,  # one dbt invocation at a time per warehouse target
     tags=["dbt", "transform", "local"],
     doc_md=__doc__,
-    render_template_as_native_obj=True,
+    # Templates render to strings (the operator parses each argument): rendered natively, a
+    # select of "2026" would become an int and "None" or "[]" no selection at all.
+    render_template_as_native_obj=False,
     default_args=default_args(retries=2),
     params={
         "select": Param(
             "tag:daily",
             type="string",
-            minLength=1,
-            description="dbt selection, e.g. tag:daily or stg_orders+",
+            # not blank, and not what a template renders for "nothing": that would build everything
+            pattern=SELECTION_PATTERN,
+            description="dbt selection, e.g. tag:daily or stg_orders+ (required: not blank, not None/[])",
         ),
         "target": Param(
             "local",
@@ -87,7 +94,7 @@ with DAG(
         command="build",  # seeds, models and tests in dependency order
         target="{{ params.target }}",
         select="{{ params.select }}",
-        vars="{{ params.vars }}",
+        vars="{{ params.vars | tojson }}",
         threads="{{ params.threads }}",
         full_refresh="{{ params.full_refresh }}",
         mode="{{ " + repr(RETRY_MODES) + "[params.dbt_retry] }}",

@@ -13,16 +13,21 @@ from platform_ops.core.dbt import (
     DbtRequest,
     Mode,
     NoStateToRetry,
+    Project,
     build_argv,
+    check_against_project,
     decide,
     deps_argv,
     deps_fingerprint,
     failed_nodes,
     failure_message,
     load_state,
+    ls_argv,
     merge_run_results,
     new_state_doc,
     node_index,
+    parse_ls_log,
+    retry_run_results,
     status_counts,
     successful_models,
 )
@@ -60,8 +65,25 @@ FAILED = run_results(
 )
 
 
-def doc_for(rr: dict, request: DbtRequest | None = None, nodes: dict | None = None) -> dict:
-    return new_state_doc(request or req(), rr, nodes or {}, [])
+def dbt_args(request: DbtRequest) -> dict:
+    """The part of the ``args`` dbt writes to run_results.json that identifies the request."""
+    args = {
+        "which": request.command.value,
+        "select": list(request.select),
+        "exclude": list(request.exclude),
+        "target": request.target,
+        "threads": 4,
+        "vars": request.vars,
+    }
+    return {**args, "full_refresh": True} if request.full_refresh else args
+
+
+def doc_for(
+    rr: dict, request: DbtRequest | None = None, nodes: dict | None = None, args: dict | None = None
+) -> dict:
+    """The document stored for ``request``: dbt's args are the request's unless ``args`` is given."""
+    request = request or req()
+    return new_state_doc(request, {**rr, "args": args or dbt_args(request)}, nodes or {}, [])
 
 
 # -- decide(): every branch ----------------------------------------------------------------------
@@ -156,6 +178,7 @@ def test_mode_retry_with_green_state_is_nothing_to_do() -> None:
 
 
 def test_build_with_failed_test_rebuilds_the_tested_model() -> None:
+    """decide() asks for a rebuild; the nodes and selectors come from the current project."""
     rr = run_results(
         result("seed.shop.raw", "success"),
         result("model.shop.stg", "success"),
@@ -170,21 +193,258 @@ def test_build_with_failed_test_rebuilds_the_tested_model() -> None:
     request = req(command="build")
     d = decide(doc_for(rr, request, nodes), request, Mode.AUTO, force=False)
     assert d.action is Action.REBUILD
-    assert d.nodes == ("test.shop.amounts", "model.shop.mart", "model.shop.stg")
-    assert d.selectors == ("fqn:shop.amounts", "fqn:shop.marts.mart", "fqn:shop.staging.stg")
-
-
-def test_build_with_failed_test_but_no_node_map_runs_in_full() -> None:
-    rr = run_results(result("model.shop.stg", "success"), result("test.shop.amounts", "fail"))
-    request = req(command="build")
-    d = decide(doc_for(rr, request, {}), request, Mode.AUTO, force=False)
-    assert d.action is Action.RUN
-    assert "no selector" in (d.warning or "")
+    d = check_against_project(d, request, Mode.AUTO, project_of(SHOP_MANIFEST))
+    assert d.action is Action.REBUILD
+    assert d.nodes == ("test.shop.amounts", "model.shop.mart", "model.shop.stg", "model.shop.other")
+    assert d.selectors == (
+        "fqn:shop.amounts",
+        "fqn:shop.marts.mart",
+        "fqn:shop.staging.stg",
+        "fqn:shop.marts.other",
+    )
 
 
 def test_run_command_with_failed_test_uses_dbt_retry() -> None:
     rr = run_results(result("model.shop.stg", "success"), result("test.shop.amounts", "fail"))
     assert decide(doc_for(rr), req(), Mode.AUTO, force=False).action is Action.RETRY
+
+
+def _node(fqn: list[str], resource_type: str, parents: list[str] = ()) -> dict:
+    return {"fqn": fqn, "resource_type": resource_type, "depends_on": {"nodes": list(parents)}}
+
+
+#: the current project, as dbt's manifest.json describes it
+SHOP_MANIFEST = {
+    "nodes": {
+        "seed.shop.raw": _node(["shop", "raw"], "seed"),
+        "model.shop.stg": _node(["shop", "staging", "stg"], "model", ["seed.shop.raw"]),
+        "model.shop.mart": _node(["shop", "marts", "mart"], "model", ["model.shop.stg"]),
+        "test.shop.amounts": _node(["shop", "amounts"], "test", ["model.shop.stg", "model.shop.other"]),
+        "model.shop.other": _node(["shop", "marts", "other"], "model"),
+        "model.shop.a": _node(["shop", "a"], "model"),
+        "model.shop.b": _node(["shop", "b"], "model", ["model.shop.a"]),
+        "model.shop.c": _node(["shop", "c"], "model", ["model.shop.b"]),
+        "test.shop.t_c": _node(["shop", "t_c"], "test", ["model.shop.c"]),
+        "model.shop.unselected": _node(["shop", "unselected"], "model"),
+    },
+    "sources": {"source.shop.raw.orders": {"fqn": ["shop", "raw", "orders"]}},
+}
+
+
+def project_of(manifest: dict, selected: set[str] | None = None) -> Project:
+    """The project with the request selecting every node but model.shop.unselected (by default)."""
+    everything = {**manifest["nodes"], **manifest.get("sources", {})}
+    return Project(manifest, frozenset(selected or set(everything) - {"model.shop.unselected"}))
+
+
+# -- the stored document never decides what dbt executes (tampered documents) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "args"),
+    [
+        ("which", {"which": "run-operation", "macro": "run_query", "args": {"sql": "drop table x"}}),
+        ("macro", {"which": "build", "select": ["tag:daily"], "target": "local", "macro": "run_query"}),
+        ("target", {"which": "build", "select": ["tag:daily"], "target": "prod"}),
+        ("select", {"which": "build", "select": ["tag:daily", "+secrets"], "target": "local"}),
+        ("exclude", {"which": "build", "select": ["tag:daily"], "exclude": ["x"], "target": "local"}),
+        (
+            "full_refresh",
+            {"which": "build", "select": ["tag:daily"], "target": "local", "full_refresh": True},
+        ),
+        ("selector", {"which": "build", "select": ["tag:daily"], "target": "local", "selector": "all"}),
+    ],
+)
+def test_stored_args_that_differ_from_the_request_are_refused_naming_the_field(
+    field: str, args: dict
+) -> None:
+    request = req(command="build")
+    doc = doc_for(FAILED, request, args=args)
+    d = decide(doc, request, Mode.AUTO, force=False)
+    assert d.action is Action.RUN, "auto: the requested command runs in full, nothing stored is executed"
+    assert f"run_results.args.{field}" in (d.warning or "")
+    with pytest.raises(NoStateToRetry, match=rf"run_results\.args\.{field}"):
+        decide(doc, request, Mode.RETRY, force=False)
+
+
+def test_stored_args_matching_the_request_still_retry() -> None:
+    request = req(command="build")
+    args = {"which": "build", "select": ["tag:daily"], "exclude": [], "target": "local", "threads": 4}
+    doc = doc_for(FAILED, request, args=args)
+    assert decide(doc, request, Mode.AUTO, force=False).action is Action.RETRY
+
+
+def test_the_run_results_given_to_dbt_retry_are_rebuilt_from_the_request() -> None:
+    """dbt retry takes its command, selection and target from run_results.json's args, so the
+    file written for it must come from the request, whatever the stored document says."""
+    request = req(command="build", select="tag:daily", exclude="stg_x", vars={"a": 1})
+    evil = {"which": "run-operation", "macro": "run_query", "args": {"sql": "x"}, "target": "prod"}
+    rr = run_results(
+        result("model.shop.a", "success"),
+        {**result("model.shop.b", "error"), "compiled_code": "select 'secret'", "batch_results": {"x": 1}},
+        result("model.shop.c", "skipped"),
+        args=evil,
+    )
+    rr["metadata"]["invocation_started_at"] = "2026-11-21T00:00:00Z"
+    state, _ = load_state(doc_for(rr, request, args=evil))
+    out = retry_run_results(state, request, ("model.shop.b", "model.shop.c"))
+    assert out["args"] == {
+        "which": "build",
+        "select": ["tag:daily"],
+        "exclude": ["stg_x"],
+        "target": "local",
+    }
+    assert [(r["unique_id"], r["status"]) for r in out["results"]] == [
+        ("model.shop.b", "error"),
+        ("model.shop.c", "skipped"),
+    ]
+    assert all(r["compiled_code"] is None and "batch_results" not in r for r in out["results"])
+    assert out["metadata"]["invocation_started_at"] == "2026-11-21T00:00:00Z"
+    assert "macro" not in json.dumps(out)
+    # full_refresh is passed the only way dbt retry accepts it: in args
+    fr = req(command="build", full_refresh=True)
+    assert retry_run_results(state, fr, ("model.shop.b",))["args"]["full_refresh"] is True
+
+
+def test_stored_selectors_and_parents_are_never_used() -> None:
+    """A rebuild's selectors and the models it rebuilds come from the current manifest."""
+    rr = run_results(result("model.shop.stg", "success"), result("test.shop.amounts", "fail"))
+    evil = {
+        "test.shop.amounts": {"selector": "--project-dir=/tmp/evil", "parents": ["model.shop.unselected"]},
+    }
+    request = req(command="build")
+    d = decide(doc_for(rr, request, evil), request, Mode.AUTO, force=False)
+    d = check_against_project(d, request, Mode.AUTO, project_of(SHOP_MANIFEST))
+    assert d.action is Action.REBUILD
+    assert d.nodes == ("test.shop.amounts", "model.shop.stg", "model.shop.other")
+    assert d.selectors == ("fqn:shop.amounts", "fqn:shop.staging.stg", "fqn:shop.marts.other")
+
+
+@pytest.mark.parametrize(
+    "uid", ["model.shop.unselected", "source.shop.raw.orders", "operation.shop.shop-on-run-start-0"]
+)
+def test_stored_failures_outside_the_requested_selection_are_not_retried(uid: str) -> None:
+    rr = run_results(result("model.shop.a", "success"), result(uid, "error"))
+    request = req(command="build")
+    d = decide(doc_for(rr, request), request, Mode.AUTO, force=False)
+    checked = check_against_project(d, request, Mode.AUTO, project_of(SHOP_MANIFEST))
+    assert checked.action is Action.RUN
+    assert uid in (checked.warning or "")
+    assert "not selected" in (checked.warning or "")
+    with pytest.raises(NoStateToRetry, match=r"run_results\.results"):
+        check_against_project(d, request, Mode.RETRY, project_of(SHOP_MANIFEST))
+
+
+def test_a_run_command_retries_models_only() -> None:
+    rr = run_results(result("model.shop.a", "success"), result("test.shop.t_c", "fail"))
+    request = req(command="run")
+    d = decide(doc_for(rr, request), request, Mode.AUTO, force=False)
+    assert d.action is Action.RETRY
+    assert check_against_project(d, request, Mode.AUTO, project_of(SHOP_MANIFEST)).action is Action.RUN
+
+
+def test_failures_in_the_selection_are_retried_as_stored() -> None:
+    request = req(command="build")
+    d = decide(doc_for(FAILED, request), request, Mode.AUTO, force=False)
+    assert check_against_project(d, request, Mode.AUTO, project_of(SHOP_MANIFEST)) == d
+
+
+# -- failures of models that no longer exist ------------------------------------------------------
+
+
+def test_stored_failure_of_a_deleted_model_runs_in_full_with_a_warning() -> None:
+    rr = run_results(result("model.shop.a", "success"), result("model.shop.renamed_away", "error"))
+    request = req(command="build")
+    d = decide(doc_for(rr, request), request, Mode.AUTO, force=False)
+    checked = check_against_project(d, request, Mode.AUTO, project_of(SHOP_MANIFEST))
+    assert checked.action is Action.RUN
+    assert "model.shop.renamed_away" in (checked.warning or "")
+    assert "no longer exist" in (checked.warning or "")
+
+
+def test_stored_failure_of_a_deleted_model_in_retry_mode_says_how_to_get_out() -> None:
+    rr = run_results(result("model.shop.a", "success"), result("test.shop.gone", "fail"))
+    request = req(command="build")
+    d = decide(doc_for(rr, request), request, Mode.RETRY, force=False)
+    with pytest.raises(NoStateToRetry, match="dbt_retry=false") as err:
+        check_against_project(d, request, Mode.RETRY, project_of(SHOP_MANIFEST))
+    assert "test.shop.gone" in str(err.value)
+
+
+def test_deleted_parent_of_a_failed_test_is_not_needed() -> None:
+    """Only stored failures count: a failed test's parents come from the current manifest."""
+    rr = run_results(result("model.shop.old_parent", "success"), result("test.shop.amounts", "fail"))
+    request = req(command="build")
+    d = decide(doc_for(rr, request), request, Mode.AUTO, force=False)
+    assert check_against_project(d, request, Mode.AUTO, project_of(SHOP_MANIFEST)).action is Action.REBUILD
+
+
+# -- full_refresh is never ignored ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stored", [GREEN, FAILED], ids=["green", "failed"])
+def test_full_refresh_forces_a_full_run_with_full_refresh(stored: dict) -> None:
+    request = req(full_refresh=True)
+    d = decide(doc_for(stored, req()), request, Mode.AUTO, force=False)
+    assert d.action is Action.RUN
+    assert "full_refresh" in (d.warning or "") + d.reason
+    assert build_argv("/env/dbt", d, request, "/w/target")[-1] == "--full-refresh"
+
+
+def test_full_refresh_with_mode_retry_on_results_without_it_is_refused() -> None:
+    with pytest.raises(NoStateToRetry, match="full_refresh"):
+        decide(doc_for(FAILED, req()), req(full_refresh=True), Mode.RETRY, force=False)
+
+
+def test_failures_of_a_full_refresh_run_are_retried_with_full_refresh() -> None:
+    """An Airflow retry of a full-refresh run re-runs only its failures, still as a full refresh."""
+    request = req(full_refresh=True)
+    d = decide(doc_for(FAILED, request), request, Mode.AUTO, force=False)
+    assert d.action is Action.RETRY
+    state, _ = load_state(doc_for(FAILED, request))
+    assert retry_run_results(state, request, d.nodes)["args"]["full_refresh"] is True
+
+
+def test_results_stored_before_full_refresh_was_recorded_count_as_without_it() -> None:
+    doc = doc_for(FAILED)
+    del doc["request"]["full_refresh"]
+    assert decide(doc, req(), Mode.AUTO, force=False).action is Action.RETRY
+    assert decide(doc, req(full_refresh=True), Mode.AUTO, force=False).action is Action.RUN
+
+
+# -- dbt ls: the request's selection in the current project ----------------------------------------
+
+
+def test_ls_argv_lists_the_requested_selection_quietly() -> None:
+    r = req(select="tag:daily", exclude="stg_x", vars={"a": 1})
+    argv = ls_argv("/env/dbt", r, "/w/target", "/w/logs")
+    assert argv[0] == "/env/dbt"
+    ls = argv.index("ls")
+    assert argv[argv.index("--log-level") + 1] == "none"
+    assert argv.index("--log-level") < ls
+    assert argv[argv.index("--target") + 1] == "local"
+    assert argv[argv.index("--select") + 1] == "tag:daily"
+    assert argv[argv.index("--exclude") + 1] == "stg_x"
+    assert json.loads(argv[argv.index("--vars") + 1]) == {"a": 1}
+    assert argv[argv.index("--target-path") + 1] == "/w/target"
+    assert argv[argv.index("--log-path") + 1] == "/w/logs"
+
+
+def test_parse_ls_log_reads_the_listed_nodes_and_the_errors() -> None:
+    def event(name: str, msg: str, level: str = "info") -> str:
+        return json.dumps({"info": {"name": name, "level": level, "msg": msg}, "data": {"msg": msg}})
+
+    lines = [
+        event("MainReportVersion", "Running with dbt=1.12.5"),
+        event("PrintEvent", json.dumps({"unique_id": "model.shop.a"})),
+        event("PrintEvent", "a print() from a macro"),
+        event("PrintEvent", json.dumps({"unique_id": "test.shop.t"})),
+        "not json",
+        event("MainEncounteredError", "Compilation Error: boom", level="error"),
+    ]
+    selected, errors = parse_ls_log(lines)
+    assert selected == frozenset({"model.shop.a", "test.shop.t"})
+    assert errors == ["Compilation Error: boom"]
 
 
 # -- validation: every bad input names its field --------------------------------------------------
@@ -217,6 +477,55 @@ def test_bad_inputs_name_the_field(field: str, kw: dict) -> None:
         req(**kw)
     assert err.value.field == field
     assert "Fix:" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "select",
+    [
+        "",
+        "   ",
+        "None",
+        "none",
+        "null",
+        "[]",
+        "''",
+        '""',
+        "{}",
+        [],
+        ["  "],
+        ["tag:daily", "None"],
+        2026,
+        1.5,
+        True,
+        {"a": 1},
+        [2026],
+    ],
+)
+def test_empty_blank_or_mistyped_selection_is_refused(select: object) -> None:
+    for field in ("select", "exclude"):
+        with pytest.raises(ConfigError) as err:
+            req(**{field: select})
+        assert err.value.field == field
+
+
+def test_selection_stays_the_string_it_was_given() -> None:
+    assert req(select="2026").select == ("2026",)
+    assert req(select=" tag:daily  stg_orders+ ").select == ("tag:daily", "stg_orders+")
+    assert req(select=None, exclude=None).select == ()
+
+
+@pytest.mark.parametrize(
+    ("field", "kw"),
+    [
+        ("target", {"target": "local\n"}),
+        ("profiles_dir", {"profiles_dir": 5}),
+        ("project_dir", {"project_dir": 5}),
+    ],
+)
+def test_more_bad_inputs_name_the_field(field: str, kw: dict) -> None:
+    with pytest.raises(ConfigError) as err:
+        req(**kw)
+    assert err.value.field == field
 
 
 def test_rendered_template_values_are_accepted() -> None:

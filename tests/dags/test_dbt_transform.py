@@ -33,8 +33,16 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         {"dbt_retry": "maybe"},
         {"vars": "not an object"},
         {"select": ""},
+        {"select": "   "},
+        {"select": "None"},
+        {"select": "null"},
+        {"select": "[]"},
+        {"select": "''"},
+        {"select": '""'},
+        {"select": 2026},
         {"full_refresh": "yes"},
     ],
+    ids=repr,
 )
 def test_invalid_params_are_rejected_at_trigger_time(conf: dict) -> None:
     from airflow.dag_processing.dagbag import DagBag
@@ -45,6 +53,46 @@ def test_invalid_params_are_rejected_at_trigger_time(conf: dict) -> None:
     params.validate()  # the defaults are valid
     with pytest.raises(ParamValidationError, match=f"param {next(iter(conf))}"):
         params.update(conf)  # ParamsDict validates each value it is given
+
+
+def rendered_request(conf: dict):
+    """The operator's arguments as Airflow renders them for a run with ``conf``, and the request
+    the operator builds from them."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from platform_ops.core.dbt import DbtRequest
+
+    dag = DagBag(dag_folder=str(DAGS / "dbt_transform.py"), load_op_links=False).dags["dbt_transform"]
+    params = copy.deepcopy(dag.params)
+    params.update(conf)
+    task = copy.deepcopy(dag.get_task("dbt_run"))
+    task.render_template_fields({"params": params.dump()})
+    request = DbtRequest.from_params(
+        project_dir=task.project_dir,
+        target=task.target,
+        command=task.command,
+        select=task.select,
+        exclude=task.exclude,
+        full_refresh=task.full_refresh,
+        threads=task.threads,
+        vars=task.vars,
+    )
+    return task, request
+
+
+@pytest.mark.parametrize("select", ["2026", "1e3", "True", "tag:daily stg_orders+"])
+def test_selection_reaches_dbt_as_the_string_typed(select: str) -> None:
+    """Rendered natively, "2026" became the int 2026 (a TypeError), "True" a bool."""
+    task, request = rendered_request({"select": select})
+    assert task.select == select
+    assert request.select == tuple(select.split())
+
+
+def test_every_param_renders_to_what_the_operator_expects() -> None:
+    conf = {"vars": {"fail_models": ["a"], "n": 1, "s": "it's <b>"}, "threads": 8, "full_refresh": True}
+    _, request = rendered_request(conf)
+    assert request.vars == conf["vars"]
+    assert (request.threads, request.full_refresh, request.target) == (8, True, "local")
 
 
 @pytest.mark.integration

@@ -273,6 +273,165 @@ def test_dbt_deps_runs_only_when_the_package_declarations_change(env: Path, tmp_
     assert stamp.stat().st_mtime_ns != first
 
 
+# -- the stored document never decides what dbt executes --------------------------------------------
+
+
+def tamper(date: datetime, edit) -> None:
+    """Rewrite the stored document the way someone with write access to the state store could."""
+    doc = stored(date)
+    assert doc is not None
+    edit(doc)
+    RunStateStore().put(doc, "dbt_scenarios", "dbt", date, STATE_NAME, try_number=99)
+
+
+def duckdb_tables(env: Path) -> set[str]:
+    import duckdb
+
+    with duckdb.connect(str(env / "warehouse.duckdb"), read_only=True) as con:
+        return {
+            name for (name,) in con.execute("select table_name from information_schema.tables").fetchall()
+        }
+
+
+PWN = {
+    "which": "run-operation",
+    "macro": "run_query",
+    "args": {"sql": "create table main.pwned as select 1 as x"},
+    "target": "local",
+    "select": ["tag:daily"],
+}
+
+
+def test_a_tampered_command_in_stored_run_results_never_runs(
+    env: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert run(D1, vars={"fail_models": ["stg_orders"]}).state == "failed"
+
+    tamper(D1, lambda doc: doc["run_results"].__setitem__("args", dict(PWN)))
+    insisted = run(D1, mode="retry")
+    assert insisted.state == "failed", "mode=retry refuses stored args that differ from the request"
+    assert ("dbt", "summary") not in insisted.xcom
+    assert "pwned" not in duckdb_tables(env)
+    out = capfd.readouterr()
+    assert "run_results.args.which is 'run-operation'" in out.out + out.err
+
+    repaired = run(D1)  # auto: the requested build runs in full, the stored macro never does
+    assert repaired.state == "success"
+    s = repaired.summary("dbt")
+    assert (s["mode"], s["reason"]) == ("run", "stored run_results do not match the request: full run")
+    assert " build " in s["command"]
+    assert "pwned" not in duckdb_tables(env)
+
+
+def test_stored_dbt_args_beyond_the_request_never_reach_dbt_retry(env: Path) -> None:
+    """dbt retry takes every flag from run_results.json's args: the file it gets is the request's."""
+    assert run(D1, vars={"fail_models": ["stg_orders"]}).state == "failed"
+    # --empty builds every model with zero rows; it matches no field of the request
+    tamper(D1, lambda doc: doc["run_results"]["args"].update(empty=True))
+    fixed = run(D1)
+    assert fixed.state == "success"
+    assert fixed.summary("dbt")["mode"] == "retry"
+    assert models(fixed.summary("dbt")["executed"]) == STG_ORDERS_AND_DESCENDANTS
+    import duckdb
+
+    with duckdb.connect(str(env / "warehouse.duckdb"), read_only=True) as con:
+        (rows,) = con.execute("select count(*) from main.orders").fetchone()
+    assert rows > 0, "the retry ran with a flag taken from the stored document"
+
+
+def test_stored_failures_outside_the_requested_selection_are_not_run(env: Path) -> None:
+    assert run(D2).state == "success"  # the warehouse holds every model the selection reads
+    first = run(D1, select="stg_orders+", vars={"fail_models": ["stg_orders"]})
+    assert first.state == "failed"
+    assert "model.shop.stg_payments" not in first.summary("dbt")["executed"]
+
+    def add_unselected_failure(doc: dict) -> None:
+        failed = dict(doc["run_results"]["results"][0], unique_id="model.shop.stg_payments", status="error")
+        doc["run_results"]["results"].append(failed)
+
+    tamper(D1, add_unselected_failure)
+    again = run(D1, select="stg_orders+")
+    assert again.state == "success"
+    s = again.summary("dbt")
+    assert s["mode"] == "run", s["reason"]
+    assert "model.shop.stg_payments" not in s["executed"], "only the requested selection may run"
+    assert models(s["executed"]) == STG_ORDERS_AND_DESCENDANTS
+
+
+# -- failures of models that were deleted or renamed ---------------------------------------------------
+
+
+def test_failed_model_renamed_since_runs_in_full_in_auto_and_fails_with_the_fix_in_retry(
+    env: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "include" / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    conf = {"project_dir": str(project)}
+    assert run(D1, **conf, vars={"fail_models": ["order_status_counts"]}).state == "failed"
+
+    hourly = project / "models" / "marts" / "hourly"
+    (hourly / "order_status_counts.sql").rename(hourly / "status_counts.sql")
+    schema = project / "models" / "marts" / "schema.yml"
+    schema.write_text(schema.read_text().replace("name: order_status_counts", "name: status_counts"))
+
+    insisted = run(D1, **conf, mode="retry")
+    assert insisted.state == "failed"
+    assert ("dbt", "summary") not in insisted.xcom
+    out = capfd.readouterr()
+    assert "no longer exist in the project" in out.out + out.err
+    assert "dbt_retry=false" in out.out + out.err
+
+    recovered = run(D1, **conf)
+    assert recovered.state == "success"
+    s = recovered.summary("dbt")
+    assert s["mode"] == "run"
+    assert "no longer in the project" in s["reason"]
+    assert "model.shop.status_counts" in s["executed"]
+
+
+# -- full_refresh changes the decision ---------------------------------------------------------------
+
+
+def test_full_refresh_runs_in_full_on_green_and_failed_dates(env: Path) -> None:
+    assert run(D1).state == "success"
+    green = run(D1, full_refresh=True)
+    assert green.state == "success"
+    assert green.summary("dbt")["mode"] == "run"
+    assert green.summary("dbt")["command"].endswith("--full-refresh")
+
+    assert run(D2, vars={"fail_models": ["stg_orders"]}).state == "failed"
+    failed = run(D2, full_refresh=True)
+    assert failed.state == "success"
+    s = failed.summary("dbt")
+    assert (s["mode"], s["command"].endswith("--full-refresh")) == ("run", True)
+    assert "seed.shop.raw_orders" in s["executed"]
+
+
+# -- selection params: strings only, never empty, refused without retries ------------------------
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"select": 2026},
+        {"select": "2026"},  # rendered natively: an int
+        {"select": "   "},
+        {"select": "''"},
+        {"select": "[]"},
+        {"select": {"tag": "daily"}},
+        {"exclude": 1.5},
+        {"exclude": ""},
+    ],
+    ids=repr,
+)
+def test_a_wrong_or_empty_selection_fails_at_once_without_retries_or_dbt(env: Path, conf: dict) -> None:
+    result = run_dag(SCENARIOS, "dbt_scenarios_retried", D1, conf)
+    assert result.state == "failed"
+    assert result.try_numbers["dbt"] == 1, "a config error must not be retried"
+    assert stored(D1, dag_id="dbt_scenarios_retried") is None
+    assert not (env / "warehouse.duckdb").exists(), "dbt must not have run"
+
+
 # -- what dbt can see, and what is kept of what it compiled -------------------------------------------
 
 

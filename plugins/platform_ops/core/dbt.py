@@ -6,10 +6,15 @@ this package persists per logical date), tested branch by branch in tests/core/t
 The persisted document (name :data:`STATE_NAME`)::
 
     {"format": 1,
-     "request": {"target", "command", "select", "exclude"},    # what produced these results
+     "request": {"target", "command", "select", "exclude", "full_refresh"},  # what produced these results
      "run_results": {...},      # dbt's run_results.json, merged across retries (full picture)
      "nodes": {unique_id: {"selector", "resource_type", "parents"}},  # from the manifest
      "invocations": [{"mode", "argv", "counts", "finished_at"}]}
+
+Nothing in that document decides what dbt executes: whoever can write the state store must not
+gain code execution. The document only says which nodes of the request failed; dbt retry gets a
+run_results.json rebuilt from the request (:func:`retry_run_results`), whose failures are first
+checked against the request's selection in the current project (:func:`check_against_project`).
 """
 
 from __future__ import annotations
@@ -34,10 +39,20 @@ STATE_FORMAT = 1
 RETRY_STATUSES = frozenset({"error", "fail", "runtime error", "skipped", "partial success"})
 #: statuses that fail the task
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+#: node types each command runs (by the first part of the unique_id)
+RUNNABLE = {
+    "run": frozenset({"model"}),
+    "build": frozenset({"model", "seed", "snapshot", "test", "unit_test", "function"}),
+}
+#: what a template renders for "nothing" (Python's None, an empty list, quoted empties): never a selector
+_RENDERED_EMPTY = frozenset({"none", "null", "[]", "''", '""', "{}", "()"})
+RUN_RESULTS_SCHEMA = "https://schemas.getdbt.com/dbt/run-results/v6.json"
+_SCHEMA_URL = re.compile(r"https://schemas\.getdbt\.com/dbt/run-results/v[0-9]+\.json")
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z?")
 #: what dbt prints when a retry has nothing to work from (not an error for us)
 NOTHING_TO_RETRY_MARKERS = ("Could not find previous run", "Nothing to do")
 
-_TARGET = re.compile(r"^[A-Za-z0-9_\-]+$")
+_TARGET = re.compile(r"[A-Za-z0-9_\-]+")  # fullmatch: a trailing newline is not a target name
 MIN_THREADS, MAX_THREADS = 1, 64
 
 
@@ -66,18 +81,32 @@ class NoStateToRetry(PlatformOpsError):
 # -- input validation ---------------------------------------------------------------------------
 
 
-def _as_list(field_name: str, value: str | Sequence[str] | None) -> tuple[str, ...]:
-    if value is None or is_unset(value):
+def _as_list(field_name: str, value: Any) -> tuple[str, ...]:
+    """dbt selectors from a string (space-separated) or a list of strings; None means no selection.
+
+    Anything else is refused, including what a template renders for "nothing" ('', blanks, 'None',
+    '[]', "''"): taken as no selection, it would build the whole project."""
+    fix = "pass selectors such as 'tag:daily' or 'stg_orders+' as a string or a list of strings"
+    if value is None:
         return ()
-    items = value.split() if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        items: list[Any] = value.split()
+    elif isinstance(value, (list, tuple)):
+        items = [part for item in value for part in (item.split() if isinstance(item, str) else [item])]
+    else:
+        raise ConfigError(field_name, f"{value!r} is a {type(value).__name__}, not a selection", fix)
+    if not items:
+        raise ConfigError(
+            field_name,
+            f"{value!r} is an empty selection",
+            f"{fix}; leave it unset (None) to select everything",
+        )
     for item in items:
-        if not isinstance(item, str) or not item.strip() or item.startswith("-"):
+        if not isinstance(item, str) or item.lower() in _RENDERED_EMPTY or item.startswith("-"):
             raise ConfigError(
-                field_name,
-                f"{item!r} is not a dbt selector",
-                "pass selectors such as 'tag:daily' or 'stg_orders+' (no flags, no empty items)",
+                field_name, f"{item!r} is not a dbt selector", f"{fix} (no flags, no empty items)"
             )
-    return tuple(i.strip() for i in items)
+    return tuple(items)
 
 
 def parse_threads(value: Any) -> int | None:
@@ -154,10 +183,18 @@ class DbtRequest:
     ) -> DbtRequest:
         """Validate raw (possibly template-rendered) values; every error names its field."""
         if not project_dir or not isinstance(project_dir, str):
-            raise ConfigError("project_dir", "is empty", "pass the folder holding dbt_project.yml")
+            raise ConfigError(
+                "project_dir",
+                f"{project_dir!r} is not a folder name",
+                "pass the folder holding dbt_project.yml",
+            )
         if not Path(project_dir, "dbt_project.yml").is_file():
             raise ConfigError(
                 "project_dir", f"{project_dir!r} has no dbt_project.yml", "point it at the dbt project folder"
+            )
+        if not (profiles_dir is None or isinstance(profiles_dir, str)):
+            raise ConfigError(
+                "profiles_dir", f"{profiles_dir!r} is not a folder name", "pass the folder with profiles.yml"
             )
         pdir = profiles_dir or project_dir
         if not Path(pdir, "profiles.yml").is_file():
@@ -166,7 +203,7 @@ class DbtRequest:
                 f"{pdir!r} has no profiles.yml",
                 "pass profiles_dir= the folder with profiles.yml",
             )
-        if not isinstance(target, str) or not _TARGET.match(target):
+        if not isinstance(target, str) or not _TARGET.fullmatch(target):
             raise ConfigError(
                 "target", f"{target!r} is not a target name", "pass a target of profiles.yml, e.g. local"
             )
@@ -189,7 +226,56 @@ class DbtRequest:
             "command": self.command.value,
             "select": sorted(self.select),
             "exclude": sorted(self.exclude),
+            "full_refresh": self.full_refresh,
         }
+
+
+def _identity_diff(stored: Mapping[str, Any], request: DbtRequest) -> list[str]:
+    """The fields in which stored results were produced by another request (full_refresh is
+    False in documents written before it was recorded)."""
+    stored = {"full_refresh": False, **stored}
+    return [k for k, v in request.identity.items() if stored.get(k) != v]
+
+
+def _flat(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    return sorted(
+        (part for item in items for part in (item.split() if isinstance(item, str) else [item])), key=repr
+    )
+
+
+def _args_diff(args: Any, request: DbtRequest) -> list[str]:
+    """How the ``args`` of stored run_results differ from what the request would run.
+
+    dbt retry executes the command, selection, target and macro named in ``args``; for results
+    this package stored they always equal the request, so any difference is a finding."""
+    if not isinstance(args, Mapping):
+        return [f"run_results.args is {type(args).__name__}, not the arguments of a dbt run"]
+    expected: dict[str, Any] = {
+        "which": request.command.value,
+        "target": request.target,
+        "select": _flat(list(request.select)),
+        "exclude": _flat(list(request.exclude)),
+        "full_refresh": request.full_refresh,
+        "macro": None,
+        "selector": None,
+    }
+    found: dict[str, Any] = {
+        "which": args.get("which"),
+        "target": args.get("target"),
+        "select": _flat(args.get("select")),
+        "exclude": _flat(args.get("exclude")),
+        "full_refresh": bool(args.get("full_refresh", False)),
+        "macro": args.get("macro"),
+        "selector": args.get("selector"),
+    }
+    return [
+        f"run_results.args.{k} is {found[k]!r}, the request's is {expected[k]!r}"
+        for k in expected
+        if found[k] != expected[k]
+    ]
 
 
 # -- the stored document ------------------------------------------------------------------------
@@ -248,6 +334,7 @@ class Decision:
     warning: str | None = None
     nodes: tuple[str, ...] = ()  # the nodes a retry/rebuild re-runs
     selectors: tuple[str, ...] = ()  # REBUILD only: the explicit selection for `dbt build`
+    failed_tests: tuple[str, ...] = ()  # REBUILD only: the tests whose models are rebuilt
 
 
 def decide(
@@ -272,14 +359,34 @@ def decide(
                 Action.RUN, "stored state is unusable: full run", warning=f"stored state ignored: {why}"
             )
         return Decision(Action.RUN, f"{why}: full run")
-    if state.request != request.identity:
-        msg = f"stored results are for {state.request}, this run asks for {request.identity}"
+    differ = _identity_diff(state.request, request)
+    if differ:
+        msg = (
+            f"stored results are for {state.request}, this run asks for {request.identity} "
+            f"(different {', '.join(differ)})"
+        )
         if mode is Mode.RETRY:
             raise NoStateToRetry(
                 f"mode=retry but {msg}. "
-                "Fix: retry with the same target/command/selection, or use dbt_retry=auto"
+                "Fix: retry with the same target/command/selection/full_refresh, or use dbt_retry=auto"
             )
-        return Decision(Action.RUN, "different request: full run", warning=msg)
+        reason = "different request: full run"
+        if "full_refresh" in differ and request.full_refresh:
+            reason = "full_refresh=true: full run with --full-refresh"
+        return Decision(Action.RUN, reason, warning=msg)
+    args_diff = _args_diff(state.run_results.get("args"), request)
+    if args_diff:
+        msg = "the stored run_results do not match this request: " + "; ".join(args_diff)
+        if mode is Mode.RETRY:
+            raise NoStateToRetry(
+                f"mode=retry but {msg}. Nothing stored is executed. "
+                "Fix: trigger with dbt_retry=false (full run) or dbt_retry=auto"
+            )
+        return Decision(
+            Action.RUN,
+            "stored run_results do not match the request: full run",
+            warning=f"{msg}; running the requested command in full",
+        )
     retry = state.retry_nodes()
     if not retry:
         if force:
@@ -290,24 +397,143 @@ def decide(
     failed_tests = state.failed_tests()
     if request.command is Command.BUILD and failed_tests:
         # dbt retry would re-run a failed test against the model it already built (dbt-core #10164):
-        # rebuild the models those tests check together with everything dbt retry would run.
-        parents = [p for t in failed_tests for p in state.nodes.get(t, {}).get("parents", [])]
-        nodes = tuple(dict.fromkeys([*retry, *parents]))
-        missing = [n for n in nodes if not state.nodes.get(n, {}).get("selector")]
-        if missing:
-            return Decision(
-                Action.RUN,
-                "cannot map failed nodes to selectors: full run",
-                warning=f"no selector stored for {missing}",
-            )
-        selectors = tuple(dict.fromkeys(state.nodes[n]["selector"] for n in nodes))
+        # rebuild the models those tests check together with everything dbt retry would run. Which
+        # models and their selectors come from the current project (check_against_project).
         return Decision(
             Action.REBUILD,
             f"{len(failed_tests)} failed test(s): rebuild their models and retry",
-            nodes=nodes,
-            selectors=selectors,
+            nodes=tuple(retry),
+            failed_tests=tuple(failed_tests),
         )
     return Decision(Action.RETRY, f"{len(retry)} node(s) to retry", nodes=tuple(retry))
+
+
+@dataclass(frozen=True)
+class Project:
+    """The current project as the request sees it: dbt's manifest.json and the unique ids the
+    request's select/exclude pick (``dbt ls``)."""
+
+    manifest: Mapping[str, Any]
+    selected: frozenset[str]
+
+    def nodes(self) -> dict[str, Any]:
+        m = self.manifest
+        return {**m.get("nodes", {}), **m.get("unit_tests", {}), **m.get("functions", {})}
+
+
+def check_against_project(decision: Decision, request: DbtRequest, mode: Mode, project: Project) -> Decision:
+    """Check a retry or rebuild against the current project before anything runs.
+
+    * a stored failure that is no longer in the project (deleted, renamed, disabled): dbt retry
+      cannot run it (“Couldn't find model”), so ``auto`` runs the request in full with a warning and
+      ``retry`` fails, saying to use dbt_retry=false;
+    * a stored failure that the request's command/select/exclude does not select (the project's
+      tags changed, or someone edited the stored document): the same, nothing stored is executed;
+    * a rebuild gets the models of its failed tests and every selector from the manifest.
+    """
+    if decision.action not in (Action.RETRY, Action.REBUILD):
+        return decision
+    known = project.nodes()
+    runnable = RUNNABLE[request.command.value]
+    of_type = [n for n in decision.nodes if n.split(".", 1)[0] in runnable]
+    gone = [n for n in of_type if n not in known]
+    outside = [n for n in decision.nodes if n not in of_type or (n in known and n not in project.selected)]
+    if gone:
+        msg = (
+            f"the stored failure(s) {gone} no longer exist in the project (deleted, renamed or "
+            "disabled), so dbt retry cannot run them"
+        )
+        if mode is Mode.RETRY:
+            raise NoStateToRetry(
+                f"mode=retry but {msg}. Fix: trigger with dbt_retry=false (full run of the request), "
+                "or dbt_retry=auto (which runs in full when this happens)"
+            )
+        return Decision(
+            Action.RUN, "stored failures are no longer in the project: full run", warning=f"{msg}: full run"
+        )
+    if outside:
+        msg = (
+            f"run_results.results lists {outside} as failed, which are not selected by this "
+            f"request (command={request.command.value}, select/exclude): the project changed since, "
+            "or the stored document was edited"
+        )
+        if mode is Mode.RETRY:
+            raise NoStateToRetry(
+                f"mode=retry but {msg}. Fix: trigger with dbt_retry=false (full run) or dbt_retry=auto"
+            )
+        return Decision(
+            Action.RUN,
+            "stored failures are not selected by this request: full run",
+            warning=f"{msg}; nothing stored is executed, full run",
+        )
+    if decision.action is Action.RETRY:
+        return decision
+    parents = [
+        p
+        for t in decision.failed_tests
+        for p in (known[t].get("depends_on") or {}).get("nodes", [])
+        if p in known and p.split(".", 1)[0] in {"model", "seed", "snapshot"}
+    ]
+    nodes = tuple(dict.fromkeys([*decision.nodes, *parents]))
+    index = node_index(project.manifest, nodes)
+    selectors = tuple(dict.fromkeys(index[n]["selector"] for n in nodes if n in index))
+    if len(index) != len(nodes):
+        missing = [n for n in nodes if n not in index]
+        return Decision(
+            Action.RUN, "cannot map failed nodes to selectors: full run", warning=f"no selector for {missing}"
+        )
+    return Decision(
+        decision.action, decision.reason, decision.warning, nodes, selectors, decision.failed_tests
+    )
+
+
+def retry_run_results(state: StoredState, request: DbtRequest, nodes: Sequence[str]) -> dict[str, Any]:
+    """The run_results.json written for ``dbt retry --state``, built from the request.
+
+    dbt retry runs the command, selection, target, full_refresh (and, for run-operation, the
+    macro) named in the file's ``args``, ignoring its own command line but for vars and threads;
+    so ``args`` come from the request alone. The results are only the nodes to re-run with their
+    stored status; nothing else of the stored document (compiled code, batch results) reaches dbt.
+    A microbatch model that partly failed is re-run in full."""
+    status = {r["unique_id"]: r["status"] for r in state.results}
+    results = [
+        {
+            "unique_id": uid,
+            "status": status[uid],
+            "timing": [],
+            "thread_id": "",
+            "execution_time": 0.0,
+            "adapter_response": {},
+            "message": None,
+            "failures": None,
+            "compiled": None,
+            "compiled_code": None,
+            "relation_name": None,
+        }
+        for uid in nodes
+        if status.get(uid) in RETRY_STATUSES
+    ]
+    stored_meta = state.run_results.get("metadata")
+    stored_meta = stored_meta if isinstance(stored_meta, Mapping) else {}
+    schema = stored_meta.get("dbt_schema_version")
+    metadata = {
+        "dbt_schema_version": schema
+        if isinstance(schema, str) and _SCHEMA_URL.fullmatch(schema)
+        else RUN_RESULTS_SCHEMA
+    }
+    for key in ("generated_at", "invocation_started_at"):
+        value = stored_meta.get(key)
+        if isinstance(value, str) and _TIMESTAMP.fullmatch(value):
+            metadata[key] = value
+    args: dict[str, Any] = {
+        "which": request.command.value,
+        "select": list(request.select),
+        "exclude": list(request.exclude),
+        "target": request.target,
+    }
+    if request.full_refresh:
+        args["full_refresh"] = True
+    return {"metadata": metadata, "results": results, "elapsed_time": 0.0, "args": args}
 
 
 # -- command lines ------------------------------------------------------------------------------
@@ -353,6 +579,8 @@ def build_argv(
             raise ValueError("a retry needs the folder holding the restored run_results.json")
         return [dbt_executable, "--no-use-colors", "retry", *common, "--state", state_dir]
     if decision.action is Action.REBUILD:
+        if not decision.selectors:
+            raise ValueError("a rebuild needs the selectors of the current project (check_against_project)")
         argv = [dbt_executable, "--no-use-colors", "build", *common, "--select", *decision.selectors]
     elif decision.action is Action.RUN:
         argv = [dbt_executable, "--no-use-colors", request.command.value, *common]
@@ -365,6 +593,59 @@ def build_argv(
     if request.full_refresh:
         argv.append("--full-refresh")
     return argv
+
+
+def ls_argv(dbt_executable: str, request: DbtRequest, target_path: str, log_path: str) -> list[str]:
+    """`dbt ls` of the request's selection: the manifest goes to ``target_path``, the listed
+    unique ids to ``<log_path>/dbt.log`` as JSON lines (:func:`parse_ls_log`), none to the task log."""
+    argv = [
+        dbt_executable,
+        "--no-use-colors",
+        "--log-level",
+        "none",
+        "--log-format-file",
+        "json",
+        "--log-level-file",
+        "info",
+        "ls",
+        *_project_args(request),
+        "--target-path",
+        target_path,
+        "--log-path",
+        log_path,
+        "--vars",
+        json.dumps(request.vars, sort_keys=True),
+        "--resource-type",
+        "all",
+        "--output",
+        "json",
+        "--output-keys",
+        "unique_id",
+    ]
+    if request.select:
+        argv += ["--select", *request.select]
+    if request.exclude:
+        argv += ["--exclude", *request.exclude]
+    return argv
+
+
+def parse_ls_log(lines: Iterable[str]) -> tuple[frozenset[str], list[str]]:
+    """(unique ids listed, error messages) from the JSON log lines of :func:`ls_argv`."""
+    selected: set[str] = set()
+    errors: list[str] = []
+    for line in lines:
+        try:
+            event = json.loads(line)
+            info = event["info"]
+            if info.get("level") == "error":
+                errors.append(str(info.get("msg", "")))
+            elif info.get("name") == "PrintEvent":
+                listed = json.loads(event["data"]["msg"])
+                if isinstance(listed, dict) and isinstance(listed.get("unique_id"), str):
+                    selected.add(listed["unique_id"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return frozenset(selected), errors
 
 
 # -- results ------------------------------------------------------------------------------------

@@ -26,18 +26,23 @@ from platform_ops.core.dbt import (
     Decision,
     Mode,
     NoStateToRetry,
+    Project,
     StoredState,
     build_argv,
+    check_against_project,
     decide,
     deps_argv,
     deps_fingerprint,
     failed_nodes,
     failure_message,
     load_state,
+    ls_argv,
     merge_run_results,
     new_state_doc,
     node_index,
     parse_enum,
+    parse_ls_log,
+    retry_run_results,
     status_counts,
     successful_models,
 )
@@ -93,11 +98,19 @@ class DbtRunOrRetryOperator(BaseOperator):
     (see :func:`platform_ops.core.dbt.decide`):
 
     * nothing stored: full ``dbt run``/``dbt build``;
-    * failures stored for the same target/command/selection: ``dbt retry`` from the restored
-      run_results (in ``command="build"`` with failed tests: ``dbt build`` of the failed and skipped
-      nodes plus the models those tests check, because dbt retry would not rebuild them);
+    * failures stored for the same target/command/selection/full_refresh: ``dbt retry`` from
+      run_results rebuilt from the request (in ``command="build"`` with failed tests: ``dbt build``
+      of the failed and skipped nodes plus the models those tests check, because dbt retry would
+      not rebuild them). First ``dbt ls`` checks the stored failures against the current project:
+      failures that no longer exist (a deleted or renamed model), or that the request does not
+      select, run the request in full with a warning (``mode="retry"`` fails and names the fix);
     * stored results all green: nothing to do (``force=True`` runs again);
-    * stored results for another target/command/selection, or unusable: full run, with a warning.
+    * stored results for another target/command/selection/full_refresh (``full_refresh=True`` on
+      a date stored without it), stored dbt ``args`` that differ from the request, or unusable
+      results: full run, with a warning.
+
+    The stored document never decides what dbt executes: dbt retry gets only the failed node ids,
+    with the command, selection and target of the request.
 
     ``mode="run"`` always runs in full; ``mode="retry"`` insists on a retry and fails if there is
     nothing to retry from. After each invocation the run_results it wrote (merged into the previous
@@ -112,11 +125,12 @@ class DbtRunOrRetryOperator(BaseOperator):
     :param project_dir: folder with dbt_project.yml (templated)
     :param target: profiles.yml target, always passed as ``--target`` (templated)
     :param profiles_dir: folder with profiles.yml; defaults to project_dir (templated)
-    :param select: dbt selectors, a string or a list (templated)
-    :param exclude: dbt exclusions (templated)
+    :param select: dbt selectors, a string (space-separated) or a list of strings; None selects
+        everything; empty, blank, "None" or "[]" are refused (templated)
+    :param exclude: dbt exclusions, same rules (templated)
     :param vars: dict or JSON object, always passed in full, also to ``dbt retry`` (templated)
     :param threads: 1-64 (templated)
-    :param full_refresh: pass ``--full-refresh`` (templated)
+    :param full_refresh: pass ``--full-refresh``; on a date stored without it, a full run (templated)
     :param command: ``run`` or ``build``
     :param mode: ``auto`` | ``run`` | ``retry`` (templated)
     :param force: re-run even when the stored results are green (templated)
@@ -213,6 +227,12 @@ class DbtRunOrRetryOperator(BaseOperator):
             )
             mode = parse_enum("mode", self.mode, Mode)
             force = parse_bool("force", self.force)
+            if not (self.databricks_conn_id is None or isinstance(self.databricks_conn_id, str)):
+                raise ConfigError(
+                    "databricks_conn_id",
+                    f"{self.databricks_conn_id!r} is not a connection id",
+                    "pass the id of a Databricks connection, or nothing for the local target",
+                )
             env = self.hook.environment(self.env)
             store = RunStateStore(self.state_root, self.state_conn_id)
         except ConfigError as exc:
@@ -230,6 +250,11 @@ class DbtRunOrRetryOperator(BaseOperator):
         doc = store.get_latest(*key, run_id=run_id)
         try:
             decision = decide(doc, request, mode, force)
+            if decision.action in (Action.RETRY, Action.REBUILD):
+                # The stored failures must still exist and be selected by this request; a rebuild's
+                # selectors come from the project, never from the stored document.
+                project = self._resolve_project(request, env)
+                decision = check_against_project(decision, request, mode, project)
         except NoStateToRetry as exc:
             raise AirflowFailException(str(exc)) from exc
         if decision.warning:
@@ -303,7 +328,9 @@ class DbtRunOrRetryOperator(BaseOperator):
                 assert previous is not None
                 state_dir = Path(work, "state")
                 state_dir.mkdir()
-                (state_dir / "run_results.json").write_text(json.dumps(previous.run_results))
+                # built from the request: dbt retry runs what this file's args say
+                restored = retry_run_results(previous, request, decision.nodes)
+                (state_dir / "run_results.json").write_text(json.dumps(restored))
             argv = build_argv(
                 self.hook.dbt_executable,
                 decision,
@@ -337,6 +364,31 @@ class DbtRunOrRetryOperator(BaseOperator):
                 f"this is usually a parse or compilation error. dbt said:\n{output}"
             )
         return run_results, manifest, argv
+
+    def _resolve_project(self, request: DbtRequest, env: dict[str, str]) -> Project:
+        """`dbt ls` of the request: the current manifest and the unique ids the selection picks."""
+        self._ensure_deps(request, env)
+        with self.hook.workspace() as work:
+            target_path, log_path = work / "target", work / "logs"
+            target_path.mkdir()
+            cached = self._parse_cache_dir(request) / "partial_parse.msgpack"
+            if cached.is_file():
+                shutil.copy2(cached, target_path / "partial_parse.msgpack")
+            argv = ls_argv(self.hook.dbt_executable, request, str(target_path), str(log_path))
+            self.log.info("Checking the stored failures against the project: %s", shlex.join(argv))
+            result = self.hook.run(argv, env, cwd=request.project_dir, running_dir=self._running_dir(request))
+            log_file = log_path / "dbt.log"
+            lines = log_file.read_text(errors="replace").splitlines() if log_file.is_file() else []
+            selected, errors = parse_ls_log(lines)
+            manifest = _read_json(target_path / "manifest.json")
+        if result.returncode != 0 or manifest is None:
+            # usually a parse error: fail, and leave the stored state as it was
+            said = "\n".join(errors or result.tail) or "(no message)"
+            raise AirflowException(
+                f"dbt ls could not read the project (exit code {result.returncode}); "
+                f"this is usually a parse or compilation error. dbt said:\n{said}"
+            )
+        return Project(manifest, selected)
 
     def _ensure_deps(self, request: DbtRequest, env: dict[str, str]) -> None:
         """`dbt deps` only when packages.yml / dependencies.yml / package-lock.yml changed."""

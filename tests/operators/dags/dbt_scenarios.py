@@ -1,7 +1,13 @@
-"""Test DAG: DbtRunOrRetryOperator with every knob driven by run conf (no retries: one try per run)."""
+"""Test DAGs: DbtRunOrRetryOperator with every knob driven by run conf.
+
+``dbt_scenarios``: no retries, one try per run. ``dbt_scenarios_retried``: two retries, to show
+which failures Airflow retries. Both render natively, so conf values reach the operator with their
+JSON types (a number stays a number): the operator must refuse every wrong type itself.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pendulum
@@ -29,7 +35,26 @@ with DAG(
         select="{{ dag_run.conf.get('select', 'tag:daily') }}",
         vars="{{ dag_run.conf.get('vars', {}) }}",
         threads="{{ dag_run.conf.get('threads', 4) }}",
+        full_refresh="{{ dag_run.conf.get('full_refresh', False) }}",
         mode="{{ dag_run.conf.get('mode', 'auto') }}",
         force="{{ dag_run.conf.get('force', False) }}",
         databricks_conn_id="{{ dag_run.conf.get('databricks_conn_id', '') }}",
+    )
+
+with DAG(
+    dag_id="dbt_scenarios_retried",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["test"],
+    render_template_as_native_obj=True,
+    default_args={"owner": "tests", "retries": 2, "retry_delay": timedelta(0)},
+):
+    DbtRunOrRetryOperator(
+        task_id="dbt",
+        project_dir=PROJECT,
+        target="local",
+        command="build",
+        select="{{ dag_run.conf.get('select', 'tag:daily') }}",
+        exclude="{{ dag_run.conf.get('exclude') }}",
     )
