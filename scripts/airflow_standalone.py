@@ -6,7 +6,9 @@ google_cloud_default is already defined, it also serves the BigQuery Reservation
 the reservation include/config/cdc_tables.yaml buys slots for) and points the connection at it;
 likewise, unless databricks_default is defined, it starts the local Databricks workspace
 (sandbox/databricks, with version 1 of each model the serving configs name) and points
-databricks_default at it. Both stop with standalone.
+databricks_default at it. Both stop with standalone. Unless PLATFORM_OPS_CDC_DUCKDB_PATH names a file
+of your own, the CDC DAG's DuckDB file ($AIRFLOW_HOME/cdc.duckdb) gets a generated change-tracking
+log (scripts/cdc_demo_data.py) for the window its runs read: the Tokyo day that ended last.
 stop: from another shell, signals every child process first, then the parent (what a clean stop
 of standalone needs), waiting up to 30 s before killing what is left.
 """
@@ -17,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -24,6 +27,40 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 HOME = Path(os.environ.get("AIRFLOW_HOME", REPO / ".airflow"))
 PIDFILE = HOME / "standalone.pid"
+
+
+def cdc_demo_data(env: dict[str, str], now: datetime | None = None) -> Path | None:
+    """Give bigquery_cdc_before_after a log to read: generate one into $AIRFLOW_HOME/cdc.duckdb for
+    the Tokyo day that ended last (the window of the latest scheduled run and of a manual
+    trigger), unless the file already holds that day's log; the rest of the file is left alone.
+    A file named by PLATFORM_OPS_CDC_DUCKDB_PATH is yours: left alone (returns None)."""
+    if env.get("PLATFORM_OPS_CDC_DUCKDB_PATH"):
+        return None
+    if str(REPO / "scripts") not in sys.path:
+        sys.path.insert(0, str(REPO / "scripts"))
+    import duckdb
+    from cdc_demo_data import TOKYO, generate
+
+    path = Path(env.get("AIRFLOW_HOME") or HOME) / "cdc.duckdb"
+    day = (now or datetime.now(UTC)).astimezone(TOKYO).date()  # the window ends at its midnight
+    end = datetime(day.year, day.month, day.day, tzinfo=TOKYO)
+    start = end - timedelta(days=1)
+    has_window = False
+    if path.exists():
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+            if "orders_ct_log" in tables:
+                sql = "SELECT count(*) FROM orders_ct_log WHERE bigquery_insert_time BETWEEN ? AND ?"
+                has_window = con.execute(sql, [start, end - timedelta(microseconds=1)]).fetchone()[0] > 0
+        finally:
+            con.close()
+    if not has_window:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        counts = generate(str(path), day.isoformat())
+        print(f"CDC demo data for the Tokyo day before {day} generated in {path}: {counts}", flush=True)
+    env["PLATFORM_OPS_CDC_DUCKDB_PATH"] = str(path)
+    return path
 
 
 def stop() -> int:
@@ -67,6 +104,7 @@ def start() -> int:
         started.append(fake[0])
     if "AIRFLOW_CONN_DATABRICKS_DEFAULT" not in env:
         started.append(databricks_workspace(env, HOME / "databricks"))
+    cdc_demo_data(env)
     # The DAGs' writers queue in these pools; a task whose pool is missing is never scheduled.
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     subprocess.run(
