@@ -8,7 +8,9 @@ changed in the run's window** with **CdcBeforeAfterOperator**.
 The window is the run's data interval: one Tokyo day, `[00:00, 24:00)` Asia/Tokyo, on the log's
 insert-time column. Re-running or backfilling a day replaces that day's rows in the destination.
 Before images come from the log (within `lookback_hours`) or from the previous day's snapshot
-table; keys whose before image is nowhere are counted as `missing` and fail the task.
+table; keys whose before image is nowhere are counted as `missing` and fail the task. Bad rows
+(NULL key or version, a change type other than I/U/D) are left out, counted in each task's
+summary, and fail the task above the table's `max_bad_rows`.
 
 When the file has a `slot_capacity` block, the work is wrapped in a BigQuery slot purchase:
 `buy_slots` (setup, FlexSlotPurchaseOperator) before it and `release_slots` (teardown,
@@ -18,7 +20,7 @@ Params: `tables` (subset of the configured names; empty = all), `lookback_hours`
 one row per changed key; `events`: one row per change, into `<destination_table>_events` unless
 the table sets `events_destination_table`), `dry_run` (plan only: nothing bought, nothing written).
 Locally the engine is DuckDB (`PLATFORM_OPS_CDC_DUCKDB_PATH`) and `google_cloud_default` points at
-the Reservation API fake; `make demo` starts the fake and generates a log.
+the Reservation API fake; `make demo` and `make airflow` start the fake and generate a log.
 """
 
 from __future__ import annotations
