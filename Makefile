@@ -16,12 +16,14 @@ export PLATFORM_OPS_DBT_EXECUTABLE ?= $(CURDIR)/.venv-dbt/bin/dbt
 export PYTHONPATH := $(CURDIR)/plugins
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help bootstrap demo test lint lock clean clean-all airflow airflow-stop bench
+.PHONY: help bootstrap demo test lint lock clean clean-all airflow airflow-stop stack stack-stop bench
 
 help:
 	@echo "make demo        create the environments, run every local DAG end to end, print a summary"
 	@echo "make test        ruff, the import contract, mypy and the whole pytest suite (integration included)"
 	@echo "make airflow     airflow standalone on http://127.0.0.1:8080 (stop: Ctrl-C or make airflow-stop)"
+	@echo "make stack       the production-shaped stack: PostgreSQL, Redis, S3 (moto), CeleryExecutor with two"
+	@echo "                 workers, scheduler, dag-processor, triggerer (stop: Ctrl-C or make stack-stop)"
 	@echo "make bench       run the benchmarks in benchmarks/"
 	@echo "make lock        recompile the pinned locks from requirements*.txt and envs/dbt"
 	@echo "make clean       remove run artifacts (.airflow, dbt target); clean-all also removes the environments"
@@ -65,6 +67,12 @@ airflow: bootstrap
 
 airflow-stop:
 	@$(VENV)/bin/python scripts/airflow_standalone.py stop
+
+stack: bootstrap
+	@$(VENV)/bin/python scripts/airflow_stack.py start
+
+stack-stop:
+	@$(VENV)/bin/python scripts/airflow_stack.py stop
 
 clean:
 	rm -rf .airflow include/dbt/target include/dbt/logs include/dbt/dbt_packages benchmarks/.work \

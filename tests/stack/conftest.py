@@ -1,0 +1,73 @@
+"""The production-shaped stack (scripts/airflow_stack.py), started once per test session.
+
+PostgreSQL, Redis, moto (S3 for run state and task logs), the stand-ins, and Airflow's api-server,
+scheduler, dag-processor, triggerer and two Celery workers. The tests drive it only through its
+public interfaces: the REST API v2, the `airflow` CLI, and the UI in Chromium. dbt builds a copy of
+the project (``dbt_project``) so a test can break a model the way a bad commit would.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "scripts") not in sys.path:
+    sys.path.insert(0, str(REPO / "scripts"))
+
+from airflow_stack import Stack  # noqa: E402
+
+# The Databricks token of databricks_default: it must surface nowhere (tests/stack/test_secrets.py).
+CANARY_TOKEN = f"dapi-canary-{secrets.token_hex(12)}"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("stack")
+    project = root / "dbt-project"
+    shutil.copytree(
+        REPO / "include" / "dbt", project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
+    stack = Stack(
+        root,
+        databricks_token=CANARY_TOKEN,
+        extra_env={
+            "PLATFORM_OPS_DBT_PROJECT_DIR": str(project),
+            "PLATFORM_OPS_RETRY_DELAY_SECONDS": "1",
+        },
+    )
+    try:
+        stack.start()
+    except BaseException:
+        print(f"the stack did not start: component logs in {stack.logs}")
+        raise
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def dbt_project(stack: Stack) -> Path:
+    return Path(stack.env["PLATFORM_OPS_DBT_PROJECT_DIR"])
+
+
+@pytest.fixture(autouse=True)
+def _component_logs_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed and "stack" in request.fixturenames:
+        print(f"stack component logs: {request.getfixturevalue('stack').logs}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
+    report = yield
+    if report.when == "call":
+        item.rep_call = report  # type: ignore[attr-defined]
+    return report
