@@ -149,6 +149,7 @@ class Stack:
         self.base = f"http://127.0.0.1:{self.api_port}"
         self.procs: dict[str, subprocess.Popen] = {}
         self.stand_ins: list[Any] = []
+        self.databricks: Any = None
         self.env: dict[str, str] = {}
         self.worker_env: dict[str, dict[str, str]] = {}
         self.pgdata: Path | None = None
@@ -315,6 +316,7 @@ class Stack:
             self.stand_ins.append(fake[0])
         sandbox = databricks_workspace(self.env, self.root / "databricks")
         self.stand_ins.append(sandbox)
+        self.databricks = sandbox
         if self.databricks_token:
             conn = json.loads(self.env["AIRFLOW_CONN_DATABRICKS_DEFAULT"])
             conn["password"] = self.databricks_token

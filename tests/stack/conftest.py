@@ -22,6 +22,15 @@ if str(REPO / "scripts") not in sys.path:
 
 from airflow_stack import Stack  # noqa: E402
 
+# Serving DAGs of the session: the shipped churn config plus WAITS copies, each its own endpoint.
+WAITS = 20
+SERVING_CONFIG = REPO / "include" / "config" / "model_serving" / "churn.yaml"
+
+
+def wait_dag_ids() -> list[str]:
+    return [f"model_serving_deploy_wait_{n:02d}" for n in range(1, WAITS + 1)]
+
+
 # The Databricks token of databricks_default: it must surface nowhere (tests/stack/test_secrets.py).
 CANARY_TOKEN = f"dapi-canary-{secrets.token_hex(12)}"
 
@@ -33,12 +42,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     shutil.copytree(
         REPO / "include" / "dbt", project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
     )
+    serving = root / "serving-configs"
+    serving.mkdir()
+    shutil.copy(SERVING_CONFIG, serving)
+    text = SERVING_CONFIG.read_text()
+    for n in range(1, WAITS + 1):
+        (serving / f"wait_{n:02d}.yaml").write_text(
+            text.replace("endpoint_name: churn-model", f"endpoint_name: wait-{n:02d}")
+        )
     stack = Stack(
         root,
         databricks_token=CANARY_TOKEN,
         extra_env={
             "PLATFORM_OPS_DBT_PROJECT_DIR": str(project),
             "PLATFORM_OPS_RETRY_DELAY_SECONDS": "1",
+            "PLATFORM_OPS_SERVING_CONFIG_DIR": str(serving),
         },
     )
     try:
