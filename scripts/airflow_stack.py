@@ -150,6 +150,7 @@ class Stack:
         self.procs: dict[str, subprocess.Popen] = {}
         self.stand_ins: list[Any] = []
         self.databricks: Any = None
+        self.reservation: Any = None
         self.env: dict[str, str] = {}
         self.worker_env: dict[str, dict[str, str]] = {}
         self.pgdata: Path | None = None
@@ -314,6 +315,7 @@ class Stack:
         fake = reservation_fake(self.env)
         if fake:
             self.stand_ins.append(fake[0])
+            self.reservation = fake[0]
         sandbox = databricks_workspace(self.env, self.root / "databricks")
         self.stand_ins.append(sandbox)
         self.databricks = sandbox
