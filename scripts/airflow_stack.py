@@ -45,6 +45,33 @@ for _path in (str(REPO), str(REPO / "plugins"), str(REPO / "scripts")):
 
 from sandbox.ports import free_port  # noqa: E402
 
+_TAKEN: set[int] = set()
+
+
+def stack_port() -> int:
+    """A free 127.0.0.1 port below the kernel's ephemeral range, never handed out twice here.
+
+    A port from ``free_port()`` (bound to 0, then released) is an ephemeral one: until its server
+    binds it, tens of seconds later, any outgoing connection on the machine may take it, or the
+    kernel may hand it out again."""
+    import random
+    import socket
+
+    low, _ = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    for _ in range(200):
+        port = random.randint(max(1024, low - 12000), low - 1)
+        if port in _TAKEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _TAKEN.add(port)
+        return port
+    return free_port()
+
+
 BIN = Path(sys.executable).parent
 AIRFLOW = str(BIN / "airflow")
 STATE_BUCKET = "platform-ops-state"
@@ -114,7 +141,7 @@ def stack_env(
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets["jwt_secret"],
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(stack_port()),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
         "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": f"s3://{LOG_BUCKET}/logs",
@@ -145,7 +172,7 @@ class Stack:
         self.logs = self.root / "logs"
         self.extra_env = dict(extra_env or {})
         self.databricks_token = databricks_token
-        self.api_port = api_port or free_port()
+        self.api_port = api_port or stack_port()
         self.base = f"http://127.0.0.1:{self.api_port}"
         self.procs: dict[str, subprocess.Popen] = {}
         self.stand_ins: list[Any] = []
@@ -221,7 +248,7 @@ class Stack:
         return proc
 
     def _start_postgres(self) -> int:
-        port = free_port()
+        port = stack_port()
         as_root = os.geteuid() == 0
         data = self.root / "postgres"
         if as_root and not _others_can_enter(self.root):
@@ -277,7 +304,7 @@ class Stack:
             conn.close()
 
     def _start_redis(self) -> int:
-        port = free_port()
+        port = stack_port()
         (self.root / "redis").mkdir(exist_ok=True)
         exe = shutil.which("redis-server") or "/usr/bin/redis-server"
         self._spawn(
@@ -290,7 +317,7 @@ class Stack:
         return port
 
     def _start_moto(self) -> None:
-        port = free_port()
+        port = stack_port()
         self._spawn("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], os.environ.copy())
         self.s3_url = f"http://127.0.0.1:{port}"
         self.wait_for(lambda: self._tcp_open(port), 60, "moto_server to listen", every=0.3)
@@ -334,7 +361,7 @@ class Stack:
             {
                 "AIRFLOW_HOME": str(own / "home"),
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(own / "home" / "logs"),
-                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(stack_port()),
                 "PLATFORM_OPS_STACK_HOSTNAME": name,
                 "TMPDIR": str(own / "tmp"),
             }
@@ -492,7 +519,7 @@ def start() -> int:
         if psutil.pid_exists(state["pid"]):
             print(f"the stack already runs (pid {state['pid']}, UI {state['ui']}); stop: make stack-stop")
             return 1
-    port = 8080 if not Stack._tcp_open(8080) else free_port()
+    port = 8080 if not Stack._tcp_open(8080) else stack_port()
     stack = Stack(ROOT, api_port=port)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     print("starting PostgreSQL, Redis, moto (S3), the stand-ins and Airflow (2 Celery workers)...")

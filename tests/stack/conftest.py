@@ -57,6 +57,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "PLATFORM_OPS_DBT_PROJECT_DIR": str(project),
             "PLATFORM_OPS_RETRY_DELAY_SECONDS": "1",
             "PLATFORM_OPS_SERVING_CONFIG_DIR": str(serving),
+            # a task whose worker died is noticed in seconds, not the default 5 minutes
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
         },
     )
     try:

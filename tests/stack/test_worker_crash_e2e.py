@@ -1,0 +1,69 @@
+"""A Celery worker dies (SIGKILL of its whole process tree, as a crashed host or an OOM-killed
+container) in the middle of a dbt build: the task is taken up again, the retry
+runs on the other worker (which shares only PostgreSQL, Redis and S3 with the dead one), it
+succeeds with a full, correct build, and nothing of the dead try is left running."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import psutil
+import pytest
+from airflow_stack import Stack
+
+from tests.stack.helpers import tries, unpause, wait_run, xcom
+
+pytestmark = pytest.mark.integration
+
+DAG_ID = "dbt_transform"
+
+
+def _dbt_processes(project: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if any(part.endswith("/dbt") for part in cmdline[:2]) and str(project) in " ".join(cmdline):
+            found.append(proc)
+    return found
+
+
+def _worker_running_dbt(stack: Stack, project: Path) -> str | None:
+    dbt = {p.pid for p in _dbt_processes(project)}
+    for name, proc in stack.procs.items():
+        if name.startswith("worker-") and proc.poll() is None:
+            try:
+                tree = {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
+            except psutil.NoSuchProcess:
+                continue
+            if tree & dbt:
+                return name
+    return None
+
+
+def test_a_worker_killed_mid_build_is_retried_on_the_other_worker(stack: Stack, dbt_project: Path) -> None:
+    unpause(stack, DAG_ID)
+    # one thread: the build lasts long enough for the kill to land inside it
+    run = stack.api(
+        "POST",
+        f"/dags/{DAG_ID}/dagRuns",
+        json={"logical_date": "2026-09-01T00:00:00+00:00", "conf": {"threads": 1}},
+    )
+    run_id = run["dag_run_id"]
+    victim = stack.wait_for(lambda: _worker_running_dbt(stack, dbt_project), 300, "dbt to start", every=0.2)
+    stack.kill(victim, signal.SIGKILL)
+    survivor = next(n for n in stack.procs if n.startswith("worker-") and n != victim)
+    try:
+        wait_run(stack, DAG_ID, run_id, "success", timeout=300)
+    finally:
+        stack.start_worker(victim)  # the later tests get both workers back
+
+    # The work is picked up again on the surviving worker: Celery redelivers the unacknowledged
+    # task (acks_late), so Airflow 3.3 runs it there under the same try number.
+    final = tries(stack, DAG_ID, run_id, "dbt_run")[-1]
+    assert final["state"] == "success", final
+    assert final["hostname"] == survivor, (victim, final)
+    summary = xcom(stack, DAG_ID, run_id, "dbt_run", "summary")
+    assert summary["failed"] == []
+    assert {"model.shop.stg_orders", "model.shop.orders", "model.shop.customers"} <= set(summary["executed"])
+    assert not _dbt_processes(dbt_project), "a dbt process of the killed try is still running"
