@@ -28,6 +28,7 @@ from platform_ops.core.dbt import (
     node_index,
     parse_ls_log,
     retry_run_results,
+    retry_session_spec,
     status_counts,
     successful_models,
 )
@@ -428,6 +429,29 @@ def test_ls_argv_lists_the_requested_selection_quietly() -> None:
     assert json.loads(argv[argv.index("--vars") + 1]) == {"a": 1}
     assert argv[argv.index("--target-path") + 1] == "/w/target"
     assert argv[argv.index("--log-path") + 1] == "/w/logs"
+
+
+def test_a_retry_session_lists_the_request_then_runs_the_retry_argv() -> None:
+    r = req(command="build", select="tag:daily", exclude="stg_x", vars={"a": 1}, threads=4)
+    d = decide(doc_for(FAILED, r), r, Mode.AUTO, False)
+    spec = retry_session_spec(d, r, "/w/target", "/w/state", "/w/session.json")
+    assert spec["retry"] == build_argv("dbt", d, r, "/w/target", "/w/state")[1:]
+    assert spec["required"] == ["model.shop.b", "model.shop.c", "test.shop.t_c"]
+    assert set(spec["runnable"]) == {"model", "seed", "snapshot", "test", "unit_test", "function"}
+    assert spec["out"] == "/w/session.json"
+    ls = spec["ls"]
+    assert ls.index("--log-level") < ls.index("ls")
+    assert ls[ls.index("--log-level") + 1] == "none"
+    # one target folder: the retry parses from the partial-parse file the listing writes
+    assert ls[ls.index("--target-path") + 1] == "/w/target"
+    assert ls[ls.index("--select") + 1] == "tag:daily"
+    assert ls[ls.index("--exclude") + 1] == "stg_x"
+    assert json.loads(ls[ls.index("--vars") + 1]) == {"a": 1}
+    assert ls[ls.index("--target") + 1] == "local"
+    run_only = retry_session_spec(d, req(), "/w/target", "/w/state", "/w/out")
+    assert run_only["runnable"] == ["model"]
+    with pytest.raises(ValueError, match="not run"):
+        retry_session_spec(decide(None, r, Mode.AUTO, False), r, "/w/target", "/w/state", "/w/out")
 
 
 def test_parse_ls_log_reads_the_listed_nodes_and_the_errors() -> None:

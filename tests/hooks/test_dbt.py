@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -373,3 +374,113 @@ def test_the_token_is_masked_in_the_task_log_the_supervisor_writes(local_airflow
     assert b"the token dbt sees: ***" in written, written.decode(errors="replace")[-3000:]
     assert token.encode() not in written
     assert local_airflow.api("GET", f"/dags/dbt_hook_masking/dagRuns/{run_id}")["state"] == "success"
+
+
+# -- the retry session: one dbt process lists the project and retries ---------------------------------
+
+
+def test_the_python_of_dbts_environment_runs_the_retry_session(tmp_path: Path) -> None:
+    hook = DbtHook()
+    assert hook.dbt_python == str(REPO / ".venv-dbt" / "bin" / "python")
+    linked = tmp_path / "bin" / "dbt"  # what pipx installs: a symlink to the environment's dbt
+    linked.parent.mkdir()
+    linked.symlink_to(hook.dbt_executable)
+    (tmp_path / "bin" / "python").symlink_to("/bin/false")  # another Python beside the symlink
+    assert DbtHook(dbt_executable=str(linked)).dbt_python == hook.dbt_python
+    wrapper = tmp_path / "wrapper" / "dbt"  # a shell script: no Python to be found
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec {hook.dbt_executable} "$@"\n')
+    wrapper.chmod(0o755)
+    assert DbtHook(dbt_executable=str(wrapper)).dbt_python is None
+
+
+def _retry_decision(  # type: ignore[no-untyped-def]
+    nodes: list[str], command: str = "build", project: Path = REPO / "include" / "dbt"
+):
+    from platform_ops.core.dbt import Action, DbtRequest, Decision
+
+    request = DbtRequest.from_params(
+        project_dir=str(project), target="local", command=command, select="tag:daily"
+    )
+    return Decision(Action.RETRY, "retry", nodes=tuple(nodes)), request
+
+
+MANIFEST = {
+    "nodes": {
+        "model.shop.a": {"fqn": ["shop", "a"], "resource_type": "model"},
+        "test.shop.t": {"fqn": ["shop", "t"], "resource_type": "test"},
+        "model.shop.unselected": {"fqn": ["shop", "unselected"], "resource_type": "model"},
+    },
+    "sources": {"source.shop.raw.orders": {"fqn": ["shop", "raw", "orders"]}},
+}
+LISTED = {"model.shop.a", "test.shop.t", "source.shop.raw.orders"}
+
+
+@pytest.mark.parametrize(
+    ("nodes", "command"),
+    [
+        (["model.shop.a", "test.shop.t"], "build"),
+        (["model.shop.a", "test.shop.t"], "run"),  # a test in a run: not retried
+        (["model.shop.a", "model.shop.gone"], "build"),  # deleted or renamed
+        (["model.shop.unselected"], "build"),  # in the project, not selected
+        (["source.shop.raw.orders"], "build"),  # selected, but no node dbt retry runs
+        (["model.shop.a"], "run"),
+    ],
+)
+def test_the_session_retries_exactly_when_the_project_check_keeps_the_retry(
+    nodes: list[str], command: str
+) -> None:
+    """The session's own check (it cannot import the package) agrees with check_against_project,
+    which decides whenever the session stops before the retry."""
+    from platform_ops.core.dbt import Mode, Project, check_against_project, retry_session_spec
+    from platform_ops.hooks.retry_session import blockers
+
+    decision, request = _retry_decision(nodes, command)
+    spec = retry_session_spec(decision, request, "/w/target", "/w/state", "/w/out")
+    session_retries = not blockers(spec["required"], spec["runnable"], LISTED)
+    checked = check_against_project(decision, request, Mode.AUTO, Project(MANIFEST, frozenset(LISTED)))
+    assert session_retries == (checked == decision)
+
+
+@pytest.mark.integration
+def test_the_session_lists_and_stops_before_retrying_a_failure_the_project_lost(tmp_path: Path) -> None:
+    from platform_ops.core.dbt import StoredState, retry_run_results, retry_session_spec
+    from platform_ops.hooks.dbt import RETRY_SESSION
+    from platform_ops.hooks.retry_session import NOT_LISTED, NOT_RETRIED
+
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "include" / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    decision, request = _retry_decision(["model.shop.orders", "model.shop.renamed_since"], project=project)
+    target, state = tmp_path / "target", tmp_path / "state"
+    target.mkdir()
+    state.mkdir()
+    stored = StoredState(
+        {},
+        {"results": [{"unique_id": n, "status": "error"} for n in decision.nodes]},
+        {},
+        [],
+    )
+    (state / "run_results.json").write_text(json.dumps(retry_run_results(stored, request, decision.nodes)))
+    out = tmp_path / "session.json"
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(retry_session_spec(decision, request, str(target), str(state), str(out))))
+    hook = DbtHook()
+    env = {**hook.environment(), "PLATFORM_OPS_DUCKDB_PATH": str(tmp_path / "w.duckdb")}
+    argv = [str(hook.dbt_python), str(RETRY_SESSION), str(spec)]
+
+    stopped = hook.run(argv, env, cwd=str(project))
+    assert stopped.returncode == NOT_RETRIED, stopped.tail
+    report = json.loads(out.read_text())
+    assert (report["listed"], report["retried"]) == (True, False)
+    assert "model.shop.orders" in report["selected"]
+    assert "model.shop.renamed_since" not in report["selected"]
+    assert json.loads((target / "manifest.json").read_text())["nodes"]["model.shop.orders"]
+    assert not (target / "run_results.json").exists(), "nothing may run"
+    assert not (tmp_path / "w.duckdb").exists()
+
+    (project / "models" / "marts" / "schema.yml").write_text("models: [\n  - name: orders\n")
+    broken = hook.run(argv, env, cwd=str(project))
+    assert broken.returncode == NOT_LISTED
+    report = json.loads(out.read_text())
+    assert (report["listed"], report["retried"]) == (False, False)
+    assert any("Parsing Error" in e for e in report["errors"]), report["errors"]

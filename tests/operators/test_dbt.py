@@ -80,6 +80,55 @@ def test_fail_fix_retry_runs_exactly_the_failed_model_and_descendants(env: Path)
     assert emitted_models(fixed.run_id) == STG_ORDERS_AND_DESCENDANTS
 
 
+def test_a_retry_is_one_dbt_process(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stored failures are checked against the project and retried by one process: a second
+    dbt start-up and parse per retry would cost seconds on every recovery."""
+    from platform_ops.hooks.dbt import DbtHook
+
+    assert run(D1, vars={"fail_models": ["stg_orders"]}).state == "failed"
+    started: list[list[str]] = []
+    real_run = DbtHook.run
+
+    def counting_run(self: DbtHook, argv: list[str], *args, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(list(argv))
+        return real_run(self, argv, *args, **kwargs)
+
+    monkeypatch.setattr(DbtHook, "run", counting_run)
+    fixed = run(D1)
+    assert fixed.state == "success"
+    s = fixed.summary("dbt")
+    assert s["mode"] == "retry"
+    assert models(s["executed"]) == STG_ORDERS_AND_DESCENDANTS
+    assert len(started) == 1, f"a retry started {len(started)} processes: {started}"
+
+
+def test_a_dbt_without_a_python_to_be_found_lists_then_retries(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dbt executable that is a shell wrapper: the check and the retry take a process each."""
+    from platform_ops.hooks.dbt import DbtHook
+
+    wrapper = tmp_path / "bin" / "dbt"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec {REPO / ".venv-dbt" / "bin" / "dbt"} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PLATFORM_OPS_DBT_EXECUTABLE", str(wrapper))
+    assert run(D1, vars={"fail_models": ["stg_orders"]}).state == "failed"
+    started: list[str] = []
+    real_run = DbtHook.run
+
+    def counting_run(self: DbtHook, argv: list[str], *args, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(argv[argv.index("--project-dir") - 1])  # the dbt command
+        return real_run(self, argv, *args, **kwargs)
+
+    monkeypatch.setattr(DbtHook, "run", counting_run)
+    fixed = run(D1)
+    assert fixed.state == "success"
+    assert fixed.summary("dbt")["mode"] == "retry"
+    assert models(fixed.summary("dbt")["executed"]) == STG_ORDERS_AND_DESCENDANTS
+    assert started == ["ls", "retry"]
+
+
 def emitted_models(run_id: str) -> set[str]:
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session

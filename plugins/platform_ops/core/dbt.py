@@ -629,6 +629,53 @@ def ls_argv(dbt_executable: str, request: DbtRequest, target_path: str, log_path
     return argv
 
 
+def retry_session_spec(
+    decision: Decision, request: DbtRequest, target_path: str, state_dir: str, out: str
+) -> dict[str, Any]:
+    """What one process runs for a retry (``platform_ops/hooks/retry_session.py``): ``dbt ls`` of
+    the request, then, only when every stored failure to retry is of a type the command runs and
+    selected by the request in the current project, the ``dbt retry`` of :func:`build_argv`.
+
+    Both use one target folder, so the retry parses from the partial-parse file the listing wrote.
+    When the check fails nothing runs: the report at ``out`` (the selected unique ids) and the
+    listing's manifest.json make the :class:`Project` for :func:`check_against_project`."""
+    if decision.action is not Action.RETRY:
+        raise ValueError(f"a retry session runs dbt retry, not {decision.action}")
+    listing = [
+        "--no-use-colors",
+        "--log-level",
+        "none",
+        "--log-level-file",
+        "none",
+        "ls",
+        *_project_args(request),
+        "--target-path",
+        target_path,
+        "--log-path",
+        target_path,
+        "--vars",
+        json.dumps(request.vars, sort_keys=True),
+        "--resource-type",
+        "all",
+        "--output",
+        "json",
+        "--output-keys",
+        "unique_id",
+    ]
+    if request.select:
+        listing += ["--select", *request.select]
+    if request.exclude:
+        listing += ["--exclude", *request.exclude]
+    retry = build_argv("dbt", decision, request, target_path, state_dir)[1:]
+    return {
+        "ls": listing,
+        "retry": retry,
+        "required": list(decision.nodes),
+        "runnable": sorted(RUNNABLE[request.command.value]),
+        "out": out,
+    }
+
+
 def parse_ls_log(lines: Iterable[str]) -> tuple[frozenset[str], list[str]]:
     """(unique ids listed, error messages) from the JSON log lines of :func:`ls_argv`."""
     selected: set[str] = set()

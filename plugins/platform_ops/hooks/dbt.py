@@ -2,7 +2,8 @@
 
 dbt lives in a separate virtualenv (it pins pydantic/protobuf/packaging below Airflow's needs), so
 Airflow never imports it: the hook runs ``<env>/bin/dbt``, streams every line to the task log and
-keeps the tail for error messages.
+keeps the tail for error messages. A retry runs :mod:`platform_ops.hooks.retry_session` with the
+Python of that environment instead: one process lists the project and retries (see there).
 
 Environment: dbt gets an allow-list (see :mod:`platform_ops.core.subprocess_env`), never the
 worker's whole environment with Airflow's connections and keys. With a Databricks connection the
@@ -56,6 +57,8 @@ _WORKSPACE = re.compile(re.escape(WORKSPACE_PREFIX) + r"(\d+)-[^/]+")
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 #: how long a stopped dbt gets to cancel its queries (SIGINT) before it is killed
 STOP_GRACE_SECONDS = 5.0
+#: the script that checks and retries in one dbt process, run by the dbt environment's Python
+RETRY_SESSION = Path(__file__).with_name("retry_session.py")
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,25 @@ class DbtHook(BaseHook):
         self.dbt_executable = resolve_dbt_executable(dbt_executable)
         self.databricks_conn_id = databricks_conn_id
         self._proc: subprocess.Popen[str] | None = None
+
+    @cached_property
+    def dbt_python(self) -> str | None:
+        """The Python of dbt's environment (it runs :data:`RETRY_SESSION`), or None when there is
+        none to be found: the interpreter named by the dbt script's ``#!`` line, else the
+        ``python`` next to the script (a symlink to dbt, as pipx makes, is followed first)."""
+        exe = Path(self.dbt_executable)
+        try:
+            with exe.open("rb") as f:
+                first = f.readline(512).decode(errors="replace")
+        except OSError:
+            first = ""
+        named = first[2:].strip() if first.startswith("#!") else ""
+        candidates = [named] if named and " " not in named and "python" in Path(named).name else []
+        candidates.append(str(exe.resolve().with_name("python")))
+        for candidate in candidates:
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                return candidate
+        return None
 
     @cached_property
     def databricks_env(self) -> dict[str, str]:

@@ -43,13 +43,15 @@ from platform_ops.core.dbt import (
     parse_enum,
     parse_ls_log,
     retry_run_results,
+    retry_session_spec,
     status_counts,
     successful_models,
 )
 from platform_ops.core.params import parse_bool
 from platform_ops.core.run_results import results_table, without_compiled_code
 from platform_ops.exceptions import ConfigError
-from platform_ops.hooks.dbt import TOKEN_ENV, DbtHook
+from platform_ops.hooks.dbt import RETRY_SESSION, TOKEN_ENV, DbtHook, DbtInvocation
+from platform_ops.hooks.retry_session import NOT_LISTED, NOT_RETRIED
 from platform_ops.state import RunStateStore, airflow_home
 
 DEFAULT_ASSET_ALIAS = "platform_ops_dbt_models"
@@ -68,6 +70,14 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return doc if isinstance(doc, dict) else None
+
+
+class _NotRetried(Exception):
+    """The retry session listed the project and found a stored failure gone or not selected."""
+
+    def __init__(self, project: Project) -> None:
+        super().__init__("stored failures not selected by the request")
+        self.project = project
 
 
 def warehouse_url(host: str, http_path: str) -> str | None:
@@ -101,9 +111,10 @@ class DbtRunOrRetryOperator(BaseOperator):
     * failures stored for the same target/command/selection/full_refresh: ``dbt retry`` from
       run_results rebuilt from the request (in ``command="build"`` with failed tests: ``dbt build``
       of the failed and skipped nodes plus the models those tests check, because dbt retry would
-      not rebuild them). First ``dbt ls`` checks the stored failures against the current project:
-      failures that no longer exist (a deleted or renamed model), or that the request does not
-      select, run the request in full with a warning (``mode="retry"`` fails and names the fix);
+      not rebuild them). The stored failures are first checked against what ``dbt ls`` of the
+      request lists in the current project (in the same dbt process as the retry): failures that
+      no longer exist (a deleted or renamed model), or that the request does not select, run the
+      request in full with a warning (``mode="retry"`` fails and names the fix);
     * stored results all green: nothing to do (``force=True`` runs again);
     * stored results for another target/command/selection/full_refresh (``full_refresh=True`` on
       a date stored without it), stored dbt ``args`` that differ from the request, or unusable
@@ -250,18 +261,15 @@ class DbtRunOrRetryOperator(BaseOperator):
         doc = store.get_latest(*key, run_id=run_id)
         try:
             decision = decide(doc, request, mode, force)
-            if decision.action in (Action.RETRY, Action.REBUILD):
-                # The stored failures must still exist and be selected by this request; a rebuild's
-                # selectors come from the project, never from the stored document.
-                project = self._resolve_project(request, env)
-                decision = check_against_project(decision, request, mode, project)
         except NoStateToRetry as exc:
             raise AirflowFailException(str(exc)) from exc
-        if decision.warning:
-            self.log.warning("%s", decision.warning)
-        self.log.info(
-            "dbt %s for %s: %s (state: %s)", decision.action.value, key[2], decision.reason, location
-        )
+        # The stored failures must still exist and be selected by this request. A retry checks
+        # them in its own dbt process, before dbt retry (retry_session.py); a rebuild's selectors
+        # come from the project, never from the stored document, so it lists the project first.
+        in_session = decision.action is Action.RETRY and self.hook.dbt_python is not None
+        if decision.action is Action.REBUILD or (decision.action is Action.RETRY and not in_session):
+            decision = self._check(decision, request, mode, self._resolve_project(request, env))
+        self._log_decision(decision, key[2], location)
         previous, _ = load_state(doc)
 
         if decision.action is Action.SKIP:
@@ -271,7 +279,13 @@ class DbtRunOrRetryOperator(BaseOperator):
             return summary
 
         started = datetime.now(UTC)
-        new_rr, manifest, argv = self._invoke(decision, request, env, previous)
+        try:
+            new_rr, manifest, argv = self._invoke(decision, request, env, previous, in_session)
+        except _NotRetried as stale:  # nothing ran: decide as from a separate `dbt ls`
+            decision = self._check(decision, request, mode, stale.project)
+            self._log_decision(decision, key[2], location)
+            started = datetime.now(UTC)
+            new_rr, manifest, argv = self._invoke(decision, request, env, previous)
         if new_rr is None:  # a retry that found nothing to do: the stored picture stands
             assert previous is not None
             summary = self._summary(decision, previous.run_results, [], argv, location, request)
@@ -311,10 +325,29 @@ class DbtRunOrRetryOperator(BaseOperator):
         return summary
 
     # -- helpers ----------------------------------------------------------------------------------
+    def _check(self, decision: Decision, request: DbtRequest, mode: Mode, project: Project) -> Decision:
+        try:
+            return check_against_project(decision, request, mode, project)
+        except NoStateToRetry as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+    def _log_decision(self, decision: Decision, date: Any, location: str) -> None:
+        if decision.warning:
+            self.log.warning("%s", decision.warning)
+        self.log.info("dbt %s for %s: %s (state: %s)", decision.action.value, date, decision.reason, location)
+
     def _invoke(
-        self, decision: Decision, request: DbtRequest, env: dict[str, str], previous: StoredState | None
+        self,
+        decision: Decision,
+        request: DbtRequest,
+        env: dict[str, str],
+        previous: StoredState | None,
+        in_session: bool = False,
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[str]]:
-        """Run dbt in a fresh target folder; returns (run_results written, manifest, argv)."""
+        """Run dbt in a fresh target folder; returns (run_results written, manifest, argv).
+
+        ``in_session``: a retry whose stored failures are not checked yet runs in one process with
+        ``dbt ls`` of the request (retry_session.py); :class:`_NotRetried` when the check fails."""
         self._ensure_deps(request, env)
         cache = self._parse_cache_dir(request)
         with self.hook.workspace() as work:
@@ -338,10 +371,27 @@ class DbtRunOrRetryOperator(BaseOperator):
                 str(target_path),
                 str(state_dir) if state_dir else None,
             )
+            run_argv, report_path = argv, None
+            if in_session and decision.action is Action.RETRY and self.hook.dbt_python:
+                assert state_dir is not None
+                report_path, spec_path = Path(work, "session.json"), Path(work, "session-spec.json")
+                spec = retry_session_spec(
+                    decision, request, str(target_path), str(state_dir), str(report_path)
+                )
+                spec_path.write_text(json.dumps(spec))
+                run_argv = [self.hook.dbt_python, str(RETRY_SESSION), str(spec_path)]
+                self.log.info(
+                    "Running in one dbt process: dbt ls of the request, then, if it selects every "
+                    "stored failure: %s",
+                    shlex.join(self._display(argv)),
+                )
+            else:
+                self.log.info("Running: %s", shlex.join(self._display(argv)))
             # run_results.json starts absent: only what this invocation writes counts.
-            self.log.info("Running: %s", shlex.join(self._display(argv)))
             t0 = time.monotonic()
-            result = self.hook.run(argv, env, cwd=request.project_dir, running_dir=self._running_dir(request))
+            result = self.hook.run(
+                run_argv, env, cwd=request.project_dir, running_dir=self._running_dir(request)
+            )
             self.log.info("dbt exited %s after %.1f s", result.returncode, time.monotonic() - t0)
             run_results = _read_json(target_path / "run_results.json")
             manifest = _read_json(target_path / "manifest.json")
@@ -351,6 +401,8 @@ class DbtRunOrRetryOperator(BaseOperator):
                 tmp = cache / f".partial_parse.{os.getpid()}.tmp"
                 shutil.copy2(fresh_cache, tmp)
                 os.replace(tmp, cached)
+            if report_path is not None:
+                self._session_outcome(_read_json(report_path), manifest, result)
         if run_results is not None and not run_results.get("results"):
             run_results = None  # e.g. a retry after a clean run writes results: []
         if run_results is None:
@@ -364,6 +416,29 @@ class DbtRunOrRetryOperator(BaseOperator):
                 f"this is usually a parse or compilation error. dbt said:\n{output}"
             )
         return run_results, manifest, argv
+
+    @staticmethod
+    def _session_outcome(
+        report: dict[str, Any] | None, manifest: dict[str, Any] | None, result: DbtInvocation
+    ) -> None:
+        """Returns when the retry session ran dbt retry; raises when it stopped before it: with the
+        project it listed (:class:`_NotRetried`) or, when it could not list it, with dbt's errors."""
+        if report is not None and report.get("retried") is True:
+            return
+        if report is not None and report.get("listed") is True and manifest is not None:
+            if result.returncode != NOT_RETRIED:
+                raise AirflowException(f"the dbt retry session ended with exit code {result.returncode}")
+            selected = report.get("selected")
+            if not (isinstance(selected, list) and all(isinstance(u, str) for u in selected)):
+                raise AirflowException("the dbt retry session wrote no list of selected nodes")
+            raise _NotRetried(Project(manifest, frozenset(selected)))
+        # usually a parse error: fail, and leave the stored state as it was
+        said = "\n".join(map(str, (report or {}).get("errors") or result.tail)) or "(no message)"
+        listed = "could not read the project" if result.returncode == NOT_LISTED else "failed"
+        raise AirflowException(
+            f"dbt ls {listed} (exit code {result.returncode}); "
+            f"this is usually a parse or compilation error. dbt said:\n{said}"
+        )
 
     def _resolve_project(self, request: DbtRequest, env: dict[str, str]) -> Project:
         """`dbt ls` of the request: the current manifest and the unique ids the selection picks."""
