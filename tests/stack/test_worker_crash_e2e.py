@@ -1,5 +1,5 @@
 """A Celery worker dies (SIGKILL of its whole process tree, as a crashed host or an OOM-killed
-container) in the middle of a dbt build: the task is taken up again, the retry
+container) in the middle of a dbt build: the scheduler notices the missing heartbeats, the retry
 runs on the other worker (which shares only PostgreSQL, Redis and S3 with the dead one), it
 succeeds with a full, correct build, and nothing of the dead try is left running."""
 
@@ -12,7 +12,7 @@ import psutil
 import pytest
 from airflow_stack import Stack
 
-from tests.stack.helpers import tries, unpause, wait_run, xcom
+from tests.stack.helpers import runs, tries, unpause, wait_run, xcom
 
 pytestmark = pytest.mark.integration
 
@@ -28,21 +28,26 @@ def _dbt_processes(project: Path) -> list[psutil.Process]:
     return found
 
 
-def _worker_running_dbt(stack: Stack, project: Path) -> str | None:
-    dbt = {p.pid for p in _dbt_processes(project)}
-    for name, proc in stack.procs.items():
-        if name.startswith("worker-") and proc.poll() is None:
-            try:
-                tree = {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
-            except psutil.NoSuchProcess:
-                continue
-            if tree & dbt:
-                return name
-    return None
+def _running_on(stack: Stack, run_id: str, project: Path) -> str | None:
+    """The worker whose process tree runs this run's dbt build right now, if any."""
+    ti = stack.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/dbt_run")
+    worker = ti["hostname"]
+    if ti["state"] != "running" or worker not in stack.procs:
+        return None
+    try:
+        tree = {c.pid for c in psutil.Process(stack.procs[worker].pid).children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return None
+    return worker if tree & {p.pid for p in _dbt_processes(project)} else None
 
 
 def test_a_worker_killed_mid_build_is_retried_on_the_other_worker(stack: Stack, dbt_project: Path) -> None:
     unpause(stack, DAG_ID)
+    # only this run's build may be running when a worker is killed (unpausing schedules one)
+    stack.wait_for(
+        lambda: all(r["state"] in ("success", "failed") for r in runs(stack, DAG_ID)),
+        300, "earlier dbt_transform runs to finish", every=2,
+    )  # fmt: skip
     # one thread: the build lasts long enough for the kill to land inside it
     run = stack.api(
         "POST",
@@ -50,7 +55,7 @@ def test_a_worker_killed_mid_build_is_retried_on_the_other_worker(stack: Stack, 
         json={"logical_date": "2026-09-01T00:00:00+00:00", "conf": {"threads": 1}},
     )
     run_id = run["dag_run_id"]
-    victim = stack.wait_for(lambda: _worker_running_dbt(stack, dbt_project), 300, "dbt to start", every=0.2)
+    victim = stack.wait_for(lambda: _running_on(stack, run_id, dbt_project), 300, "dbt to start", every=0.2)
     stack.kill(victim, signal.SIGKILL)
     survivor = next(n for n in stack.procs if n.startswith("worker-") and n != victim)
     try:
@@ -58,11 +63,12 @@ def test_a_worker_killed_mid_build_is_retried_on_the_other_worker(stack: Stack, 
     finally:
         stack.start_worker(victim)  # the later tests get both workers back
 
-    # The work is picked up again on the surviving worker: Celery redelivers the unacknowledged
-    # task (acks_late), so Airflow 3.3 runs it there under the same try number.
-    final = tries(stack, DAG_ID, run_id, "dbt_run")[-1]
-    assert final["state"] == "success", final
-    assert final["hostname"] == survivor, (victim, final)
+    # The scheduler saw try 1's heartbeats stop and failed it; try 2 ran on the other worker.
+    dbt_tries = tries(stack, DAG_ID, run_id, "dbt_run")
+    assert [(t["try_number"], t["state"], t["hostname"]) for t in dbt_tries] == [
+        (1, "failed", victim),
+        (2, "success", survivor),
+    ], dbt_tries
     summary = xcom(stack, DAG_ID, run_id, "dbt_run", "summary")
     assert summary["failed"] == []
     assert {"model.shop.stg_orders", "model.shop.orders", "model.shop.customers"} <= set(summary["executed"])
