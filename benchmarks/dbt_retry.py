@@ -142,14 +142,19 @@ def raw_dbt(args: list[str], env: dict[str, str], target_path: Path) -> tuple[fl
 
 # -- Airflow runs --------------------------------------------------------------------------------
 
+# dbt gets an allow-listed environment: the project's variables go through the operator's env=,
+# read when the DAG file is parsed (run_airflow parses it before each run).
 OPERATOR_DAG = """
+import os
 import pendulum
 from airflow.sdk import DAG
 from platform_ops.operators.dbt import DbtRunOrRetryOperator
 
 with DAG("bench_operator", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False,
          default_args={{"owner": "bench", "retries": 0}}):
-    DbtRunOrRetryOperator(task_id="dbt", project_dir={project!r}, target="local", threads={threads})
+    DbtRunOrRetryOperator(task_id="dbt", project_dir={project!r}, target="local", threads={threads},
+                          env={{k: os.environ[k] for k in ("BENCH_DUCKDB_PATH", "BENCH_FAIL_MODELS")
+                               if k in os.environ}})
 """
 
 COSMOS_DAG = """
