@@ -26,3 +26,39 @@ def test_warehouse_url_from_the_http_path() -> None:
         "https://dbc-1.cloud.databricks.com/sql/warehouses/abc123"
     )
     assert warehouse_url("https://h", "/sql/protocolv1/o/1/0123-cluster") is None
+
+
+_LOAD_PLUGINS = r"""
+import json, sys
+from airflow import plugins_manager
+plugins_manager.ensure_plugins_loaded()
+plugins = plugins_manager.get_plugin_info()
+shadowed = {}
+for name in ("dbt", "cdc", "state", "config", "params", "exceptions", "model_serving", "retry_session"):
+    mod = sys.modules.get(name)
+    shadowed[name] = getattr(mod, "__file__", None) if mod is not None else None
+print("@@" + json.dumps({"plugins": [p["name"] for p in plugins], "shadowed": shadowed}))
+"""
+
+
+def test_the_plugins_folder_loads_only_the_entry_point() -> None:
+    """Airflow executes every .py file under plugins/ as a top-level module named after the file:
+    without plugins/.airflowignore, hooks/dbt.py would be sys.modules["dbt"] (shadowing dbt in the
+    worker) and every module of the package would run twice under a second name."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    plugins = Path(__file__).resolve().parents[1] / "plugins"
+    env = {**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins), "PYTHONPATH": str(plugins)}
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOAD_PLUGINS], env=env, capture_output=True, text=True, check=False
+    )
+    line = [x for x in proc.stdout.splitlines() if x.startswith("@@")]
+    assert line, proc.stdout + proc.stderr
+    loaded = json.loads(line[-1][2:])
+    assert "platform_ops" in loaded["plugins"]
+    outside = {name: path for name, path in loaded["shadowed"].items() if path and str(plugins) in path}
+    assert outside == {}, f"plugins/ modules loaded under top-level names: {outside}"
