@@ -23,8 +23,9 @@ pytestmark = pytest.mark.integration
 
 DAG_ID = "dbt_transform"
 DOWNSTREAM_OF_STG_ORDERS = {"model.shop.orders", "model.shop.customers"}
-RETRY_LINE = re.compile(r"Running: \S*dbt( --[\w-]+)* retry\b")
-BUILD_LINE = re.compile(r"Running: \S*dbt( --[\w-]+)* build\b")
+# the command line the operator logs before it runs dbt
+RETRY_LINE = re.compile(r"Running\b.*\bdbt( --[\w-]+)* retry\b")
+BUILD_LINE = re.compile(r"Running\b.*\bdbt( --[\w-]+)* build\b")
 
 
 @pytest.fixture(scope="module", autouse=True)

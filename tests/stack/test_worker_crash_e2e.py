@@ -23,7 +23,8 @@ def _dbt_processes(project: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info["cmdline"] or []
-        if any(part.endswith("/dbt") for part in cmdline[:2]) and str(project) in " ".join(cmdline):
+        is_dbt = any(part.endswith(("/dbt", "retry_session.py")) for part in cmdline[:2])
+        if is_dbt and str(project) in " ".join(cmdline):
             found.append(proc)
     return found
 
