@@ -155,7 +155,55 @@ def stack_env(
     }
 
 
-class Stack:
+class AirflowInterfaces:
+    """What a test or a person drives a running Airflow with: ``cli()`` (the `airflow` CLI in
+    ``env``), ``api()`` (REST API v2 at ``base``, token auth as ``admin``) and ``wait_for()``.
+    Subclasses set ``env``, ``base``, ``logs`` and ``_token`` and say where the admin password is."""
+
+    env: dict[str, str]
+    base: str
+    logs: Path
+    _token: str | None
+
+    @property
+    def admin_password(self) -> str:
+        raise NotImplementedError
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        proc = subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def token(self) -> str:
+        if self._token is None:
+            resp = httpx.post(
+                f"{self.base}/auth/token",
+                json={"username": ADMIN, "password": self.admin_password},
+                timeout=30,
+            )
+            resp.raise_for_status()
+            self._token = resp.json()["access_token"]
+        return self._token
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
+        resp = httpx.request(method, f"{self.base}/api/v2{path}", headers=headers, timeout=60, **kwargs)
+        if resp.status_code >= 400:
+            raise RuntimeError(f"{method} {path} -> {resp.status_code}: {resp.text}")
+        return resp.json() if resp.content else None
+
+    def wait_for(self, condition: Callable[[], Any], timeout: float, what: str, every: float = 2) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            time.sleep(every)
+        raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}: logs in {self.logs}")
+
+
+class Stack(AirflowInterfaces):
     """The processes of the stack under ``root``: ``start()``, ``stop()``, plus what a test or a
     person drives it with: ``api()`` (REST API v2, token auth), ``cli()`` (the `airflow` CLI)."""
 
@@ -453,40 +501,6 @@ class Stack:
     @property
     def admin_password(self) -> str:
         return json.loads((self.home / "admin-password.json").read_text())[ADMIN]
-
-    # -- interfaces ---------------------------------------------------------------------------------
-    def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        proc = subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    def token(self) -> str:
-        if self._token is None:
-            resp = httpx.post(
-                f"{self.base}/auth/token",
-                json={"username": ADMIN, "password": self.admin_password},
-                timeout=30,
-            )
-            resp.raise_for_status()
-            self._token = resp.json()["access_token"]
-        return self._token
-
-    def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
-        resp = httpx.request(method, f"{self.base}/api/v2{path}", headers=headers, timeout=60, **kwargs)
-        if resp.status_code >= 400:
-            raise RuntimeError(f"{method} {path} -> {resp.status_code}: {resp.text}")
-        return resp.json() if resp.content else None
-
-    def wait_for(self, condition: Callable[[], Any], timeout: float, what: str, every: float = 2) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = condition()
-            if value:
-                return value
-            time.sleep(every)
-        raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}: logs in {self.logs}")
 
 
 def _terminate(proc: subprocess.Popen, sig: int, timeout: float = 20) -> None:

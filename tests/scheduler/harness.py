@@ -16,10 +16,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -27,13 +24,18 @@ import psutil
 from sandbox.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+if str(REPO / "scripts") not in sys.path:
+    sys.path.insert(0, str(REPO / "scripts"))
+
+from airflow_stack import AIRFLOW, AirflowInterfaces  # noqa: E402
+
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
 
 
-class LocalAirflow:
+class LocalAirflow(AirflowInterfaces):
     def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
         self.home = home
+        self.logs = home  # the components' logs: <home>/<component>.log
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.procs: dict[str, subprocess.Popen] = {}
@@ -113,41 +115,10 @@ class LocalAirflow:
         except httpx.HTTPError:
             return False
 
-    # -- interfaces ---------------------------------------------------------------------------------
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=300)
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    def _headers(self) -> dict[str, str]:
-        if self._token is None:
-            password = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
-            resp = httpx.post(
-                f"{self.base}/auth/token",
-                json={"username": "admin", "password": password["admin"]},
-                timeout=30,
-            )
-            resp.raise_for_status()
-            self._token = resp.json()["access_token"]
-        return {"Authorization": f"Bearer {self._token}"}
-
-    def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        resp = httpx.request(
-            method, f"{self.base}/api/v2{path}", headers=self._headers(), timeout=60, **kwargs
-        )
-        if resp.status_code >= 400:
-            raise RuntimeError(f"{method} {path} -> {resp.status_code}: {resp.text}")
-        return resp.json() if resp.content else None
-
-    def wait_for(self, condition: Callable[[], Any], timeout: float, what: str, every: float = 2) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = condition()
-            if value:
-                return value
-            time.sleep(every)
-        raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}: logs in {self.home}")
+    @property
+    def admin_password(self) -> str:
+        passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
+        return passwords["admin"]
 
     def wait_dag(self, dag_id: str, timeout: float = 180) -> None:
         def parsed() -> bool:
@@ -157,26 +128,3 @@ class LocalAirflow:
                 return False
 
         self.wait_for(parsed, timeout, f"the dag-processor to serialise {dag_id}")
-
-    def runs(self, dag_id: str, run_type: str | None = None) -> list[dict]:
-        params: dict[str, Any] = {"limit": 100}
-        if run_type:
-            params["run_type"] = run_type
-        return self.api("GET", f"/dags/{dag_id}/dagRuns", params=params)["dag_runs"]
-
-    def wait_runs_finished(
-        self, dag_id: str, count: int, timeout: float, run_type: str | None = None
-    ) -> list[dict]:
-        def finished() -> list[dict] | None:
-            runs = self.runs(dag_id, run_type)
-            done = [r for r in runs if r["state"] in ("success", "failed")]
-            return runs if len(runs) >= count and len(done) == len(runs) else None
-
-        return self.wait_for(finished, timeout, f"{count} runs of {dag_id} to finish", every=3)
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
-        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
-
-    def tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict]:
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries"
-        return self.api("GET", path)["task_instances"]

@@ -598,7 +598,7 @@ def build_argv(
 def ls_argv(dbt_executable: str, request: DbtRequest, target_path: str, log_path: str) -> list[str]:
     """`dbt ls` of the request's selection: the manifest goes to ``target_path``, the listed
     unique ids to ``<log_path>/dbt.log`` as JSON lines (:func:`parse_ls_log`), none to the task log."""
-    argv = [
+    return [
         dbt_executable,
         "--no-use-colors",
         "--log-level",
@@ -607,6 +607,13 @@ def ls_argv(dbt_executable: str, request: DbtRequest, target_path: str, log_path
         "json",
         "--log-level-file",
         "info",
+        *_listing_args(request, target_path, log_path),
+    ]
+
+
+def _listing_args(request: DbtRequest, target_path: str, log_path: str) -> list[str]:
+    """`dbt ls` of the request, listing the selected unique ids as JSON (log flags are the caller's)."""
+    argv = [
         "ls",
         *_project_args(request),
         "--target-path",
@@ -647,25 +654,8 @@ def retry_session_spec(
         "none",
         "--log-level-file",
         "none",
-        "ls",
-        *_project_args(request),
-        "--target-path",
-        target_path,
-        "--log-path",
-        target_path,
-        "--vars",
-        json.dumps(request.vars, sort_keys=True),
-        "--resource-type",
-        "all",
-        "--output",
-        "json",
-        "--output-keys",
-        "unique_id",
+        *_listing_args(request, target_path, target_path),
     ]
-    if request.select:
-        listing += ["--select", *request.select]
-    if request.exclude:
-        listing += ["--exclude", *request.exclude]
     retry = build_argv("dbt", decision, request, target_path, state_dir)[1:]
     return {
         "ls": listing,
