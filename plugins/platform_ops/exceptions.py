@@ -25,3 +25,44 @@ class ConfigError(PlatformOpsError, ValueError):
 
 class StateError(PlatformOpsError):
     """Persisted run state could not be written (reads never raise: they warn and return None)."""
+
+
+class ExternalServiceError(PlatformOpsError):
+    """A cloud API (BigQuery, Databricks, AWS) answered with an error.
+
+    Hooks translate the SDK's own exceptions into these, so operators, sensors and triggers never import
+    ``google.api_core`` or ``databricks.sdk`` errors. ``retryable`` says whether Airflow's retries can help:
+    a permanent error (denied, invalid, not found where it must exist) fails the task at once.
+    """
+
+    retryable = False
+
+    def __init__(self, service: str, operation: str, message: str) -> None:
+        self.service = service
+        self.operation = operation
+        self.message = message
+        super().__init__(f"{service} {operation}: {message}")
+
+
+class TransientServiceError(ExternalServiceError):
+    """Throttled, unavailable, timed out or reset: the same call may succeed later."""
+
+    retryable = True
+
+
+class ResourceNotFoundError(ExternalServiceError):
+    """The object the call names does not exist (or is not visible to the caller)."""
+
+
+class ResourceConflictError(ExternalServiceError):
+    """The object exists already, or is busy with another change (HTTP 409 and its SDK equivalents)."""
+
+    retryable = True
+
+
+class AccessDeniedError(ExternalServiceError):
+    """The credentials were refused or lack a permission: fix the connection or the grants."""
+
+
+class InvalidRequestError(ExternalServiceError):
+    """The service rejected the request as malformed or invalid: retrying the same request cannot help."""
