@@ -17,7 +17,7 @@ from platform_ops.core.model_serving import Action, Plan, endpoint_url, parse_co
 from platform_ops.core.params import is_unset, parse_bool
 from platform_ops.exceptions import ConfigError
 from platform_ops.hooks.model_serving import ModelServingHook
-from platform_ops.sensors.model_serving import EndpointPageLink
+from platform_ops.links.model_serving import EndpointPageLink
 
 
 class ServingConfigErrorOperator(BaseOperator):

@@ -8,7 +8,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.common.compat.sdk import BaseOperatorLink, BaseSensorOperator
+from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from platform_ops.core.model_serving import (
@@ -20,16 +20,8 @@ from platform_ops.core.model_serving import (
     readiness,
 )
 from platform_ops.hooks.model_serving import ModelServingHook
+from platform_ops.links.model_serving import EndpointPageLink
 from platform_ops.triggers.model_serving import EndpointReadyTrigger
-
-
-class EndpointPageLink(BaseOperatorLink):
-    """Operator extra link: the serving endpoint's page in the Databricks workspace."""
-
-    name = "Serving endpoint"
-
-    def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        return getattr(operator, "endpoint_page", None) or ""
 
 
 class EndpointReadySensor(BaseSensorOperator):
