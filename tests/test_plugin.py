@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from platform_ops.links.dbt import DatabricksWarehouseLink
 from platform_ops.links.model_serving import EndpointPageLink
 from platform_ops.operators.dbt import DbtRunOrRetryOperator, warehouse_url
-from platform_ops.links.dbt import DatabricksWarehouseLink
 from platform_ops.operators.model_serving import ModelServingDeployOperator
 from platform_ops.plugin import PlatformOpsPlugin
 from platform_ops.sensors.model_serving import EndpointReadySensor

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from platform_ops.links.dbt import DatabricksWarehouseLink
 from platform_ops.links.model_serving import EndpointPageLink
-from platform_ops.operators.dbt import DatabricksWarehouseLink
 
 
 class PlatformOpsPlugin(AirflowPlugin):

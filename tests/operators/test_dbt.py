@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from platform_ops.core.dbt import STATE_NAME
-from platform_ops.operators.dbt import DatabricksWarehouseLink
+from platform_ops.links.dbt import DatabricksWarehouseLink
 from platform_ops.state import RunStateStore
 from tests.airflow_runner import RunResult, run_dag
 

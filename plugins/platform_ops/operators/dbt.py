@@ -14,7 +14,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from airflow.providers.common.compat.sdk import BaseOperatorLink
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -52,6 +51,7 @@ from platform_ops.core.run_results import results_table, without_compiled_code
 from platform_ops.exceptions import ConfigError
 from platform_ops.hooks.dbt import RETRY_SESSION, TOKEN_ENV, DbtHook, DbtInvocation
 from platform_ops.hooks.retry_session import NOT_LISTED, NOT_RETRIED
+from platform_ops.links.dbt import DatabricksWarehouseLink
 from platform_ops.state import RunStateStore, airflow_home
 
 DEFAULT_ASSET_ALIAS = "platform_ops_dbt_models"
@@ -86,18 +86,6 @@ def warehouse_url(host: str, http_path: str) -> str | None:
     if len(parts) >= 2 and parts[-2] == "warehouses":
         return f"{host.rstrip('/')}/sql/warehouses/{parts[-1]}"
     return None
-
-
-class DatabricksWarehouseLink(BaseOperatorLink):
-    """Operator extra link: the Databricks SQL warehouse a dbt task ran on (dev/prod targets).
-
-    Airflow 3 evaluates links in the worker right after ``execute`` and stores the result in XCom
-    under ``xcom_key``, which is what the UI reads; so the URL comes from the executed operator."""
-
-    name = "Databricks SQL warehouse"
-
-    def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        return getattr(operator, "warehouse_url", None) or ""
 
 
 class DbtRunOrRetryOperator(BaseOperator):
