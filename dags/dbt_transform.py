@@ -23,8 +23,8 @@ airflow backfill create --dag-id dbt_transform --from-date 2026-11-01 --to-date 
 
 Params (UI form): `select` (required, rendered as a string: "2026" selects a model named 2026),
 `target` (local = DuckDB, dev/prod = Databricks through the
-`databricks_default` connection), `full_refresh`, `threads`, `dbt_retry` (auto: decide from the
-stored results; true: insist on a retry; false: always run in full), `vars`, `force`.
+`databricks_default` connection), `full_refresh`, `threads`, `scope` (auto: decide from the
+stored results; failed: only the stored failures; full: everything), `vars`, `force`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from platform_ops.operators.dbt import DbtRunOrRetryOperator
 PROJECT_DIR = os.environ.get(
     "PLATFORM_OPS_DBT_PROJECT_DIR", str(Path(__file__).resolve().parents[1] / "include" / "dbt")
 )
-RETRY_MODES = {"auto": "auto", "true": "retry", "false": "run"}
 SELECTION_PATTERN = r"""^(?!\s*(None|none|NONE|null|Null|NULL|\[\]|''|""|\{\})\s*$)\s*\S"""
 
 with DAG(
@@ -72,11 +71,14 @@ with DAG(
         ),
         "full_refresh": Param(False, type="boolean", description="pass --full-refresh"),
         "threads": Param(4, type="integer", minimum=1, maximum=64, description="dbt threads (1-64)"),
-        "dbt_retry": Param(
+        "scope": Param(
             "auto",
             type="string",
-            enum=["auto", "true", "false"],
-            description=("auto: retry this date's stored failures if any; true: retry only; false: full run"),
+            enum=["auto", "failed", "full"],
+            description=(
+                "what runs: auto = this date's stored failures if any, else everything; "
+                "failed = only the stored failures (fails when there are none); full = everything"
+            ),
         ),
         "vars": Param(
             {}, type="object", description="dbt vars (JSON object), passed in full to run and retry"
@@ -97,7 +99,7 @@ with DAG(
         vars="{{ params.vars | tojson }}",
         threads="{{ params.threads }}",
         full_refresh="{{ params.full_refresh }}",
-        mode="{{ " + repr(RETRY_MODES) + "[params.dbt_retry] }}",
+        scope="{{ params.scope }}",
         force="{{ params.force }}",
         databricks_conn_id="{{ '' if params.target == 'local' else 'databricks_default' }}",
     )

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from platform_ops.core.dbt import (
-    Action,
     Command,
     DbtRequest,
-    Mode,
     NoStateToRetry,
     Project,
+    Scope,
+    Step,
     build_argv,
     check_against_project,
     decide,
@@ -26,6 +26,7 @@ from platform_ops.core.dbt import (
     merge_run_results,
     new_state_doc,
     node_index,
+    parse_enum,
     parse_ls_log,
     retry_run_results,
     retry_session_spec,
@@ -91,32 +92,32 @@ def doc_for(
 
 
 def test_no_state_runs_in_full() -> None:
-    d = decide(None, req(), Mode.AUTO, force=False)
-    assert d.action is Action.RUN
+    d = decide(None, req(), Scope.AUTO, force=False)
+    assert d.step is Step.RUN
     assert "no run_results stored" in d.reason
     assert d.warning is None
 
 
 def test_failures_for_the_same_request_are_retried() -> None:
-    d = decide(doc_for(FAILED), req(), Mode.AUTO, force=False)
-    assert d.action is Action.RETRY
+    d = decide(doc_for(FAILED), req(), Scope.AUTO, force=False)
+    assert d.step is Step.RETRY
     assert d.nodes == ("model.shop.b", "model.shop.c", "test.shop.t_c")
 
 
 @pytest.mark.parametrize("status", ["error", "fail", "runtime error", "skipped", "partial success"])
 def test_every_retryable_status_triggers_a_retry(status: str) -> None:
     rr = run_results(result("model.shop.a", "success"), result("model.shop.b", status))
-    assert decide(doc_for(rr), req(), Mode.AUTO, force=False).action is Action.RETRY
+    assert decide(doc_for(rr), req(), Scope.AUTO, force=False).step is Step.RETRY
 
 
 def test_green_state_is_nothing_to_do() -> None:
-    d = decide(doc_for(GREEN), req(), Mode.AUTO, force=False)
-    assert d.action is Action.SKIP
+    d = decide(doc_for(GREEN), req(), Scope.AUTO, force=False)
+    assert d.step is Step.SKIP
     assert "all green" in d.reason
 
 
 def test_green_state_with_force_runs_in_full() -> None:
-    assert decide(doc_for(GREEN), req(), Mode.AUTO, force=True).action is Action.RUN
+    assert decide(doc_for(GREEN), req(), Scope.AUTO, force=True).step is Step.RUN
 
 
 @pytest.mark.parametrize(
@@ -126,15 +127,15 @@ def test_green_state_with_force_runs_in_full() -> None:
 )
 def test_state_for_another_request_runs_in_full_with_warning(other: dict) -> None:
     stored = doc_for(FAILED, req(command="build"))
-    d = decide(stored, req(**{"command": "build", **other}), Mode.AUTO, force=False)
-    assert d.action is Action.RUN
+    d = decide(stored, req(**{"command": "build", **other}), Scope.AUTO, force=False)
+    assert d.step is Step.RUN
     assert d.warning is not None
     assert "stored results are for" in d.warning
 
 
 def test_selection_order_does_not_matter() -> None:
     stored = doc_for(FAILED, req(select="tag:daily tag:hourly"))
-    assert decide(stored, req(select=["tag:hourly", "tag:daily"]), Mode.AUTO, False).action is Action.RETRY
+    assert decide(stored, req(select=["tag:hourly", "tag:daily"]), Scope.AUTO, False).step is Step.RETRY
 
 
 @pytest.mark.parametrize(
@@ -150,32 +151,50 @@ def test_selection_order_does_not_matter() -> None:
     ],
 )
 def test_corrupt_state_runs_in_full_with_warning(corrupt: object) -> None:
-    d = decide(corrupt, req(), Mode.AUTO, force=False)
-    assert d.action is Action.RUN
+    d = decide(corrupt, req(), Scope.AUTO, force=False)
+    assert d.step is Step.RUN
     assert d.warning is not None
     assert "stored state ignored" in d.warning
 
 
-def test_mode_run_ignores_state() -> None:
-    assert decide(doc_for(FAILED), req(), Mode.RUN, force=False).action is Action.RUN
+def test_scope_full_ignores_state() -> None:
+    assert decide(doc_for(FAILED), req(), Scope.FULL, force=False).step is Step.RUN
 
 
-def test_mode_retry_retries_failures() -> None:
-    assert decide(doc_for(FAILED), req(), Mode.RETRY, force=False).action is Action.RETRY
+def test_the_scope_choice_names_what_runs() -> None:
+    assert [s.value for s in Scope] == ["auto", "failed", "full"]
+    assert parse_enum("scope", " Failed ", Scope) is Scope.FAILED
+    with pytest.raises(ConfigError, match=r"^scope: 'retry' is not one of auto \| failed \| full"):
+        parse_enum("scope", "retry", Scope)
 
 
-def test_mode_retry_without_state_fails_with_the_fix() -> None:
-    with pytest.raises(NoStateToRetry, match="dbt_retry=auto"):
-        decide(None, req(), Mode.RETRY, force=False)
+@pytest.mark.parametrize("doc", [None, "other target"])
+def test_refusals_name_the_operator_argument_not_a_dag_param(doc: str | None) -> None:
+    stored, request = (None, req()) if doc is None else (doc_for(FAILED), req(target="dev"))
+    with pytest.raises(NoStateToRetry) as err:
+        decide(stored, request, Scope.FAILED, force=False)
+    assert str(err.value).startswith("scope: 'failed' re-runs stored failures, but ")
+    assert "Fix: " in str(err.value)
+    assert "scope=auto" in str(err.value)
+    assert "dbt_retry" not in str(err.value)
 
 
-def test_mode_retry_with_state_for_another_target_fails() -> None:
+def test_scope_failed_retries_failures() -> None:
+    assert decide(doc_for(FAILED), req(), Scope.FAILED, force=False).step is Step.RETRY
+
+
+def test_scope_failed_without_state_fails_with_the_fix() -> None:
+    with pytest.raises(NoStateToRetry, match="scope=auto"):
+        decide(None, req(), Scope.FAILED, force=False)
+
+
+def test_scope_failed_with_state_for_another_target_fails() -> None:
     with pytest.raises(NoStateToRetry, match="same target"):
-        decide(doc_for(FAILED), req(target="dev"), Mode.RETRY, force=False)
+        decide(doc_for(FAILED), req(target="dev"), Scope.FAILED, force=False)
 
 
-def test_mode_retry_with_green_state_is_nothing_to_do() -> None:
-    assert decide(doc_for(GREEN), req(), Mode.RETRY, force=False).action is Action.SKIP
+def test_scope_failed_with_green_state_is_nothing_to_do() -> None:
+    assert decide(doc_for(GREEN), req(), Scope.FAILED, force=False).step is Step.SKIP
 
 
 def test_build_with_failed_test_rebuilds_the_tested_model() -> None:
@@ -192,10 +211,10 @@ def test_build_with_failed_test_rebuilds_the_tested_model() -> None:
         "model.shop.mart": {"selector": "fqn:shop.marts.mart", "parents": ["model.shop.stg"]},
     }
     request = req(command="build")
-    d = decide(doc_for(rr, request, nodes), request, Mode.AUTO, force=False)
-    assert d.action is Action.REBUILD
-    d = check_against_project(d, request, Mode.AUTO, project_of(SHOP_MANIFEST))
-    assert d.action is Action.REBUILD
+    d = decide(doc_for(rr, request, nodes), request, Scope.AUTO, force=False)
+    assert d.step is Step.REBUILD
+    d = check_against_project(d, request, Scope.AUTO, project_of(SHOP_MANIFEST))
+    assert d.step is Step.REBUILD
     assert d.nodes == ("test.shop.amounts", "model.shop.mart", "model.shop.stg", "model.shop.other")
     assert d.selectors == (
         "fqn:shop.amounts",
@@ -207,7 +226,7 @@ def test_build_with_failed_test_rebuilds_the_tested_model() -> None:
 
 def test_run_command_with_failed_test_uses_dbt_retry() -> None:
     rr = run_results(result("model.shop.stg", "success"), result("test.shop.amounts", "fail"))
-    assert decide(doc_for(rr), req(), Mode.AUTO, force=False).action is Action.RETRY
+    assert decide(doc_for(rr), req(), Scope.AUTO, force=False).step is Step.RETRY
 
 
 def _node(fqn: list[str], resource_type: str, parents: list[str] = ()) -> dict:
@@ -261,18 +280,18 @@ def test_stored_args_that_differ_from_the_request_are_refused_naming_the_field(
 ) -> None:
     request = req(command="build")
     doc = doc_for(FAILED, request, args=args)
-    d = decide(doc, request, Mode.AUTO, force=False)
-    assert d.action is Action.RUN, "auto: the requested command runs in full, nothing stored is executed"
+    d = decide(doc, request, Scope.AUTO, force=False)
+    assert d.step is Step.RUN, "auto: the requested command runs in full, nothing stored is executed"
     assert f"run_results.args.{field}" in (d.warning or "")
     with pytest.raises(NoStateToRetry, match=rf"run_results\.args\.{field}"):
-        decide(doc, request, Mode.RETRY, force=False)
+        decide(doc, request, Scope.FAILED, force=False)
 
 
 def test_stored_args_matching_the_request_still_retry() -> None:
     request = req(command="build")
     args = {"which": "build", "select": ["tag:daily"], "exclude": [], "target": "local", "threads": 4}
     doc = doc_for(FAILED, request, args=args)
-    assert decide(doc, request, Mode.AUTO, force=False).action is Action.RETRY
+    assert decide(doc, request, Scope.AUTO, force=False).step is Step.RETRY
 
 
 def test_the_run_results_given_to_dbt_retry_are_rebuilt_from_the_request() -> None:
@@ -314,9 +333,9 @@ def test_stored_selectors_and_parents_are_never_used() -> None:
         "test.shop.amounts": {"selector": "--project-dir=/tmp/evil", "parents": ["model.shop.unselected"]},
     }
     request = req(command="build")
-    d = decide(doc_for(rr, request, evil), request, Mode.AUTO, force=False)
-    d = check_against_project(d, request, Mode.AUTO, project_of(SHOP_MANIFEST))
-    assert d.action is Action.REBUILD
+    d = decide(doc_for(rr, request, evil), request, Scope.AUTO, force=False)
+    d = check_against_project(d, request, Scope.AUTO, project_of(SHOP_MANIFEST))
+    assert d.step is Step.REBUILD
     assert d.nodes == ("test.shop.amounts", "model.shop.stg", "model.shop.other")
     assert d.selectors == ("fqn:shop.amounts", "fqn:shop.staging.stg", "fqn:shop.marts.other")
 
@@ -327,27 +346,27 @@ def test_stored_selectors_and_parents_are_never_used() -> None:
 def test_stored_failures_outside_the_requested_selection_are_not_retried(uid: str) -> None:
     rr = run_results(result("model.shop.a", "success"), result(uid, "error"))
     request = req(command="build")
-    d = decide(doc_for(rr, request), request, Mode.AUTO, force=False)
-    checked = check_against_project(d, request, Mode.AUTO, project_of(SHOP_MANIFEST))
-    assert checked.action is Action.RUN
+    d = decide(doc_for(rr, request), request, Scope.AUTO, force=False)
+    checked = check_against_project(d, request, Scope.AUTO, project_of(SHOP_MANIFEST))
+    assert checked.step is Step.RUN
     assert uid in (checked.warning or "")
     assert "not selected" in (checked.warning or "")
     with pytest.raises(NoStateToRetry, match=r"run_results\.results"):
-        check_against_project(d, request, Mode.RETRY, project_of(SHOP_MANIFEST))
+        check_against_project(d, request, Scope.FAILED, project_of(SHOP_MANIFEST))
 
 
 def test_a_run_command_retries_models_only() -> None:
     rr = run_results(result("model.shop.a", "success"), result("test.shop.t_c", "fail"))
     request = req(command="run")
-    d = decide(doc_for(rr, request), request, Mode.AUTO, force=False)
-    assert d.action is Action.RETRY
-    assert check_against_project(d, request, Mode.AUTO, project_of(SHOP_MANIFEST)).action is Action.RUN
+    d = decide(doc_for(rr, request), request, Scope.AUTO, force=False)
+    assert d.step is Step.RETRY
+    assert check_against_project(d, request, Scope.AUTO, project_of(SHOP_MANIFEST)).step is Step.RUN
 
 
 def test_failures_in_the_selection_are_retried_as_stored() -> None:
     request = req(command="build")
-    d = decide(doc_for(FAILED, request), request, Mode.AUTO, force=False)
-    assert check_against_project(d, request, Mode.AUTO, project_of(SHOP_MANIFEST)) == d
+    d = decide(doc_for(FAILED, request), request, Scope.AUTO, force=False)
+    assert check_against_project(d, request, Scope.AUTO, project_of(SHOP_MANIFEST)) == d
 
 
 # -- failures of models that no longer exist ------------------------------------------------------
@@ -356,19 +375,19 @@ def test_failures_in_the_selection_are_retried_as_stored() -> None:
 def test_stored_failure_of_a_deleted_model_runs_in_full_with_a_warning() -> None:
     rr = run_results(result("model.shop.a", "success"), result("model.shop.renamed_away", "error"))
     request = req(command="build")
-    d = decide(doc_for(rr, request), request, Mode.AUTO, force=False)
-    checked = check_against_project(d, request, Mode.AUTO, project_of(SHOP_MANIFEST))
-    assert checked.action is Action.RUN
+    d = decide(doc_for(rr, request), request, Scope.AUTO, force=False)
+    checked = check_against_project(d, request, Scope.AUTO, project_of(SHOP_MANIFEST))
+    assert checked.step is Step.RUN
     assert "model.shop.renamed_away" in (checked.warning or "")
     assert "no longer exist" in (checked.warning or "")
 
 
-def test_stored_failure_of_a_deleted_model_in_retry_mode_says_how_to_get_out() -> None:
+def test_stored_failure_of_a_deleted_model_with_scope_failed_says_how_to_get_out() -> None:
     rr = run_results(result("model.shop.a", "success"), result("test.shop.gone", "fail"))
     request = req(command="build")
-    d = decide(doc_for(rr, request), request, Mode.RETRY, force=False)
-    with pytest.raises(NoStateToRetry, match="dbt_retry=false") as err:
-        check_against_project(d, request, Mode.RETRY, project_of(SHOP_MANIFEST))
+    d = decide(doc_for(rr, request), request, Scope.FAILED, force=False)
+    with pytest.raises(NoStateToRetry, match="scope=full") as err:
+        check_against_project(d, request, Scope.FAILED, project_of(SHOP_MANIFEST))
     assert "test.shop.gone" in str(err.value)
 
 
@@ -376,8 +395,8 @@ def test_deleted_parent_of_a_failed_test_is_not_needed() -> None:
     """Only stored failures count: a failed test's parents come from the current manifest."""
     rr = run_results(result("model.shop.old_parent", "success"), result("test.shop.amounts", "fail"))
     request = req(command="build")
-    d = decide(doc_for(rr, request), request, Mode.AUTO, force=False)
-    assert check_against_project(d, request, Mode.AUTO, project_of(SHOP_MANIFEST)).action is Action.REBUILD
+    d = decide(doc_for(rr, request), request, Scope.AUTO, force=False)
+    assert check_against_project(d, request, Scope.AUTO, project_of(SHOP_MANIFEST)).step is Step.REBUILD
 
 
 # -- full_refresh is never ignored ----------------------------------------------------------------
@@ -386,22 +405,22 @@ def test_deleted_parent_of_a_failed_test_is_not_needed() -> None:
 @pytest.mark.parametrize("stored", [GREEN, FAILED], ids=["green", "failed"])
 def test_full_refresh_forces_a_full_run_with_full_refresh(stored: dict) -> None:
     request = req(full_refresh=True)
-    d = decide(doc_for(stored, req()), request, Mode.AUTO, force=False)
-    assert d.action is Action.RUN
+    d = decide(doc_for(stored, req()), request, Scope.AUTO, force=False)
+    assert d.step is Step.RUN
     assert "full_refresh" in (d.warning or "") + d.reason
     assert build_argv("/env/dbt", d, request, "/w/target")[-1] == "--full-refresh"
 
 
-def test_full_refresh_with_mode_retry_on_results_without_it_is_refused() -> None:
+def test_full_refresh_with_scope_failed_on_results_without_it_is_refused() -> None:
     with pytest.raises(NoStateToRetry, match="full_refresh"):
-        decide(doc_for(FAILED, req()), req(full_refresh=True), Mode.RETRY, force=False)
+        decide(doc_for(FAILED, req()), req(full_refresh=True), Scope.FAILED, force=False)
 
 
 def test_failures_of_a_full_refresh_run_are_retried_with_full_refresh() -> None:
     """An Airflow retry of a full-refresh run re-runs only its failures, still as a full refresh."""
     request = req(full_refresh=True)
-    d = decide(doc_for(FAILED, request), request, Mode.AUTO, force=False)
-    assert d.action is Action.RETRY
+    d = decide(doc_for(FAILED, request), request, Scope.AUTO, force=False)
+    assert d.step is Step.RETRY
     state, _ = load_state(doc_for(FAILED, request))
     assert retry_run_results(state, request, d.nodes)["args"]["full_refresh"] is True
 
@@ -409,8 +428,8 @@ def test_failures_of_a_full_refresh_run_are_retried_with_full_refresh() -> None:
 def test_results_stored_before_full_refresh_was_recorded_count_as_without_it() -> None:
     doc = doc_for(FAILED)
     del doc["request"]["full_refresh"]
-    assert decide(doc, req(), Mode.AUTO, force=False).action is Action.RETRY
-    assert decide(doc, req(full_refresh=True), Mode.AUTO, force=False).action is Action.RUN
+    assert decide(doc, req(), Scope.AUTO, force=False).step is Step.RETRY
+    assert decide(doc, req(full_refresh=True), Scope.AUTO, force=False).step is Step.RUN
 
 
 # -- dbt ls: the request's selection in the current project ----------------------------------------
@@ -433,7 +452,7 @@ def test_ls_argv_lists_the_requested_selection_quietly() -> None:
 
 def test_a_retry_session_lists_the_request_then_runs_the_retry_argv() -> None:
     r = req(command="build", select="tag:daily", exclude="stg_x", vars={"a": 1}, threads=4)
-    d = decide(doc_for(FAILED, r), r, Mode.AUTO, False)
+    d = decide(doc_for(FAILED, r), r, Scope.AUTO, False)
     spec = retry_session_spec(d, r, "/w/target", "/w/state", "/w/session.json")
     assert spec["retry"] == build_argv("dbt", d, r, "/w/target", "/w/state")[1:]
     assert spec["required"] == ["model.shop.b", "model.shop.c", "test.shop.t_c"]
@@ -451,7 +470,7 @@ def test_a_retry_session_lists_the_request_then_runs_the_retry_argv() -> None:
     run_only = retry_session_spec(d, req(), "/w/target", "/w/state", "/w/out")
     assert run_only["runnable"] == ["model"]
     with pytest.raises(ValueError, match="not run"):
-        retry_session_spec(decide(None, r, Mode.AUTO, False), r, "/w/target", "/w/state", "/w/out")
+        retry_session_spec(decide(None, r, Scope.AUTO, False), r, "/w/target", "/w/state", "/w/out")
 
 
 def test_parse_ls_log_reads_the_listed_nodes_and_the_errors() -> None:
@@ -562,7 +581,7 @@ def test_rendered_template_values_are_accepted() -> None:
 
 def test_full_run_argv_always_has_target_and_full_vars() -> None:
     r = req(select="tag:daily", exclude="stg_x", vars={"b": 2, "a": 1}, threads=4, full_refresh=True)
-    argv = build_argv("/env/dbt", decide(None, r, Mode.AUTO, False), r, "/w/target")
+    argv = build_argv("/env/dbt", decide(None, r, Scope.AUTO, False), r, "/w/target")
     assert argv[:3] == ["/env/dbt", "--no-use-colors", "run"]
     assert argv[argv.index("--target") + 1] == "local"
     assert json.loads(argv[argv.index("--vars") + 1]) == {"a": 1, "b": 2}
@@ -575,7 +594,7 @@ def test_full_run_argv_always_has_target_and_full_vars() -> None:
 
 def test_retry_argv_passes_state_target_and_empty_vars() -> None:
     r = req()
-    d = decide(doc_for(FAILED), r, Mode.AUTO, False)
+    d = decide(doc_for(FAILED), r, Scope.AUTO, False)
     argv = build_argv("/env/dbt", d, r, "/w/target", "/w/state")
     assert argv[2] == "retry"
     assert argv[argv.index("--state") + 1] == "/w/state"
@@ -589,7 +608,7 @@ def test_retry_argv_passes_state_target_and_empty_vars() -> None:
 def test_skip_has_no_command() -> None:
     r = req()
     with pytest.raises(ValueError, match="runs no dbt command"):
-        build_argv("/env/dbt", decide(doc_for(GREEN), r, Mode.AUTO, False), r, "/w")
+        build_argv("/env/dbt", decide(doc_for(GREEN), r, Scope.AUTO, False), r, "/w")
 
 
 # -- run_results ---------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         {"threads": 0},
         {"threads": 65},
         {"target": "staging"},
-        {"dbt_retry": "maybe"},
+        {"scope": "maybe"},
+        {"scope": "true"},
         {"vars": "not an object"},
         {"select": ""},
         {"select": "   "},
@@ -86,6 +87,13 @@ def test_selection_reaches_dbt_as_the_string_typed(select: str) -> None:
     task, request = rendered_request({"select": select})
     assert task.select == select
     assert request.select == tuple(select.split())
+
+
+@pytest.mark.parametrize("scope", ["auto", "failed", "full"])
+def test_the_scope_param_reaches_the_operator_argument_unchanged(scope: str) -> None:
+    task, _ = rendered_request({"scope": scope})
+    assert task.scope == scope
+    assert task.mode is None
 
 
 def test_every_param_renders_to_what_the_operator_expects() -> None:

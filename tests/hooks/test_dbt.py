@@ -397,12 +397,12 @@ def test_the_python_of_dbts_environment_runs_the_retry_session(tmp_path: Path) -
 def _retry_decision(  # type: ignore[no-untyped-def]
     nodes: list[str], command: str = "build", project: Path = REPO / "include" / "dbt"
 ):
-    from platform_ops.core.dbt import Action, DbtRequest, Decision
+    from platform_ops.core.dbt import DbtRequest, Decision, Step
 
     request = DbtRequest.from_params(
         project_dir=str(project), target="local", command=command, select="tag:daily"
     )
-    return Decision(Action.RETRY, "retry", nodes=tuple(nodes)), request
+    return Decision(Step.RETRY, "retry", nodes=tuple(nodes)), request
 
 
 MANIFEST = {
@@ -432,13 +432,13 @@ def test_the_session_retries_exactly_when_the_project_check_keeps_the_retry(
 ) -> None:
     """The session's own check (it cannot import the package) agrees with check_against_project,
     which decides whenever the session stops before the retry."""
-    from platform_ops.core.dbt import Mode, Project, check_against_project, retry_session_spec
+    from platform_ops.core.dbt import Project, Scope, check_against_project, retry_session_spec
     from platform_ops.hooks.retry_session import blockers
 
     decision, request = _retry_decision(nodes, command)
     spec = retry_session_spec(decision, request, "/w/target", "/w/state", "/w/out")
     session_retries = not blockers(spec["required"], spec["runnable"], LISTED)
-    checked = check_against_project(decision, request, Mode.AUTO, Project(MANIFEST, frozenset(LISTED)))
+    checked = check_against_project(decision, request, Scope.AUTO, Project(MANIFEST, frozenset(LISTED)))
     assert session_retries == (checked == decision)
 
 

@@ -21,7 +21,8 @@ from tests.airflow_runner import RunResult, run_dag
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = Path(__file__).parent / "dags"
+# only this file: a broken scenario of another operator must not fail these tests
+SCENARIOS = Path(__file__).parent / "dags" / "dbt_scenarios.py"
 D1 = datetime(2026, 11, 1, tzinfo=UTC)
 D2 = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -246,12 +247,30 @@ def test_node_compile_error_is_reported_with_dbts_message(env: Path, tmp_path: P
     assert "no_such_macro" in failed[0]["message"]
 
 
-def test_mode_retry_without_state_fails_before_running_dbt(env: Path) -> None:
-    result = run(D1, mode="retry")
+def test_scope_failed_without_state_fails_before_running_dbt(env: Path) -> None:
+    result = run(D1, scope="failed")
     assert result.state == "failed"
     assert ("dbt", "summary") not in result.xcom
     assert stored(D1) is None
     assert not (env / "warehouse.duckdb").exists(), "dbt must not have run"
+
+
+@pytest.mark.parametrize(("mode", "scope"), [("auto", "auto"), ("retry", "failed"), ("run", "full")])
+def test_the_deprecated_mode_argument_warns_and_means_the_same_scope(mode: str, scope: str) -> None:
+    from platform_ops.core.dbt import Scope
+    from platform_ops.operators.dbt import DbtRunOrRetryOperator
+
+    with pytest.warns(DeprecationWarning, match="pass scope= instead"):
+        op = DbtRunOrRetryOperator(
+            task_id="t", project_dir=str(REPO / "include/dbt"), target="local", mode=mode
+        )
+    assert op.resolved_scope() is Scope(scope)
+
+
+def test_an_unknown_scope_fails_before_running_dbt(env: Path) -> None:
+    assert run(D1, scope="retry").state == "failed"
+    assert stored(D1) is None
+    assert not (env / "warehouse.duckdb").exists()
 
 
 def test_bad_threads_fail_before_running_dbt(env: Path) -> None:
@@ -357,8 +376,8 @@ def test_a_tampered_command_in_stored_run_results_never_runs(
     assert run(D1, vars={"fail_models": ["stg_orders"]}).state == "failed"
 
     tamper(D1, lambda doc: doc["run_results"].__setitem__("args", dict(PWN)))
-    insisted = run(D1, mode="retry")
-    assert insisted.state == "failed", "mode=retry refuses stored args that differ from the request"
+    insisted = run(D1, scope="failed")
+    assert insisted.state == "failed", "scope=failed refuses stored args that differ from the request"
     assert ("dbt", "summary") not in insisted.xcom
     assert "pwned" not in duckdb_tables(env)
     out = capfd.readouterr()
@@ -410,7 +429,7 @@ def test_stored_failures_outside_the_requested_selection_are_not_run(env: Path) 
 # -- failures of models that were deleted or renamed ---------------------------------------------------
 
 
-def test_failed_model_renamed_since_runs_in_full_in_auto_and_fails_with_the_fix_in_retry(
+def test_failed_model_renamed_since_runs_in_full_in_auto_and_fails_with_the_fix_in_failed(
     env: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     project = tmp_path / "project"
@@ -423,12 +442,12 @@ def test_failed_model_renamed_since_runs_in_full_in_auto_and_fails_with_the_fix_
     schema = project / "models" / "marts" / "schema.yml"
     schema.write_text(schema.read_text().replace("name: order_status_counts", "name: status_counts"))
 
-    insisted = run(D1, **conf, mode="retry")
+    insisted = run(D1, **conf, scope="failed")
     assert insisted.state == "failed"
     assert ("dbt", "summary") not in insisted.xcom
     out = capfd.readouterr()
     assert "no longer exist in the project" in out.out + out.err
-    assert "dbt_retry=false" in out.out + out.err
+    assert "scope=full" in out.out + out.err
 
     recovered = run(D1, **conf)
     assert recovered.state == "success"

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from platform_ops.core.params import is_unset, parse_bool, parse_int
-from platform_ops.exceptions import ConfigError, PlatformOpsError
+from platform_ops.exceptions import ConfigError
 
 STATE_NAME = "dbt_run_results"
 STATE_FORMAT = 1
@@ -56,10 +56,17 @@ _TARGET = re.compile(r"[A-Za-z0-9_\-]+")  # fullmatch: a trailing newline is not
 MIN_THREADS, MAX_THREADS = 1, 64
 
 
-class Mode(StrEnum):
+class Scope(StrEnum):
+    """What a task may run for its logical date: the operator argument ``scope``.
+
+    ``auto`` re-runs only the stored failures when there are any, else the whole request;
+    ``failed`` runs only the stored failures and fails when there is nothing to retry from;
+    ``full`` always runs the whole request.
+    """
+
     AUTO = "auto"
-    RUN = "run"
-    RETRY = "retry"
+    FAILED = "failed"
+    FULL = "full"
 
 
 class Command(StrEnum):
@@ -67,15 +74,24 @@ class Command(StrEnum):
     BUILD = "build"
 
 
-class Action(StrEnum):
+class Step(StrEnum):
+    """What one invocation does, as :func:`decide` chose it."""
+
     RUN = "run"  # the full requested command
     RETRY = "retry"  # `dbt retry` from the restored run_results
     REBUILD = "rebuild"  # `dbt build --select <nodes>`: retry that also rebuilds the models of failed tests
     SKIP = "skip"  # nothing to do: the stored results for this date are green
 
 
-class NoStateToRetry(PlatformOpsError):
-    """mode=retry was requested but there is nothing usable to retry from."""
+class NoStateToRetry(ConfigError):
+    """``scope="failed"`` was requested but there is nothing usable to retry from.
+
+    A :class:`ConfigError` of the operator argument ``scope``: the task fails without retrying.
+    """
+
+    def __init__(self, problem: str, fix: str) -> None:
+        """Name ``scope`` as the field, with what went wrong and how to fix it."""
+        super().__init__("scope", problem, fix)
 
 
 # -- input validation ---------------------------------------------------------------------------
@@ -329,7 +345,7 @@ def load_state(doc: Any) -> tuple[StoredState | None, str | None]:
 
 @dataclass(frozen=True)
 class Decision:
-    action: Action
+    step: Step
     reason: str
     warning: str | None = None
     nodes: tuple[str, ...] = ()  # the nodes a retry/rebuild re-runs
@@ -338,61 +354,61 @@ class Decision:
 
 
 def decide(
-    doc: Any, request: DbtRequest, mode: Mode, force: bool, store_warning: str | None = None
+    doc: Any, request: DbtRequest, scope: Scope, force: bool, store_warning: str | None = None
 ) -> Decision:
     """Run, retry, rebuild or skip, from the state persisted for this task and logical date.
 
     ``doc`` is what the state store returned (None when missing, empty or unreadable).
     """
-    if mode is Mode.RUN:
-        return Decision(Action.RUN, "mode=run: full run requested")
+    if scope is Scope.FULL:
+        return Decision(Step.RUN, "scope=full: full run requested")
     state, corrupt = load_state(doc)
     if state is None:
         why = corrupt or store_warning or "no run_results stored for this logical date"
-        if mode is Mode.RETRY:
+        if scope is Scope.FAILED:
             raise NoStateToRetry(
-                f"mode=retry but there is nothing to retry from: {why}. "
-                "Fix: trigger with dbt_retry=auto (full run when nothing is stored) or dbt_retry=false"
+                f"'failed' re-runs stored failures, but there is nothing to retry from: {why}",
+                "pass scope=auto (a full run when nothing is stored) or scope=full",
             )
         if corrupt:
             return Decision(
-                Action.RUN, "stored state is unusable: full run", warning=f"stored state ignored: {why}"
+                Step.RUN, "stored state is unusable: full run", warning=f"stored state ignored: {why}"
             )
-        return Decision(Action.RUN, f"{why}: full run")
+        return Decision(Step.RUN, f"{why}: full run")
     differ = _identity_diff(state.request, request)
     if differ:
         msg = (
             f"stored results are for {state.request}, this run asks for {request.identity} "
             f"(different {', '.join(differ)})"
         )
-        if mode is Mode.RETRY:
+        if scope is Scope.FAILED:
             raise NoStateToRetry(
-                f"mode=retry but {msg}. "
-                "Fix: retry with the same target/command/selection/full_refresh, or use dbt_retry=auto"
+                f"'failed' re-runs stored failures, but {msg}",
+                "retry with the same target/command/selection/full_refresh, or pass scope=auto",
             )
         reason = "different request: full run"
         if "full_refresh" in differ and request.full_refresh:
             reason = "full_refresh=true: full run with --full-refresh"
-        return Decision(Action.RUN, reason, warning=msg)
+        return Decision(Step.RUN, reason, warning=msg)
     args_diff = _args_diff(state.run_results.get("args"), request)
     if args_diff:
         msg = "the stored run_results do not match this request: " + "; ".join(args_diff)
-        if mode is Mode.RETRY:
+        if scope is Scope.FAILED:
             raise NoStateToRetry(
-                f"mode=retry but {msg}. Nothing stored is executed. "
-                "Fix: trigger with dbt_retry=false (full run) or dbt_retry=auto"
+                f"'failed' re-runs stored failures, but {msg}; nothing stored is executed",
+                "pass scope=full (a full run) or scope=auto",
             )
         return Decision(
-            Action.RUN,
+            Step.RUN,
             "stored run_results do not match the request: full run",
             warning=f"{msg}; running the requested command in full",
         )
     retry = state.retry_nodes()
     if not retry:
         if force:
-            return Decision(Action.RUN, "stored results are all green; force=True: full run")
+            return Decision(Step.RUN, "stored results are all green; force=True: full run")
         return Decision(
-            Action.SKIP, "stored results for this date are all green: nothing to do (force=True re-runs)"
+            Step.SKIP, "stored results for this date are all green: nothing to do (force=True re-runs)"
         )
     failed_tests = state.failed_tests()
     if request.command is Command.BUILD and failed_tests:
@@ -400,12 +416,12 @@ def decide(
         # rebuild the models those tests check together with everything dbt retry would run. Which
         # models and their selectors come from the current project (check_against_project).
         return Decision(
-            Action.REBUILD,
+            Step.REBUILD,
             f"{len(failed_tests)} failed test(s): rebuild their models and retry",
             nodes=tuple(retry),
             failed_tests=tuple(failed_tests),
         )
-    return Decision(Action.RETRY, f"{len(retry)} node(s) to retry", nodes=tuple(retry))
+    return Decision(Step.RETRY, f"{len(retry)} node(s) to retry", nodes=tuple(retry))
 
 
 @dataclass(frozen=True)
@@ -421,17 +437,19 @@ class Project:
         return {**m.get("nodes", {}), **m.get("unit_tests", {}), **m.get("functions", {})}
 
 
-def check_against_project(decision: Decision, request: DbtRequest, mode: Mode, project: Project) -> Decision:
+def check_against_project(
+    decision: Decision, request: DbtRequest, scope: Scope, project: Project
+) -> Decision:
     """Check a retry or rebuild against the current project before anything runs.
 
     * a stored failure that is no longer in the project (deleted, renamed, disabled): dbt retry
       cannot run it (“Couldn't find model”), so ``auto`` runs the request in full with a warning and
-      ``retry`` fails, saying to use dbt_retry=false;
+      ``failed`` fails, saying to pass scope=full;
     * a stored failure that the request's command/select/exclude does not select (the project's
       tags changed, or someone edited the stored document): the same, nothing stored is executed;
     * a rebuild gets the models of its failed tests and every selector from the manifest.
     """
-    if decision.action not in (Action.RETRY, Action.REBUILD):
+    if decision.step not in (Step.RETRY, Step.REBUILD):
         return decision
     known = project.nodes()
     runnable = RUNNABLE[request.command.value]
@@ -443,13 +461,14 @@ def check_against_project(decision: Decision, request: DbtRequest, mode: Mode, p
             f"the stored failure(s) {gone} no longer exist in the project (deleted, renamed or "
             "disabled), so dbt retry cannot run them"
         )
-        if mode is Mode.RETRY:
+        if scope is Scope.FAILED:
             raise NoStateToRetry(
-                f"mode=retry but {msg}. Fix: trigger with dbt_retry=false (full run of the request), "
-                "or dbt_retry=auto (which runs in full when this happens)"
+                f"'failed' re-runs stored failures, but {msg}",
+                "pass scope=full (a full run of the request), "
+                "or scope=auto (which runs in full when this happens)",
             )
         return Decision(
-            Action.RUN, "stored failures are no longer in the project: full run", warning=f"{msg}: full run"
+            Step.RUN, "stored failures are no longer in the project: full run", warning=f"{msg}: full run"
         )
     if outside:
         msg = (
@@ -457,16 +476,16 @@ def check_against_project(decision: Decision, request: DbtRequest, mode: Mode, p
             f"request (command={request.command.value}, select/exclude): the project changed since, "
             "or the stored document was edited"
         )
-        if mode is Mode.RETRY:
+        if scope is Scope.FAILED:
             raise NoStateToRetry(
-                f"mode=retry but {msg}. Fix: trigger with dbt_retry=false (full run) or dbt_retry=auto"
+                f"'failed' re-runs stored failures, but {msg}", "pass scope=full (a full run) or scope=auto"
             )
         return Decision(
-            Action.RUN,
+            Step.RUN,
             "stored failures are not selected by this request: full run",
             warning=f"{msg}; nothing stored is executed, full run",
         )
-    if decision.action is Action.RETRY:
+    if decision.step is Step.RETRY:
         return decision
     parents = [
         p
@@ -480,11 +499,9 @@ def check_against_project(decision: Decision, request: DbtRequest, mode: Mode, p
     if len(index) != len(nodes):
         missing = [n for n in nodes if n not in index]
         return Decision(
-            Action.RUN, "cannot map failed nodes to selectors: full run", warning=f"no selector for {missing}"
+            Step.RUN, "cannot map failed nodes to selectors: full run", warning=f"no selector for {missing}"
         )
-    return Decision(
-        decision.action, decision.reason, decision.warning, nodes, selectors, decision.failed_tests
-    )
+    return Decision(decision.step, decision.reason, decision.warning, nodes, selectors, decision.failed_tests)
 
 
 def retry_run_results(state: StoredState, request: DbtRequest, nodes: Sequence[str]) -> dict[str, Any]:
@@ -574,22 +591,22 @@ def build_argv(
     ]
     if request.threads:
         common += ["--threads", str(request.threads)]
-    if decision.action is Action.RETRY:
+    if decision.step is Step.RETRY:
         if not state_dir:
             raise ValueError("a retry needs the folder holding the restored run_results.json")
         return [dbt_executable, "--no-use-colors", "retry", *common, "--state", state_dir]
-    if decision.action is Action.REBUILD:
+    if decision.step is Step.REBUILD:
         if not decision.selectors:
             raise ValueError("a rebuild needs the selectors of the current project (check_against_project)")
         argv = [dbt_executable, "--no-use-colors", "build", *common, "--select", *decision.selectors]
-    elif decision.action is Action.RUN:
+    elif decision.step is Step.RUN:
         argv = [dbt_executable, "--no-use-colors", request.command.value, *common]
         if request.select:
             argv += ["--select", *request.select]
         if request.exclude:
             argv += ["--exclude", *request.exclude]
     else:
-        raise ValueError(f"{decision.action} runs no dbt command")
+        raise ValueError(f"{decision.step} runs no dbt command")
     if request.full_refresh:
         argv.append("--full-refresh")
     return argv
@@ -646,8 +663,8 @@ def retry_session_spec(
     Both use one target folder, so the retry parses from the partial-parse file the listing wrote.
     When the check fails nothing runs: the report at ``out`` (the selected unique ids) and the
     listing's manifest.json make the :class:`Project` for :func:`check_against_project`."""
-    if decision.action is not Action.RETRY:
-        raise ValueError(f"a retry session runs dbt retry, not {decision.action}")
+    if decision.step is not Step.RETRY:
+        raise ValueError(f"a retry session runs dbt retry, not {decision.step}")
     listing = [
         "--no-use-colors",
         "--log-level",

@@ -8,6 +8,7 @@ import os
 import shlex
 import shutil
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
@@ -20,12 +21,12 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from platform_ops.core.dbt import (
     NOTHING_TO_RETRY_MARKERS,
     STATE_NAME,
-    Action,
     DbtRequest,
     Decision,
-    Mode,
     NoStateToRetry,
     Project,
+    Scope,
+    Step,
     StoredState,
     build_argv,
     check_against_project,
@@ -151,6 +152,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         "vars",
         "threads",
         "full_refresh",
+        "scope",
         "mode",
         "force",
         "databricks_conn_id",
@@ -170,7 +172,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         threads: int | str | None = None,
         full_refresh: bool | str = False,
         command: str = "run",
-        mode: str = "auto",
+        scope: str = "auto",
         force: bool | str = False,
         dbt_executable: str | None = None,
         state_root: str | None = None,
@@ -178,8 +180,16 @@ class DbtRunOrRetryOperator(BaseOperator):
         databricks_conn_id: str | None = None,
         env: Mapping[str, str] | None = None,
         asset_alias: str = DEFAULT_ASSET_ALIAS,
+        mode: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if mode is not None:
+            warnings.warn(
+                "DbtRunOrRetryOperator(mode=...) is deprecated and will be removed in the next release: "
+                "pass scope= instead (mode='retry' is scope='failed', mode='run' is scope='full')",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         outlets = list(kwargs.pop("outlets", None) or [])
         super().__init__(outlets=[*outlets, AssetAlias(name=asset_alias)], **kwargs)
         self.project_dir = project_dir
@@ -191,6 +201,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         self.threads = threads
         self.full_refresh = full_refresh
         self.command = command
+        self.scope = scope
         self.mode = mode
         self.force = force
         self.dbt_executable = dbt_executable
@@ -224,7 +235,7 @@ class DbtRunOrRetryOperator(BaseOperator):
                 vars=self.vars,
                 profiles_dir=self.profiles_dir,
             )
-            mode = parse_enum("mode", self.mode, Mode)
+            scope = self.resolved_scope()
             force = parse_bool("force", self.force)
             if not (self.databricks_conn_id is None or isinstance(self.databricks_conn_id, str)):
                 raise ConfigError(
@@ -248,19 +259,19 @@ class DbtRunOrRetryOperator(BaseOperator):
         location = store.location(*key, run_id=run_id)
         doc = store.get_latest(*key, run_id=run_id)
         try:
-            decision = decide(doc, request, mode, force)
+            decision = decide(doc, request, scope, force)
         except NoStateToRetry as exc:
             raise AirflowFailException(str(exc)) from exc
         # The stored failures must still exist and be selected by this request. A retry checks
         # them in its own dbt process, before dbt retry (retry_session.py); a rebuild's selectors
         # come from the project, never from the stored document, so it lists the project first.
-        in_session = decision.action is Action.RETRY and self.hook.dbt_python is not None
-        if decision.action is Action.REBUILD or (decision.action is Action.RETRY and not in_session):
-            decision = self._check(decision, request, mode, self._resolve_project(request, env))
+        in_session = decision.step is Step.RETRY and self.hook.dbt_python is not None
+        if decision.step is Step.REBUILD or (decision.step is Step.RETRY and not in_session):
+            decision = self._check(decision, request, scope, self._resolve_project(request, env))
         self._log_decision(decision, key[2], location)
         previous, _ = load_state(doc)
 
-        if decision.action is Action.SKIP:
+        if decision.step is Step.SKIP:
             assert previous is not None
             summary = self._summary(decision, previous.run_results, [], None, location, request)
             ti.xcom_push(key="summary", value=summary)
@@ -270,7 +281,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         try:
             new_rr, manifest, argv = self._invoke(decision, request, env, previous, in_session)
         except _NotRetried as stale:  # nothing ran: decide as from a separate `dbt ls`
-            decision = self._check(decision, request, mode, stale.project)
+            decision = self._check(decision, request, scope, stale.project)
             self._log_decision(decision, key[2], location)
             started = datetime.now(UTC)
             new_rr, manifest, argv = self._invoke(decision, request, env, previous)
@@ -282,7 +293,7 @@ class DbtRunOrRetryOperator(BaseOperator):
 
         new_rr = without_compiled_code(new_rr)  # compiled SQL holds whatever models rendered
         ran = [r["unique_id"] for r in new_rr.get("results", [])]
-        if previous is not None and decision.action in (Action.RETRY, Action.REBUILD):
+        if previous is not None and decision.step in (Step.RETRY, Step.REBUILD):
             merged = merge_run_results(previous.run_results, new_rr)
             nodes, invocations = dict(previous.nodes), list(previous.invocations)
         else:
@@ -290,7 +301,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         nodes.update(node_index(manifest or {}, ran))
         invocations.append(
             {
-                "mode": decision.action.value,
+                "mode": decision.step.value,
                 "argv": self._display(argv),
                 "started_at": started.isoformat(),
                 "finished_at": datetime.now(UTC).isoformat(),
@@ -313,16 +324,28 @@ class DbtRunOrRetryOperator(BaseOperator):
         return summary
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _check(self, decision: Decision, request: DbtRequest, mode: Mode, project: Project) -> Decision:
+    def resolved_scope(self) -> Scope:
+        """The ``scope`` argument, or the deprecated ``mode`` when one was passed."""
+        if self.mode is None:
+            return parse_enum("scope", self.scope, Scope)
+        legacy = {"auto": Scope.AUTO, "retry": Scope.FAILED, "run": Scope.FULL}
+        found = legacy.get(str(self.mode).strip().lower())
+        if found is None:
+            raise ConfigError(
+                "mode", f"{self.mode!r} is not one of auto | retry | run", "pass scope= instead"
+            )
+        return found
+
+    def _check(self, decision: Decision, request: DbtRequest, scope: Scope, project: Project) -> Decision:
         try:
-            return check_against_project(decision, request, mode, project)
+            return check_against_project(decision, request, scope, project)
         except NoStateToRetry as exc:
             raise AirflowFailException(str(exc)) from exc
 
     def _log_decision(self, decision: Decision, date: Any, location: str) -> None:
         if decision.warning:
             self.log.warning("%s", decision.warning)
-        self.log.info("dbt %s for %s: %s (state: %s)", decision.action.value, date, decision.reason, location)
+        self.log.info("dbt %s for %s: %s (state: %s)", decision.step.value, date, decision.reason, location)
 
     def _invoke(
         self,
@@ -345,7 +368,7 @@ class DbtRunOrRetryOperator(BaseOperator):
             if cached.is_file():  # keep partial parsing across runs of the same project/target
                 shutil.copy2(cached, target_path / "partial_parse.msgpack")
             state_dir = None
-            if decision.action is Action.RETRY:
+            if decision.step is Step.RETRY:
                 assert previous is not None
                 state_dir = Path(work, "state")
                 state_dir.mkdir()
@@ -360,7 +383,7 @@ class DbtRunOrRetryOperator(BaseOperator):
                 str(state_dir) if state_dir else None,
             )
             run_argv, report_path = argv, None
-            if in_session and decision.action is Action.RETRY and self.hook.dbt_python:
+            if in_session and decision.step is Step.RETRY and self.hook.dbt_python:
                 assert state_dir is not None
                 report_path, spec_path = Path(work, "session.json"), Path(work, "session-spec.json")
                 spec = retry_session_spec(
@@ -395,12 +418,12 @@ class DbtRunOrRetryOperator(BaseOperator):
             run_results = None  # e.g. a retry after a clean run writes results: []
         if run_results is None:
             output = "\n".join(result.tail)
-            if decision.action is Action.RETRY and any(m in output for m in NOTHING_TO_RETRY_MARKERS):
+            if decision.step is Step.RETRY and any(m in output for m in NOTHING_TO_RETRY_MARKERS):
                 self.log.info("dbt retry found nothing to re-run; the stored results stand")
                 return None, None, argv
             # A parse or compilation error writes no run_results: fail, and leave the stored state as it was.
             raise AirflowException(
-                f"dbt {decision.action.value} wrote no run_results.json (exit code {result.returncode}); "
+                f"dbt {decision.step.value} wrote no run_results.json (exit code {result.returncode}); "
                 f"this is usually a parse or compilation error. dbt said:\n{output}"
             )
         return run_results, manifest, argv
@@ -507,7 +530,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         request: DbtRequest,
     ) -> dict[str, Any]:
         return {
-            "mode": decision.action.value,
+            "mode": decision.step.value,
             "reason": decision.reason,
             "target": request.target,
             "counts": status_counts(run_results),

@@ -36,7 +36,7 @@ with DAG(
         vars="{{ dag_run.conf.get('vars', {}) }}",
         threads="{{ dag_run.conf.get('threads', 4) }}",
         full_refresh="{{ dag_run.conf.get('full_refresh', False) }}",
-        mode="{{ dag_run.conf.get('mode', 'auto') }}",
+        scope="{{ dag_run.conf.get('scope', 'auto') }}",
         force="{{ dag_run.conf.get('force', False) }}",
         databricks_conn_id="{{ dag_run.conf.get('databricks_conn_id', '') }}",
     )
