@@ -28,6 +28,7 @@ from sandbox.ports import free_port
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venv-minilake"
 TOKEN = "dapi-sandbox-token"  # noqa: S105 - not a secret: the sandbox accepts any token
+ACCOUNT_ID = "0d5c6a4e-1f2b-4c3d-9e8f-7a6b5c4d3e2f"  # any id: the sandbox serves every account
 MINILAKE_ENV = {"MINILAKE_JOB_EXECUTOR": "subprocess", "MINILAKE_NOTEBOOK": "0"}
 
 
@@ -129,6 +130,14 @@ class DatabricksSandbox:
         path = f"/_sandbox/models/{urllib.parse.quote(full_name, safe='')}/versions"
         return dict(self._call("POST", path, fields))
 
+    def configure_accounts(self, **knobs: Any) -> dict[str, Any]:
+        """Set the account API's knobs (see sandbox/databricks/routes/accounts.py); returns them all."""
+        return dict(self._call("POST", "/_sandbox/accounts/config", knobs))
+
+    def account_stats(self) -> dict[str, Any]:
+        """Account API requests per method (``by_method``) and per ``METHOD kind`` (``by_route``)."""
+        return dict(self._call("GET", "/_sandbox/accounts/stats"))
+
     # -- clients -----------------------------------------------------------------------------------
     def connection(self) -> str:
         """An Airflow ``databricks`` connection (JSON) reaching this sandbox with a PAT. Host, port
@@ -149,3 +158,16 @@ class DatabricksSandbox:
         from databricks.sdk import WorkspaceClient
 
         return WorkspaceClient(host=self.url, token=self.token, auth_type="pat")
+
+    def account_client(self, account_id: str = ACCOUNT_ID) -> Any:
+        """A databricks-sdk ``AccountClient`` for this sandbox's account API."""
+        from databricks.sdk import AccountClient
+
+        return AccountClient(host=self.url, account_id=account_id, token=self.token, auth_type="pat")
+
+    def account_connection(self, account_id: str = ACCOUNT_ID, **extra: Any) -> str:
+        """An Airflow ``databricks`` connection (JSON) for the account API: the account id in
+        ``extra.account_id``, a token as password unless ``extra`` says otherwise."""
+        conn = json.loads(self.connection())
+        conn["extra"] = {"account_id": account_id, **extra}
+        return json.dumps(conn)

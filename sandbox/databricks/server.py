@@ -7,6 +7,8 @@ puts its own routers in front of that catch-all:
 
 * ``routes.serving``: model serving endpoints, with a time- or read-driven deployment lifecycle;
 * ``routes.models``: Unity Catalog registered models, model versions and aliases;
+* ``routes.accounts``: the account API (credentials, storage, VPC endpoints, networks, private
+  access settings, workspaces) with workspace and endpoint lifecycles and their own knobs;
 * ``routes.admin``: ``/_sandbox`` knobs (``fault``), reset, health, and model-version seeding;
 * ``routes.discovery``: the host metadata databricks-sdk asks for when it builds a client.
 
@@ -32,7 +34,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from sandbox.databricks.fault import Faults, install_error_handler
-from sandbox.databricks.routes import admin, discovery, models, serving
+from sandbox.databricks.routes import accounts, admin, discovery, models, serving
 
 # minilake settings the sandbox needs unless the caller chose otherwise: jobs run as local
 # subprocesses (no Docker), and no embedded JupyterLab.
@@ -109,16 +111,20 @@ def create_app(state_dir: str | Path) -> FastAPI:
     faults = Faults()
     registry = models.ModelRegistry(state_dir, USER_NAME)
     endpoints = serving.EndpointStore(registry, faults, USER_NAME)
+    account_store = accounts.AccountStore()
     _put_first(
         app,
         [
             serving.router(endpoints, faults),
             models.router(registry, faults),
-            admin.router(faults, registry, [registry.reset, endpoints.reset]),
+            accounts.router(account_store, faults),
+            admin.router(faults, registry, [registry.reset, endpoints.reset, account_store.reset]),
             discovery.router(FAKE_ORG_ID),
         ],
     )
-    app.state.sandbox = SimpleNamespace(faults=faults, registry=registry, endpoints=endpoints)
+    app.state.sandbox = SimpleNamespace(
+        faults=faults, registry=registry, endpoints=endpoints, accounts=account_store
+    )
     return app
 
 

@@ -1,0 +1,283 @@
+"""DatabricksAccountHook against the sandbox's account API (official AccountClient, real HTTP):
+find-or-create, re-runs, ambiguous failures, credential propagation, endpoint registration, drift, secrets."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+
+import pytest
+from databricks.sdk.service.provisioning import CreateCredentialAwsCredentials, CreateCredentialStsRole
+
+from platform_ops.core.workspace_objects import (
+    CREDENTIALS,
+    NETWORK,
+    STORAGE,
+    WORKSPACE,
+    AmbiguousObjectError,
+    DriftError,
+    deployment_from_params,
+)
+from platform_ops.exceptions import (
+    AccessDeniedError,
+    ConfigError,
+    InvalidRequestError,
+    ResourceNotFoundError,
+)
+from platform_ops.hooks.databricks_account import DatabricksAccountHook, RetryPolicy, record_key
+
+pytestmark = pytest.mark.integration
+
+ACCOUNT = "acc-test"
+ROLE = "arn:aws:iam::123456789012:role/databricks-cross-account"
+CANARY = "canary-secret-7f3a9c"
+PARAMS = {
+    "account_id": ACCOUNT,
+    "region": "us-east-1",
+    "deployment_name": "acme-prod",
+    "credentials": {"role_arn": ROLE},
+    "storage": {"bucket_name": "acme-root"},
+    "network": {
+        "vpc_id": "vpc-1",
+        "subnet_ids": ["subnet-a", "subnet-b"],
+        "cluster_security_group_ids": ["sg-cluster"],
+        "endpoint_security_group_id": "sg-endpoints",
+    },
+    "private_link": {
+        "rest_api_endpoint": {"aws_vpc_endpoint_id": "vpce-rest"},
+        "dataplane_relay_endpoint": {"aws_vpc_endpoint_id": "vpce-relay"},
+        "private_access_settings": {"public_access_enabled": True},
+    },
+}
+FAST = RetryPolicy(
+    validation_first_delay=0.01, validation_max_delay=0.02, endpoint_poll=0.01, endpoint_timeout=5
+)
+# One POST per object: two VPC endpoint registrations (REST API and relay), one of each other kind.
+ONE_EACH = {
+    "credentials": 1,
+    "storage-configurations": 1,
+    "vpc-endpoints": 2,
+    "networks": 1,
+    "private-access-settings": 1,
+    "workspaces": 1,
+}
+
+
+@pytest.fixture
+def sandbox(databricks_sandbox, monkeypatch):
+    databricks_sandbox.reset()
+    databricks_sandbox.configure_accounts(provision_reads=2)
+    monkeypatch.setenv("AIRFLOW_CONN_DBX_ACCOUNT", databricks_sandbox.account_connection(ACCOUNT))
+    yield databricks_sandbox
+    databricks_sandbox.reset()
+
+
+@pytest.fixture
+def deployment():
+    return deployment_from_params(PARAMS)
+
+
+def hook(**kwargs) -> DatabricksAccountHook:
+    return DatabricksAccountHook("dbx_account", retry_policy=kwargs.pop("retry_policy", FAST), **kwargs)
+
+
+def posts(sandbox) -> dict[str, int]:
+    routes = sandbox.account_stats()["by_route"]
+    return {k.split(" ", 1)[1]: n for k, n in routes.items() if k.startswith("POST ")}
+
+
+class Recorder:
+    """Collects ids as the run state would; optionally crashes right after one kind's id."""
+
+    def __init__(self, crash_after: str | None = None) -> None:
+        self.ids: dict[str, str] = {}
+        self.crash_after = crash_after
+
+    def __call__(self, kind: str, name: str, object_id: str) -> None:
+        self.ids[f"{kind}:{name}"] = object_id
+        if kind == self.crash_after:
+            raise KeyboardInterrupt(f"worker lost after the {kind}")
+
+
+def test_first_run_creates_each_object_once_and_a_rerun_makes_no_post(sandbox, deployment):
+    first = Recorder()
+    objects = hook().ensure_all(deployment, on_id=first, iam_checked=True)
+    assert [o.created for o in objects] == [True] * 7
+    assert posts(sandbox) == ONE_EACH
+    assert set(first.ids.values()) == {o.object_id for o in objects}
+    workspace = objects[-1]
+    assert workspace.kind == WORKSPACE
+    assert workspace.details["deployment_name"] == "acme-prod"
+
+    before = sandbox.account_stats()["by_method"]
+    again = Recorder()
+    rerun = hook().ensure_all(deployment, recorded=first.ids, on_id=again, iam_checked=True)
+    assert [o.created for o in rerun] == [False] * 7
+    assert again.ids == first.ids
+    assert sandbox.account_stats()["by_method"].get("POST") == before["POST"]  # 0 writes on re-run
+
+
+def test_crash_after_the_network_then_rerun_adopts_it(sandbox, deployment):
+    crashed = Recorder(crash_after=NETWORK)
+    with pytest.raises(KeyboardInterrupt):
+        hook().ensure_all(deployment, on_id=crashed)
+    assert f"{NETWORK}:acme-prod-network" in crashed.ids
+    resumed = Recorder()
+    objects = hook().ensure_all(deployment, recorded=crashed.ids, on_id=resumed)
+    network = next(o for o in objects if o.kind == NETWORK)
+    assert not network.created
+    assert network.object_id == crashed.ids[f"{NETWORK}:acme-prod-network"]
+    assert posts(sandbox) == ONE_EACH
+
+
+def test_commit_then_503_on_workspace_create_adopts_instead_of_creating_a_second(sandbox, deployment):
+    sandbox.configure_accounts(commit_then_503=["workspaces", "networks"])
+    objects = hook().ensure_all(deployment)
+    account = sandbox.account_client(ACCOUNT)
+    assert [w.deployment_name for w in account.workspaces.list()] == ["acme-prod"]
+    assert [n.network_name for n in account.networks.list()] == ["acme-prod-network"]
+    workspace = objects[-1]
+    assert workspace.object_id == str(next(iter(account.workspaces.list())).workspace_id)
+    assert posts(sandbox)["workspaces"] == 2  # the SDK's own retry; refused, then looked up
+
+
+def test_credential_propagation_is_retried_at_workspace_create_after_the_iam_preflight(sandbox, deployment):
+    sandbox.configure_accounts(credentials_validation_failures=2, workspace_validation_failures=3)
+    objects = hook().ensure_all(deployment, iam_checked=True)
+    assert objects[-1].kind == WORKSPACE
+    assert objects[-1].created
+    assert posts(sandbox)["credentials"] == 3
+    assert posts(sandbox)["workspaces"] == 4
+
+
+def test_credential_validation_is_not_retried_when_the_iam_preflight_did_not_pass(sandbox, deployment):
+    sandbox.configure_accounts(workspace_validation_failures=1)
+    with pytest.raises(InvalidRequestError, match=r"Failed credential\(s\) validation checks"):
+        hook().ensure_all(deployment, iam_checked=False)
+    assert posts(sandbox)["workspaces"] == 1
+
+
+def test_credential_validation_retries_are_capped(sandbox, deployment):
+    sandbox.configure_accounts(credentials_validation_failures=10)
+    policy = RetryPolicy(validation_attempts=3, validation_first_delay=0.01, validation_max_delay=0.01)
+    with pytest.raises(InvalidRequestError, match="after 3 attempts"):
+        hook(retry_policy=policy).ensure_credentials(deployment, {}, None, iam_checked=True)
+    assert posts(sandbox)["credentials"] == 3
+
+
+def test_rejected_endpoint_registration_fails(sandbox, deployment):
+    sandbox.configure_accounts(endpoint_reads=1, endpoint_outcome="rejected")
+    with pytest.raises(InvalidRequestError, match=r"vpce-rest.*rejected"):
+        hook().ensure_all(deployment)
+    assert "networks" not in posts(sandbox)
+
+
+def test_endpoint_registration_is_waited_until_available(sandbox, deployment):
+    sandbox.configure_accounts(endpoint_reads=3)
+    objects = hook().ensure_all(deployment)
+    account = sandbox.account_client(ACCOUNT)
+    assert {e.state for e in account.vpc_endpoints.list()} == {"available"}
+    assert len(objects) == 7
+
+
+def test_an_object_with_another_configuration_is_a_drift_error_and_nothing_is_created(sandbox, deployment):
+    account = sandbox.account_client(ACCOUNT)
+    other = "arn:aws:iam::123456789012:role/someone-else"
+    account.credentials.create(
+        credentials_name="acme-prod-credentials",
+        aws_credentials=CreateCredentialAwsCredentials(sts_role=CreateCredentialStsRole(role_arn=other)),
+    )
+    with pytest.raises(DriftError, match=r"aws_credentials\.sts_role\.role_arn") as err:
+        hook().ensure_all(deployment)
+    assert err.value.kind == CREDENTIALS
+    assert other in str(err.value)
+    assert posts(sandbox) == {"credentials": 1}  # only the test's own create
+
+
+def test_two_objects_sharing_a_name_use_the_recorded_one_else_fail_listing_both(sandbox, deployment):
+    sandbox.configure_accounts(commit_then_503=["storage-configurations"])
+    first = Recorder()
+    hook().ensure_all(deployment, on_id=first)  # the SDK's retry left two storage configurations
+    account = sandbox.account_client(ACCOUNT)
+    ids = sorted(s.storage_configuration_id for s in account.storage.list())
+    assert len(ids) == 2
+    key = record_key(deployment.storage)
+    assert first.ids[key] in ids
+    rerun = hook().ensure_all(deployment, recorded=first.ids)
+    assert next(o for o in rerun if o.kind == STORAGE).object_id == first.ids[key]
+    with pytest.raises(AmbiguousObjectError) as err:
+        hook().ensure_all(deployment, recorded={})
+    assert sorted(err.value.object_ids) == ids
+
+
+def test_failed_banned_and_cancelling_are_visible_with_their_messages(sandbox, deployment):
+    sandbox.configure_accounts(workspace_outcome="FAILED")
+    objects = hook().ensure_all(deployment)
+    h = hook()
+    workspace_id = objects[-1].object_id
+    h.get_workspace(workspace_id)
+    failed = h.get_workspace(workspace_id)
+    assert failed["workspace_status"] == "FAILED"
+    assert "network" in failed["workspace_status_message"]
+    network = h.get_network(failed["network_id"])
+    assert network["vpc_status"] == "BROKEN"
+    assert "subnet-a" in network["error_messages"][0]["error_message"]
+    assert network["warning_messages"][0]["warning_type"] == "securityGroup"
+
+    for outcome, word in (("BANNED", "banned"), ("CANCELLING", "cancelled")):
+        sandbox.reset()
+        sandbox.configure_accounts(provision_reads=2, workspace_outcome=outcome)
+        workspace_id = hook().ensure_all(deployment)[-1].object_id
+        h.get_workspace(workspace_id)
+        got = h.get_workspace(workspace_id)
+        assert got["workspace_status"] == outcome
+        assert word in got["workspace_status_message"]
+
+
+def test_bad_params_fail_before_any_call(sandbox, monkeypatch):
+    params = copy.deepcopy(PARAMS)
+    params["private_link"] = {"private_access_settings": {}}
+    with pytest.raises(ConfigError, match="private_link"):
+        deployment_from_params(params)
+    conn = json.loads(sandbox.account_connection(ACCOUNT))
+    conn["extra"] = {}
+    monkeypatch.setenv("AIRFLOW_CONN_DBX_NO_ACCOUNT", json.dumps(conn))
+    with pytest.raises(ConfigError) as err:
+        DatabricksAccountHook("dbx_no_account").list_objects(WORKSPACE)
+    assert err.value.field == "account_id"
+    assert sandbox.account_stats()["by_method"] == {}
+
+
+def test_sdk_errors_leave_as_platform_ops_errors(sandbox):
+    h = hook()
+    with pytest.raises(ResourceNotFoundError):
+        h.get_network("missing")
+    sandbox.configure(fail_next=[403])
+    with pytest.raises(AccessDeniedError):
+        h.list_objects(WORKSPACE)
+
+
+@pytest.mark.parametrize("auth", ["oauth-m2m", "token"])
+def test_secrets_never_reach_logs_or_records(sandbox, deployment, monkeypatch, caplog, capfd, auth):
+    conn = json.loads(sandbox.account_connection(ACCOUNT))
+    if auth == "oauth-m2m":
+        conn.update(login="sp-client-id", password=CANARY)
+        conn["extra"]["service_principal_oauth"] = True
+    else:
+        conn["password"] = CANARY
+    monkeypatch.setenv("AIRFLOW_CONN_DBX_CANARY", json.dumps(conn))
+    sandbox.configure_accounts(commit_then_503=["networks"], workspace_validation_failures=1)
+    caplog.set_level(logging.DEBUG)
+    recorder = Recorder()
+    h = DatabricksAccountHook("dbx_canary", retry_policy=FAST)
+    objects = h.ensure_all(deployment, on_id=recorder, iam_checked=True)
+    assert h.client.config.auth_type == ("oauth-m2m" if auth == "oauth-m2m" else "pat")
+    captured = capfd.readouterr()
+    logs = caplog.text + captured.out + captured.err  # the stdlib loggers and Airflow's structured log
+    assert "Creating workspace 'acme-prod'" in logs
+    assert "validation checks" in logs
+    assert CANARY not in logs
+    assert CANARY not in repr(objects)
+    assert CANARY not in json.dumps(recorder.ids)
+    assert CANARY not in repr(h)
