@@ -142,6 +142,24 @@ def test_commit_then_503_on_workspace_create_adopts_instead_of_creating_a_second
     assert posts(sandbox)["workspaces"] == 2  # the SDK's own retry; refused, then looked up
 
 
+def test_a_committed_create_whose_answer_is_lost_is_looked_up_not_sent_again(sandbox, deployment):
+    sandbox.configure_accounts(commit_then_503=["credentials"])
+    h = hook(sdk_retry_timeout_seconds=1)  # the SDK gives up after one 503: the hook decides
+    created = h.ensure_credentials(deployment, {}, None, iam_checked=False)
+    account = sandbox.account_client(ACCOUNT)
+    assert [c.credentials_id for c in account.credentials.list()] == [created.object_id]
+    assert posts(sandbox) == {"credentials": 1}
+
+
+def test_a_create_that_failed_before_committing_is_sent_again_after_the_look_up(sandbox, deployment):
+    sandbox.configure_accounts(fail_create_503=["storage-configurations"])
+    h = hook(sdk_retry_timeout_seconds=1)
+    created = h.ensure_storage(deployment, {}, None)
+    account = sandbox.account_client(ACCOUNT)
+    assert [s.storage_configuration_id for s in account.storage.list()] == [created.object_id]
+    assert posts(sandbox) == {"storage-configurations": 2}
+
+
 def test_credential_propagation_is_retried_at_workspace_create_after_the_iam_preflight(sandbox, deployment):
     sandbox.configure_accounts(credentials_validation_failures=2, workspace_validation_failures=3)
     objects = hook().ensure_all(deployment, iam_checked=True)

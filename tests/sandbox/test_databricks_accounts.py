@@ -162,6 +162,13 @@ def test_commit_then_503_makes_the_sdks_retry_of_a_post_visible(sandbox, a):
     assert sandbox.account_stats()["by_route"]["POST workspaces"] == 2
 
 
+def test_fail_create_503_answers_like_commit_then_503_but_stores_nothing(sandbox, a):
+    sandbox.configure_accounts(fail_create_503=["credentials"])
+    credentials(a)  # refused once, sent again by the SDK: one object
+    assert len(list(a.credentials.list())) == 1
+    assert sandbox.account_stats()["by_route"]["POST credentials"] == 2
+
+
 def test_subnets_and_groups_cannot_be_shared_and_a_used_network_cannot_be_deleted(sandbox, a):
     n = network(a)
     with pytest.raises(InvalidParameterValue, match="subnet-b is already used"):

@@ -29,6 +29,7 @@ from typing import Any
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
 from databricks.sdk import AccountClient
+from databricks.sdk.config import Config
 from databricks.sdk.errors import (
     BadRequest,
     NotFound,
@@ -160,13 +161,23 @@ class DatabricksAccountHook(BaseHook):
         databricks_conn_id: str = default_conn_name,
         account_id: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        sdk_retry_timeout_seconds: int | None = None,
         **kwargs: Any,
     ) -> None:
-        """Remember the connection id; nothing is read or called until the client is needed."""
+        """Remember the settings; nothing is read or called until the client is needed.
+
+        Args:
+            databricks_conn_id: the Airflow Databricks connection of the account console.
+            account_id: the Databricks account (default: the connection's ``extra.account_id``).
+            retry_policy: how creates are retried (validation backoff, ambiguous failures, endpoints).
+            sdk_retry_timeout_seconds: how long the SDK itself keeps retrying one call (its default: 300 s).
+            **kwargs: passed to BaseHook.
+        """
         super().__init__(**kwargs)
         self.databricks_conn_id = databricks_conn_id
         self._account_id = account_id
         self.retry_policy = retry_policy or RetryPolicy()
+        self._sdk_retry_timeout = sdk_retry_timeout_seconds
 
     # -- client ----------------------------------------------------------------------------------
     @cached_property
@@ -192,7 +203,14 @@ class DatabricksAccountHook(BaseHook):
                 "set extra.account_id on the connection, or pass account_id",
             )
         url = account_host(conn.host, conn.port, conn.schema, extra)
-        return {"host": url, "account_id": str(account_id), **_credentials(conn.login, conn.password, extra)}
+        kwargs = {
+            "host": url,
+            "account_id": str(account_id),
+            **_credentials(conn.login, conn.password, extra),
+        }
+        if self._sdk_retry_timeout is not None:
+            kwargs["retry_timeout_seconds"] = self._sdk_retry_timeout
+        return kwargs
 
     @property
     def account_id(self) -> str:
@@ -202,7 +220,7 @@ class DatabricksAccountHook(BaseHook):
     @cached_property
     def client(self) -> AccountClient:
         """The SDK's AccountClient (authenticated lazily, on the first call)."""
-        return AccountClient(**self.client_kwargs)
+        return AccountClient(config=Config(**self.client_kwargs))
 
     def get_conn(self) -> AccountClient:
         """The AccountClient."""

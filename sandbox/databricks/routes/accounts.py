@@ -32,7 +32,9 @@ Knobs (``POST /_sandbox/accounts/config``, or :meth:`AccountStore.configure`; no
   credentials / workspace creates fail with 400 MALFORMED_REQUEST "Failed credential(s) validation
   checks" (what a freshly created IAM role gives until it propagates);
 * ``commit_then_503`` (list of kinds, e.g. ``["workspaces"]``): the next create of each kind is
-  committed and then answered 503 TEMPORARILY_UNAVAILABLE (the client cannot know it worked).
+  committed and then answered 503 TEMPORARILY_UNAVAILABLE (the client cannot know it worked);
+* ``fail_create_503`` (list of kinds): the next create of each kind is answered 503 without being
+  committed (the same answer, the other outcome).
 
 ``GET /_sandbox/accounts/stats`` counts requests per method and per ``METHOD kind`` (``"POST
 workspaces"``); ``GET /_sandbox/accounts/config`` shows the knobs.
@@ -92,6 +94,15 @@ DISPLAY = {
 }
 
 
+def _unavailable() -> ApiError:
+    return ApiError(
+        503,
+        "TEMPORARILY_UNAVAILABLE",
+        "The service is temporarily unavailable. Please try again later.",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -111,6 +122,7 @@ class AccountKnobs:
     credentials_validation_failures: int = 0
     workspace_validation_failures: int = 0
     commit_then_503: list[str] = field(default_factory=list)
+    fail_create_503: list[str] = field(default_factory=list)
 
 
 def _count(name: str, value: Any, minimum: int) -> int:
@@ -145,6 +157,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "credentials_validation_failures": lambda n, v: _count(n, v, 0),
     "workspace_validation_failures": lambda n, v: _count(n, v, 0),
     "commit_then_503": lambda n, v: _kinds(n, v),
+    "fail_create_503": lambda n, v: _kinds(n, v),
 }
 
 
@@ -251,12 +264,7 @@ class AccountStore:
         self.objects[kind][str(obj[id_field])] = obj
         if kind in self.knobs.commit_then_503:
             self.knobs.commit_then_503.remove(kind)
-            raise ApiError(
-                503,
-                "TEMPORARILY_UNAVAILABLE",
-                "The service is temporarily unavailable. Please try again later.",
-                headers={"Retry-After": "1"},
-            )
+            raise _unavailable()
         return dict(obj)
 
     def _validation_failure(self, knob: str, role: str, account_id: str) -> None:
@@ -281,6 +289,9 @@ class AccountStore:
             "workspaces": self._create_workspace,
         }
         with self._lock:
+            if kind in self.knobs.fail_create_503:
+                self.knobs.fail_create_503.remove(kind)
+                raise _unavailable()
             return creators[kind](account_id, body)
 
     def _create_credentials(self, account_id: str, body: dict[str, Any]) -> dict[str, Any]:
