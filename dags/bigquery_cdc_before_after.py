@@ -35,7 +35,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 from platform_ops.core.bigquery_reservation import purchase_options
 from platform_ops.core.cdc import table_configs
 from platform_ops.core.config import load_yaml
-from platform_ops.core.dag_defaults import CDC_POOL, default_args
+from platform_ops.dag_defaults import CDC_POOL, default_args
 from platform_ops.operators.bigquery_reservation import FlexSlotPurchaseOperator, FlexSlotReleaseOperator
 from platform_ops.operators.cdc import CdcBeforeAfterOperator
 

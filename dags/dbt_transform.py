@@ -35,7 +35,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, Param
 
-from platform_ops.core.dag_defaults import DBT_POOL, default_args
+from platform_ops.dag_defaults import DBT_POOL, default_args
 from platform_ops.operators.dbt import DbtRunOrRetryOperator
 
 PROJECT_DIR = os.environ.get(

@@ -34,8 +34,8 @@ from airflow.providers.databricks.operators.databricks import DatabricksRunNowOp
 from airflow.sdk import DAG, Param
 
 from platform_ops.core.config import load_yaml
-from platform_ops.core.dag_defaults import default_args
 from platform_ops.core.model_serving import deployment_configs, parse_config
+from platform_ops.dag_defaults import default_args
 from platform_ops.operators.model_serving import ModelServingDeployOperator, ServingConfigErrorOperator
 from platform_ops.sensors.model_serving import EndpointReadySensor
 

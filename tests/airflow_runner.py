@@ -33,10 +33,13 @@ class RunResult:
     states: dict[str, str | None] = field(default_factory=dict)
 
     def summary(self, task_id: str) -> dict[str, Any]:
-        return self.xcom[(task_id, "summary")]
+        summary: dict[str, Any] = self.xcom[(task_id, "summary")]
+        return summary
 
 
-def run_dag(folder: Path, dag_id: str, logical_date: datetime, conf: dict | None = None) -> RunResult:
+def run_dag(
+    folder: Path, dag_id: str, logical_date: datetime, conf: dict[str, Any] | None = None
+) -> RunResult:
     ensure_db()
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
@@ -44,7 +47,7 @@ def run_dag(folder: Path, dag_id: str, logical_date: datetime, conf: dict | None
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    DagBundlesManager().sync_bundles_to_db()
+    DagBundlesManager().sync_bundles_to_db()  # type: ignore[no-untyped-call]  # Airflow leaves it untyped
     bag = DagBag(dag_folder=str(folder), load_op_links=False)
     assert not bag.import_errors, bag.import_errors
     sync_bag_to_db(bag, "dags-folder", None)

@@ -17,6 +17,7 @@ class ConfigError(PlatformOpsError, ValueError):
     """
 
     def __init__(self, field: str, problem: str, fix: str) -> None:
+        """Record the offending ``field``, what is wrong with it and how to fix it."""
         self.field = field
         self.problem = problem
         self.fix = fix
@@ -38,6 +39,7 @@ class ExternalServiceError(PlatformOpsError):
     retryable = False
 
     def __init__(self, service: str, operation: str, message: str) -> None:
+        """Record the ``service``, the ``operation`` that failed and the service's ``message``."""
         self.service = service
         self.operation = operation
         self.message = message

@@ -9,5 +9,7 @@ from platform_ops.links.model_serving import EndpointPageLink
 
 
 class PlatformOpsPlugin(AirflowPlugin):
+    """Registers the extra links of the package's operators and sensors with the webserver."""
+
     name = "platform_ops"
     operator_extra_links = [DatabricksWarehouseLink(), EndpointPageLink()]  # noqa: RUF012 - AirflowPlugin's own

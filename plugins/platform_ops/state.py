@@ -66,6 +66,7 @@ def airflow_home() -> str:
 
 
 def default_state_root() -> str:
+    """The root used when nothing is configured: ``file://$AIRFLOW_HOME/state``."""
     return "file://" + os.path.join(airflow_home(), "state")
 
 
@@ -92,6 +93,11 @@ class RunStateStore:
     """Persisted run state, one JSON document per (dag, task, logical date, name), versioned per try."""
 
     def __init__(self, root: str | None = None, conn_id: str | None = None) -> None:
+        """Open the store at ``root`` (resolved as the module describes), with ``conn_id`` for a remote root.
+
+        Raises:
+            ConfigError: the root is not a file://, s3:// or gs:// URL.
+        """
         url = resolve_state_root(root)
         scheme = url.split("://", 1)[0] if "://" in url else ""
         if scheme not in _SUPPORTED_SCHEMES:
@@ -111,6 +117,7 @@ class RunStateStore:
         self._own_versions: dict[tuple[DocKey, int], tuple[str, ...]] = {}
 
     def __repr__(self) -> str:
+        """The root URL and connection id (never the credentials)."""
         return f"RunStateStore({self.url!r}, conn_id={self.conn_id!r})"
 
     # -- addressing -------------------------------------------------------------------------------
@@ -118,6 +125,7 @@ class RunStateStore:
     def key(
         dag_id: str, task_id: str, logical_date: datetime | None, name: str, run_id: str | None = None
     ) -> DocKey:
+        """The address of a document family; a run without a logical date is keyed by ``run_id``."""
         return DocKey(dag_id, task_id, date_key(logical_date, run_id), name)
 
     def _path(self, parts: tuple[str, ...]) -> ObjectStoragePath:
@@ -269,7 +277,8 @@ class RunStateStore:
             async with out["Body"] as stream:
                 return await stream.read(), out["ETag"]
 
-        return sync(fs.loop, get)
+        result: tuple[bytes | None, str | None] = sync(fs.loop, get)
+        return result
 
     # -- reads ------------------------------------------------------------------------------------
     def get_latest(
@@ -289,7 +298,8 @@ class RunStateStore:
     ) -> Any | None:
         """The document stored by one try, or None (with a warning) if missing, empty or corrupt.
 
-        When several runs of the date stored this try, the latest run's copy."""
+        When several runs of the date stored this try, the latest run's copy.
+        """
         key = self.key(dag_id, task_id, logical_date, name, run_id)
         copies = [c for t, c in self._version_names(key) if t == try_number]
         return self._read(self._path(key.version(try_number, max(copies, default=0))))
@@ -304,8 +314,11 @@ class RunStateStore:
     def list_version_files(
         self, dag_id: str, task_id: str, logical_date: datetime | None, name: str, run_id: str | None = None
     ) -> list[str]:
-        """Every version file of this document, oldest first: a try stored again by a later run of
-        the same date (``try-0001.1.json``) follows the earlier run's copy."""
+        """Every version file of this document, oldest first.
+
+        A try stored again by a later run of the same date (``try-0001.1.json``) follows the
+        earlier run's copy.
+        """
         key = self.key(dag_id, task_id, logical_date, name, run_id)
         return [key.version(t, c)[-1] for t, c in sorted(self._version_names(key))]
 
@@ -345,15 +358,17 @@ class RunStateStore:
         return self.root.joinpath(*parts)
 
     def put_shared(self, namespace: str, key: str, doc: Any) -> None:
+        """Replace one shared document (last writer wins; see :meth:`update_shared` for a CAS)."""
         self._write_atomic(
             self._shared(namespace, key), json.dumps(doc, sort_keys=True, default=str).encode()
         )
 
     def get_shared(self, namespace: str, key: str) -> Any | None:
+        """One shared document, or None (with a warning) if missing, empty or corrupt."""
         return self._read(self._shared(namespace, key))
 
     def list_shared(self, namespace: str) -> dict[str, Any]:
-        """key -> document for every readable document of the namespace."""
+        """Map each key of the namespace to its document (unreadable documents are left out)."""
         try:
             paths = [p for p in self._shared(namespace).iterdir() if p.name.endswith(".json")]
         except (FileNotFoundError, NotADirectoryError):
@@ -362,6 +377,7 @@ class RunStateStore:
         return {k: v for k, v in docs.items() if v is not None}
 
     def delete_shared(self, namespace: str, key: str) -> None:
+        """Remove one shared document; a document that is already gone is not an error."""
         with contextlib.suppress(FileNotFoundError):
             self._shared(namespace, key).unlink()
 
@@ -370,7 +386,8 @@ class RunStateStore:
 
         ``change`` gets the current document (None if there is none) and returns the new one; it
         may run more than once (after losing a race it sees the winner's document), so it must be
-        pure. An exception from it aborts the update and nothing is written."""
+        pure. An exception from it aborts the update and nothing is written.
+        """
         target = self._shared(namespace, key)
         if self._local:
             return self._update_local(target.path, change)
@@ -430,8 +447,11 @@ def _decode(raw: bytes, where: Any) -> Any | None:
 
 
 def _is_precondition_failure(exc: BaseException) -> bool:
-    """A conditional PUT refused because the object changed (412) or a concurrent conditional
-    write is in flight (409 ConditionalRequestConflict). s3fs keeps the boto error as the cause."""
+    """Whether ``exc`` is a conditional PUT refused because someone else wrote first.
+
+    That is a 412 (the object changed) or a 409 ConditionalRequestConflict (a concurrent
+    conditional write is in flight). s3fs keeps the boto error as the cause.
+    """
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, FileExistsError):  # s3fs's translation of a failed If-None-Match

@@ -38,7 +38,7 @@ class LocalAirflow(AirflowInterfaces):
         self.logs = home  # the components' logs: <home>/<component>.log
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.env = self._env(env or {})
         self._token: str | None = None
 
@@ -117,7 +117,9 @@ class LocalAirflow(AirflowInterfaces):
 
     @property
     def admin_password(self) -> str:
-        passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
+        passwords: dict[str, str] = json.loads(
+            (self.home / "simple_auth_manager_passwords.json.generated").read_text()
+        )
         return passwords["admin"]
 
     def wait_dag(self, dag_id: str, timeout: float = 180) -> None:

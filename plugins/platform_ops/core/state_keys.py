@@ -59,8 +59,11 @@ def date_key(logical_date: datetime | None, run_id: str | None = None) -> str:
 
 
 def escape_run_id(run_id: str) -> str:
-    """A run id as a safe path segment, reversibly: letters, digits, ``_ - +`` stay, every other
-    UTF-8 byte becomes ``=XX``, so two run ids never share a folder."""
+    """A run id as a safe path segment, reversibly.
+
+    Letters, digits and ``_ - +`` stay; every other UTF-8 byte becomes ``=XX``, so two run ids
+    never share a folder.
+    """
     return "".join(
         ch if _RUN_ID_PLAIN.fullmatch(ch) else "".join(f"={b:02x}" for b in ch.encode()) for ch in run_id
     )
@@ -114,6 +117,7 @@ class DocKey:
     name: str
 
     def __post_init__(self) -> None:
+        """Refuse any part that is not a safe path segment, naming the part."""
         validate_segment("dag_id", self.dag_id)
         # task ids of grouped tasks contain dots ("group.task"): allowed by the segment rule.
         validate_segment("task_id", self.task_id)
@@ -125,15 +129,19 @@ class DocKey:
 
     @property
     def folder(self) -> tuple[str, ...]:
+        """``(dag_id, task_id, date)``: the folder of the family."""
         return (self.dag_id, self.task_id, self.date)
 
     @property
     def latest(self) -> tuple[str, ...]:
+        """Path parts of the latest copy, ``<name>.json``."""
         return (*self.folder, f"{self.name}.json")
 
     @property
     def versions_folder(self) -> tuple[str, ...]:
+        """Path parts of the folder holding one version per try, ``<name>.versions``."""
         return (*self.folder, f"{self.name}.versions")
 
     def version(self, try_number: int, copy: int = 0) -> tuple[str, ...]:
+        """Path parts of the version file of ``try_number`` (``copy`` > 0: a later run's copy)."""
         return (*self.versions_folder, version_file(try_number, copy))

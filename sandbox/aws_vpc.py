@@ -1,0 +1,361 @@
+"""The runbook's hands-on network, built in moto: a customer-managed VPC ready for a PrivateLink workspace.
+
+What :func:`build_hands_on_vpc` creates (region ap-northeast-1 by default, like the hands-on):
+
+- a VPC (10.0.0.0/16) with DNS hostnames and DNS resolution on;
+- a public subnet with a NAT gateway, routed to an attached internet gateway;
+- two cluster subnets (/20) in different AZs whose 0.0.0.0/0 goes to the NAT gateway (through an
+  explicitly associated table, or the VPC's main table with ``cluster_routes_on_main=True``);
+- an endpoint subnet;
+- the cluster security group (all TCP/UDP with itself, egress 443, 3306, 6666, 2443, 8443-8451) and the
+  endpoint security group (all TCP/UDP with itself);
+- an S3 gateway endpoint on the cluster route table; STS, Kinesis, relay (SCC), workspace (REST) and
+  front-end interface endpoints in the endpoint subnet with the endpoint group;
+- the IAM roles (cross-account, self-trusting storage role, S3 commit-service cluster and data roles)
+  and the root bucket with its policy for Databricks.
+
+moto's traps, handled here: private DNS can only be chosen when an interface endpoint is created (moto
+ignores ``modify_vpc_endpoint``), so the knobs (``relay_private_dns``...) act at creation; moto accepts
+any endpoint service name, so the region's real Databricks service names are used; bucket policies are
+enforced on moto's own object calls, so the bucket is written before its policy (an IP-restricting
+policy must come after every object write).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from platform_ops.core import iam_policy
+from platform_ops.core import workspace_preflight as wp
+
+DATABRICKS_ACCOUNT_ID = "0d26daa6-5e44-4c97-a497-ef015f91254a"
+ClientFactory = Callable[[str], Any]
+
+
+@dataclass
+class HandsOnVpc:
+    """Ids of everything :func:`build_hands_on_vpc` created."""
+
+    region: str
+    aws_account_id: str
+    vpc_id: str
+    public_subnet_id: str
+    cluster_subnet_ids: list[str]
+    endpoint_subnet_id: str
+    cluster_group_id: str
+    endpoint_group_id: str
+    internet_gateway_id: str
+    nat_gateway_id: str
+    public_route_table_id: str
+    cluster_route_table_id: str
+    endpoint_ids: dict[str, str]
+    cross_account_role_arn: str
+    storage_role_arn: str
+    cluster_role_arn: str
+    cluster_instance_profile_arn: str
+    data_role_arn: str
+    root_bucket_name: str
+    databricks_account_id: str = DATABRICKS_ACCOUNT_ID
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def request(self, **overrides: Any) -> wp.PreflightRequest:
+        """The preflight request of a PrivateLink workspace on this VPC (fields overridable)."""
+        base = wp.PreflightRequest(
+            region=self.region,
+            databricks_account_id=self.databricks_account_id,
+            aws_account_id=self.aws_account_id,
+            vpc_id=self.vpc_id,
+            cluster_subnet_ids=tuple(self.cluster_subnet_ids),
+            endpoint_subnet_ids=(self.endpoint_subnet_id,),
+            security_group_ids=(self.cluster_group_id, self.endpoint_group_id),
+            endpoint_security_group_id=self.endpoint_group_id,
+            cross_account_role_arn=self.cross_account_role_arn,
+            root_bucket_name=self.root_bucket_name,
+            max_nodes=20,
+            private_link=True,
+            relay_endpoint_id=self.endpoint_ids["relay"],
+            workspace_endpoint_id=self.endpoint_ids["workspace"],
+            front_end_endpoint_id=self.endpoint_ids["front_end"],
+            public_access_enabled=False,
+            storage_role_arn=self.storage_role_arn,
+            cluster_role_arn=self.cluster_role_arn,
+            data_role_arn=self.data_role_arn,
+        )
+        return replace(base, **overrides) if overrides else base
+
+
+def boto3_factory(region: str, endpoint_url: str | None = None) -> ClientFactory:
+    """Clients for moto: in-process under ``mock_aws`` (no endpoint) or a moto server (``endpoint_url``)."""
+    import boto3
+
+    made: dict[str, Any] = {}
+
+    def make(service: str) -> Any:
+        if service not in made:
+            made[service] = boto3.client(service, region_name=region, endpoint_url=endpoint_url)
+        return made[service]
+
+    return make
+
+
+def _self_rules(group_id: str) -> list[dict[str, Any]]:
+    return [
+        {"IpProtocol": proto, "FromPort": 0, "ToPort": 65535, "UserIdGroupPairs": [{"GroupId": group_id}]}
+        for proto in ("tcp", "udp")
+    ]
+
+
+def _anywhere(low: int, high: int) -> dict[str, Any]:
+    return {"IpProtocol": "tcp", "FromPort": low, "ToPort": high, "IpRanges": [{"CidrIp": wp.ANYWHERE}]}
+
+
+def _group(ec2: Any, vpc_id: str, name: str, egress: list[dict[str, Any]]) -> str:
+    group_id: str = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc_id)["GroupId"]
+    ec2.revoke_security_group_egress(
+        GroupId=group_id, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": wp.ANYWHERE}]}]
+    )
+    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=_self_rules(group_id))
+    ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=_self_rules(group_id) + egress)
+    return group_id
+
+
+def _interface(ec2: Any, vpc_id: str, service: str, subnet: str, group: str, private_dns: bool) -> str:
+    endpoint_id: str = ec2.create_vpc_endpoint(
+        VpcId=vpc_id,
+        ServiceName=service,
+        VpcEndpointType="Interface",
+        SubnetIds=[subnet],
+        SecurityGroupIds=[group],
+        PrivateDnsEnabled=private_dns,
+    )["VpcEndpoint"]["VpcEndpointId"]
+    return endpoint_id
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """What to break (or vary) while building: each default is the runbook's working setup."""
+
+    relay_private_dns: bool = True
+    sts_private_dns: bool = True
+    kinesis_private_dns: bool = True
+    workspace_private_dns: bool = True
+    cluster_routes_on_main: bool = False
+    extra_interface_services: tuple[str, ...] = ()
+    name_prefix: str = "wk1"
+
+
+def _network(ec2: Any, region: str, knobs: Knobs) -> dict[str, Any]:
+    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    for attribute in ("EnableDnsHostnames", "EnableDnsSupport"):
+        ec2.modify_vpc_attribute(VpcId=vpc_id, **{attribute: {"Value": True}})
+
+    def subnet(cidr: str, zone: str) -> str:
+        sid: str = ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=f"{region}{zone}")[
+            "Subnet"
+        ]["SubnetId"]
+        return sid
+
+    public = subnet("10.0.0.0/24", "a")
+    clusters = [subnet("10.0.16.0/20", "a"), subnet("10.0.32.0/20", "c")]
+    endpoint_subnet = subnet("10.0.1.0/24", "a")
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+    public_rt = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_rt, DestinationCidrBlock=wp.ANYWHERE, GatewayId=igw)
+    ec2.associate_route_table(RouteTableId=public_rt, SubnetId=public)
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=allocation)["NatGateway"]["NatGatewayId"]
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
+    main_rt = next(t["RouteTableId"] for t in tables if any(a.get("Main") for a in t.get("Associations", [])))
+    if knobs.cluster_routes_on_main:
+        cluster_rt = main_rt
+    else:
+        cluster_rt = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+        for sid in clusters:
+            ec2.associate_route_table(RouteTableId=cluster_rt, SubnetId=sid)
+    ec2.create_route(RouteTableId=cluster_rt, DestinationCidrBlock=wp.ANYWHERE, NatGatewayId=nat)
+    return {
+        "vpc_id": vpc_id,
+        "public_subnet_id": public,
+        "cluster_subnet_ids": clusters,
+        "endpoint_subnet_id": endpoint_subnet,
+        "internet_gateway_id": igw,
+        "nat_gateway_id": nat,
+        "public_route_table_id": public_rt,
+        "cluster_route_table_id": cluster_rt,
+    }
+
+
+def _endpoints(
+    ec2: Any, region: str, net: dict[str, Any], groups: tuple[str, str], knobs: Knobs
+) -> dict[str, str]:
+    vpc_id, subnet, group = net["vpc_id"], net["endpoint_subnet_id"], groups[1]
+    s3 = ec2.create_vpc_endpoint(
+        VpcId=vpc_id,
+        ServiceName=f"com.amazonaws.{region}.s3",
+        VpcEndpointType="Gateway",
+        RouteTableIds=[net["cluster_route_table_id"]],
+    )["VpcEndpoint"]["VpcEndpointId"]
+    ids = {"s3": s3}
+    interfaces = {
+        "sts": (f"com.amazonaws.{region}.sts", knobs.sts_private_dns),
+        "kinesis": (f"com.amazonaws.{region}.kinesis-streams", knobs.kinesis_private_dns),
+        "relay": (wp.relay_service(region), knobs.relay_private_dns),
+        "workspace": (wp.workspace_service(region), knobs.workspace_private_dns),
+        "front_end": (wp.workspace_service(region), True),
+    }
+    for service in knobs.extra_interface_services:
+        interfaces[service] = (f"com.amazonaws.{region}.{service}", True)
+    for key, (service, dns) in interfaces.items():
+        ids[key] = _interface(ec2, vpc_id, service, subnet, group, dns)
+    return ids
+
+
+def _policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def _roles(iam: Any, account_id: str, databricks_account_id: str, prefix: str) -> dict[str, str]:
+    databricks_root = f"arn:aws:iam::{iam_policy.DATABRICKS_AWS_ACCOUNT_ID}:root"
+    external = {"StringEquals": {"sts:ExternalId": databricks_account_id}}
+    cross = iam.create_role(
+        RoleName=f"{prefix}-cross-account",
+        AssumeRolePolicyDocument=_policy(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": databricks_root},
+                "Action": "sts:AssumeRole",
+                "Condition": external,
+            }
+        ),
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=f"{prefix}-cross-account",
+        PolicyName="customer-managed-vpc",
+        PolicyDocument=_policy(
+            {"Effect": "Allow", "Action": list(wp.CUSTOMER_MANAGED_VPC_ACTIONS), "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": list(wp.SPOT_ROLE_ACTIONS),
+                "Resource": wp.SPOT_SERVICE_LINKED_ROLE,
+                "Condition": {"StringLike": {"iam:AWSServiceName": "spot.amazonaws.com"}},
+            },
+        ),
+    )
+    # Storage role, deployed twice as in the hands-on: first trusting Databricks, then itself too.
+    storage_name = f"{prefix}-storage"
+    storage = iam.create_role(
+        RoleName=storage_name,
+        AssumeRolePolicyDocument=_policy(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": databricks_root},
+                "Action": "sts:AssumeRole",
+                "Condition": external,
+            }
+        ),
+    )["Role"]["Arn"]
+    iam.update_assume_role_policy(
+        RoleName=storage_name,
+        PolicyDocument=_policy(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": [databricks_root, storage]},
+                "Action": "sts:AssumeRole",
+                "Condition": external,
+            }
+        ),
+    )
+    ec2_trust = _policy(
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    )
+    cluster_name = f"{prefix}-cluster"
+    cluster = iam.create_role(RoleName=cluster_name, AssumeRolePolicyDocument=ec2_trust)["Role"]["Arn"]
+    profile = iam.create_instance_profile(InstanceProfileName=cluster_name)["InstanceProfile"]["Arn"]
+    iam.add_role_to_instance_profile(InstanceProfileName=cluster_name, RoleName=cluster_name)
+    data_name = f"{prefix}-data"
+    data = iam.create_role(
+        RoleName=data_name,
+        AssumeRolePolicyDocument=_policy(
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"},
+            {"Effect": "Allow", "Principal": {"AWS": cluster}, "Action": "sts:AssumeRole"},
+        ),
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=data_name,
+        PolicyName="data-access",
+        PolicyDocument=_policy({"Effect": "Allow", "Action": ["s3:*"], "Resource": "*"}),
+    )
+    iam.put_role_policy(
+        RoleName=cluster_name,
+        PolicyName="assume-data-role",
+        PolicyDocument=_policy({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": data}),
+    )
+    return {
+        "cross_account_role_arn": cross,
+        "storage_role_arn": storage,
+        "cluster_role_arn": cluster,
+        "cluster_instance_profile_arn": profile,
+        "data_role_arn": data,
+    }
+
+
+def root_bucket_policy(bucket: str) -> str:
+    """The root bucket policy of a storage configuration: Databricks' account reads and writes the bucket."""
+    principal = {"AWS": f"arn:aws:iam::{iam_policy.DATABRICKS_AWS_ACCOUNT_ID}:root"}
+    return _policy(
+        {
+            "Sid": "GrantDatabricksAccess",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": [*wp.ROOT_BUCKET_OBJECT_ACTIONS, *wp.ROOT_BUCKET_ACTIONS],
+            "Resource": [f"arn:aws:s3:::{bucket}/*", f"arn:aws:s3:::{bucket}"],
+        }
+    )
+
+
+def build_hands_on_vpc(
+    clients: ClientFactory,
+    region: str = "ap-northeast-1",
+    knobs: Knobs | None = None,
+    databricks_account_id: str = DATABRICKS_ACCOUNT_ID,
+) -> HandsOnVpc:
+    """Create the hands-on VPC, endpoints, roles and root bucket; return their ids.
+
+    Args:
+        clients: Makes a boto3 client per service name (see :func:`boto3_factory`).
+        region: The workspace region; must have Databricks endpoint services (``ENDPOINT_SERVICES``).
+        knobs: What to vary; the default is the working setup.
+        databricks_account_id: The ExternalId the cross-account and storage roles require.
+    """
+    knobs = knobs or Knobs()
+    ec2, iam, s3 = clients("ec2"), clients("iam"), clients("s3")
+    account_id = clients("sts").get_caller_identity()["Account"]
+    net = _network(ec2, region, knobs)
+    cluster_group = _group(
+        ec2,
+        net["vpc_id"],
+        f"{knobs.name_prefix}-cluster",
+        [_anywhere(low, high) for low, high in (*wp.CLUSTER_EGRESS_PORTS, wp.HIVE_METASTORE_PORT)],
+    )
+    endpoint_group = _group(ec2, net["vpc_id"], f"{knobs.name_prefix}-endpoints", [])
+    endpoint_ids = _endpoints(ec2, region, net, (cluster_group, endpoint_group), knobs)
+    roles = _roles(iam, account_id, databricks_account_id, knobs.name_prefix)
+    bucket = f"{knobs.name_prefix}-root-{net['vpc_id'][4:]}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    s3.put_object(Bucket=bucket, Key="README", Body=b"workspace root bucket\n")  # objects first, policy last
+    s3.put_bucket_policy(Bucket=bucket, Policy=root_bucket_policy(bucket))
+    return HandsOnVpc(
+        region=region,
+        aws_account_id=account_id,
+        cluster_group_id=cluster_group,
+        endpoint_group_id=endpoint_group,
+        endpoint_ids=endpoint_ids,
+        root_bucket_name=bucket,
+        databricks_account_id=databricks_account_id,
+        **net,
+        **roles,
+    )

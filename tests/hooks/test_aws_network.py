@@ -1,0 +1,348 @@
+"""AwsNetworkHook on moto: the runbook's hands-on VPC passes the preflight, breaking each thing in moto
+fails the right rule, and the number of AWS calls does not depend on the rules or on the VPC's size."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from moto import mock_aws
+
+from platform_ops.core import iam_policy
+from platform_ops.core import workspace_preflight as wp
+from platform_ops.exceptions import (
+    AccessDeniedError,
+    InvalidRequestError,
+    ResourceNotFoundError,
+    TransientServiceError,
+)
+from platform_ops.hooks.aws_network import AwsNetworkHook, translate
+from sandbox.aws_vpc import HandsOnVpc, Knobs, boto3_factory, build_hands_on_vpc
+
+REGION = "ap-northeast-1"
+CONN_ID = "preflight_aws"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Any]]:
+    """moto in-process, and an Airflow AWS connection the hook reads."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(key, value)
+    conn = {"conn_type": "aws", "login": "testing", "password": "testing", "extra": {"region_name": REGION}}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
+    with mock_aws():
+        yield boto3_factory(REGION)
+
+
+def preflight(
+    hands_on: HandsOnVpc, hook: AwsNetworkHook | None = None, **overrides: Any
+) -> tuple[wp.PreflightReport, AwsNetworkHook]:
+    hook = hook or AwsNetworkHook(aws_conn_id=CONN_ID, region_name=REGION)
+    req = hands_on.request(**overrides)
+    return wp.evaluate(hook.snapshot(req), req), hook
+
+
+def test_the_hands_on_vpc_passes(aws: Callable[[str], Any]) -> None:
+    report, hook = preflight(build_hands_on_vpc(aws))
+    assert report.findings == (), report.lines()
+    assert hook.calls["ec2.DescribeVpcEndpoints"] == 1
+
+
+def test_implicit_main_table_association_passes(aws: Callable[[str], Any]) -> None:
+    hands_on = build_hands_on_vpc(aws, knobs=Knobs(cluster_routes_on_main=True))
+    tables = aws("ec2").describe_route_tables(
+        Filters=[{"Name": "association.subnet-id", "Values": hands_on.cluster_subnet_ids}]
+    )["RouteTables"]
+    assert tables == []  # no explicit association: AWS (and moto) answer nothing for these subnets
+    report, _ = preflight(hands_on)
+    assert report.findings == (), report.lines()
+
+
+def _delete_nat_route(c: Callable[[str], Any], h: HandsOnVpc) -> None:
+    c("ec2").delete_route(RouteTableId=h.cluster_route_table_id, DestinationCidrBlock=wp.ANYWHERE)
+
+
+def _route_to_igw(c: Callable[[str], Any], h: HandsOnVpc) -> None:
+    c("ec2").replace_route(
+        RouteTableId=h.cluster_route_table_id,
+        DestinationCidrBlock=wp.ANYWHERE,
+        GatewayId=h.internet_gateway_id,
+    )
+
+
+def _revoke(
+    group: str, direction: str, permission: dict[str, Any]
+) -> Callable[[Callable[[str], Any], HandsOnVpc], None]:
+    def apply(c: Callable[[str], Any], h: HandsOnVpc) -> None:
+        group_id = getattr(h, group)
+        method = f"revoke_security_group_{direction}"
+        if "UserIdGroupPairs" in permission:
+            permission["UserIdGroupPairs"] = [{"GroupId": group_id}]
+        getattr(c("ec2"), method)(GroupId=group_id, IpPermissions=[permission])
+
+    return apply
+
+
+def _deny_443(c: Callable[[str], Any], h: HandsOnVpc) -> None:
+    ec2 = c("ec2")
+    acl = ec2.describe_network_acls(
+        Filters=[{"Name": "association.subnet-id", "Values": h.cluster_subnet_ids[:1]}]
+    )
+    ec2.create_network_acl_entry(
+        NetworkAclId=acl["NetworkAcls"][0]["NetworkAclId"],
+        RuleNumber=50,
+        Protocol="6",
+        RuleAction="deny",
+        Egress=True,
+        CidrBlock=wp.ANYWHERE,
+        PortRange={"From": 443, "To": 443},
+    )
+
+
+def _trust(role: str, *statements: dict[str, Any]) -> Callable[[Callable[[str], Any], HandsOnVpc], None]:
+    def apply(c: Callable[[str], Any], h: HandsOnVpc) -> None:
+        arn = getattr(h, role)
+        document = {"Version": "2012-10-17", "Statement": [dict(s) for s in statements]}
+        for s in document["Statement"]:
+            if s["Principal"].get("AWS") == "PROFILE":
+                s["Principal"] = {"AWS": h.cluster_instance_profile_arn}
+        c("iam").update_assume_role_policy(
+            RoleName=arn.rsplit("/", 1)[-1], PolicyDocument=json.dumps(document)
+        )
+
+    return apply
+
+
+DATABRICKS_ROOT = {"AWS": f"arn:aws:iam::{iam_policy.DATABRICKS_AWS_ACCOUNT_ID}:root"}
+Breaker = Callable[[Callable[[str], Any], HandsOnVpc], None]
+
+
+def _nothing(c: Callable[[str], Any], h: HandsOnVpc) -> None:
+    return None
+
+
+# rule id -> (build knobs, what to break after the build, request overrides)
+BREAKS: dict[str, tuple[Knobs, Breaker, dict[str, Any]]] = {
+    "VPC-DNS": (
+        Knobs(),
+        lambda c, h: c("ec2").modify_vpc_attribute(VpcId=h.vpc_id, EnableDnsHostnames={"Value": False}),
+        {},
+    ),
+    "SUBNET-PRIVATE": (Knobs(), _route_to_igw, {}),
+    "NAT-EGRESS": (
+        Knobs(),
+        lambda c, h: c("ec2").detach_internet_gateway(
+            InternetGatewayId=h.internet_gateway_id, VpcId=h.vpc_id
+        ),
+        {},
+    ),
+    "NONAT-METASTORE": (Knobs(), _delete_nat_route, {}),
+    "NONAT-ENDPOINTS": (Knobs(sts_private_dns=False), _delete_nat_route, {"metastore": wp.Metastore.GLUE}),
+    "NACL-CLUSTER": (Knobs(), _deny_443, {}),
+    "SG-CLUSTER-EGRESS": (
+        Knobs(),
+        _revoke(
+            "cluster_group_id",
+            "egress",
+            {"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8451, "IpRanges": [{"CidrIp": wp.ANYWHERE}]},
+        ),
+        {},
+    ),
+    "SG-CLUSTER-SELF": (
+        Knobs(),
+        _revoke(
+            "cluster_group_id",
+            "ingress",
+            {"IpProtocol": "udp", "FromPort": 0, "ToPort": 65535, "UserIdGroupPairs": []},
+        ),
+        {},
+    ),
+    "SG-ENDPOINT-SELF": (
+        Knobs(),
+        _revoke(
+            "endpoint_group_id",
+            "ingress",
+            {"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535, "UserIdGroupPairs": []},
+        ),
+        {},
+    ),
+    "EP-STS": (Knobs(sts_private_dns=False), _nothing, {}),
+    "EP-KINESIS": (Knobs(kinesis_private_dns=False), _nothing, {}),
+    "PL-RELAY": (Knobs(relay_private_dns=False), _nothing, {}),
+    "PL-WORKSPACE": (Knobs(workspace_private_dns=False), _nothing, {}),
+    "IAM-CROSS-ACCOUNT-TRUST": (
+        Knobs(),
+        _trust(
+            "cross_account_role_arn",
+            {"Effect": "Allow", "Principal": DATABRICKS_ROOT, "Action": "sts:AssumeRole"},
+        ),
+        {},
+    ),
+    "IAM-CROSS-ACCOUNT-POLICY": (
+        Knobs(),
+        lambda c, h: c("iam").delete_role_policy(
+            RoleName="wk1-cross-account", PolicyName="customer-managed-vpc"
+        ),
+        {},
+    ),
+    "IAM-ROOT-BUCKET-POLICY": (
+        Knobs(),
+        lambda c, h: c("s3").delete_bucket_policy(Bucket=h.root_bucket_name),
+        {},
+    ),
+    "IAM-STORAGE-ROLE-SELF-TRUST": (
+        Knobs(),
+        _trust(
+            "storage_role_arn", {"Effect": "Allow", "Principal": DATABRICKS_ROOT, "Action": "sts:AssumeRole"}
+        ),
+        {},
+    ),
+    "COMMIT-CLUSTER-ASSUME": (
+        Knobs(),
+        lambda c, h: c("iam").delete_role_policy(RoleName="wk1-cluster", PolicyName="assume-data-role"),
+        {},
+    ),
+    "COMMIT-CLUSTER-NO-S3": (
+        Knobs(),
+        lambda c, h: c("iam").attach_role_policy(
+            RoleName="wk1-cluster",
+            PolicyArn=c("iam").create_policy(
+                PolicyName="s3-read",
+                PolicyDocument=json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}],
+                    }
+                ),
+            )["Policy"]["Arn"],
+        ),
+        {},
+    ),
+    "COMMIT-DATA-TRUST": (
+        Knobs(),
+        _trust(
+            "data_role_arn", {"Effect": "Allow", "Principal": {"AWS": "PROFILE"}, "Action": "sts:AssumeRole"}
+        ),
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("rule_id", sorted(BREAKS))
+def test_breaking_it_in_moto_fails_the_right_rule(aws: Callable[[str], Any], rule_id: str) -> None:
+    knobs, breaker, overrides = BREAKS[rule_id]
+    hands_on = build_hands_on_vpc(aws, knobs=knobs)
+    hook = AwsNetworkHook(aws_conn_id=CONN_ID, region_name=REGION)
+    if breaker is not _nothing:  # broken after the build: the rule held before
+        report, _ = preflight(hands_on, hook, **overrides)
+        assert rule_id not in report.failed_rules()
+    breaker(aws, hands_on)
+    report, _ = preflight(hands_on, hook, **overrides)
+    assert rule_id in report.failed_rules(), report.lines()
+    assert report.ok is (wp.RULES[rule_id].severity is wp.Severity.WARNING and not report.errors)
+
+
+def test_relay_endpoint_without_private_dns_fails_with_the_npip_text(aws: Callable[[str], Any]) -> None:
+    report, _ = preflight(build_hands_on_vpc(aws, knobs=Knobs(relay_private_dns=False)))
+    (error,) = report.errors
+    assert error.rule_id == "PL-RELAY"
+    assert "NPIP tunnel setup failure" in error.line()
+    assert "WaitForNgrokTunnel" in json.loads(report.to_json())["errors"][0]["later_failure"]
+
+
+def test_modify_vpc_endpoint_cannot_fix_private_dns_in_moto(aws: Callable[[str], Any]) -> None:
+    """moto ignores modify_vpc_endpoint(PrivateDnsEnabled): the builder sets it at creation instead."""
+    hands_on = build_hands_on_vpc(aws, knobs=Knobs(relay_private_dns=False))
+    aws("ec2").modify_vpc_endpoint(VpcEndpointId=hands_on.endpoint_ids["relay"], PrivateDnsEnabled=True)
+    report, _ = preflight(hands_on)
+    assert "PL-RELAY" in report.failed_rules()
+
+
+def test_nat_route_removed_with_sts_private_dns_off_names_the_security_daemon_failure(
+    aws: Callable[[str], Any],
+) -> None:
+    hands_on = build_hands_on_vpc(aws, knobs=Knobs(sts_private_dns=False))
+    _delete_nat_route(aws, hands_on)
+    report, _ = preflight(hands_on, metastore=wp.Metastore.EXTERNAL_HIVE)
+    sts = [f for f in report.errors if f.resource_id == hands_on.endpoint_ids["sts"]]
+    assert sts
+    assert wp.SECURITY_DAEMON_FAILURE in sts[0].message
+
+
+def test_aws_calls_do_not_depend_on_rules_or_vpc_size(aws: Callable[[str], Any]) -> None:
+    small = build_hands_on_vpc(aws)
+    big = build_hands_on_vpc(
+        aws, knobs=Knobs(name_prefix="wk2", extra_interface_services=("logs", "ecr.api", "ecr.dkr", "glue"))
+    )
+    hook = AwsNetworkHook(aws_conn_id=CONN_ID, region_name=REGION)
+    hook.snapshot(small.request())
+    small_calls = dict(hook.calls)
+    hook.calls.clear()
+    snapshot = hook.snapshot(big.request())
+    assert len(snapshot.endpoints) == 10
+    assert dict(hook.calls) == small_calls
+    # Evaluating the rules reads the snapshot only: no AWS call, whatever the number of rules.
+    before = hook.call_count
+    wp.evaluate(snapshot, big.request())
+    assert hook.call_count == before
+    ec2 = {k: v for k, v in small_calls.items() if k.startswith("ec2.")}
+    assert sum(ec2.values()) == 10  # 1 VPC + 2 attributes + one batch for each of 7 resource kinds
+
+
+def test_a_missing_vpc_is_resource_not_found(aws: Callable[[str], Any]) -> None:
+    hands_on = build_hands_on_vpc(aws)
+    hook = AwsNetworkHook(aws_conn_id=CONN_ID, region_name=REGION)
+    with pytest.raises(ResourceNotFoundError) as caught:
+        hook.snapshot(hands_on.request(vpc_id="vpc-0123456789abcdef0"))
+    assert caught.value.operation == "describe_vpcs"
+
+
+def test_a_missing_role_is_reported_by_the_rules(aws: Callable[[str], Any]) -> None:
+    hands_on = build_hands_on_vpc(aws)
+    gone = hands_on.data_role_arn.replace("wk1-data", "wk1-gone")
+    report, _ = preflight(hands_on, data_role_arn=gone)
+    assert [(f.rule_id, f.resource_id) for f in report.errors] == [
+        ("COMMIT-CLUSTER-ASSUME", hands_on.cluster_role_arn),
+        ("COMMIT-DATA-TRUST", gone),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("AccessDenied", AccessDeniedError),
+        ("UnauthorizedOperation", AccessDeniedError),
+        ("RequestLimitExceeded", TransientServiceError),
+        ("Throttling", TransientServiceError),
+        ("InvalidVpcID.NotFound", ResourceNotFoundError),
+        ("NoSuchEntity", ResourceNotFoundError),
+        ("InvalidParameterValue", InvalidRequestError),
+    ],
+)
+def test_botocore_errors_are_translated(code: str, expected: type[Exception]) -> None:
+    error = ClientError({"Error": {"Code": code, "Message": "m"}}, "DescribeVpcs")
+    translated = translate("ec2", "describe_vpcs", error)
+    assert type(translated) is expected
+    assert code in translated.message
+
+
+def test_connection_errors_are_transient() -> None:
+    translated = translate("ec2", "describe_vpcs", EndpointConnectionError(endpoint_url="http://x"))
+    assert isinstance(translated, TransientServiceError)
+    assert translated.retryable
+
+
+def test_against_a_moto_server_through_the_connection_endpoint(aws_conn: str, moto_endpoint: str) -> None:
+    hands_on = build_hands_on_vpc(boto3_factory(REGION, moto_endpoint), knobs=Knobs(name_prefix="srv"))
+    hook = AwsNetworkHook(aws_conn_id=aws_conn, region_name=REGION)
+    req = hands_on.request()
+    report = wp.evaluate(hook.snapshot(req), req)
+    assert report.findings == (), report.lines()
+    assert hook.call_count > 0
