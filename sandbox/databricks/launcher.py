@@ -165,6 +165,10 @@ class DatabricksSandbox:
 
         return AccountClient(host=self.url, account_id=account_id, token=self.token, auth_type="pat")
 
+    def workspace_host_template(self) -> str:
+        """Where a new workspace's own API answers here (``{deployment_name}`` filled in by the caller)."""
+        return f"{self.url}/_sandbox/workspaces/{{deployment_name}}"
+
     def account_connection(self, account_id: str = ACCOUNT_ID, **extra: Any) -> str:
         """An Airflow ``databricks`` connection (JSON) for the account API: the account id in
         ``extra.account_id``, a token as password unless ``extra`` says otherwise."""

@@ -96,6 +96,27 @@ def test_workspace_goes_not_provisioned_provisioning_running_and_its_host_answer
     assert sandbox.client().current_user.me().user_name
 
 
+def test_the_workspace_host_answers_scim_me_once_running(sandbox, a):
+    from databricks.sdk import WorkspaceClient
+
+    def me(deployment):
+        host = sandbox.workspace_host_template().format(deployment_name=deployment)
+        return WorkspaceClient(host=host, token=sandbox.token, auth_type="pat").current_user.me()
+
+    with pytest.raises(NotFound):
+        me("nowhere")
+    ws_id = workspace(a).response.workspace_id
+    with pytest.raises(InvalidState, match="NOT_PROVISIONED"):
+        me("ws")
+    a.workspaces.get(ws_id)
+    a.workspaces.get(ws_id)
+    sandbox.configure_accounts(workspace_unready_reads=1)
+    before = sandbox.account_stats()["by_route"]["GET workspace-host"]
+    assert me("ws").user_name == "minilake-user"
+    # one "no worker environments" answer, retried by the SDK itself, then the user
+    assert sandbox.account_stats()["by_route"]["GET workspace-host"] == before + 2
+
+
 def test_time_based_lifecycle(sandbox, a):
     sandbox.configure_accounts(provision_reads=None, provision_seconds=0.2)
     ws = workspace(a)

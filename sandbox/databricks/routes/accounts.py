@@ -7,7 +7,15 @@ AccountClient (``databricks.sdk.service.provisioning``) calls it:
   updates a workspace's configuration ids and tags.
 * ``GET /oidc[/accounts/{account_id}]/.well-known/oauth-authorization-server`` and ``POST .../v1/token``:
   enough OAuth for the SDK's ``oauth-m2m`` authentication (any client id and secret get a token;
-  counted as ``"POST oauth-token"``).
+  counted as ``"POST oauth-token"``, apart from ``by_method``).
+
+* ``GET /_sandbox/workspaces/{deployment_name}/api/2.0/preview/scim/v2/Me`` (and the host metadata
+  under the same prefix): the new workspace's own host, for a client built on
+  ``<sandbox url>/_sandbox/workspaces/{deployment_name}`` (see ``launcher.workspace_host_template``).
+  A RUNNING workspace answers with minilake's SCIM user; one that is not RUNNING answers 400
+  INVALID_STATE, an unknown deployment 404; the first ``workspace_unready_reads`` reads after
+  RUNNING answer "does not have any associated worker environments" (a fresh workspace's
+  transient error, which databricks-sdk retries by itself).
 
 Names are not unique (as in the real API: a create sent twice makes two objects); a workspace's
 ``deployment_name`` is. Subnets and security groups cannot be shared by two networks, a network
@@ -31,13 +39,15 @@ Knobs (``POST /_sandbox/accounts/config``, or :meth:`AccountStore.configure`; no
 * ``credentials_validation_failures`` / ``workspace_validation_failures`` (int): the next N
   credentials / workspace creates fail with 400 MALFORMED_REQUEST "Failed credential(s) validation
   checks" (what a freshly created IAM role gives until it propagates);
+* ``workspace_unready_reads`` (int, default 0): see the workspace host above;
 * ``commit_then_503`` (list of kinds, e.g. ``["workspaces"]``): the next create of each kind is
   committed and then answered 503 TEMPORARILY_UNAVAILABLE (the client cannot know it worked);
 * ``fail_create_503`` (list of kinds): the next create of each kind is answered 503 without being
   committed (the same answer, the other outcome).
 
-``GET /_sandbox/accounts/stats`` counts requests per method and per ``METHOD kind`` (``"POST
-workspaces"``); ``GET /_sandbox/accounts/config`` shows the knobs.
+``GET /_sandbox/accounts/stats`` counts account API requests per method (``by_method``) and every
+request per ``METHOD kind`` (``by_route``: ``"POST workspaces"``, ``"GET workspace-host"``, ...);
+``GET /_sandbox/accounts/config`` shows the knobs.
 """
 
 from __future__ import annotations
@@ -50,7 +60,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from sandbox.databricks.fault import ApiError, Faults, invalid, not_found, read_json
 
@@ -123,6 +133,7 @@ class AccountKnobs:
     workspace_validation_failures: int = 0
     commit_then_503: list[str] = field(default_factory=list)
     fail_create_503: list[str] = field(default_factory=list)
+    workspace_unready_reads: int = 0
 
 
 def _count(name: str, value: Any, minimum: int) -> int:
@@ -158,6 +169,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "workspace_validation_failures": lambda n, v: _count(n, v, 0),
     "commit_then_503": lambda n, v: _kinds(n, v),
     "fail_create_503": lambda n, v: _kinds(n, v),
+    "workspace_unready_reads": lambda n, v: _count(n, v, 0),
 }
 
 
@@ -213,6 +225,7 @@ class AccountStore:
         self.objects: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
         self.pending: dict[str, _Pending] = {}
         self.counts: Counter[str] = Counter()
+        self.host_reads: Counter[str] = Counter()
         self._next_workspace_id = 1_000_000_000_000_001
 
     # -- control ---------------------------------------------------------------------------------
@@ -235,7 +248,7 @@ class AccountStore:
         with self._lock:
             by_method: Counter[str] = Counter()
             for key, n in self.counts.items():
-                if not key.endswith(" oauth-token"):  # not an account API call
+                if key.split(" ", 1)[1] in KINDS:  # account API calls only
                     by_method[key.split(" ", 1)[0]] += n
             return {"by_method": dict(by_method), "by_route": dict(self.counts)}
 
@@ -245,6 +258,7 @@ class AccountStore:
             self.objects = {kind: {} for kind in KINDS}
             self.pending = {}
             self.counts = Counter()
+            self.host_reads = Counter()
 
     def count(self, method: str, kind: str) -> None:
         with self._lock:
@@ -517,6 +531,34 @@ class AccountStore:
             del self.objects[kind][str(object_id)]
             return dict(obj)
 
+    def workspace_host(self, deployment_name: str, api_call: bool = True) -> dict[str, Any]:
+        """The workspace behind a deployment's host, if it can answer; raises as the host would.
+
+        Only API calls (not the host metadata) count towards ``workspace_unready_reads``.
+        """
+        with self._lock:
+            found = [
+                w for w in self.objects["workspaces"].values() if w["deployment_name"] == deployment_name
+            ]
+            if not found:
+                raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No workspace is deployed at {deployment_name!r}.")
+            workspace = found[0]
+            status = workspace["workspace_status"]
+            if status != "RUNNING":
+                raise ApiError(
+                    400, "INVALID_STATE", f"Workspace {workspace['workspace_id']} is {status}, not RUNNING."
+                )
+            if not api_call:
+                return dict(workspace)
+            self.host_reads[deployment_name] += 1
+            if self.host_reads[deployment_name] <= self.knobs.workspace_unready_reads:
+                raise ApiError(
+                    400,
+                    "BAD_REQUEST",
+                    f"Workspace {workspace['workspace_id']} does not have any associated worker environments",
+                )
+            return dict(workspace)
+
     def update_workspace(self, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             obj = self._find("workspaces", workspace_id)
@@ -569,6 +611,22 @@ def router(store: AccountStore, faults: Faults) -> APIRouter:
             raise ApiError(400, "invalid_request", "grant_type must be client_credentials")
         store.count("POST", "oauth-token")
         return {"access_token": f"sandbox-{uuid.uuid4().hex}", "token_type": "Bearer", "expires_in": 3600}
+
+    host = "/_sandbox/workspaces/{deployment_name}"
+
+    @api.get(f"{host}/.well-known/databricks-config")
+    async def workspace_host_metadata(deployment_name: str, request: Request) -> dict:
+        workspace = store.workspace_host(deployment_name, api_call=False)
+        root = str(request.base_url).rstrip("/")
+        return {"oidc_endpoint": f"{root}/oidc", "workspace_id": str(workspace["workspace_id"])}
+
+    @api.get(f"{host}/api/2.0/preview/scim/v2/Me")
+    async def workspace_me(deployment_name: str, response: Response) -> Any:
+        store.count("GET", "workspace-host")
+        store.workspace_host(deployment_name)
+        from minilake.services.identity import get_current_user  # the sandbox runs in minilake's venv
+
+        return await get_current_user(response)
 
     @api.get("/_sandbox/accounts/config")
     async def get_config() -> dict:
