@@ -264,6 +264,10 @@ def test_bad_params_fail_before_any_call(sandbox, monkeypatch):
     with pytest.raises(ConfigError) as err:
         DatabricksAccountHook("dbx_no_account").list_objects(WORKSPACE)
     assert err.value.field == "account_id"
+    other_account = deployment_from_params({**PARAMS, "account_id": "someone-else"})
+    with pytest.raises(ConfigError, match="someone-else") as err:
+        hook().ensure_all(other_account)
+    assert err.value.field == "account_id"
     assert sandbox.account_stats()["by_method"] == {}
 
 

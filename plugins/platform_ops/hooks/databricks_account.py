@@ -549,7 +549,17 @@ class DatabricksAccountHook(BaseHook):
             recorded: ids from the run state, by :func:`record_key`.
             on_id: called with (kind, name, id) as soon as each id is known.
             iam_checked: the IAM preflight passed, so credential validation failures are propagation.
+
+        Raises:
+            ConfigError: the deployment's account is not the connection's (before any call).
         """
+        if deployment.account_id != self.account_id:
+            raise ConfigError(
+                "account_id",
+                f"the deployment names account {deployment.account_id!r} but the connection "
+                f"{self.databricks_conn_id!r} works on {self.account_id!r}",
+                "use the connection of that account, or correct account_id",
+            )
         recorded = recorded or {}
         done = [
             self.ensure_credentials(deployment, recorded, on_id, iam_checked),
