@@ -11,6 +11,40 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages of the production-shaped stack (`make stack` and its end-to-end tests):
+# PostgreSQL and Redis run as plain processes, the UI test drives Debian's chromium. As root with
+# apt-get they are installed; otherwise the exact command is printed and bootstrap stops (exit 2).
+# `--debian-only` does only this. BOOTSTRAP_SYSROOT: the root their files are looked for under
+# (/ by default; tests point it at an empty folder).
+SYSROOT=${BOOTSTRAP_SYSROOT:-}
+debian_missing() {
+  local missing=()
+  compgen -G "$SYSROOT/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  command -v redis-server >/dev/null 2>&1 || [ -x "$SYSROOT/usr/bin/redis-server" ] || missing+=(redis-server)
+  [ -x "$SYSROOT/usr/lib/chromium/chromium" ] || missing+=(chromium)
+  echo "${missing[@]}"
+}
+debian_packages() {
+  local missing
+  missing=$(debian_missing)
+  [ -n "$missing" ] || return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing Debian packages: $missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $missing >/dev/null
+  else
+    echo "bootstrap: missing Debian packages: $missing. Install them, then re-run make:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y $missing" >&2
+    exit 2
+  fi
+}
+if [ "${1:-}" = "--debian-only" ]; then
+  debian_packages
+  exit 0
+fi
+
 PYTHON=${PYTHON:-python3.11}
 export UV_COMPILE_BYTECODE=1          # the shell may set PYTHONDONTWRITEBYTECODE; imports stay fast
 export UV_LINK_MODE=${UV_LINK_MODE:-copy}
@@ -37,29 +71,7 @@ fi
 
 [ "${1:-}" = "--tools-only" ] && exit 0
 
-# Debian packages of the production-shaped stack (`make stack` and its end-to-end tests):
-# PostgreSQL and Redis run as plain processes, the UI test drives Debian's chromium.
-debian_missing() {
-  local missing=()
-  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
-  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-  [ -x /usr/lib/chromium/chromium ] || missing+=(chromium)
-  echo "${missing[@]}"
-}
-missing=$(debian_missing)
-if [ -n "$missing" ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bootstrap: installing Debian packages: $missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    # shellcheck disable=SC2086
-    apt-get install -y -qq $missing >/dev/null
-  else
-    echo "bootstrap: missing Debian packages: $missing. Install them, then re-run make:" >&2
-    echo "  sudo apt-get update && sudo apt-get install -y $missing" >&2
-    exit 2
-  fi
-fi
+debian_packages  # the Debian packages of `make stack` (defined above)
 
 sync_env() {  # sync_env <venv> <lock> [extra uv args...]
   local venv=$1 lock=$2; shift 2
