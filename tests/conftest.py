@@ -7,10 +7,16 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from sandbox.ports import free_port
+
+if TYPE_CHECKING:
+    from sandbox.bigquery.emulator import BigQueryEmulator
+    from sandbox.bigquery_reservation.server import FakeReservationServer
+    from sandbox.databricks.launcher import DatabricksSandbox
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,7 +65,7 @@ def aws_conn(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def bq_reservation_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator:
+def bq_reservation_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeReservationServer]:
     """The Reservation API fake on a free 127.0.0.1 port; google_cloud_default points at it."""
     from sandbox.bigquery_reservation.server import FakeReservationServer
 
@@ -72,7 +78,7 @@ def bq_reservation_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator:
 
 
 @pytest.fixture(scope="session")
-def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigQueryEmulator]:
     """bqemulator on free 127.0.0.1 ports for the session (an empty, in-memory BigQuery)."""
     from sandbox.bigquery.emulator import BigQueryEmulator
 
@@ -84,14 +90,14 @@ def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 
 
 @pytest.fixture
-def bq_emulator_conn(bigquery_emulator, monkeypatch: pytest.MonkeyPatch) -> str:
+def bq_emulator_conn(bigquery_emulator: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
     """The Airflow connection ``bq_emulator`` pointing at the session's emulator."""
     monkeypatch.setenv("AIRFLOW_CONN_BQ_EMULATOR", bigquery_emulator.connection())
     return "bq_emulator"
 
 
 @pytest.fixture(scope="session")
-def databricks_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+def databricks_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabricksSandbox]:
     """The local Databricks workspace API (minilake + serving endpoints and UC models, run from
     .venv-minilake) on a free 127.0.0.1 port for the session; state is in memory."""
     from sandbox.databricks.launcher import DatabricksSandbox
