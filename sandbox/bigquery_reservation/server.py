@@ -6,8 +6,9 @@ names or numbers), ``updateMask`` query parameters, and errors as
 ``{"error": {"code", "message", "status"}}``, which the client maps to ``google.api_core``
 exceptions.
 
-Methods: capacity commitments (create, get, list, delete), reservations (get, update),
-assignments (list, create, delete). No emulator covers this API, hence this fake.
+Methods: capacity commitments (create, get, list, delete), reservations (get, update of
+``slotCapacity`` and ``autoscale.maxSlots``, delete), assignments (list, create, delete). No
+emulator covers this API, hence this fake.
 
 Knobs (``POST /_fake/config`` with a JSON object, or ``FakeReservationApi.config``):
 
@@ -16,6 +17,8 @@ Knobs (``POST /_fake/config`` with a JSON object, or ``FakeReservationApi.config
 * ``fail_commitments``: new commitments turn FAILED on their first read, with a failureStatus;
 * ``flex_min_age_seconds``: a FLEX commitment younger than this refuses deletion
   (FAILED_PRECONDITION), as the real API does for a commitment's minimum term;
+* ``flex_delete_refusals``: the next N deletions of an ACTIVE FLEX commitment are refused the same
+  way, whatever its age (a minimum term that does not depend on how fast the test runs);
 * ``fail_next``: ``{"METHOD path-substring": [status, ...]}`` answers the next matching requests
   with those HTTP statuses (429, 503, ...) before serving them normally;
 * ``baseline_decrease_refusals``: how many reservation updates that lower ``slotCapacity`` are
@@ -48,14 +51,18 @@ STATUS_NAMES = {
     503: "UNAVAILABLE",
 }
 _LOCATION = r"projects/[^/]+/locations/[^/]+"
+# Every route the product calls, plus two it never calls, each kept for a test of the product:
+# listing commitments is how the slot tests see, through the official client, that nothing is left
+# billed; deleting a reservation is how they make one vanish under a running purchase
+# (tests/operators/test_bigquery_reservation.py::test_a_release_after_the_reservation_was_deleted_...).
 ROUTES = [
     ("POST", rf"^/v1/(?P<parent>{_LOCATION})/capacityCommitments$", "create_commitment"),
-    ("GET", rf"^/v1/(?P<parent>{_LOCATION})/capacityCommitments$", "list_commitments"),
+    ("GET", rf"^/v1/(?P<parent>{_LOCATION})/capacityCommitments$", "list_commitments"),  # tests only
     ("GET", rf"^/v1/(?P<name>{_LOCATION}/capacityCommitments/[^/]+)$", "get_commitment"),
     ("DELETE", rf"^/v1/(?P<name>{_LOCATION}/capacityCommitments/[^/]+)$", "delete_commitment"),
     ("GET", rf"^/v1/(?P<name>{_LOCATION}/reservations/[^/]+)$", "get_reservation"),
     ("PATCH", rf"^/v1/(?P<name>{_LOCATION}/reservations/[^/]+)$", "update_reservation"),
-    ("DELETE", rf"^/v1/(?P<name>{_LOCATION}/reservations/[^/]+)$", "delete_reservation"),
+    ("DELETE", rf"^/v1/(?P<name>{_LOCATION}/reservations/[^/]+)$", "delete_reservation"),  # tests only
     ("GET", rf"^/v1/(?P<parent>{_LOCATION}/reservations/[^/]+)/assignments$", "list_assignments"),
     ("POST", rf"^/v1/(?P<parent>{_LOCATION}/reservations/[^/]+)/assignments$", "create_assignment"),
     ("DELETE", rf"^/v1/(?P<name>{_LOCATION}/reservations/[^/]+/assignments/[^/]+)$", "delete_assignment"),
@@ -102,6 +109,7 @@ class FakeReservationApi:
             "active_after_reads": 1,
             "fail_commitments": False,
             "flex_min_age_seconds": 0,
+            "flex_delete_refusals": 0,
             "fail_next": {},
             "baseline_decrease_refusals": 0,
         }
@@ -162,7 +170,14 @@ class FakeReservationApi:
     def delete_commitment(self, name: str, body: dict, query: dict) -> dict:
         c = self._find(self.commitments, name, "Capacity commitment")
         age = time.monotonic() - c["_created"]
-        if c["plan"] == "FLEX" and c["state"] == "ACTIVE" and age < self.config["flex_min_age_seconds"]:
+        refuse = self.config["flex_delete_refusals"] > 0
+        if c["plan"] == "FLEX" and c["state"] == "ACTIVE" and refuse:
+            self.config["flex_delete_refusals"] -= 1
+        if (
+            c["plan"] == "FLEX"
+            and c["state"] == "ACTIVE"
+            and (refuse or age < self.config["flex_min_age_seconds"])
+        ):
             raise ApiError(
                 400,
                 f"Capacity commitment {name} cannot be deleted before its minimum term ends "
@@ -213,8 +228,6 @@ class FakeReservationApi:
             elif path in ("autoscale.maxSlots", "autoscale"):
                 res["autoscale"] = {"maxSlots": str(int(body.get("autoscale", {}).get("maxSlots", 0)))}
                 self.changes.append((name, "autoscale.maxSlots", int(res["autoscale"]["maxSlots"])))
-            elif path == "ignoreIdleSlots":
-                res["ignoreIdleSlots"] = bool(body.get("ignoreIdleSlots"))
             else:
                 raise ApiError(400, f"Unsupported update_mask path {path!r}")
         res["updateTime"] = _now()

@@ -1,19 +1,30 @@
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
 from platform_ops.core.bigquery_reservation import (
+    CommitmentEvent,
+    CommitmentPhase,
+    CommitmentState,
     CommitmentStep,
+    PurchaseRecord,
+    ReleaseProgress,
+    RemovedAssignment,
     SlotRequest,
     Strategy,
+    WaitEnd,
     add_lease,
     baseline_target,
     book_targets,
     check_ceiling,
-    commitment_step,
     lease_key,
     lease_namespace,
     purchase_options,
+    purchase_step,
+    release_plan,
     remove_lease,
     target_value,
 )
@@ -70,22 +81,98 @@ def test_bad_input_names_the_field(field: str, kw: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    ("state", "waited", "expected"),
+    ("state", "phase", "terminal", "successful", "step"),
     [
-        ("ACTIVE", 0, CommitmentStep.ACTIVE),
-        ("FAILED", 0, CommitmentStep.FAILED),
-        ("PENDING", 10, CommitmentStep.WAIT),
-        ("PENDING", 600, CommitmentStep.FALLBACK),
-        ("STATE_UNSPECIFIED", 1, CommitmentStep.WAIT),
+        ("ACTIVE", CommitmentPhase.ACTIVE, True, True, CommitmentStep.ACTIVE),
+        ("FAILED", CommitmentPhase.FAILED, True, False, CommitmentStep.FAILED),
+        ("PENDING", CommitmentPhase.PENDING, False, False, CommitmentStep.FALLBACK),
+        ("STATE_UNSPECIFIED", CommitmentPhase.PENDING, False, False, CommitmentStep.FALLBACK),
     ],
 )
-def test_commitment_step(state: str, waited: float, expected: CommitmentStep) -> None:
-    assert commitment_step(state, waited, 600) is expected
+def test_commitment_states(state: str, phase, terminal: bool, successful: bool, step) -> None:
+    s = CommitmentState.from_api("c", state, "why")
+    assert (s.phase, s.is_terminal, s.is_successful) == (phase, terminal, successful)
+    assert purchase_step(s) is step, "a wait that ended PENDING passed its deadline: fall back"
+    assert CommitmentState.from_json(json.loads(json.dumps(s.to_json()))) == s
+
+
+def test_a_deleted_commitment_is_terminal_and_not_successful() -> None:
+    gone = CommitmentState.deleted("c")
+    assert (gone.is_terminal, gone.is_successful, purchase_step(gone)) == (True, False, CommitmentStep.GONE)
 
 
 def test_unknown_state_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown commitment state"):
-        commitment_step("PAUSED", 0, 1)
+        CommitmentState.from_api("c", "PAUSED")
+    with pytest.raises(ValueError, match="not a commitment state"):
+        CommitmentState.from_json({"phase": "ACTIVE"})
+    with pytest.raises(ValueError, match="PAUSED"):
+        CommitmentState.from_json({"name": "c", "phase": "PAUSED"})
+
+
+def test_commitment_events_round_trip_through_json() -> None:
+    event = CommitmentEvent(CommitmentState.from_api("c", "PENDING"), WaitEnd.DEADLINE, "3 failed reads")
+    assert CommitmentEvent.from_json(json.loads(json.dumps(event.to_json()))) == event
+    with pytest.raises(ValueError, match="not a commitment event"):
+        CommitmentEvent.from_json({"end": "deadline"})
+
+
+# A slot_purchase document as earlier versions of the purchase wrote it (a fallback run).
+OLD_RECORD = {
+    "request": {
+        "admin_project": "admin-proj",
+        "location": "US",
+        "reservation": "batch",
+        "assignee_project": "etl-proj",
+        "strategy": "flex_commitment",
+        "slots": 100,
+        "max_slots_ceiling": 1000,
+        "reservation_slot_capacity": None,
+        "job_type": "QUERY",
+        "activation_timeout_s": 600.0,
+        "on_demand_fallback": True,
+    },
+    "original": 100,
+    "original_baseline": None,
+    "lease_key": "d/scheduled__x",
+    "run_id": "scheduled__x",
+    "commitment": None,
+    "assignment_removed": {"assignee": "projects/etl-proj", "job_type": "QUERY"},
+    "outcome": "on_demand_fallback",
+}
+
+
+def test_purchase_records_written_by_earlier_versions_are_read() -> None:
+    record = PurchaseRecord.from_json(OLD_RECORD)
+    assert record.request == request(max_slots_ceiling=1000)
+    assert record.assignment_removed == RemovedAssignment("projects/etl-proj", "QUERY")
+    assert (record.lease_taken, record.commitment, record.outcome) == (False, None, "on_demand_fallback")
+    assert PurchaseRecord.from_json(record.to_json()) == record
+    assert {k: v for k, v in record.to_json().items() if k in OLD_RECORD} == OLD_RECORD
+    with pytest.raises(ValueError, match="not a slot purchase record"):
+        PurchaseRecord.from_json({"request": OLD_RECORD["request"]})
+
+
+def test_release_plan_gives_back_only_what_the_record_took() -> None:
+    fallback = PurchaseRecord.from_json(OLD_RECORD)
+    plan = release_plan(fallback)
+    assert (plan.end_lease, plan.delete_commitment) == (None, None), "no lease, nothing bought"
+    assert plan.restore_assignment == RemovedAssignment("projects/etl-proj", "QUERY")
+    reserved = replace(
+        fallback, assignment_removed=None, commitment="c1", lease_taken=True, baseline_set=True
+    )
+    plan = release_plan(reserved)
+    assert (plan.end_lease, plan.restore_baseline, plan.delete_commitment) == ("d/scheduled__x", True, "c1")
+    assert plan.restore_assignment is None
+
+
+def test_release_plan_skips_the_steps_done_before_a_deferral() -> None:
+    reserved = replace(PurchaseRecord.from_json(OLD_RECORD), commitment="c1", lease_taken=True)
+    progress = ReleaseProgress(lease_ended=True, errors=("restoring failed",))
+    plan = release_plan(reserved, ReleaseProgress.from_json(progress.to_json()))
+    assert (plan.end_lease, plan.delete_commitment) == (None, "c1")
+    done = ReleaseProgress(lease_ended=True, commitment_deleted=True, assignment_restored=True)
+    assert release_plan(reserved, done).is_empty
 
 
 def test_leases_add_up_and_only_active_ones_count() -> None:

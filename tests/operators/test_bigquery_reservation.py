@@ -34,16 +34,20 @@ def fake(bq_reservation_fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return api
 
 
-def run(**conf) -> RunResult:
-    return run_dag(DAGS, "slot_scenarios", DATE, conf)
+BOTH_WAYS = pytest.mark.parametrize("dag_id", ["slot_scenarios", "slot_scenarios_blocking"])
+
+
+def run(dag_id: str = "slot_scenarios", **conf) -> RunResult:
+    return run_dag(DAGS, dag_id, DATE, conf)
 
 
 def capacity(api) -> int:
     return int(api.reservations[RES]["slotCapacity"])
 
 
-def test_active_commitment_raises_capacity_for_the_work_then_releases_it(fake) -> None:
-    result = run()
+@BOTH_WAYS
+def test_active_commitment_raises_capacity_for_the_work_then_releases_it(fake, dag_id: str) -> None:
+    result = run(dag_id)
     assert result.state == "success"
     seen = result.xcom[("heavy_work", "return_value")]
     assert seen["slot_capacity"] == 200
@@ -53,9 +57,10 @@ def test_active_commitment_raises_capacity_for_the_work_then_releases_it(fake) -
     assert fake.commitments == {}
 
 
-def test_pending_commitment_falls_back_to_on_demand_and_restores_the_assignment(fake) -> None:
+@BOTH_WAYS
+def test_pending_commitment_falls_back_to_on_demand_and_restores_the_assignment(fake, dag_id: str) -> None:
     fake.config["active_after_reads"] = None  # capacity never arrives
-    result = run()
+    result = run(dag_id)
     assert result.state == "success"
     summary = result.xcom[("buy_slots", "summary")]
     assert summary["on_demand_fallback"] is True
@@ -66,9 +71,10 @@ def test_pending_commitment_falls_back_to_on_demand_and_restores_the_assignment(
     assert [a["assignee"] for a in fake.assignments.values()] == ["projects/etl-proj"]
 
 
-def test_failed_commitment_fails_the_purchase_and_leaves_nothing_billed(fake, capfd) -> None:
+@BOTH_WAYS
+def test_failed_commitment_fails_the_purchase_and_leaves_nothing_billed(fake, capfd, dag_id: str) -> None:
     fake.config["fail_commitments"] = True
-    result = run()
+    result = run(dag_id)
     assert result.state == "failed"
     assert result.states["buy_slots"] == "failed"
     out = "".join(capfd.readouterr())
@@ -172,10 +178,60 @@ def test_rate_limited_release_is_retried_then_succeeds(fake) -> None:
     assert fake.calls.count(f"PATCH /v1/{RES}") == 4  # raise once, lower: two 429s then success
 
 
-def test_flex_minimum_term_refusal_is_waited_out(fake) -> None:
-    fake.config["flex_min_age_seconds"] = 1.0
-    assert run().state == "success"
+@BOTH_WAYS
+def test_flex_minimum_term_refusal_is_waited_out(fake, dag_id: str) -> None:
+    fake.config["flex_delete_refusals"] = 3
+    assert run(dag_id).state == "success"
     assert fake.commitments == {}
+    assert (
+        sum(
+            c.startswith("DELETE /v1/projects/admin-proj/locations/US/capacityCommitments/")
+            for c in fake.calls
+        )
+        == 4
+    )
+    assert capacity(fake) == 100
+
+
+def test_the_purchase_waits_for_activation_in_the_triggerer(fake, capfd, caplog) -> None:
+    fake.config["active_after_reads"] = 4
+    result = run()
+    assert result.state == "success"
+    out = "".join(capfd.readouterr())
+    assert "is PENDING: waiting in the triggerer" in out
+    assert caplog.text.count("[DAG TEST] running trigger in line") == 1
+    assert result.xcom[("heavy_work", "return_value")]["slot_capacity"] == 200, "the lease taken on resume"
+    assert result.try_numbers["buy_slots"] == 1, "a deferral is not a retry"
+    assert capacity(fake) == 100
+    assert RunStateStore().get_shared(NS, LEASE_BOOK)["leases"] == {}
+
+
+def test_the_teardown_defers_through_the_minimum_term_and_does_not_repeat_steps(fake, capfd, caplog) -> None:
+    fake.config["flex_delete_refusals"] = 3
+    result = run()
+    assert (result.state, result.states["release_slots"]) == ("success", "success")
+    out = "".join(capfd.readouterr())
+    assert "cannot be deleted yet" in out
+    assert "waiting in the triggerer" in out
+    assert caplog.text.count("[DAG TEST] running trigger in line") == 1, "only the release deferred"
+    assert out.count("Lease slot_scenarios/") == 1, "the lease is ended once, before the deferral"
+    release = RunStateStore().get_latest("slot_scenarios", "release_slots", DATE, "slot_release")
+    assert (release["released"], release["lease_ended"], release["commitment_deleted"]) == (True, True, True)
+    assert fake.commitments == {}
+    assert capacity(fake) == 100
+    assert RunStateStore().get_shared(NS, LEASE_BOOK)["leases"] == {}
+
+
+def test_a_minimum_term_past_the_release_timeout_fails_the_release_and_says_it_bills(fake, capfd) -> None:
+    fake.config["flex_min_age_seconds"] = 60
+    result = run()
+    assert result.states["release_slots"] == "failed"
+    assert result.state == "failed"
+    out = "".join(capfd.readouterr())
+    assert "still refuses deletion after 10 s" in out
+    assert "It is still billed" in out
+    assert capacity(fake) == 100, "the capacity was restored before the wait"
+    assert len(fake.commitments) == 1
 
 
 @pytest.mark.parametrize(
@@ -295,3 +351,15 @@ def test_two_overlapping_purchases_write_capacity_from_the_committed_set(fake) -
     book = RunStateStore().get_shared(NS, LEASE_BOOK)
     assert sorted(book["leases"]) == ["slot_scenarios/scheduled__a", "slot_scenarios/scheduled__b"]
     assert capacity(fake) == 300, "the capacity is original + every committed lease"
+
+
+def test_the_shipped_cdc_dag_waits_for_slots_in_the_triggerer() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    dags = Path(__file__).resolve().parents[2] / "dags"
+    bag = DagBag(dag_folder=str(dags / "bigquery_cdc_before_after.py"), load_op_links=False)
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.dags["bigquery_cdc_before_after"]
+    assert dag.get_task("buy_slots").deferrable is True
+    assert dag.get_task("release_slots").deferrable is True
+    assert dag.get_task("release_slots").is_teardown

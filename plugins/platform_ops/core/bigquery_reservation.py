@@ -41,11 +41,15 @@ _LOCATION = re.compile(r"[a-z]+(?:-[a-z0-9]+)*|US|EU")
 
 
 class Strategy(StrEnum):
+    """How a purchase raises capacity."""
+
     FLEX_COMMITMENT = "flex_commitment"
     EDITION_AUTOSCALE = "edition_autoscale"
 
 
 class JobType(StrEnum):
+    """The job type of the assignee's assignment that an on-demand fallback removes."""
+
     QUERY = "QUERY"
     PIPELINE = "PIPELINE"
     ML_EXTERNAL = "ML_EXTERNAL"
@@ -53,10 +57,12 @@ class JobType(StrEnum):
 
 
 class CommitmentStep(StrEnum):
-    WAIT = "wait"  # still PENDING, keep polling
-    ACTIVE = "active"  # capacity is there: raise the reservation
-    FALLBACK = "fallback"  # PENDING past the activation timeout: run on demand
-    FAILED = "failed"  # the API refused the commitment
+    """What a purchase does once its wait for the commitment ended."""
+
+    ACTIVE = "active"  # capacity is there: take the lease and raise the reservation
+    FALLBACK = "fallback"  # still PENDING at the deadline: delete it, run on demand
+    FAILED = "failed"  # the API refused the commitment: delete it, fail
+    GONE = "gone"  # deleted by someone else while the run waited: fail
 
 
 @dataclass(frozen=True)
@@ -135,14 +141,17 @@ class SlotRequest:
 
     @property
     def parent(self) -> str:
+        """The admin project's location, parent of commitments and reservations."""
         return f"projects/{self.admin_project}/locations/{self.location}"
 
     @property
     def reservation_name(self) -> str:
+        """The reservation's full resource name."""
         return f"{self.parent}/reservations/{self.reservation}"
 
     @property
     def assignee(self) -> str:
+        """The assignee's resource name."""
         return f"projects/{self.assignee_project}"
 
     @property
@@ -151,20 +160,12 @@ class SlotRequest:
         return "slot_capacity" if self.strategy is Strategy.FLEX_COMMITMENT else "autoscale_max_slots"
 
 
-def commitment_step(state: str, waited_s: float, timeout_s: float) -> CommitmentStep:
-    """What to do with a commitment in ``state`` after waiting ``waited_s`` seconds."""
-    if state == "ACTIVE":
-        return CommitmentStep.ACTIVE
-    if state == "FAILED":
-        return CommitmentStep.FAILED
-    if state in ("PENDING", "STATE_UNSPECIFIED"):
-        return CommitmentStep.FALLBACK if waited_s >= timeout_s else CommitmentStep.WAIT
-    raise ValueError(f"unknown commitment state {state!r}")
-
-
 def baseline_target(original: int, leases: Iterable[Mapping[str, Any]]) -> int:
-    """An edition reservation's baseline while leases are active: the highest baseline an active
-    lease asked for, never below the original (baselines do not add up: they are floors)."""
+    """An edition reservation's baseline while leases are active.
+
+    The highest baseline an active lease asked for, never below the original (baselines do not add
+    up: they are floors).
+    """
     asked = [
         int(lease["baseline"]) for lease in leases if lease.get("active", True) and lease.get("baseline")
     ]
@@ -185,7 +186,8 @@ def check_ceiling(
     """The value after this run's lease; raises (naming max_slots_ceiling) if it breaks the cap.
 
     With an edition baseline (``original_baseline`` given) the cap bounds baseline + autoscale
-    maximum, the most slots the reservation can then hold."""
+    maximum, the most slots the reservation can then hold.
+    """
     others = list(other_leases)
     mine = {"slots": request.slots, "baseline": request.reservation_slot_capacity}
     value = target_value(original, [*others, mine])
@@ -218,7 +220,8 @@ def add_lease(
     ``live_value`` (``live_baseline``) is what the reservation holds now. Without leases it is the
     original. With other runs' leases the recorded original stands unless the live value shows it
     was raised meanwhile (an admin): the original never moves down, so this run never lowers the
-    capacity it found. A run that already holds its lease (a retry) keeps the book as it is."""
+    capacity it found. A run that already holds its lease (a retry) keeps the book as it is.
+    """
     leases = {k: dict(v) for k, v in ((book or {}).get("leases") or {}).items()}
     if key in leases and book is not None:
         return {**book, "leases": leases}
@@ -264,8 +267,10 @@ def commitment_id(dag_id: str, run_id: str, task_id: str) -> str:
 
 
 def lease_namespace(request: SlotRequest) -> str:
-    """Leases are kept per reservation and per field moved (a baseline and an autoscale maximum
-    are different budgets)."""
+    """The lease book's namespace: one per reservation and per field moved.
+
+    A baseline and an autoscale maximum are different budgets.
+    """
     suffix = "" if request.strategy is Strategy.FLEX_COMMITMENT else ".autoscale"
     return f"slot-leases.{request.admin_project}.{request.location}.{request.reservation}{suffix}"
 
@@ -295,8 +300,10 @@ _REQUIRED_OPTIONS = (
 
 
 def purchase_options(block: Any, where: str = "slot_capacity") -> dict[str, Any]:
-    """Check a configuration block (YAML ``slot_capacity:``) and return FlexSlotPurchaseOperator's
-    keyword arguments, so a DAG that buys capacity fails at parse time on a bad block, before any call."""
+    """Check a configuration block (YAML ``slot_capacity:``); return FlexSlotPurchaseOperator's arguments.
+
+    A DAG that buys capacity thus fails at parse time on a bad block, before any call.
+    """
     if not isinstance(block, Mapping):
         raise ConfigError(where, f"must be a mapping, got {type(block).__name__}", _SEE)
     unknown = sorted(set(block) - set(PURCHASE_OPTIONS))
@@ -328,3 +335,277 @@ def purchase_options(block: Any, where: str = "slot_capacity") -> dict[str, Any]
 def lease_key(dag_id: str, run_id: str) -> str:
     """One run's key in the lease book (a JSON key, not a path: the run id is kept as it is)."""
     return f"{dag_id}/{run_id}"
+
+
+# -- value objects shared by the operators, the triggers and the persisted run state ----------------
+
+
+class CommitmentPhase(StrEnum):
+    """Where a capacity commitment is in its life, as this package tracks it."""
+
+    PENDING = "PENDING"  # bought, capacity not there yet (the API's STATE_UNSPECIFIED too)
+    ACTIVE = "ACTIVE"
+    FAILED = "FAILED"
+    DELETED = "DELETED"  # no longer exists (deleted by this run or by someone else)
+
+
+_API_PHASES = {
+    "STATE_UNSPECIFIED": CommitmentPhase.PENDING,
+    "PENDING": CommitmentPhase.PENDING,
+    "ACTIVE": CommitmentPhase.ACTIVE,
+    "FAILED": CommitmentPhase.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class CommitmentState:
+    """One observation of a capacity commitment: its name, phase and the API's failure message."""
+
+    name: str
+    phase: CommitmentPhase
+    message: str = ""
+
+    @classmethod
+    def from_api(cls, name: str, state: str, failure_message: str = "") -> CommitmentState:
+        """The state of the API's ``CapacityCommitment.State`` name; ValueError on an unknown one."""
+        if state not in _API_PHASES:
+            raise ValueError(f"unknown commitment state {state!r}")
+        return cls(name, _API_PHASES[state], failure_message)
+
+    @classmethod
+    def deleted(cls, name: str, message: str = "") -> CommitmentState:
+        """A commitment that does not exist (any more)."""
+        return cls(name, CommitmentPhase.DELETED, message)
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once waiting for activation can end: everything but PENDING."""
+        return self.phase is not CommitmentPhase.PENDING
+
+    @property
+    def is_successful(self) -> bool:
+        """True when the capacity is there (ACTIVE)."""
+        return self.phase is CommitmentPhase.ACTIVE
+
+    def describe(self) -> str:
+        """A log line: the phase, and the API's message when it gave one."""
+        return f"{self.phase}" + (f" ({self.message})" if self.message else "")
+
+    def to_json(self) -> dict[str, str]:
+        """A JSON-safe dict (trigger events, run state)."""
+        return {"name": self.name, "phase": str(self.phase), "message": self.message}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> CommitmentState:
+        """The inverse of :meth:`to_json`; ValueError on a document it did not write."""
+        try:
+            return cls(str(doc["name"]), CommitmentPhase(doc["phase"]), str(doc.get("message") or ""))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a commitment state: {doc!r}") from exc
+
+
+def purchase_step(state: CommitmentState) -> CommitmentStep:
+    """What a purchase does with the commitment state its wait ended on (PENDING: the deadline passed)."""
+    return {
+        CommitmentPhase.ACTIVE: CommitmentStep.ACTIVE,
+        CommitmentPhase.FAILED: CommitmentStep.FAILED,
+        CommitmentPhase.DELETED: CommitmentStep.GONE,
+        CommitmentPhase.PENDING: CommitmentStep.FALLBACK,
+    }[state.phase]
+
+
+class WaitEnd(StrEnum):
+    """Why a wait on a commitment ended."""
+
+    REACHED = "reached"  # the commitment reached what the wait was for (or a terminal phase)
+    DEADLINE = "deadline"  # the deadline fixed when the wait began passed first
+    ERROR = "error"  # the API refused with a permanent error (denied, invalid)
+
+
+@dataclass(frozen=True)
+class CommitmentEvent:
+    """The one event a commitment wait fires: the last state seen and why the wait ended."""
+
+    state: CommitmentState
+    end: WaitEnd
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict (a trigger event's payload)."""
+        return {"state": self.state.to_json(), "end": str(self.end), "message": self.message}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> CommitmentEvent:
+        """The inverse of :meth:`to_json`; ValueError on a payload it did not write."""
+        try:
+            return cls(
+                CommitmentState.from_json(doc["state"]), WaitEnd(doc["end"]), str(doc.get("message") or "")
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a commitment event: {doc!r}") from exc
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One run's share of a reservation, as kept in the lease book."""
+
+    slots: int
+    baseline: int | None
+    acquired_at: str
+    dag_id: str
+    run_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The lease book entry."""
+        return {
+            "slots": self.slots,
+            "baseline": self.baseline,
+            "acquired_at": self.acquired_at,
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+        }
+
+
+@dataclass(frozen=True)
+class RemovedAssignment:
+    """An assignment the on-demand fallback removed, to be created again by the release."""
+
+    assignee: str
+    job_type: str
+
+    def to_json(self) -> dict[str, str]:
+        """The record's entry."""
+        return {"assignee": self.assignee, "job_type": self.job_type}
+
+
+class PurchaseOutcome(StrEnum):
+    """How a purchase ended."""
+
+    RESERVED = "reserved"
+    ON_DEMAND_FALLBACK = "on_demand_fallback"
+
+
+def _request_json(request: SlotRequest) -> dict[str, Any]:
+    return request.__dict__ | {"strategy": str(request.strategy), "job_type": str(request.job_type)}
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class PurchaseRecord:
+    """What a purchase took, persisted before each side effect so a release (or a retry) finds it.
+
+    Its JSON is the ``slot_purchase`` run-state document; :meth:`from_json` reads every document
+    earlier versions of the purchase wrote (same keys; keys they did not write take their default).
+    """
+
+    request: SlotRequest
+    lease_key: str
+    run_id: str
+    original: int | None = None
+    original_baseline: int | None = None
+    commitment: str | None = None
+    assignment_removed: RemovedAssignment | None = None
+    lease_taken: bool = False
+    baseline_set: bool = False
+    outcome: PurchaseOutcome | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``slot_purchase`` document."""
+        doc: dict[str, Any] = {
+            "request": _request_json(self.request),
+            "lease_key": self.lease_key,
+            "run_id": self.run_id,
+            "original": self.original,
+            "original_baseline": self.original_baseline,
+            "commitment": self.commitment,
+            "lease_taken": self.lease_taken,
+            "baseline_set": self.baseline_set,
+        }
+        if self.assignment_removed is not None:
+            doc["assignment_removed"] = self.assignment_removed.to_json()
+        if self.outcome is not None:
+            doc["outcome"] = str(self.outcome)
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> PurchaseRecord:
+        """Read a ``slot_purchase`` document; ValueError if it is not one."""
+        try:
+            removed = doc.get("assignment_removed")
+            outcome = doc.get("outcome")
+            return cls(
+                request=SlotRequest(**doc["request"]),
+                lease_key=str(doc["lease_key"]),
+                run_id=str(doc["run_id"]),
+                original=_optional_int(doc.get("original")),
+                original_baseline=_optional_int(doc.get("original_baseline")),
+                commitment=doc.get("commitment") or None,
+                assignment_removed=None
+                if not removed
+                else RemovedAssignment(str(removed["assignee"]), str(removed["job_type"])),
+                lease_taken=bool(doc.get("lease_taken")),
+                baseline_set=bool(doc.get("baseline_set")),
+                outcome=None if outcome is None else PurchaseOutcome(outcome),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a slot purchase record: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class ReleaseProgress:
+    """Which release steps are done, and what failed; kept across a deferred release's resume."""
+
+    lease_ended: bool = False
+    commitment_deleted: bool = False
+    assignment_restored: bool = False
+    errors: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The progress keys of the ``slot_release`` document."""
+        return {
+            "lease_ended": self.lease_ended,
+            "commitment_deleted": self.commitment_deleted,
+            "assignment_restored": self.assignment_restored,
+            "errors": list(self.errors),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> ReleaseProgress:
+        """Read the progress keys of a ``slot_release`` document (missing keys: not done)."""
+        return cls(
+            lease_ended=bool(doc.get("lease_ended")),
+            commitment_deleted=bool(doc.get("commitment_deleted")),
+            assignment_restored=bool(doc.get("assignment_restored")),
+            errors=tuple(str(e) for e in doc.get("errors") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """The release steps still to do, in order: end the lease (restoring capacity), delete the
+    commitment, create the removed assignment again. Every step is tried whatever an earlier did.
+    """
+
+    end_lease: str | None
+    restore_baseline: bool
+    delete_commitment: str | None
+    restore_assignment: RemovedAssignment | None
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing is left to do."""
+        return not (self.end_lease or self.delete_commitment or self.restore_assignment)
+
+
+def release_plan(record: PurchaseRecord, progress: ReleaseProgress | None = None) -> ReleasePlan:
+    """What is left to give back of ``record`` once the steps in ``progress`` are done."""
+    done = progress or ReleaseProgress()
+    return ReleasePlan(
+        end_lease=record.lease_key if record.lease_taken and not done.lease_ended else None,
+        restore_baseline=record.baseline_set,
+        delete_commitment=None if done.commitment_deleted else record.commitment,
+        restore_assignment=None if done.assignment_restored else record.assignment_removed,
+    )

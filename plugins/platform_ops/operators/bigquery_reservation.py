@@ -4,34 +4,63 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from google.api_core import exceptions as gexc
+from airflow.sdk import BaseOperator, conf
+from airflow.sdk.exceptions import AirflowException
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_delay,
+    wait_fixed,
+)
 
 from platform_ops.core.bigquery_reservation import (
     LEASE_BOOK,
+    CommitmentEvent,
+    CommitmentPhase,
+    CommitmentState,
     CommitmentStep,
+    Lease,
+    PurchaseOutcome,
+    PurchaseRecord,
+    ReleaseProgress,
+    RemovedAssignment,
     SlotRequest,
     Strategy,
+    WaitEnd,
     add_lease,
     book_targets,
     commitment_id,
-    commitment_step,
     lease_key,
     lease_namespace,
+    purchase_step,
+    release_plan,
     remove_lease,
 )
 from platform_ops.core.params import is_unset, parse_bool, parse_int
-from platform_ops.exceptions import ConfigError
-from platform_ops.hooks.bigquery_reservation import BigQueryReservationHook
+from platform_ops.exceptions import (
+    ConfigError,
+    ExternalServiceError,
+    ResourceConflictError,
+    ResourceNotFoundError,
+    TransientServiceError,
+)
+from platform_ops.hooks.bigquery_reservation import SERVICE, BigQueryReservationHook
 from platform_ops.state import RunStateStore
+from platform_ops.task_failures import fail_fast_on_permanent_errors
+from platform_ops.triggers.bigquery_reservation import CommitmentActiveTrigger, CommitmentDeletedTrigger
 
 STATE_NAME = "slot_purchase"
+RELEASE_STATE_NAME = "slot_release"
 StateKey = tuple[str, str, datetime | None, str]
+# The deferral timeout is a backstop: the trigger ends the wait at its own deadline.
+_DEFER_MARGIN = timedelta(seconds=60)
 
 
 def _value(reservation: Any, field: str) -> int:
@@ -39,7 +68,7 @@ def _value(reservation: Any, field: str) -> int:
 
 
 class _ReservationTask(BaseOperator):
-    """What purchase and release share: the hook, the state store, the lease bookkeeping."""
+    """What purchase and release share: the hook, the state store, the lease bookkeeping, the waits."""
 
     def __init__(
         self,
@@ -49,21 +78,26 @@ class _ReservationTask(BaseOperator):
         state_root: str | None = None,
         state_conn_id: str | None = None,
         poll_interval: float = 15.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
+        """Assign the arguments shared by purchase and release (see the operators' docstrings)."""
         super().__init__(**kwargs)
         self.gcp_conn_id = gcp_conn_id
         self.api_endpoint = api_endpoint
         self.state_root = state_root
         self.state_conn_id = state_conn_id
         self.poll_interval = poll_interval
+        self.deferrable = deferrable
 
     @cached_property
     def hook(self) -> BigQueryReservationHook:
+        """The Reservation API hook."""
         return BigQueryReservationHook(gcp_conn_id=self.gcp_conn_id, api_endpoint=self.api_endpoint)
 
     @cached_property
     def store(self) -> RunStateStore:
+        """The run state store (records, lease books)."""
         return RunStateStore(self.state_root, self.state_conn_id)
 
     def _set_value(self, request: SlotRequest, value: int) -> None:
@@ -84,19 +118,25 @@ class _ReservationTask(BaseOperator):
         return _value(reservation, request.field), baseline
 
     def take_lease(self, request: SlotRequest, key: str, lease: dict[str, Any]) -> dict[str, Any]:
-        """Add this run's lease to the reservation's lease book with a compare-and-set; returns the
-        committed book. The ceiling is checked against the committed leases (ConfigError above it)."""
+        """Add this run's lease to the reservation's lease book with a compare-and-set.
+
+        Returns the committed book. The ceiling is checked against the committed leases
+        (ConfigError above it).
+        """
         value, baseline = self.live_values(request)
-        return self.store.update_shared(
+        book: dict[str, Any] = self.store.update_shared(
             lease_namespace(request),
             LEASE_BOOK,
-            lambda book: add_lease(book, key, lease, request, value, baseline),
+            lambda current: add_lease(current, key, lease, request, value, baseline),
         )
+        return book
 
     def apply_book(self, request: SlotRequest, book: dict[str, Any], set_baseline: bool) -> None:
-        """Write the capacity the committed lease book calls for. If the book changed meanwhile (an
-        overlapping run committed or ended a lease), write again from the newer book: the last
-        writer always writes from the latest committed set."""
+        """Write the capacity the committed lease book calls for.
+
+        If the book changed meanwhile (an overlapping run committed or ended a lease), write again
+        from the newer book: the last writer always writes from the latest committed set.
+        """
         ns = lease_namespace(request)
         for _ in range(20):
             value, baseline = book_targets(book)
@@ -112,89 +152,146 @@ class _ReservationTask(BaseOperator):
             book = again
         raise AirflowException(f"The lease book {ns} keeps changing: capacity may not match its leases")
 
-    def release_record(self, record: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        """Give back what ``record`` says this run took. Idempotent; returns the updated record.
+    # -- the waits, blocking form (google.api_core retries inside each call; tenacity between polls) --
+    def wait_until_terminal(self, name: str, timeout_s: float) -> CommitmentState:
+        """Poll a commitment until it leaves PENDING; at the timeout, its last state (PENDING)."""
+        seen: list[CommitmentState] = [CommitmentState(name, CommitmentPhase.PENDING, "not read yet")]
 
-        Every step is attempted whatever an earlier one did: the commitment is always deleted
-        (after its minimum term), even when the reservation cannot be restored. What failed is
-        listed in ``record["errors"]`` (empty when all went well)."""
-        request = SlotRequest(**record["request"])
-        errors: list[str] = []
-        key = record["lease_key"]
-        if record.get("lease_taken"):
-            try:
-                book = self.store.update_shared(
-                    lease_namespace(request), LEASE_BOOK, lambda b: remove_lease(b, key)
-                )
-                self.log.info("Lease %s released; %d other lease(s) remain", key, len(book["leases"]))
-                self.apply_book(request, book, bool(record.get("baseline_set")))
-            except Exception as exc:  # reported below; the commitment must still be deleted
-                self.log.error("Could not restore %s of %s: %s", request.field, request.reservation_name, exc)
-                errors.append(f"restoring {request.field} of {request.reservation_name} failed: {exc}")
-        name = record.get("commitment")
-        if name:
-            try:
-                self._delete_commitment(name, timeout_s)
-            except Exception as exc:
-                self.log.error("Could not delete capacity commitment %s: %s", name, exc)
-                errors.append(f"{exc}")
-        removed = record.get("assignment_removed")
-        if removed and not record.get("assignment_restored"):
-            try:
-                try:
-                    self.hook.create_assignment(
-                        request.reservation_name, removed["assignee"], removed["job_type"]
-                    )
-                except gexc.Conflict:
-                    self.log.info("Assignment for %s already exists", removed["assignee"])
-                record["assignment_restored"] = True
-                self.log.info(
-                    "Assignment of %s to %s restored", removed["assignee"], request.reservation_name
-                )
-            except Exception as exc:
-                self.log.error("Could not restore the assignment of %s: %s", removed["assignee"], exc)
-                errors.append(
-                    f"restoring the assignment of {removed['assignee']} to {request.reservation_name} "
-                    f"failed: {exc}"
-                )
-        record["errors"] = errors
-        record["released"] = not errors
-        return record
+        def read() -> CommitmentState:
+            state = self.hook.get_commitment_state(name)
+            if state.describe() != seen[-1].describe():
+                self.log.info("Commitment %s is %s", name, state.describe())
+            seen.append(state)
+            return state
 
-    def _delete_commitment(self, name: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
+        def at_timeout(retry_state: RetryCallState) -> CommitmentState:
+            outcome = retry_state.outcome
+            if outcome is not None and outcome.failed:
+                return replace(seen[-1], message=f"the API did not answer: {outcome.exception()}")
+            return seen[-1]
+
+        retrying = Retrying(
+            stop=stop_after_delay(timeout_s),
+            wait=wait_fixed(self.poll_interval),
+            retry=retry_if_exception_type(TransientServiceError)
+            | retry_if_result(lambda state: not state.is_terminal),
+            retry_error_callback=at_timeout,
+        )
+        return retrying(read)
+
+    def delete_when_allowed(self, name: str, timeout_s: float) -> None:
+        """Delete a commitment, retrying while its minimum term refuses it, for ``timeout_s`` at most."""
+        retrying = Retrying(
+            stop=stop_after_delay(timeout_s),
+            wait=wait_fixed(self.poll_interval),
+            retry=retry_if_exception_type(ResourceConflictError),
+            before_sleep=lambda rs: self.log.warning(
+                "Commitment %s cannot be deleted yet (%s); retrying",
+                name,
+                rs.outcome and rs.outcome.exception(),
+            ),
+            reraise=True,
+        )
+        try:
+            deleted = retrying(self.hook.delete_commitment, name)
+        except ResourceConflictError as exc:
+            raise AirflowException(_still_billed(name, timeout_s, exc.message)) from exc
+        self.log.info("Capacity commitment %s %s", name, "deleted" if deleted else "is already gone")
+
+    # -- the release steps (a pure plan; each step is tried whatever an earlier one did) -------------
+    def end_lease(self, request: SlotRequest, key: str, set_baseline: bool) -> str | None:
+        """End this run's lease and write the capacity the remaining leases call for; the error, if any."""
+        try:
+            book = self.store.update_shared(
+                lease_namespace(request), LEASE_BOOK, lambda b: remove_lease(b, key)
+            )
+            self.log.info("Lease %s released; %d other lease(s) remain", key, len(book["leases"]))
+            self.apply_book(request, book, set_baseline)
+        except Exception as exc:  # reported by the caller; the commitment must still be deleted
+            self.log.error("Could not restore %s of %s: %s", request.field, request.reservation_name, exc)
+            return f"restoring {request.field} of {request.reservation_name} failed: {exc}"
+        return None
+
+    def restore_assignment(self, request: SlotRequest, removed: RemovedAssignment) -> str | None:
+        """Create again the assignment the fallback removed; the error, if any."""
+        try:
             try:
-                self.hook.delete_commitment(name)
-                self.log.info("Capacity commitment %s deleted", name)
-                return
-            except gexc.NotFound:
-                self.log.info("Capacity commitment %s is already gone", name)
-                return
-            except gexc.BadRequest as exc:  # FAILED_PRECONDITION: a FLEX commitment's minimum term
-                if time.monotonic() >= deadline:
-                    raise AirflowException(
-                        f"Capacity commitment {name} still refuses deletion after {timeout_s:.0f} s: "
-                        f"{exc.message}. It is still billed: delete it by hand once allowed."
-                    ) from exc
-                self.log.warning("Commitment %s cannot be deleted yet (%s); retrying", name, exc.message)
-                time.sleep(self.poll_interval)
+                self.hook.create_assignment(request.reservation_name, removed.assignee, removed.job_type)
+            except ResourceConflictError:
+                self.log.info("Assignment for %s already exists", removed.assignee)
+            self.log.info("Assignment of %s to %s restored", removed.assignee, request.reservation_name)
+        except Exception as exc:
+            self.log.error("Could not restore the assignment of %s: %s", removed.assignee, exc)
+            return (
+                f"restoring the assignment of {removed.assignee} to {request.reservation_name} failed: {exc}"
+            )
+        return None
+
+    def release_blocking(self, record: PurchaseRecord, timeout_s: float) -> ReleaseProgress:
+        """Give back everything ``record`` took, waiting out a minimum term in this process."""
+        plan = release_plan(record)
+        errors = []
+        if plan.end_lease:
+            errors.append(self.end_lease(record.request, plan.end_lease, plan.restore_baseline))
+        if plan.delete_commitment:
+            try:
+                self.delete_when_allowed(plan.delete_commitment, timeout_s)
+            except Exception as exc:
+                self.log.error("Could not delete capacity commitment %s: %s", plan.delete_commitment, exc)
+                errors.append(str(exc))
+        if plan.restore_assignment:
+            errors.append(self.restore_assignment(record.request, plan.restore_assignment))
+        return ReleaseProgress(True, True, True, tuple(e for e in errors if e))
+
+    def commitment_trigger_kwargs(self, name: str, timeout: timedelta) -> dict[str, Any]:
+        """Arguments of a commitment trigger; the deadline is fixed now, when the task defers."""
+        return {
+            "commitment": name,
+            "deadline": time.time() + timeout.total_seconds(),
+            "gcp_conn_id": self.gcp_conn_id,
+            "api_endpoint": self.api_endpoint,
+            "poll_interval": self.poll_interval,
+        }
+
+
+def _still_billed(name: str, timeout_s: float, why: str) -> str:
+    return (
+        f"Capacity commitment {name} still refuses deletion after {timeout_s:.0f} s: {why}. "
+        "It is still billed: delete it by hand once allowed."
+    )
+
+
+def _purchase_key(context: Any, task_id: str) -> StateKey:
+    return (context["ti"].dag_id, task_id, context.get("logical_date"), STATE_NAME)
 
 
 class FlexSlotPurchaseOperator(_ReservationTask):
     """Raise a reservation's capacity for the rest of this DAG run; pair it with FlexSlotReleaseOperator.
 
+    This docstring is where the purchase's semantics are written; README and DAG docs link here.
+
     ``strategy="flex_commitment"`` buys a FLEX capacity commitment (id derived from the DAG run, so
     a retry never buys twice), waits until it is ACTIVE, then raises the reservation's baseline
     ``slot_capacity`` by ``slots``. A commitment still PENDING after ``activation_timeout`` is deleted
-    and, with ``on_demand_fallback``, the assignee's assignment is removed so its jobs run on demand
-    (XCom ``on_demand_fallback: true``). A FAILED commitment is deleted and fails the task with the
-    API's failure status. ``strategy="edition_autoscale"`` raises ``autoscale.max_slots`` instead.
+    and, with ``on_demand_fallback``, the assignee's ``job_type`` assignment is removed so its jobs run
+    on demand (XCom ``on_demand_fallback: true``); without it the task fails. A FAILED commitment (or
+    one deleted by someone else while waiting) is deleted and fails the task with the API's failure
+    status. ``strategy="edition_autoscale"`` raises ``autoscale.max_slots`` instead (and the baseline to
+    ``reservation_slot_capacity`` if given); nothing is bought.
 
-    What the run took is recorded in the RunStateStore (``slot_purchase``) before anything else and
-    a lease is kept per DAG run, so overlapping runs sharing a reservation add up and the original
-    value comes back only when the last lease ends. ``max_slots_ceiling`` caps the resulting value.
-    ``dry_run`` logs the plan and changes nothing.
+    ``deferrable`` (default: Airflow's ``[operators] default_deferrable``) hands the activation wait to
+    the triggerer (CommitmentActiveTrigger): no worker slot is held while the commitment is PENDING.
+    The deadline is fixed when the task defers. Either way transient API errors (429, 5xx) are retried
+    until the deadline; bad input, a missing reservation, and a denied or invalid call fail the task
+    at once, before anything is bought.
+
+    What the run took is recorded in the RunStateStore (``slot_purchase``) before each side effect, and
+    a lease is kept per DAG run in the reservation's lease book (compare-and-set), taken once the
+    capacity is there: overlapping runs sharing a reservation add up, the original value comes back
+    only when the last lease ends, and ``max_slots_ceiling`` caps the resulting value (checked before
+    buying and again against the committed leases; over it, what was bought is given back).
+    ``dry_run`` logs the plan and changes nothing. Returns (and pushes as XCom ``summary``) the
+    outcome, ``on_demand_fallback``, the commitment, the original value and the record's location.
     """
 
     template_fields: Sequence[str] = (
@@ -225,6 +322,7 @@ class FlexSlotPurchaseOperator(_ReservationTask):
         release_timeout: timedelta = timedelta(minutes=5),
         **kwargs: Any,
     ) -> None:
+        """Assign the arguments; they are checked when the task runs, before any call."""
         super().__init__(**kwargs)
         self.admin_project = admin_project
         self.location = location
@@ -242,55 +340,88 @@ class FlexSlotPurchaseOperator(_ReservationTask):
         self._record_key: tuple[StateKey, str] | None = None
 
     def _request(self) -> SlotRequest:
-        try:
-            return SlotRequest(
-                admin_project=self.admin_project,
-                location=self.location,
-                reservation=self.reservation,
-                assignee_project=self.assignee_project,
-                strategy=self.strategy,
-                slots=parse_int("slots", self.slots),
-                max_slots_ceiling=self.max_slots_ceiling,
-                reservation_slot_capacity=None
-                if is_unset(self.reservation_slot_capacity)
-                else parse_int("reservation_slot_capacity", self.reservation_slot_capacity),
-                job_type=self.job_type,
-                activation_timeout_s=self.activation_timeout.total_seconds(),
-                on_demand_fallback=bool(self.on_demand_fallback),
-            )
-        except ValueError as exc:  # ConfigError, or an enum that does not exist
-            raise AirflowFailException(str(exc)) from exc
+        return SlotRequest(
+            admin_project=self.admin_project,
+            location=self.location,
+            reservation=self.reservation,
+            assignee_project=self.assignee_project,
+            strategy=self.strategy,
+            slots=parse_int("slots", self.slots),
+            max_slots_ceiling=self.max_slots_ceiling,
+            reservation_slot_capacity=None
+            if is_unset(self.reservation_slot_capacity)
+            else parse_int("reservation_slot_capacity", self.reservation_slot_capacity),
+            job_type=self.job_type,
+            activation_timeout_s=self.activation_timeout.total_seconds(),
+            on_demand_fallback=bool(self.on_demand_fallback),
+        )
+
+    def _lease(self, context: Any, request: SlotRequest) -> Lease:
+        return Lease(
+            request.slots,
+            request.reservation_slot_capacity,
+            datetime.now(UTC).isoformat(),
+            context["ti"].dag_id,
+            context["run_id"],
+        )
 
     def execute(self, context: Any) -> dict[str, Any]:
-        request = self._request()
-        ti = context["ti"]
-        key: StateKey = (ti.dag_id, ti.task_id, context.get("logical_date"), STATE_NAME)
-        run_id = context["run_id"]
+        """Plan, buy (or raise the ceiling), wait for the capacity (deferring if asked), take the lease."""
+        with fail_fast_on_permanent_errors():
+            request = self._request()
+            planned = self._planned_book(context, request)
+            if parse_bool("dry_run", self.is_dry_run):
+                current, _ = self.live_values(request)
+                target, _ = book_targets(planned)
+                return {"dry_run": True, "field": request.field, "current": current, "target": target}
+            record = self._record(context, request, planned)
+            if request.strategy is Strategy.EDITION_AUTOSCALE:
+                return self._reserve(context, record)
+            name = self._buy(context, record)
+            state = self.hook.get_commitment_state(name)
+            if self.deferrable and not state.is_terminal:
+                self.log.info("Commitment %s is %s: waiting in the triggerer", name, state.describe())
+                self.defer(
+                    trigger=CommitmentActiveTrigger(
+                        **self.commitment_trigger_kwargs(name, self.activation_timeout)
+                    ),
+                    method_name="execute_complete",
+                    timeout=self.activation_timeout + _DEFER_MARGIN,
+                )
+            if not state.is_terminal:
+                state = self.wait_until_terminal(name, request.activation_timeout_s)
+            return self._after_wait(context, record, state)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after CommitmentActiveTrigger: act on the state the wait ended with."""
+        with fail_fast_on_permanent_errors():
+            ended = CommitmentEvent.from_json(event)
+            record = self._load(context)
+            if ended.end is WaitEnd.ERROR:
+                raise ExternalServiceError(SERVICE, "wait for capacity commitment", ended.message)
+            if ended.end is WaitEnd.DEADLINE and ended.message:
+                self.log.warning("Commitment %s: %s", ended.state.name, ended.message)
+            return self._after_wait(context, record, ended.state)
+
+    # -- steps ------------------------------------------------------------------------------------
+    def _planned_book(self, context: Any, request: SlotRequest) -> dict[str, Any]:
+        """The lease book with this run's lease, checked against the ceiling before anything is bought."""
         try:
             reservation = self.hook.get_reservation(request.reservation_name)
-        except gexc.NotFound as exc:
-            raise AirflowFailException(
-                f"reservation: {request.reservation_name} does not exist. Fix: check admin_project, location "
-                f"and reservation (the reservation must exist before slots can be added to it)"
+        except ResourceNotFoundError as exc:
+            raise ConfigError(
+                "reservation",
+                f"{request.reservation_name} does not exist",
+                "check admin_project, location and reservation (the reservation must exist before slots "
+                "can be added to it)",
             ) from exc
-        ns, lease = lease_namespace(request), lease_key(ti.dag_id, run_id)
         current, current_baseline = self.live_values(request, reservation)
-        mine = {
-            "slots": request.slots,
-            "baseline": request.reservation_slot_capacity,
-            "acquired_at": datetime.now(UTC).isoformat(),
-            "dag_id": ti.dag_id,
-            "run_id": run_id,
-        }
-        # A first check of the ceiling before anything is bought; the lease itself is committed
-        # (and the ceiling checked again against the committed leases) once the capacity is there.
-        book = self.store.get_shared(ns, LEASE_BOOK)
-        try:
-            planned = add_lease(book, lease, mine, request, current, current_baseline)
-        except ConfigError as exc:
-            raise AirflowFailException(str(exc)) from exc
+        key = lease_key(context["ti"].dag_id, context["run_id"])
+        book = self.store.get_shared(lease_namespace(request), LEASE_BOOK)
+        planned = add_lease(
+            book, key, self._lease(context, request).to_json(), request, current, current_baseline
+        )
         value, new_baseline = book_targets(planned)
-        others = len(planned["leases"]) - 1
         baseline_plan = ""
         if new_baseline is not None and request.reservation_slot_capacity is not None:
             baseline_plan = f"; baseline {current_baseline} -> {new_baseline}"
@@ -301,121 +432,139 @@ class FlexSlotPurchaseOperator(_ReservationTask):
             current,
             value,
             planned["original"],
-            others,
+            len(planned["leases"]) - 1,
             request.strategy,
             baseline_plan,
         )
-        try:
-            dry_run = parse_bool("dry_run", self.is_dry_run)
-        except ConfigError as exc:
-            raise AirflowFailException(str(exc)) from exc
-        if dry_run:
-            return {"dry_run": True, "field": request.field, "current": current, "target": value}
+        return planned
 
+    def _record(self, context: Any, request: SlotRequest, planned: dict[str, Any]) -> PurchaseRecord:
+        """The record of what this run will take, from the planned lease book."""
+        run_id = context["run_id"]
+        key = _purchase_key(context, self.task_id)
+        self._record_key = (key, run_id)
         # A record left by an earlier try or an earlier run of this date only keeps what a retry
         # cannot find again (an assignment this run removed); the originals come from the lease book.
-        previous = self.store.get_latest(*key, run_id=run_id) or {}
-        record: dict[str, Any] = {
-            k: previous[k] for k in ("assignment_removed",) if previous.get(k) is not None
-        }
-        record.update(
-            request=request.__dict__ | {"strategy": str(request.strategy), "job_type": str(request.job_type)},
+        previous = self.store.get_latest(*key, run_id=run_id)
+        removed = PurchaseRecord.from_json(previous).assignment_removed if previous else None
+        return PurchaseRecord(
+            request=request,
+            lease_key=lease_key(context["ti"].dag_id, run_id),
+            run_id=run_id,
             original=planned["original"],
             original_baseline=planned["original_baseline"],
-            lease_key=lease,
-            run_id=run_id,
+            assignment_removed=removed,
         )
-        self._record_key = (key, run_id)
-        if request.strategy is Strategy.FLEX_COMMITMENT:
-            outcome = self._buy(request, record, ti, key, run_id)
-            if outcome == "on_demand_fallback":
-                return self._finish(record, ti, key, run_id, outcome)
-        try:
-            committed = self.take_lease(request, lease, mine)
-        except ConfigError as exc:
-            # Overlapping runs committed leases while this one waited: give back what it bought.
-            record = self.release_record(record, timeout_s=self.release_timeout.total_seconds())
-            self.store.put(record, *key, try_number=ti.try_number, run_id=run_id)
-            problems = "; ".join(record["errors"])
-            raise AirflowFailException(
-                f"{exc} (leases committed by overlapping runs while this one waited; what it bought "
-                f"was given back{': ' + problems if problems else ''})"
-            ) from exc
-        record.update(
-            lease_taken=True,
-            original=committed["original"],
-            original_baseline=committed["original_baseline"],
-            baseline_set=request.reservation_slot_capacity is not None,
-        )
-        self.store.put(record, *key, try_number=ti.try_number, run_id=run_id)
-        self.apply_book(request, committed, record["baseline_set"])
-        return self._finish(record, ti, key, run_id, "reserved")
 
-    def _buy(self, request: SlotRequest, record: dict, ti: Any, key: StateKey, run_id: str) -> str:
-        cid = commitment_id(ti.dag_id, run_id, ti.task_id)
+    def _save(self, context: Any, record: PurchaseRecord) -> str:
+        key = _purchase_key(context, self.task_id)
+        return self.store.put(
+            record.to_json(), *key, try_number=context["ti"].try_number, run_id=context["run_id"]
+        )
+
+    def _load(self, context: Any) -> PurchaseRecord:
+        doc = self.store.get_latest(*_purchase_key(context, self.task_id), run_id=context["run_id"])
+        if not doc:
+            raise AirflowException("The purchase record written before the deferral is missing")
+        self._record_key = (_purchase_key(context, self.task_id), context["run_id"])
+        return PurchaseRecord.from_json(doc)
+
+    def _buy(self, context: Any, record: PurchaseRecord) -> str:
+        ti, request = context["ti"], record.request
+        cid = commitment_id(ti.dag_id, context["run_id"], ti.task_id)
         name = f"{request.parent}/capacityCommitments/{cid}"
-        record["commitment"] = name
         # Recorded before the purchase: a crash right after it still knows what to release.
-        self.store.put(record, *key, try_number=ti.try_number, run_id=run_id)
+        self._save(context, replace(record, commitment=name))
         ti.xcom_push(key="commitment", value=name)
         try:
             self.hook.create_flex_commitment(request.parent, request.slots, commitment_id=cid)
             self.log.info("Bought %s FLEX slots: %s", request.slots, name)
-        except gexc.Conflict:
+        except ResourceConflictError:
             self.log.info("Commitment %s exists already (a retry of this run): not buying again", name)
-        started = time.monotonic()
-        state = None
-        while True:
-            commitment = self.hook.get_commitment(name)
-            new_state = commitment.state.name
-            if new_state != state:
-                self.log.info("Commitment %s is %s", name, new_state)
-                state = new_state
-            step = commitment_step(new_state, time.monotonic() - started, request.activation_timeout_s)
-            if step is CommitmentStep.ACTIVE:
-                return "reserved"
-            if step is CommitmentStep.FAILED:
-                self._delete_commitment(name, self.release_timeout.total_seconds())
-                record["commitment"] = None
-                self.store.put(record, *key, try_number=ti.try_number, run_id=run_id)
-                reason = commitment.failure_status.message or "no reason given"
-                raise AirflowException(f"Capacity commitment {name} FAILED: {reason}")
-            if step is CommitmentStep.FALLBACK:
-                break
-            time.sleep(self.poll_interval)
-        self._delete_commitment(name, self.release_timeout.total_seconds())
-        record["commitment"] = None
-        if not request.on_demand_fallback:
-            self.store.put(record, *key, try_number=ti.try_number, run_id=run_id)
+        return name
+
+    def _after_wait(self, context: Any, record: PurchaseRecord, state: CommitmentState) -> dict[str, Any]:
+        record = replace(record, commitment=state.name)
+        step = purchase_step(state)
+        if step is CommitmentStep.ACTIVE:
+            return self._reserve(context, record)
+        if step is CommitmentStep.FALLBACK:
+            return self._fall_back(context, record)
+        self._drop_commitment(context, record)
+        if step is CommitmentStep.FAILED:
             raise AirflowException(
-                f"Commitment {name} stayed PENDING for {request.activation_timeout_s:.0f} s (no capacity); "
-                "on_demand_fallback is off"
+                f"Capacity commitment {state.name} FAILED: {state.message or 'no reason given'}"
+            )
+        raise AirflowException(f"Capacity commitment {state.name} was deleted by someone else while waiting")
+
+    def _drop_commitment(self, context: Any, record: PurchaseRecord) -> PurchaseRecord:
+        if record.commitment:
+            self.delete_when_allowed(record.commitment, self.release_timeout.total_seconds())
+        record = replace(record, commitment=None)
+        self._save(context, record)
+        return record
+
+    def _fall_back(self, context: Any, record: PurchaseRecord) -> dict[str, Any]:
+        request = record.request
+        record = self._drop_commitment(context, record)
+        if not request.on_demand_fallback:
+            raise AirflowException(
+                f"The capacity commitment stayed PENDING for {request.activation_timeout_s:.0f} s "
+                "(no capacity); on_demand_fallback is off"
             )
         for assignment in self.hook.list_assignments(request.reservation_name):
             if assignment.assignee == request.assignee and assignment.job_type.name == str(request.job_type):
                 self.hook.delete_assignment(assignment.name)
-                record["assignment_removed"] = {
-                    "assignee": assignment.assignee,
-                    "job_type": str(request.job_type),
-                }
+                removed = RemovedAssignment(assignment.assignee, str(request.job_type))
+                record = replace(record, assignment_removed=removed)
+                self._save(context, record)
                 self.log.info("Assignment %s removed: %s runs on demand", assignment.name, request.assignee)
         self.log.warning(
             "No FLEX capacity after %.0f s: falling back to on-demand; the batch may be slow",
             request.activation_timeout_s,
         )
-        return "on_demand_fallback"
+        return self._finish(context, record, PurchaseOutcome.ON_DEMAND_FALLBACK)
 
-    def _finish(self, record: dict, ti: Any, key: StateKey, run_id: str, outcome: str) -> dict[str, Any]:
-        record["outcome"] = outcome
-        location = self.store.put(record, *key, try_number=ti.try_number, run_id=run_id)
+    def _reserve(self, context: Any, record: PurchaseRecord) -> dict[str, Any]:
+        request = record.request
+        try:
+            committed = self.take_lease(request, record.lease_key, self._lease(context, request).to_json())
+        except ConfigError as exc:
+            self._give_back_over_ceiling(context, record, exc)
+        record = replace(
+            record,
+            lease_taken=True,
+            original=committed["original"],
+            original_baseline=committed["original_baseline"],
+            baseline_set=request.reservation_slot_capacity is not None,
+        )
+        self._save(context, record)
+        self.apply_book(request, committed, record.baseline_set)
+        return self._finish(context, record, PurchaseOutcome.RESERVED)
+
+    def _give_back_over_ceiling(self, context: Any, record: PurchaseRecord, exc: ConfigError) -> NoReturn:
+        """Overlapping runs committed leases while this one waited: give back what it bought."""
+        progress = self.release_blocking(record, self.release_timeout.total_seconds())
+        self._save(context, replace(record, commitment=None))
+        problems = "; ".join(progress.errors)
+        raise ConfigError(
+            exc.field,
+            f"{exc.problem} (leases committed by overlapping runs while this one waited; what it bought "
+            f"was given back{': ' + problems if problems else ''})",
+            exc.fix,
+        ) from exc
+
+    def _finish(self, context: Any, record: PurchaseRecord, outcome: PurchaseOutcome) -> dict[str, Any]:
+        record = replace(record, outcome=outcome)
+        location = self._save(context, record)
         summary = {
-            "outcome": outcome,
-            "on_demand_fallback": outcome == "on_demand_fallback",
-            "commitment": record.get("commitment"),
-            "original": record["original"],
+            "outcome": str(outcome),
+            "on_demand_fallback": outcome is PurchaseOutcome.ON_DEMAND_FALLBACK,
+            "commitment": record.commitment,
+            "original": record.original,
             "state_location": location,
         }
-        ti.xcom_push(key="summary", value=summary)
+        context["ti"].xcom_push(key="summary", value=summary)
         return summary
 
     def on_kill(self) -> None:
@@ -423,22 +572,31 @@ class FlexSlotPurchaseOperator(_ReservationTask):
         if not self._record_key:
             return
         key, run_id = self._record_key
-        record = self.store.get_latest(*key, run_id=run_id)
-        if record:
-            record = self.release_record(record, timeout_s=self.release_timeout.total_seconds())
-            for error in record["errors"]:
+        doc = self.store.get_latest(*key, run_id=run_id)
+        if doc:
+            progress = self.release_blocking(
+                PurchaseRecord.from_json(doc), self.release_timeout.total_seconds()
+            )
+            for error in progress.errors:
                 self.log.error("Release after kill incomplete: %s", error)
 
 
 class FlexSlotReleaseOperator(_ReservationTask):
     """Teardown of FlexSlotPurchaseOperator: restore exactly what the purchase of this run recorded.
 
-    Deletes exactly the commitment the purchase created (waiting out a FLEX minimum term), ends this
-    run's lease (the original value returns with the last lease) and restores an assignment the
-    fallback removed. Idempotent; runs whether the work succeeded or failed. Every step is tried
-    even when another failed (the commitment is deleted even if the reservation is gone); then the
-    task fails listing what failed. Give it ``on_failure_fail_dagrun=True`` so that a release that
-    failed fails the DAG run instead of hiding behind a green one.
+    This docstring is where the release's semantics are written; README and DAG docs link here.
+
+    Ends this run's lease (the original value returns with the last lease), deletes exactly the
+    commitment the purchase created and restores an assignment the fallback removed. Idempotent;
+    runs whether the work succeeded or failed. Every step is tried even when another failed (the
+    commitment is deleted even if the reservation is gone); then the task fails listing what failed
+    (also stored as ``slot_release`` in the RunStateStore). Give it ``on_failure_fail_dagrun=True``
+    so that a release that failed fails the DAG run instead of hiding behind a green one.
+
+    A FLEX commitment refuses deletion during its minimum term; the release waits it out, up to
+    ``release_timeout``. With ``deferrable`` (default: ``[operators] default_deferrable``) that wait runs
+    in the triggerer (CommitmentDeletedTrigger, deadline fixed when the task defers); the steps done
+    before the deferral are recorded and not repeated on resume.
     """
 
     template_fields: Sequence[str] = ("purchase_task_id",)
@@ -446,33 +604,103 @@ class FlexSlotReleaseOperator(_ReservationTask):
     def __init__(
         self, *, purchase_task_id: str, release_timeout: timedelta = timedelta(minutes=10), **kwargs: Any
     ) -> None:
+        """Assign the purchase task id and the wait limit for the commitment's deletion."""
         super().__init__(**kwargs)
         self.purchase_task_id = purchase_task_id
         self.release_timeout = release_timeout
 
     def execute(self, context: Any) -> dict[str, Any]:
-        ti = context["ti"]
-        run_id = context["run_id"]
-        key: StateKey = (ti.dag_id, self.purchase_task_id, context.get("logical_date"), STATE_NAME)
-        record = self.store.get_latest(*key, run_id=run_id)
-        if not record:
+        """Give back what the purchase of this run recorded."""
+        record = self._record(context)
+        if record is None:
             self.log.info("Nothing to release: %s recorded no purchase for this run", self.purchase_task_id)
             return {"released": False}
-        record = self.release_record(record, timeout_s=self.release_timeout.total_seconds())
-        # What was released is kept beside this task's own key; the purchase record stays as written.
-        location = self.store.put(
-            record,
-            ti.dag_id,
-            ti.task_id,
-            context.get("logical_date"),
-            "slot_release",
-            try_number=ti.try_number,
-            run_id=run_id,
+        return self._release(context, record, ReleaseProgress())
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after CommitmentDeletedTrigger: record how the deletion ended, then do the rest."""
+        ended = CommitmentEvent.from_json(event)
+        record = self._record(context)
+        if record is None:
+            raise AirflowException(f"The record of {self.purchase_task_id} disappeared during the release")
+        progress = ReleaseProgress.from_json(self._saved_progress(context))
+        if ended.state.phase is CommitmentPhase.DELETED:
+            self.log.info("Capacity commitment %s %s", ended.state.name, ended.state.message)
+            error = None
+        else:
+            why = ended.message if ended.end is WaitEnd.ERROR else ended.state.message or ended.message
+            error = _still_billed(ended.state.name, self.release_timeout.total_seconds(), why)
+            self.log.error("%s", error)
+        progress = replace(
+            progress, commitment_deleted=True, errors=(*progress.errors, *filter(None, [error]))
         )
-        if record["errors"]:
+        return self._release(context, record, progress)
+
+    def _record(self, context: Any) -> PurchaseRecord | None:
+        key = _purchase_key(context, self.purchase_task_id)
+        doc = self.store.get_latest(*key, run_id=context["run_id"])
+        return PurchaseRecord.from_json(doc) if doc else None
+
+    def _release_key(self, context: Any) -> StateKey:
+        return (context["ti"].dag_id, self.task_id, context.get("logical_date"), RELEASE_STATE_NAME)
+
+    def _saved_progress(self, context: Any) -> dict[str, Any]:
+        doc = self.store.get_latest(*self._release_key(context), run_id=context["run_id"]) or {}
+        return doc if doc.get("run_id") == context["run_id"] else {}
+
+    def _save(self, context: Any, record: PurchaseRecord, progress: ReleaseProgress) -> str:
+        doc = record.to_json() | progress.to_json() | {"released": not progress.errors}
+        return self.store.put(
+            doc, *self._release_key(context), try_number=context["ti"].try_number, run_id=context["run_id"]
+        )
+
+    def _release(self, context: Any, record: PurchaseRecord, progress: ReleaseProgress) -> dict[str, Any]:
+        plan = release_plan(record, progress)
+        if plan.end_lease:
+            error = self.end_lease(record.request, plan.end_lease, plan.restore_baseline)
+            progress = replace(progress, lease_ended=True, errors=(*progress.errors, *filter(None, [error])))
+        if plan.delete_commitment:
+            progress = self._delete(context, record, progress, plan.delete_commitment)
+        if plan.restore_assignment:
+            error = self.restore_assignment(record.request, plan.restore_assignment)
+            progress = replace(
+                progress, assignment_restored=True, errors=(*progress.errors, *filter(None, [error]))
+            )
+        location = self._save(context, record, progress)
+        if progress.errors:
             raise AirflowException(
                 "Slot release incomplete: "
-                + "; ".join(record["errors"])
+                + "; ".join(progress.errors)
                 + f". Check the reservation and commitments by hand (record: {location})"
             )
-        return {"released": True, "commitment": record.get("commitment"), "original": record.get("original")}
+        return {"released": True, "commitment": record.commitment, "original": record.original}
+
+    def _delete(
+        self, context: Any, record: PurchaseRecord, progress: ReleaseProgress, name: str
+    ) -> ReleaseProgress:
+        """Delete the commitment now, or wait out its minimum term (deferring if asked)."""
+        error = None
+        try:
+            deleted = self.hook.delete_commitment(name)
+            self.log.info("Capacity commitment %s %s", name, "deleted" if deleted else "is already gone")
+        except ResourceConflictError as exc:
+            if self.deferrable:
+                self.log.info(
+                    "Commitment %s cannot be deleted yet (%s): waiting in the triggerer", name, exc.message
+                )
+                self._save(context, record, progress)  # the steps done so far are not repeated on resume
+                self.defer(
+                    trigger=CommitmentDeletedTrigger(
+                        **self.commitment_trigger_kwargs(name, self.release_timeout)
+                    ),
+                    method_name="execute_complete",
+                    timeout=self.release_timeout + _DEFER_MARGIN,
+                )
+            try:
+                self.delete_when_allowed(name, self.release_timeout.total_seconds())
+            except Exception as wait_exc:
+                error = str(wait_exc)
+        except Exception as exc:
+            self.log.error("Could not delete capacity commitment %s: %s", name, exc)
+            error = f"deleting capacity commitment {name} failed: {exc}"
+        return replace(progress, commitment_deleted=True, errors=(*progress.errors, *filter(None, [error])))
