@@ -83,8 +83,13 @@ with DAG(
     configs = tables()
     work = CdcBeforeAfterOperator.partial(task_id="before_after", pool=CDC_POOL).expand_kwargs(configs)
     if SLOTS:
-        buy = FlexSlotPurchaseOperator(task_id="buy_slots", dry_run="{{ params.dry_run }}", **SLOTS)
-        release = FlexSlotReleaseOperator(task_id="release_slots", purchase_task_id="buy_slots")
+        # Both waits (activation, a FLEX commitment's minimum term) run in the triggerer.
+        buy = FlexSlotPurchaseOperator(
+            task_id="buy_slots", dry_run="{{ params.dry_run }}", deferrable=True, **SLOTS
+        )
+        release = FlexSlotReleaseOperator(
+            task_id="release_slots", purchase_task_id="buy_slots", deferrable=True
+        )
         # A release that failed (a commitment may still bill) fails the DAG run. That makes the
         # release a leaf in place of the work, so `done` keeps a failed work failing the run too.
         configs >> buy >> work >> release.as_teardown(setups=buy, on_failure_fail_dagrun=True)
