@@ -21,6 +21,7 @@ one row per changed key; `events`: one row per change, into `<destination_table>
 the table sets `events_destination_table`), `dry_run` (plan only: nothing bought, nothing written).
 Locally the engine is DuckDB (`PLATFORM_OPS_CDC_DUCKDB_PATH`) and `google_cloud_default` points at
 the Reservation API fake; `make demo` and `make airflow` start the fake and generate a log.
+The semantics in full: CdcBeforeAfterOperator's docstring (`plugins/platform_ops/operators/cdc.py`).
 """
 
 from __future__ import annotations
@@ -33,11 +34,10 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
 from platform_ops.core.bigquery_reservation import purchase_options
-from platform_ops.core.cdc import table_configs
 from platform_ops.core.config import load_yaml
 from platform_ops.dag_defaults import CDC_POOL, default_args
 from platform_ops.operators.bigquery_reservation import FlexSlotPurchaseOperator, FlexSlotReleaseOperator
-from platform_ops.operators.cdc import CdcBeforeAfterOperator
+from platform_ops.operators.cdc import CdcBeforeAfterOperator, table_configs
 
 CONFIG = Path(__file__).resolve().parents[1] / "include" / "config" / "cdc_tables.yaml"
 # Parsed here only because it decides the DAG's shape (a purchase around the work or not).

@@ -8,8 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from platform_ops.core.cdc import CdcSpec, reference_net
+from platform_ops.core.cdc import CdcSpec
 from scripts.airflow_standalone import cdc_demo_data
+from tests.cdc_reference import reference_net
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 ORDERS = CdcSpec(

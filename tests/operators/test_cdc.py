@@ -8,12 +8,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from platform_ops.core.cdc import CdcSpec, reference, reference_bad_rows, reference_net
+from platform_ops.core.cdc import CdcSpec
 from platform_ops.core.config import load_yaml
 from platform_ops.operators.cdc import WATERMARKS
 from platform_ops.state import RunStateStore
 from scripts.cdc_demo_data import generate
 from tests.airflow_runner import run_dag
+from tests.cdc_reference import reference, reference_bad_rows, reference_net
 
 pytestmark = pytest.mark.integration
 

@@ -19,20 +19,22 @@ import duckdb
 import pytest
 
 from platform_ops.core.cdc import (
+    CdcMode,
     CdcSpec,
     Dialect,
-    Mode,
     build_bad_rows_sql,
     build_sql,
     query_params,
-    reference,
-    reference_bad_rows,
+    run_digest,
+    step_job_id,
 )
-from platform_ops.hooks.cdc import query_parameters
+from platform_ops.hooks.cdc import CdcBigQueryHook, query_parameters
+from platform_ops.operators.cdc import CdcBeforeAfterOperator
 from sandbox.bigquery.emulator import copy_from_duckdb, load_rows
 from scripts.cdc_demo_data import generate
 from tests import airflow_runner
 from tests.airflow_runner import ensure_db, run_dag
+from tests.cdc_reference import reference, reference_bad_rows
 from tests.core.test_cdc import WE, WS  # the Tokyo day 2026-11-22
 
 pytestmark = pytest.mark.integration
@@ -122,14 +124,14 @@ def bigquery_rows(client, sql: str, params: dict) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize("mode", list(Mode))
-def test_bigquery_sql_matches_the_reference(fixed, mode: Mode) -> None:
+@pytest.mark.parametrize("mode", list(CdcMode))
+def test_bigquery_sql_matches_the_reference(fixed, mode: CdcMode) -> None:
     got = bigquery_rows(fixed, build_sql(SPEC, Dialect.BIGQUERY, mode), query_params(SPEC, WS, WE))
     assert got == reference(SPEC, mode, LOG, SNAP_DAY_BEFORE, WS, WE)
     assert {r["before_source"] for r in got} >= {"log", "snapshot", "missing"}
     assert all(r["a"] != 4 for r in got), "the next Tokyo day is outside the window"
     by_key = {(r["a"], r["b"]): r for r in got}
-    if mode is Mode.NET:
+    if mode is CdcMode.NET:
         assert by_key[(1, "x")]["before"] == {"name": "born", "qty": 1}, (
             "the previous day's row is the before"
         )
@@ -155,7 +157,7 @@ def test_empty_window_and_no_snapshot(fixed) -> None:
     params = query_params(SPEC, WS + timedelta(days=10), WE + timedelta(days=10))
     spec = CdcSpec(source_table="fixed.log", primary_key=("a", "b"), columns=("name", "qty"))
     params.pop("snapshot_suffix")
-    assert bigquery_rows(fixed, build_sql(spec, Dialect.BIGQUERY, Mode.NET), params) == []
+    assert bigquery_rows(fixed, build_sql(spec, Dialect.BIGQUERY, CdcMode.NET), params) == []
 
 
 # -- the operator, through Airflow --------------------------------------------------------------
@@ -197,8 +199,8 @@ def tables(client) -> set[str]:
     return {t.table_id for t in client.list_tables("cdc")}
 
 
-@pytest.mark.parametrize("mode", list(Mode))
-def test_operator_replaces_the_window_and_leaves_no_staging_table(warehouse, mode: Mode) -> None:
+@pytest.mark.parametrize("mode", list(CdcMode))
+def test_operator_replaces_the_window_and_leaves_no_staging_table(warehouse, mode: CdcMode) -> None:
     client, spec, log, snapshot = warehouse
     want = reference(spec, mode, log, snapshot, DEMO_WS, DEMO_WE)
     assert want, "the demo data changes keys in this window"
@@ -292,8 +294,8 @@ def _run_at_once(dag_id: str, conf: dict, barrier: Any, results: Any) -> None:
 
     original = CdcBigQueryHook.run_query
 
-    def run_query(self, sql: str, params: Any, labels: Any, dry_run: bool = False) -> Any:
-        job = original(self, sql, params, labels, dry_run)
+    def run_query(self, sql: str, params: Any, labels: Any, dry_run: bool = False, **kw: Any) -> Any:
+        job = original(self, sql, params, labels, dry_run, **kw)
         if sql.startswith("CREATE OR REPLACE TABLE"):
             barrier.wait(timeout=300)
         return job
@@ -335,3 +337,101 @@ def test_two_runs_of_one_window_at_once_each_merge_their_own_result(warehouse) -
         "the window holds one run's whole result"
     )
     assert not [t for t in tables(client) if "__staged_" in t]
+
+
+# -- durable jobs: a retry after a worker crash reattaches instead of paying again ---------------------
+
+
+def test_a_second_attempt_of_a_step_reattaches_to_its_job(bigquery_emulator, bq_emulator_conn) -> None:
+    """The same step asked twice with its job id: one job, run once (its INSERT lands once)."""
+    client = bigquery_emulator.client()
+    client.create_dataset("durable", exists_ok=True)
+    client.query("CREATE OR REPLACE TABLE durable.side (x INT64)").result()
+    hook = CdcBigQueryHook(gcp_conn_id=bq_emulator_conn)
+    job_id = step_job_id("merge", 0, "dag", "manual__2026-11-21T15:00:00+00:00", "task", -1)
+    before = {j.job_id for j in client.list_jobs()}
+    first = hook.run_query("INSERT INTO durable.side (x) VALUES (1)", {}, {}, job_id=job_id)
+    second = hook.run_query("INSERT INTO durable.side (x) VALUES (1)", {}, {}, job_id=job_id)
+    assert {j.job_id for j in client.list_jobs()} - before == {job_id}
+    assert second.job_id == first.job_id
+    assert second.created == first.created, "the job was submitted again"
+    [[n]] = client.query("SELECT COUNT(*) FROM durable.side").result()
+    assert n == 1, "the step ran twice"
+
+
+def _crash_after(step: str, op: CdcBeforeAfterOperator, context: dict) -> None:
+    """One try of ``op`` in its own process, whose worker dies once ``step``'s job is done."""
+    import os
+
+    original = CdcBigQueryHook.run_query
+
+    def run_query(self, sql: str, params: Any, labels: Any, dry_run: bool = False, **kw: Any) -> Any:
+        job = original(self, sql, params, labels, dry_run, **kw)
+        if step in str(kw.get("job_id")):
+            os._exit(3)
+        return job
+
+    CdcBigQueryHook.run_query = run_query  # type: ignore[method-assign]
+    op.execute(context)
+
+
+def test_a_retry_after_a_worker_crash_reattaches_to_the_crashed_jobs(warehouse) -> None:
+    from types import SimpleNamespace
+
+    client, spec, log, snapshot = warehouse
+    op = CdcBeforeAfterOperator(
+        task_id="orders",
+        engine="bigquery",
+        gcp_conn_id="bq_emulator",
+        source_table="cdc.orders_ct_log",
+        primary_key=["order_id"],
+        snapshot_table_prefix="cdc.orders_snapshot_",
+        destination_table="cdc.orders_durable",
+        max_missing_before=1,
+        max_bad_rows=2,
+    )
+    ti = SimpleNamespace(dag_id="cdc_durable", run_id="manual__2026-11-21T15:00:00+00:00", task_id="orders")
+    ti.map_index = -1
+    context = {"ti": ti, "data_interval_start": DEMO_WS, "data_interval_end": DEMO_WE}
+    digest = run_digest(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)[:32]
+
+    def ours() -> dict[str, Any]:
+        return {j.job_id: j for j in client.list_jobs() if digest in j.job_id}
+
+    ctx = multiprocessing.get_context("spawn")
+    crashed = ctx.Process(target=_crash_after, args=("_compute_", op, context))
+    crashed.start()
+    crashed.join(timeout=300)
+    assert crashed.exitcode == 3
+    first = ours()
+    assert sorted(first) == sorted(step_job_id(s, 0, *vars(ti).values()) for s in ("bad_rows", "compute"))
+
+    summary = op.execute(context)  # the retry
+    second = ours()
+    assert len(second) == 4, f"the retry submitted the crashed try's steps again: {sorted(second)}"
+    for job_id, job in first.items():
+        assert second[job_id].created == job.created, f"{job_id} was submitted again"
+    want = reference(spec, "net", log, snapshot, DEMO_WS, DEMO_WE)
+    assert summary["rows"] == len(want)
+    assert len(table_rows(client, "cdc.orders_durable")) == len(want)
+
+    op.execute(context)  # a try after one that ended (a cleared task): it recomputes
+    third = ours()
+    assert len(third) == 8
+    assert {j for j in third if j.endswith("_a1")} == {
+        step_job_id(s, 1, *vars(ti).values()) for s in ("bad_rows", "compute", "count", "merge")
+    }
+    assert len(table_rows(client, "cdc.orders_durable")) == len(want), "the window is replaced"
+
+
+def test_bigquery_errors_come_out_of_the_hook_as_the_package_s_own(
+    bigquery_emulator, bq_emulator_conn
+) -> None:
+    from platform_ops.exceptions import ExternalServiceError
+
+    hook = CdcBigQueryHook(gcp_conn_id=bq_emulator_conn)
+    with pytest.raises(ExternalServiceError) as err:
+        hook.run_query("SELECT * FROM `nowhere.missing`", {}, {})
+    assert not err.value.retryable, "a query of a table that does not exist cannot succeed on retry"
+    assert type(err.value.__cause__).__module__.startswith("google.api_core")
+    assert err.value.service == "BigQuery"

@@ -1,5 +1,6 @@
-"""Before and after images from a SQL Server change-tracking log: per changed key (net mode) or
-per change (events mode).
+"""Before and after images from a SQL Server change-tracking log, per changed key or per change.
+
+Net mode gives one row per changed key, events mode one row per change.
 
 The log (landed in BigQuery, or a DuckDB table locally) has one row per change: the primary key,
 the tracked columns, ``changetrack_type`` (I/U/D), ``changetrack_ver`` (the change version) and
@@ -8,7 +9,7 @@ rebuilt here.
 
 Semantics, for the window W = [window_start, window_end) on the insert-time column:
 
-* bad rows are left out and counted (:func:`build_bad_rows_sql`, :func:`reference_bad_rows`): a
+* bad rows are left out and counted (:func:`build_bad_rows_sql`): a
   NULL in a key column, a NULL version, or a change type that is not exactly I, U or D (a
   lowercase ``u`` is as unknown as ``X``: the source never writes one). The same rows are left out
   in both modes and on both engines; the operator fails above a threshold;
@@ -59,32 +60,38 @@ BAD_ROW_REASONS = ("null_key", "null_version", "unknown_change_type")
 
 
 class Dialect(StrEnum):
+    """The SQL engine a query is written for."""
+
     BIGQUERY = "bigquery"
     DUCKDB = "duckdb"
 
 
-class Mode(StrEnum):
+class CdcMode(StrEnum):
+    """What a CDC query returns (the operator's ``mode``)."""
+
     NET = "net"  # one row per changed key: its state before W and after W
     EVENTS = "events"  # one row per change in W, with its own before and after
 
 
-def parse_mode(value: Any) -> Mode:
+def parse_mode(value: Any) -> CdcMode:
     """The mode, or a ConfigError naming ``mode`` and its values."""
     try:
-        return Mode(value)
+        return CdcMode(value)
     except ValueError:
         raise ConfigError(
-            "mode", f"{value!r} is not a mode", f"use one of {', '.join(m.value for m in Mode)}"
+            "mode", f"{value!r} is not a mode", f"use one of {', '.join(m.value for m in CdcMode)}"
         ) from None
 
 
 def ident(field_name: str, value: str) -> str:
+    """``value`` if it is a plain column name, else a ConfigError naming ``field_name``."""
     if not isinstance(value, str) or not _IDENT.fullmatch(value):
         raise ConfigError(field_name, f"{value!r} is not a plain column name", "use letters, digits and _")
     return value
 
 
 def table_name(field_name: str, value: str) -> str:
+    """``value`` if it is a table name (1 to 3 dotted parts), else a ConfigError naming ``field_name``."""
     parts = value.split(".") if isinstance(value, str) else []
     if (
         not 1 <= len(parts) <= 3
@@ -101,6 +108,11 @@ def table_name(field_name: str, value: str) -> str:
 
 @dataclass(frozen=True)
 class CdcSpec:
+    """The source's shape and where its before images come from; checked on creation.
+
+    Each field is the operator argument of the same name.
+    """
+
     source_table: str
     primary_key: tuple[str, ...]
     columns: tuple[str, ...]
@@ -113,6 +125,7 @@ class CdcSpec:
     lookback: timedelta = field(default=timedelta(days=2))
 
     def __post_init__(self) -> None:
+        """Refuse a field that cannot work, naming it."""
         table_name("source_table", self.source_table)
         if not self.primary_key:
             raise ConfigError("primary_key", "is empty", "name the key column(s)")
@@ -155,17 +168,17 @@ class CdcSpec:
         return window_start.astimezone(ZoneInfo(self.snapshot_timezone)).date() - timedelta(days=1)
 
     def snapshot_suffix(self, window_start: datetime) -> str:
+        """The table-name suffix of :meth:`snapshot_day`."""
         return self.snapshot_day(window_start).strftime(self.snapshot_suffix_format)
 
 
 def check_window(window_start: datetime, window_end: datetime) -> None:
+    """Refuse a window with naive bounds or nothing in it (``window_end`` not after ``window_start``)."""
     if window_start.tzinfo is None or window_end.tzinfo is None:
-        raise ConfigError("window", "bounds are naive datetimes", "pass timezone-aware data interval bounds")
+        raise ConfigError("window_start", "a bound is a naive datetime", "pass timezone-aware bounds")
     if window_end <= window_start:
         raise ConfigError(
-            "window",
-            f"[{window_start}, {window_end}) is empty",
-            "schedule the DAG with an interval timetable (CronDataIntervalTimetable) so runs have a window",
+            "window_end", f"[{window_start}, {window_end}) is empty", "pass a window_end after window_start"
         )
 
 
@@ -220,9 +233,12 @@ def _bad_row(spec: CdcSpec) -> str:
 
 
 def build_bad_rows_sql(spec: CdcSpec, dialect: Dialect) -> str:
-    """The window's bad rows, counted per reason (a row may have several) and in ``total`` (each
-    row once); parameters window_start, window_end. The queries leave these rows out; rows in the
-    lookback are left out too but belong to (are counted in) their own window."""
+    """The window's bad rows, counted per reason and in ``total``.
+
+    A row may have several reasons; ``total`` counts it once. Parameters window_start,
+    window_end. The queries leave these rows out; rows in the
+    lookback are left out too but belong to (are counted in) their own window.
+    """
     d, at = dialect, spec.inserted_at_column
     counts = [f"COUNT(CASE WHEN {cond} THEN 1 END) AS {name}" for name, cond in _faults(spec).items()]
     return (
@@ -253,9 +269,11 @@ def _present(schema: Mapping[str, str], where: str, field_name: str, names: Iter
 
 
 def check_source_schema(spec: CdcSpec, schema: Mapping[str, str], dialect: Dialect) -> None:
-    """Refuse a source whose columns cannot give the semantics, naming the field: every named
-    column present, the version integer-typed (a string version orders '9' after '10'), the change
-    type a string, the insert time a time-zone-aware TIMESTAMP. ``schema``: column -> type name."""
+    """Refuse a source whose columns cannot give the semantics, naming the field.
+
+    Every named column present, the version integer-typed (a string version orders '9' after '10'), the change
+    type a string, the insert time a time-zone-aware TIMESTAMP. ``schema``: column -> type name.
+    """
     cols = {name.lower(): str(kind).upper() for name, kind in schema.items()}
     where = spec.source_table
     _present(cols, where, "primary_key", spec.primary_key)
@@ -283,9 +301,11 @@ def check_snapshot_schema(spec: CdcSpec, table: str, schema: Mapping[str, str]) 
 
 
 def snapshot_misalignment(snapshot_timezone: str, window_start: datetime) -> str | None:
-    """Why the snapshot of the day before the window is not the state at the window's start, or
-    None when it is: the window must start at local midnight of ``snapshot_timezone`` (a DAG of
-    Tokyo days read with a UTC snapshot zone reads the snapshot of the wrong day)."""
+    """Why the snapshot of the day before the window is not the state at its start (None: it is).
+
+    The window must start at local midnight of ``snapshot_timezone`` (a DAG of
+    Tokyo days read with a UTC snapshot zone reads the snapshot of the wrong day).
+    """
     try:
         zone = ZoneInfo(snapshot_timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -306,8 +326,10 @@ def snapshot_misalignment(snapshot_timezone: str, window_start: datetime) -> str
 def _snapshot_join(
     spec: CdcSpec, d: Dialect, snapshot_table: str | None, needs: str, alias: str
 ) -> tuple[str, str]:
-    """LEFT JOIN of the day-before snapshot, only for rows where ``needs`` holds; and the SQL
-    condition "the snapshot had the key" (FALSE when there is no snapshot to read)."""
+    """LEFT JOIN of the day-before snapshot, only for rows where ``needs`` holds.
+
+    Also the SQL condition "the snapshot had the key" (FALSE when there is no snapshot to read).
+    """
     join_on = " AND ".join(f"s.{c} = {alias}.{c}" for c in spec.primary_key)
     if d is Dialect.BIGQUERY and spec.snapshot_table_prefix:
         source = (
@@ -321,13 +343,15 @@ def _snapshot_join(
     return f"LEFT JOIN {source} AS s\n  ON {needs} AND {join_on}", f"s.{spec.primary_key[0]} IS NOT NULL"
 
 
-def build_sql(spec: CdcSpec, dialect: Dialect, mode: Mode | str, snapshot_table: str | None = None) -> str:
+def build_sql(spec: CdcSpec, dialect: Dialect, mode: CdcMode | str, snapshot_table: str | None = None) -> str:
     """The query for ``mode`` (net or events); see :func:`build_net_sql` for the parameters."""
-    if Mode(mode) is Mode.EVENTS:
+    if CdcMode(mode) is CdcMode.EVENTS:
         return build_events_sql(spec, dialect, snapshot_table)
     return build_net_sql(spec, dialect, snapshot_table)
 
 
+# Both plans stay, one per engine: benchmarks/cdc.py measures one_pass 1.6-1.8x slower than
+# join_back on DuckDB (1M and 5M log rows) and join_back reading the log 5 times on BigQuery (one_pass: 1).
 class NetPlan(StrEnum):
     """Two formulations of net mode, same result.
 
@@ -482,8 +506,10 @@ def build_events_sql(spec: CdcSpec, dialect: Dialect, snapshot_table: str | None
 
 
 def replace_window_sql(destination: str, staged: str, columns: Sequence[str]) -> str:
-    """BigQuery: replace the window's rows of ``destination`` by ``staged`` in one atomic MERGE
-    (parameters window_start, window_end), so re-running a window leaves one copy of it."""
+    """BigQuery: replace the window's rows of ``destination`` by ``staged`` in one atomic MERGE.
+
+    Parameters window_start, window_end), so re-running a window leaves one copy of it.
+    """
     cols = ", ".join(ident("columns", c) for c in columns)
     dest, stage = table_name("destination_table", destination), table_name("staged", staged)
     return (
@@ -495,12 +521,40 @@ def replace_window_sql(destination: str, staged: str, columns: Sequence[str]) ->
 
 
 def staged_table(destination: str, *run: object) -> str:
-    """Where one run's result waits for its checks before the MERGE: beside the destination, named
-    after the run (``run``: e.g. dag_id, run_id, task_id, map_index; never the try, so a retry
-    replaces its own table). Two runs of the same window never share one."""
-    key = json.dumps([str(part) for part in run])  # unambiguous: ("a", "bc") differs from ("ab", "c")
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return f"{table_name('destination_table', destination)}__staged_{digest[:20]}"
+    """Where one run's result waits for its checks before the MERGE.
+
+    Beside the destination, named after the run (``run``: e.g. dag_id, run_id, task_id,
+    map_index; never the try, so a retry replaces its own table). Two runs of the same window
+    never share one.
+    """
+    return f"{table_name('destination_table', destination)}__staged_{run_digest(*run)[:20]}"
+
+
+_JOB_STEP = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def run_digest(*run: object) -> str:
+    """A digest of a run's coordinates (e.g. dag_id, run_id, task_id, map_index), safe in any name.
+
+    Unambiguous: ``("a", "bc")`` and ``("ab", "c")`` differ; any character of a run id is allowed.
+    """
+    key = json.dumps([str(part) for part in run])
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def step_job_id(step: str, attempt: int, *run: object) -> str:
+    """The BigQuery job id of one step of one run, the same every time it is asked for.
+
+    A retry that follows a worker crash asks with the same ``attempt`` and finds the crashed try's
+    job (running or done) instead of submitting another; a new ``attempt`` (after a try that ended
+    normally, in success or failure) gets fresh ids. Only letters, digits and _ (BigQuery allows
+    ``[A-Za-z0-9_-]``, at most 1024), whatever the run id holds: the run is hashed.
+    """
+    if not _JOB_STEP.fullmatch(step):
+        raise ConfigError("step", f"{step!r} is not a step name", "use lowercase letters, digits and _")
+    if attempt < 0:
+        raise ConfigError("attempt", f"{attempt} is negative", "count attempts from 0")
+    return f"platform_ops_cdc_{step}_{run_digest(*run)[:32]}_a{attempt}"
 
 
 def job_labels(**values: str) -> dict[str, str]:
@@ -513,6 +567,7 @@ def job_labels(**values: str) -> dict[str, str]:
 
 
 def query_params(spec: CdcSpec, window_start: datetime, window_end: datetime) -> dict[str, Any]:
+    """The query parameters of the window (``snapshot_suffix`` is read on BigQuery only)."""
     check_window(window_start, window_end)
     return {
         "window_start": window_start,
@@ -522,155 +577,14 @@ def query_params(spec: CdcSpec, window_start: datetime, window_end: datetime) ->
     }
 
 
-# -- the reference model -------------------------------------------------------------------------
-
-
-def _reference_log(
-    spec: CdcSpec, log_rows: Iterable[Mapping[str, Any]], window_start: datetime, window_end: datetime
-) -> dict[tuple, list[Mapping[str, Any]]]:
-    """Log rows in lookback + window, deduplicated on (key, version), per key in version order."""
-    check_window(window_start, window_end)
-    pk, v, at = spec.primary_key, spec.version_column, spec.inserted_at_column
-    lookback_start = window_start - spec.lookback
-    latest: dict[tuple, Mapping[str, Any]] = {}
-    for row in log_rows:
-        if row[at] is None or not lookback_start <= row[at] < window_end or _faults_of(spec, row):
-            continue
-        k = (tuple(row[c] for c in pk), row[v])
-        if k not in latest or row[at] > latest[k][at]:
-            latest[k] = row
-    by_key: dict[tuple, list[Mapping[str, Any]]] = {}
-    for (key, _), row in latest.items():
-        by_key.setdefault(key, []).append(row)
-    return {key: sorted(rows, key=lambda r: r[v]) for key, rows in sorted(by_key.items())}
-
-
-def _faults_of(spec: CdcSpec, row: Mapping[str, Any]) -> list[str]:
-    """The bad-row reasons of one log row (empty for a good row)."""
-    faults = []
-    if any(row[c] is None for c in spec.primary_key):
-        faults.append("null_key")
-    if row[spec.version_column] is None:
-        faults.append("null_version")
-    if row[spec.type_column] not in CHANGE_TYPES:
-        faults.append("unknown_change_type")
-    return faults
-
-
-def reference_bad_rows(
-    spec: CdcSpec, log_rows: Iterable[Mapping[str, Any]], window_start: datetime, window_end: datetime
-) -> dict[str, int]:
-    """What :func:`build_bad_rows_sql` must count: per reason, and each bad row once in ``total``."""
-    check_window(window_start, window_end)
-    at = spec.inserted_at_column
-    counts = dict.fromkeys((*BAD_ROW_REASONS, "total"), 0)
-    for row in log_rows:
-        if row[at] is None or not window_start <= row[at] < window_end:
-            continue
-        faults = _faults_of(spec, row)
-        for reason in faults:
-            counts[reason] += 1
-        counts["total"] += bool(faults)
-    return counts
-
-
-def _reference_before(
-    spec: CdcSpec, prev: Mapping[str, Any] | None, change: Mapping[str, Any], snapshot_row: Mapping | None
-) -> tuple[dict[str, Any] | None, str, Any]:
-    """(before image, before_source, version_before) of ``change`` given the version before it."""
-    t = spec.type_column
-    if prev is not None:
-        return (None if prev[t] == "D" else _image(spec, prev)), "log", prev[spec.version_column]
-    if change[t] in ("U", "D") and snapshot_row is not None:
-        return _image(spec, snapshot_row), "snapshot", None
-    return None, ("none" if change[t] == "I" else "missing"), None
-
-
-def _image(spec: CdcSpec, row: Mapping[str, Any]) -> dict[str, Any]:
-    return {c: row[c] for c in spec.columns}
-
-
-def reference_net(
-    spec: CdcSpec,
-    log_rows: Iterable[Mapping[str, Any]],
-    snapshot_rows: Iterable[Mapping[str, Any]] | None,
-    window_start: datetime,
-    window_end: datetime,
-) -> list[dict[str, Any]]:
-    """The net-mode semantics in plain Python: what the SQL must return, row for row."""
-    pk, t, v, at = spec.primary_key, spec.type_column, spec.version_column, spec.inserted_at_column
-    snapshot = {tuple(r[c] for c in pk): r for r in (snapshot_rows or [])}
-    out = []
-    for key, rows in _reference_log(spec, log_rows, window_start, window_end).items():
-        in_w = [r for r in rows if r[at] >= window_start]
-        if not in_w:
-            continue
-        first, last = in_w[0], in_w[-1]
-        prev = [r for r in rows if r[v] < first[v]]
-        before, source, version_before = _reference_before(
-            spec, prev[-1] if prev else None, first, snapshot.get(key)
-        )
-        after = None if last[t] == "D" else _image(spec, last)
-        out.append(
-            {
-                **dict(zip(pk, key, strict=True)),
-                "op": "d" if after is None else ("c" if before is None else "u"),
-                "before": before,
-                "after": after,
-                "version_before": version_before,
-                "version_after": last[v],
-                "change_count": len(in_w),
-                "before_source": source,
-            }
-        )
-    return out
-
-
-def reference_events(
-    spec: CdcSpec,
-    log_rows: Iterable[Mapping[str, Any]],
-    snapshot_rows: Iterable[Mapping[str, Any]] | None,
-    window_start: datetime,
-    window_end: datetime,
-) -> list[dict[str, Any]]:
-    """The events-mode semantics in plain Python: one row per change in the window."""
-    pk, t, v, at = spec.primary_key, spec.type_column, spec.version_column, spec.inserted_at_column
-    snapshot = {tuple(r[c] for c in pk): r for r in (snapshot_rows or [])}
-    out = []
-    for key, rows in _reference_log(spec, log_rows, window_start, window_end).items():
-        for i, row in enumerate(rows):
-            if row[at] < window_start:
-                continue
-            before, source, version_before = _reference_before(
-                spec, rows[i - 1] if i else None, row, snapshot.get(key)
-            )
-            out.append(
-                {
-                    **dict(zip(pk, key, strict=True)),
-                    "op": {"I": "c", "U": "u"}.get(row[t], "d"),
-                    "before": before,
-                    "after": None if row[t] == "D" else _image(spec, row),
-                    "version_before": version_before,
-                    "version_after": row[v],
-                    "before_source": source,
-                    "changed_at": row[at],
-                }
-            )
-    return out
-
-
-def reference(spec: CdcSpec, mode: Mode | str, *args: Any) -> list[dict[str, Any]]:
-    """The reference model of ``mode``: (spec, mode, log_rows, snapshot_rows, window_start, window_end)."""
-    return (reference_events if Mode(mode) is Mode.EVENTS else reference_net)(spec, *args)
-
-
 def table_configs(
     config: Mapping[str, Any], wanted: Iterable[str], lookback: timedelta, mode: str
 ) -> list[dict[str, Any]]:
     """Operator kwargs per configured table (``{"tables": [{"name": ..., ...}]}``), filtered by name.
 
     Events mode writes where ``events_destination_table`` says, by default
-    ``<destination_table>_events`` (its rows have another shape than net mode's)."""
+    ``<destination_table>_events`` (its rows have another shape than net mode's).
+    """
     mode = parse_mode(mode)
     tables = list(config.get("tables") or [])
     names = [t.get("name") for t in tables]
@@ -683,7 +597,7 @@ def table_configs(
         if wanted and t.get("name") not in wanted:
             continue
         kwargs = {k: v for k, v in t.items() if k not in ("name", "events_destination_table")}
-        if mode is Mode.EVENTS:
+        if mode is CdcMode.EVENTS:
             default = f"{t.get('destination_table')}_events"
             kwargs["destination_table"] = t.get("events_destination_table") or default
         out.append(kwargs | {"lookback": lookback, "mode": str(mode)})

@@ -3,11 +3,20 @@
 The Google provider's BigQueryHook with the client's endpoint injectable (argument or the
 connection's ``extra.api_endpoint``), so the same code runs against BigQuery and against a local
 emulator. One short method per call the operator makes; every query job carries labels.
+
+Durable jobs: :meth:`CdcBigQueryHook.run_query` takes the step's deterministic job id and first
+looks that job up: a job found (running or done) is waited on and returned instead of a new one
+being submitted, so a retry after a worker crash neither pays for a step twice nor loses its
+result. The Google provider's ``durable=True`` (task-sdk's ``ResumableJobMixin``) stores one job id
+per task; this operator runs several jobs per task and derives their ids instead of storing them.
+
+Errors: google.api_core's exceptions are translated here into :mod:`platform_ops.exceptions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +25,57 @@ from airflow.providers.google.common.consts import CLIENT_INFO
 from airflow.providers.google.common.hooks.base_google import PROVIDE_PROJECT_ID
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
+from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
 
+from platform_ops.exceptions import (
+    AccessDeniedError,
+    ExternalServiceError,
+    InvalidRequestError,
+    ResourceConflictError,
+    ResourceNotFoundError,
+    TransientServiceError,
+)
 from platform_ops.hooks.google import api_endpoint
+
+SERVICE = "BigQuery"
+_TRANSIENT = (
+    gexc.TooManyRequests,
+    gexc.InternalServerError,
+    gexc.BadGateway,
+    gexc.ServiceUnavailable,
+    gexc.GatewayTimeout,
+    gexc.RetryError,
+)
+_QUOTA_REASONS = {"rateLimitExceeded", "quotaExceeded", "backendError", "jobBackendError"}
+
+
+def translate(exc: Exception, operation: str) -> ExternalServiceError:
+    """The package's error for a google.api_core error raised by ``operation``."""
+    message = str(getattr(exc, "message", None) or exc)
+    reasons = {str(e.get("reason")) for e in getattr(exc, "errors", None) or [] if isinstance(e, Mapping)}
+    kind: type[ExternalServiceError]
+    if isinstance(exc, _TRANSIENT) or reasons & _QUOTA_REASONS:
+        kind = TransientServiceError
+    elif isinstance(exc, gexc.NotFound):
+        kind = ResourceNotFoundError
+    elif isinstance(exc, gexc.Conflict):
+        kind = ResourceConflictError
+    elif isinstance(exc, gexc.Forbidden | gexc.Unauthorized):
+        kind = AccessDeniedError
+    elif isinstance(exc, gexc.BadRequest):
+        kind = InvalidRequestError
+    else:
+        kind = TransientServiceError
+    return kind(SERVICE, operation, message)
+
+
+@contextmanager
+def translated(operation: str) -> Iterator[None]:
+    """Raise google.api_core errors of the block as :func:`translate` says."""
+    try:
+        yield
+    except (gexc.GoogleAPIError, gexc.RetryError) as exc:
+        raise translate(exc, operation) from exc
 
 
 def query_parameters(params: Mapping[str, Any]) -> list[bigquery.ScalarQueryParameter]:
@@ -39,6 +97,16 @@ def query_parameters(params: Mapping[str, Any]) -> list[bigquery.ScalarQueryPara
 
 
 class CdcBigQueryHook(BigQueryHook):
+    """The Google provider's BigQueryHook with an injectable endpoint and durable query jobs.
+
+    Args:
+        gcp_conn_id: The Airflow connection to Google Cloud.
+        location: Where the jobs run (None: the dataset's location).
+        api_endpoint: The BigQuery API endpoint (None: the connection's ``extra.api_endpoint``,
+            else Google's).
+        **kwargs: More BigQueryHook arguments.
+    """
+
     def __init__(
         self,
         gcp_conn_id: str = "google_cloud_default",
@@ -46,12 +114,14 @@ class CdcBigQueryHook(BigQueryHook):
         api_endpoint: str | None = None,
         **kwargs: Any,
     ) -> None:
+        """See the class."""
         super().__init__(gcp_conn_id=gcp_conn_id, location=location, use_legacy_sql=False, **kwargs)
         self._api_endpoint = api_endpoint
 
     def get_client(
         self, project_id: str = PROVIDE_PROJECT_ID, location: str | None = None
     ) -> bigquery.Client:
+        """A BigQuery client on the hook's endpoint, credentials and location."""
         return bigquery.Client(
             client_info=CLIENT_INFO,
             project=project_id or self.project_id,
@@ -64,16 +134,20 @@ class CdcBigQueryHook(BigQueryHook):
 
     @property
     def client(self) -> bigquery.Client:
+        """The hook's client, made on first use."""
         if getattr(self, "_client", None) is None:
             self._client = self.get_client()
         return self._client
 
     def schema(self, table: str) -> dict[str, str] | None:
-        """The table's top-level columns and their types (INTEGER, STRING, ...), or None when it
-        does not exist."""
+        """The table's top-level columns and their types (INTEGER, STRING, ...).
+
+        None when the table does not exist.
+        """
         try:
-            return {f.name: f.field_type for f in self.client.get_table(table).schema}
-        except gexc.NotFound:
+            with translated("get table"):
+                return {str(f.name): str(f.field_type) for f in self.client.get_table(table).schema}
+        except ResourceNotFoundError:
             return None
 
     def column_names(self, table: str) -> list[str] | None:
@@ -82,37 +156,82 @@ class CdcBigQueryHook(BigQueryHook):
         return None if schema is None else list(schema)
 
     def table_exists(self, table: str) -> bool:
+        """Whether ``table`` exists."""
         return self.schema(table) is not None
 
     def run_query(
-        self, sql: str, params: Mapping[str, Any], labels: Mapping[str, str], dry_run: bool = False
+        self,
+        sql: str,
+        params: Mapping[str, Any],
+        labels: Mapping[str, str],
+        dry_run: bool = False,
+        job_id: str | None = None,
     ) -> bigquery.QueryJob:
-        """Run ``sql`` to completion (or only plan it, with ``dry_run``) and return its job."""
+        """Run ``sql`` to completion (or only plan it, with ``dry_run``) and return its job.
+
+        With ``job_id``, the job of that id is reattached to when it exists (waited on if it is
+        still running; a failed one raises its error) instead of a second one being submitted.
+        """
         config = bigquery.QueryJobConfig(
             query_parameters=query_parameters(params),
             labels=dict(labels),
             dry_run=dry_run,
             use_query_cache=not dry_run,
         )
-        job = self.client.query(sql, job_config=config)
-        if not dry_run:
-            job.result()
+        with translated("run a query job"):
+            job = None if dry_run or job_id is None else self.find_job(job_id)
+            if job is None:
+                job = self._submit(sql, config, None if dry_run else job_id)
+            if not dry_run:
+                job.result()
+        return job
+
+    def find_job(self, job_id: str) -> bigquery.QueryJob | None:
+        """The query job ``job_id`` of the hook's project, or None when there is none."""
+        try:
+            with translated("get a job"):
+                job = self.client.get_job(job_id, location=self.location)
+        except ResourceNotFoundError:
+            return None
+        if not isinstance(job, bigquery.QueryJob):
+            raise ResourceConflictError(SERVICE, "get a job", f"{job_id} is not a query job")
+        self.log.info("Reattaching to job %s (state %s): not submitting it again", job_id, job.state)
+        return job
+
+    def _submit(self, sql: str, config: bigquery.QueryJobConfig, job_id: str | None) -> bigquery.QueryJob:
+        try:
+            # A job of a given id cannot be retried under that id: its step's next attempt can.
+            job = self.client.query(
+                sql, job_config=config, job_id=job_id, job_retry=None if job_id else DEFAULT_JOB_RETRY
+            )
+        except gexc.Conflict:
+            found = self.find_job(str(job_id)) if job_id else None
+            if found is None:
+                raise
+            return found
+        self.log.info("Submitted job %s", job.job_id)
         return job
 
     def create_like(
         self, table: str, like: str, partition_field: str, clustering: Sequence[str]
     ) -> list[str]:
-        """Create ``table`` with ``like``'s schema, day-partitioned and clustered (no-op if it exists);
-        returns that schema's column names."""
-        schema = self.client.get_table(like).schema
-        new = bigquery.Table(self._ref(table), schema=schema)
-        new.time_partitioning = bigquery.TimePartitioning(field=partition_field)
-        new.clustering_fields = list(clustering)[:4] or None
-        self.client.create_table(new, exists_ok=True)
-        return [f.name for f in schema]
+        """Create ``table`` with ``like``'s schema, day-partitioned and clustered (no-op if it exists).
+
+        Returns:
+            That schema's column names.
+        """
+        with translated("create a table"):
+            schema = self.client.get_table(like).schema
+            new = bigquery.Table(self._ref(table), schema=schema)
+            new.time_partitioning = bigquery.TimePartitioning(field=partition_field)
+            new.clustering_fields = list(clustering)[:4] or None
+            self.client.create_table(new, exists_ok=True)
+        return [str(f.name) for f in schema]
 
     def drop(self, table: str) -> None:
-        self.client.delete_table(table, not_found_ok=True)
+        """Delete ``table``; a table that does not exist is not an error."""
+        with translated("delete a table"):
+            self.client.delete_table(table, not_found_ok=True)
 
     def _ref(self, table: str) -> bigquery.TableReference:
         return bigquery.TableReference.from_string(table, default_project=self.client.project)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,33 +25,38 @@ from platform_ops.core.cdc import (
     parse_mode,
     query_params,
     replace_window_sql,
+    run_digest,
     snapshot_misalignment,
     staged_table,
+    step_job_id,
+    table_configs,
     table_name,
 )
 from platform_ops.core.params import parse_bool, parse_int
 from platform_ops.exceptions import ConfigError
-from platform_ops.state import RunStateStore, airflow_home
+from platform_ops.state import RunStateStore
+from platform_ops.task_failures import fail_fast_on_permanent_errors
+
+__all__ = ["ENGINES", "WATERMARKS", "CdcBeforeAfterOperator", "table_configs"]
 
 WATERMARKS = "cdc-watermarks"
+# Per run of a task: the attempt whose BigQuery job ids the next try uses (see _job_attempt).
+JOB_ATTEMPTS = "cdc-job-attempts"
 ENGINES = ("bigquery", "duckdb")
-
-
-def default_duckdb_path() -> str:
-    return os.environ.get("PLATFORM_OPS_CDC_DUCKDB_PATH") or os.path.join(airflow_home(), "cdc.duckdb")
 
 
 class CdcBeforeAfterOperator(BaseOperator):
     """Write the before/after image of each key changed in [data_interval_start, data_interval_end).
 
-    Semantics (see :mod:`platform_ops.core.cdc`): the window is the DAG run's data interval on the
-    insert-time column, never the wall clock, so a run is idempotent and backfillable. The after
-    image is the highest version in the window (NULL for a delete); the before image is the state
-    just before the key's first change in the window: from the log within ``lookback``, else from
-    the snapshot of the day before the window (``<snapshot_table_prefix><suffix>``, the day taken in
-    ``snapshot_timezone``), else NULL with ``before_source`` ``none`` (an insert) or ``missing``.
-    Each output row: the key columns, ``op`` (c/u/d), ``before``, ``after``, ``version_before``,
-    ``version_after``, ``change_count``, ``before_source``, ``window_start``, ``window_end``.
+    The window is the DAG run's data interval on the insert-time column, never the wall clock, so
+    a run is idempotent and backfillable. The after image is the highest version in the window
+    (NULL for a delete); the before image is the state just before the key's first change in the
+    window: from the log within ``lookback``, else from the snapshot of the day before the window
+    (``<snapshot_table_prefix><suffix>``, the day taken in ``snapshot_timezone``), else NULL with
+    ``before_source`` ``none`` (an insert) or ``missing``. Each output row: the key columns, ``op``
+    (c/u/d), ``before``, ``after``, ``version_before``, ``version_after``, ``change_count``,
+    ``before_source``, ``window_start``, ``window_end``. The SQL and the fine print of these
+    semantics: :mod:`platform_ops.core.cdc`.
 
     The window's rows in ``destination_table`` are replaced in one transaction, so re-running a
     window leaves the destination as it was. More than ``max_missing_before`` missing before images
@@ -80,10 +85,40 @@ class CdcBeforeAfterOperator(BaseOperator):
     share one and a retry replaces its own; it expires after a day should the run die), the checks
     read that small result, then one MERGE replaces the window's rows of the destination (created
     day-partitioned on ``window_start`` and clustered on the key). Every job carries labels (dag,
-    task, destination). ``dry_run=True`` only plans the query and logs the bytes it would
-    process. The snapshot is read as ``<snapshot_table_prefix>*`` with ``_TABLE_SUFFIX``.
-    ``engine="duckdb"`` runs the same semantics on a local DuckDB file (``duckdb_path``, default
-    env PLATFORM_OPS_CDC_DUCKDB_PATH or ``$AIRFLOW_HOME/cdc.duckdb``) in one transaction.
+    task, destination) and a job id fixed per run, step and attempt: a retry after a worker crash
+    reattaches to the crashed try's jobs (waits for a running one, reads a finished one's result)
+    instead of paying for them again; a try that ended (in success or failure) moves the next one
+    to fresh ids, so a cleared or retried task recomputes. ``dry_run=True`` only plans the query
+    and logs the bytes it would process. The snapshot is read as ``<snapshot_table_prefix>*`` with
+    ``_TABLE_SUFFIX``. ``engine="duckdb"`` runs the same semantics on a local DuckDB file
+    (``duckdb_path``, default env PLATFORM_OPS_CDC_DUCKDB_PATH or ``$AIRFLOW_HOME/cdc.duckdb``) in
+    one transaction.
+
+    Args:
+        source_table: The change log (``dataset.table`` or ``project.dataset.table``).
+        primary_key: The key column(s).
+        destination_table: Where the window's images go.
+        columns: The tracked columns; ``"*"`` for every column but the key and change-tracking ones.
+        type_column: The change type column (I/U/D).
+        version_column: The change version column (integer-typed).
+        inserted_at_column: When the row landed (a TIMESTAMP): the window is on it.
+        snapshot_table_prefix: The daily snapshot tables' name before the day suffix; None: no snapshot.
+        snapshot_suffix_format: The day suffix's strftime format.
+        snapshot_timezone: The zone whose days the snapshots are.
+        lookback: How far before the window the log is read for before images.
+        mode: ``net`` (one row per changed key) or ``events`` (one row per change).
+        engine: ``bigquery`` or ``duckdb``.
+        gcp_conn_id: The Google Cloud connection (BigQuery engine).
+        location: The BigQuery location of the jobs.
+        duckdb_path: The DuckDB file (DuckDB engine).
+        max_missing_before: How many missing before images are tolerated.
+        max_bad_rows: How many bad rows in the window are tolerated (left out).
+        strict_snapshot_timezone: Fail (True) or warn (False) when the window does not start at
+            midnight in ``snapshot_timezone``.
+        dry_run: Only plan the query; write nothing.
+        state_root: The RunStateStore root (None: the configured one).
+        state_conn_id: The RunStateStore connection (None: the configured one).
+        **kwargs: BaseOperator arguments.
     """
 
     template_fields: Sequence[str] = (
@@ -126,6 +161,7 @@ class CdcBeforeAfterOperator(BaseOperator):
         state_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
+        """Keep the arguments; nothing is checked or connected before :meth:`execute`."""
         super().__init__(**kwargs)
         self.source_table = source_table
         self.primary_key = [primary_key] if isinstance(primary_key, str) else list(primary_key)
@@ -150,8 +186,47 @@ class CdcBeforeAfterOperator(BaseOperator):
         self.state_root = state_root
         self.state_conn_id = state_conn_id
 
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Replace the window's rows of ``destination_table``; returns the run's summary."""
+        with fail_fast_on_permanent_errors():
+            start, end = self._window(context)
+            dry_run = self._check_inputs()
+            self._check_snapshot_timezone(start)
+            self.log.info(
+                "Window [%s, %s) of %s -> %s (%s mode, %s)",
+                start,
+                end,
+                self.source_table,
+                self.destination_table,
+                self.mode,
+                self.engine,
+            )
+            if self.engine == "bigquery":
+                summary = self._run_bigquery(context, start, end, dry_run)
+            else:
+                summary = self._run_duckdb(start, end, dry_run)
+            if not dry_run:
+                self._watermark(start, end)
+        self.log.info("CDC summary: %s", summary)
+        return summary
+
+    # -- checks -------------------------------------------------------------------------------------
+    @staticmethod
+    def _window(context: Mapping[str, Any]) -> tuple[datetime, datetime]:
+        """The run's data interval, which must be a non-empty window."""
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        if start is None or end is None or end <= start:
+            raise ConfigError(
+                "schedule",
+                f"the run's data interval [{start}, {end}) is empty",
+                "schedule the DAG with an interval timetable (CronDataIntervalTimetable) so runs "
+                "have a window",
+            )
+        check_window(start, end)
+        return start, end
+
     def _check_inputs(self) -> bool:
-        """Every argument checked before any connection is made; returns the dry-run flag."""
+        """Check every argument before any connection is made; returns the dry-run flag."""
         if self.engine not in ENGINES:
             raise ConfigError(
                 "engine", f"{self.engine!r} is not an engine", f"use one of {', '.join(ENGINES)}"
@@ -167,8 +242,10 @@ class CdcBeforeAfterOperator(BaseOperator):
         return parse_bool("dry_run", self.is_dry_run)
 
     def _check_snapshot_timezone(self, start: datetime) -> None:
-        """The day-before snapshot is the state at the window's start only when the window starts
-        at midnight in ``snapshot_timezone``: fail (or warn, when not strict) otherwise."""
+        """Fail (or warn, when not strict) unless the window starts at midnight in ``snapshot_timezone``.
+
+        Only then is the day-before snapshot the state at the window's start.
+        """
         if not self.snapshot_table_prefix:
             return
         problem = snapshot_misalignment(self.snapshot_timezone, start)
@@ -186,85 +263,56 @@ class CdcBeforeAfterOperator(BaseOperator):
             problem,
         )
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        try:
-            dry_run = self._check_inputs()
-            check_window(start, end)
-            self._check_snapshot_timezone(start)
-        except ConfigError as exc:
-            raise AirflowFailException(str(exc)) from exc
-        self.log.info(
-            "Window [%s, %s) of %s -> %s (%s mode, %s)",
-            start,
-            end,
-            self.source_table,
-            self.destination_table,
-            self.mode,
-            self.engine,
-        )
-        if self.engine == "bigquery":
-            summary = self._run_bigquery(context, start, end, dry_run)
-        else:
-            summary = self._run_duckdb(start, end, dry_run)
-        if not dry_run:
-            self._watermark(start, end)
-        self.log.info("CDC summary: %s", summary)
-        return summary
-
     # -- shared steps -------------------------------------------------------------------------------
-    def _spec(self, schema: dict[str, str] | None, dialect: Dialect) -> CdcSpec:
-        """The checked spec; ``schema`` (column -> type; None: the table does not exist) expands
-        ``"*"`` and must fit the semantics (:func:`check_source_schema`)."""
-        try:
-            if schema is None:
-                raise ConfigError(
-                    "source_table",
-                    f"{self.source_table!r} does not exist",
-                    "check the table name (and, on BigQuery, the connection's project)",
-                )
-            if self.columns == "*":
-                skip = {*self.primary_key, self.type_column, self.version_column, self.inserted_at_column}
-                columns = tuple(c for c in schema if c not in skip)
-            else:
-                columns = (self.columns,) if isinstance(self.columns, str) else tuple(self.columns)
-            spec = CdcSpec(
-                source_table=self.source_table,
-                primary_key=tuple(self.primary_key),
-                columns=columns,
-                type_column=self.type_column,
-                version_column=self.version_column,
-                inserted_at_column=self.inserted_at_column,
-                snapshot_table_prefix=self.snapshot_table_prefix,
-                snapshot_suffix_format=self.snapshot_suffix_format,
-                snapshot_timezone=self.snapshot_timezone,
-                lookback=self.lookback,
-            )
-            check_source_schema(spec, schema, dialect)
-            return spec
-        except ConfigError as exc:
-            raise AirflowFailException(str(exc)) from exc
+    def _columns(self, schema: Mapping[str, str]) -> tuple[str, ...]:
+        """The tracked columns: ``columns``, or every column but the key and change-tracking ones."""
+        if self.columns == "*":
+            skip = {*self.primary_key, self.type_column, self.version_column, self.inserted_at_column}
+            return tuple(c for c in schema if c not in skip)
+        return (self.columns,) if isinstance(self.columns, str) else tuple(self.columns)
 
-    def _snapshot(self, spec: CdcSpec, params: dict[str, Any], schema_of: Any) -> str | None:
-        """The day's snapshot table if it exists (``schema_of(name)`` is not None) and has the key
-        and tracked columns, else None with a warning."""
+    def _spec(self, schema: Mapping[str, str] | None, dialect: Dialect) -> CdcSpec:
+        """The checked spec of a source of ``schema`` (column -> type; None: it does not exist)."""
+        if schema is None:
+            raise ConfigError(
+                "source_table",
+                f"{self.source_table!r} does not exist",
+                "check the table name (and, on BigQuery, the connection's project)",
+            )
+        spec = CdcSpec(
+            source_table=self.source_table,
+            primary_key=tuple(self.primary_key),
+            columns=self._columns(schema),
+            type_column=self.type_column,
+            version_column=self.version_column,
+            inserted_at_column=self.inserted_at_column,
+            snapshot_table_prefix=self.snapshot_table_prefix,
+            snapshot_suffix_format=self.snapshot_suffix_format,
+            snapshot_timezone=self.snapshot_timezone,
+            lookback=self.lookback,
+        )
+        check_source_schema(spec, schema, dialect)
+        return spec
+
+    def _snapshot(self, spec: CdcSpec, params: Mapping[str, Any], schema_of: Any) -> str | None:
+        """The day's snapshot table if it exists and has the key and tracked columns, else None.
+
+        ``schema_of(name)`` gives a table's schema, None when it does not exist.
+        """
         if not spec.snapshot_table_prefix:
             return None
         candidate = f"{spec.snapshot_table_prefix}{params['snapshot_suffix']}"
         schema = schema_of(candidate)
         if schema is not None:
-            try:
-                check_snapshot_schema(spec, candidate, schema)
-            except ConfigError as exc:
-                raise AirflowFailException(str(exc)) from exc
+            check_snapshot_schema(spec, candidate, schema)
             return candidate
         self.log.warning("Snapshot %s does not exist: before images come from the log only", candidate)
         return None
 
-    def _missing(self, counts: dict[str, int]) -> int:
-        """The count of missing before images; raises above ``max_missing_before``."""
+    def _missing(self, counts: Mapping[str, int]) -> int:
+        """Count the missing before images; raises above ``max_missing_before``."""
         missing = sum(n for k, n in counts.items() if k.endswith(":missing"))
-        if missing > self.max_missing_before:
+        if missing > int(self.max_missing_before):
             raise AirflowException(
                 f"{missing} change(s) have no before image (not in the log's lookback nor in the "
                 f"snapshot), above max_missing_before={self.max_missing_before}; nothing was written. "
@@ -274,15 +322,15 @@ class CdcBeforeAfterOperator(BaseOperator):
             self.log.warning("%d change(s) have no before image (before_source=missing)", missing)
         return missing
 
-    def _bad_rows(self, counts: dict[str, int]) -> dict[str, int]:
-        """The window's bad-row counts, logged; raises (no retries) above ``max_bad_rows``."""
-        counts = {k: int(counts[k]) for k in (*BAD_ROW_REASONS, "total")}
+    def _bad_rows(self, found: Mapping[str, Any]) -> dict[str, int]:
+        """Log the window's bad-row counts and return them; raises (no retries) above ``max_bad_rows``."""
+        counts = {k: int(found[k]) for k in (*BAD_ROW_REASONS, "total")}
         total = counts["total"]
         detail = (
             f"{counts['null_key']} with a NULL key column, {counts['null_version']} with a NULL "
             f"version, {counts['unknown_change_type']} whose change type is not exactly I, U or D"
         )
-        if total > self.max_bad_rows:
+        if total > int(self.max_bad_rows):
             raise AirflowFailException(
                 f"{total} bad row(s) in the window of {self.source_table} ({detail}), above "
                 f"max_bad_rows={self.max_bad_rows}; nothing was written. Correct the rows in the "
@@ -295,7 +343,7 @@ class CdcBeforeAfterOperator(BaseOperator):
         return counts
 
     def _summary(
-        self, start: datetime, end: datetime, counts: dict[str, int], **extra: Any
+        self, start: datetime, end: datetime, counts: Mapping[str, int], **extra: Any
     ) -> dict[str, Any]:
         return {
             "destination": self.destination_table,
@@ -304,9 +352,12 @@ class CdcBeforeAfterOperator(BaseOperator):
             "window_start": start.isoformat(),
             "window_end": end.isoformat(),
             "rows": sum(counts.values()),
-            "by_op_and_before_source": counts,
+            "by_op_and_before_source": dict(counts),
             **extra,
         }
+
+    def _store(self) -> RunStateStore:
+        return RunStateStore(self.state_root, self.state_conn_id)
 
     # -- BigQuery -----------------------------------------------------------------------------------
     def _run_bigquery(self, context: Any, start: datetime, end: datetime, dry_run: bool) -> dict[str, Any]:
@@ -333,95 +384,93 @@ class CdcBeforeAfterOperator(BaseOperator):
                 "Dry run: the query would process %s bytes; nothing written", job.total_bytes_processed
             )
             return {"dry_run": True, "bytes_processed": job.total_bytes_processed, "snapshot": snapshot}
-        window = {"window_start": start, "window_end": end}
-        [bad] = hook.run_query(build_bad_rows_sql(spec, Dialect.BIGQUERY), window, labels).result()
+        run = (ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
+        with self._job_attempt(run) as attempt:
+            counts, extra = self._bigquery_steps(hook, spec, sql, params, labels, run, attempt)
+        return self._summary(start, end, counts, snapshot=snapshot, **extra)
+
+    @contextmanager
+    def _job_attempt(self, run: tuple[Any, ...]) -> Iterator[int]:
+        """The attempt number of this try's job ids (see :func:`~platform_ops.core.cdc.step_job_id`).
+
+        A try that ends, in success or failure, moves the next try to the next attempt; one that
+        dies with its worker does not, so the next try reattaches to its jobs.
+        """
+        store, key = self._store(), run_digest(*run)
+        doc = store.get_shared(JOB_ATTEMPTS, key)
+        attempt = int(doc.get("attempt", 0)) if isinstance(doc, dict) else 0
+        try:
+            yield attempt
+        finally:
+            store.put_shared(JOB_ATTEMPTS, key, {"attempt": attempt + 1})
+
+    def _bigquery_steps(
+        self,
+        hook: Any,
+        spec: CdcSpec,
+        sql: str,
+        params: Mapping[str, Any],
+        labels: Mapping[str, str],
+        run: tuple[Any, ...],
+        attempt: int,
+    ) -> tuple[dict[str, int], dict[str, Any]]:
+        """Check the bad rows, compute into the staging table, check it, MERGE it; one job each."""
+
+        def job_id(step: str) -> str:
+            return step_job_id(step, attempt, *run)
+
+        window = {"window_start": params["window_start"], "window_end": params["window_end"]}
+        bad_sql = build_bad_rows_sql(spec, Dialect.BIGQUERY)
+        [bad] = hook.run_query(bad_sql, window, labels, job_id=job_id("bad_rows")).result()
         bad_rows = self._bad_rows(dict(bad.items()))
         # This run's own table: another run of the window (other params) computes into another.
-        staged = staged_table(self.destination_table, ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
+        staged = staged_table(self.destination_table, *run)
         create = (
             f"CREATE OR REPLACE TABLE `{staged}`\n"
             "OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY)) AS\n"
         )
-        job = hook.run_query(create + sql, params, labels)
+        job = hook.run_query(create + sql, params, labels, job_id=job_id("compute"))
         self.log.info(
             "Window computed into %s (job %s, %s bytes)", staged, job.job_id, job.total_bytes_processed
         )
         try:
-            rows = hook.run_query(
-                f"SELECT CONCAT(op, ':', before_source) AS k, COUNT(*) AS n FROM `{staged}` GROUP BY k",
-                {},
-                labels,
-            ).result()
-            counts = {r["k"]: r["n"] for r in rows}
+            count_sql = (
+                f"SELECT CONCAT(op, ':', before_source) AS k, COUNT(*) AS n FROM `{staged}` GROUP BY k"
+            )
+            rows = hook.run_query(count_sql, {}, labels, job_id=job_id("count")).result()
+            counts = {str(r["k"]): int(r["n"]) for r in rows}
             missing = self._missing(counts)
             columns = hook.create_like(self.destination_table, staged, "window_start", spec.primary_key)
             merge = replace_window_sql(self.destination_table, staged, columns)
-            job = hook.run_query(merge, window, labels)
+            job = hook.run_query(merge, window, labels, job_id=job_id("merge"))
             self.log.info(
                 "%s: window replaced (%s rows affected)", self.destination_table, job.num_dml_affected_rows
             )
         finally:
             hook.drop(staged)
-        return self._summary(
-            start, end, counts, missing_before=missing, bad_rows=bad_rows, snapshot=snapshot, staged=staged
-        )
+        return counts, {"missing_before": missing, "bad_rows": bad_rows, "staged": staged}
 
     # -- DuckDB -------------------------------------------------------------------------------------
     def _run_duckdb(self, start: datetime, end: datetime, dry_run: bool) -> dict[str, Any]:
-        import duckdb
+        from platform_ops.hooks.cdc_duckdb import CdcDuckDBHook
 
-        con = duckdb.connect(self.duckdb_path or default_duckdb_path())
-        try:
-            return self._duckdb(con, start, end, dry_run)
-        finally:
-            con.close()
-
-    def _duckdb(self, con: Any, start: datetime, end: datetime, dry_run: bool) -> dict[str, Any]:
-        def schema_of(name: str) -> dict[str, str] | None:
-            schema, _, table = name.rpartition(".")
-            found = con.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = ? AND table_schema = ? ORDER BY ordinal_position",
-                [table, schema or "main"],
-            ).fetchall()
-            return dict(found) or None
-
-        spec = self._spec(schema_of(self.source_table), Dialect.DUCKDB)
-        params = query_params(spec, start, end)
-        snapshot = self._snapshot(spec, params, schema_of)
-        params.pop("snapshot_suffix")
-        sql = build_sql(spec, Dialect.DUCKDB, self.mode, snapshot_table=snapshot)
-        if dry_run:
-            plan = con.execute(f"EXPLAIN {sql}", params).fetchall()
-            self.log.info("Dry run: nothing written. Plan:\n%s", "\n".join(str(r[-1]) for r in plan))
-            return {"dry_run": True, "bytes_processed": None, "snapshot": snapshot}
-        dest = ".".join(f'"{ident("destination_table", p)}"' for p in self.destination_table.split("."))
-        window = {"window_start": start, "window_end": end}
-        cur = con.execute(build_bad_rows_sql(spec, Dialect.DUCKDB), window)
-        bad_rows = self._bad_rows(dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True)))
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(f"CREATE TABLE IF NOT EXISTS {dest} AS SELECT * FROM ({sql}) AS q LIMIT 0", params)
-            con.execute(
-                f"DELETE FROM {dest} WHERE window_start = $window_start AND window_end = $window_end", window
-            )
-            con.execute(f"INSERT INTO {dest} SELECT * FROM ({sql}) AS q", params)
-            counts = dict(
-                con.execute(
-                    f"SELECT op || ':' || before_source, count(*) FROM {dest} "
-                    "WHERE window_start = $window_start AND window_end = $window_end GROUP BY ALL",
-                    window,
-                ).fetchall()
-            )
-            missing = self._missing(counts)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+        with CdcDuckDBHook(self.duckdb_path) as hook:
+            spec = self._spec(hook.schema(self.source_table), Dialect.DUCKDB)
+            params = query_params(spec, start, end)
+            snapshot = self._snapshot(spec, params, hook.schema)
+            params.pop("snapshot_suffix")
+            sql = build_sql(spec, Dialect.DUCKDB, self.mode, snapshot_table=snapshot)
+            if dry_run:
+                self.log.info("Dry run: nothing written. Plan:\n%s", "\n".join(hook.plan(sql, params)))
+                return {"dry_run": True, "bytes_processed": None, "snapshot": snapshot}
+            dest = ".".join(f'"{ident("destination_table", p)}"' for p in self.destination_table.split("."))
+            window = {"window_start": start, "window_end": end}
+            bad_rows = self._bad_rows(hook.one_row(build_bad_rows_sql(spec, Dialect.DUCKDB), window))
+            counts, missing = hook.replace_window(dest, sql, params, self._missing)
         return self._summary(start, end, counts, missing_before=missing, bad_rows=bad_rows, snapshot=snapshot)
 
-    def _watermark(self, start: Any, end: Any) -> None:
-        store = RunStateStore(self.state_root, self.state_conn_id)
+    def _watermark(self, start: datetime, end: datetime) -> None:
+        store = self._store()
         key = self.destination_table
         previous = store.get_shared(WATERMARKS, key)
         if previous and previous.get("window_end") and previous["window_end"] < start.isoformat():
