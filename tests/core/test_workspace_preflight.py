@@ -643,3 +643,33 @@ def test_private_link_off_needs_no_endpoints_or_supported_region() -> None:
         public_access_enabled=True,
     )
     assert req.region == "me-central-1"
+
+
+def test_request_coerces_yaml_and_ui_values() -> None:
+    """Lists (YAML, JSON params) become tuples and plain strings become the enums."""
+    req = request(
+        cluster_subnet_ids=[CL_A, CL_B],
+        security_group_ids=[CLUSTER_SG, ENDPOINT_SG],
+        netmask_range=[17, 25],
+        metastore="glue",
+        private_access_level="ENDPOINT",
+        allowed_vpc_endpoint_ids=[EP["front"]],
+    )
+    assert req.cluster_subnet_ids == (CL_A, CL_B)
+    assert req.netmask_range == (17, 25)
+    assert req.metastore is wp.Metastore.GLUE
+    assert req.private_access_level is wp.PrivateAccessLevel.ENDPOINT
+    assert run(no_nat_route(good()), metastore="glue").findings == ()
+
+
+@pytest.mark.parametrize(("field", "value"), [("metastore", "rds"), ("private_access_level", "PUBLIC")])
+def test_unknown_choices_name_the_field(field: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        request(**{field: value})
+    assert caught.value.field == field
+
+
+def test_a_missing_root_bucket_is_a_finding() -> None:
+    (hit,) = run(replace(good(), root_bucket_policy=None, root_bucket_exists=False)).errors
+    assert hit.rule_id == "IAM-ROOT-BUCKET-POLICY"
+    assert hit.message == "bucket not found"

@@ -346,3 +346,11 @@ def test_against_a_moto_server_through_the_connection_endpoint(aws_conn: str, mo
     report = wp.evaluate(hook.snapshot(req), req)
     assert report.findings == (), report.lines()
     assert hook.call_count > 0
+
+
+def test_a_missing_root_bucket_is_reported_by_the_rules(aws: Callable[[str], Any]) -> None:
+    hands_on = build_hands_on_vpc(aws)
+    report, _ = preflight(hands_on, root_bucket_name="no-such-root-bucket")
+    assert [(f.rule_id, f.resource_id, f.message) for f in report.errors] == [
+        ("IAM-ROOT-BUCKET-POLICY", "no-such-root-bucket", "bucket not found")
+    ]

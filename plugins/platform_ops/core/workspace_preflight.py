@@ -637,6 +637,7 @@ class PreflightSnapshot:
     endpoints: tuple[VpcEndpoint, ...] = ()
     roles: Mapping[str, IamRole] = field(default_factory=dict)
     root_bucket_policy: Mapping[str, Any] | None = None
+    root_bucket_exists: bool = True
 
     def subnet(self, subnet_id: str) -> Subnet | None:
         """The subnet with this id, if it is in the snapshot."""
@@ -723,7 +724,8 @@ class PreflightRequest:
     data_role_arn: str | None = None
 
     def __post_init__(self) -> None:
-        """Validate every field before anything reads AWS."""
+        """Coerce YAML/UI values (lists, plain strings), then validate every field before any AWS read."""
+        self._coerce()
         self._check_accounts()
         self._check_network()
         self._check_private_link()
@@ -740,6 +742,38 @@ class PreflightRequest:
         """Every role the IAM rules read."""
         arns = [self.cross_account_role_arn, self.storage_role_arn, self.cluster_role_arn, self.data_role_arn]
         return tuple(dict.fromkeys(a for a in arns if a))
+
+    def _coerce(self) -> None:
+        for name in (
+            "cluster_subnet_ids",
+            "endpoint_subnet_ids",
+            "security_group_ids",
+            "allowed_vpc_endpoint_ids",
+        ):
+            value = getattr(self, name)
+            _require(
+                isinstance(value, list | tuple),
+                name,
+                f"{value!r} is not a list of ids",
+                "give a list of AWS ids",
+            )
+            object.__setattr__(self, name, tuple(value))
+        _require(
+            isinstance(self.netmask_range, list | tuple) and len(self.netmask_range) == 2,
+            "netmask_range",
+            f"{self.netmask_range!r} is not a pair of prefix lengths",
+            f"give two numbers such as {list(DEFAULT_NETMASK_RANGE)}",
+        )
+        object.__setattr__(self, "netmask_range", tuple(self.netmask_range))
+        for name, kind in (("metastore", Metastore), ("private_access_level", PrivateAccessLevel)):
+            value = getattr(self, name)
+            _require(
+                value in {m.value for m in kind},
+                name,
+                f"{value!r} is not one of {[m.value for m in kind]}",
+                f"choose one of {', '.join(m.value for m in kind)}",
+            )
+            object.__setattr__(self, name, kind(value))
 
     def _check_accounts(self) -> None:
         _require(
@@ -1369,7 +1403,9 @@ def _bucket_grants(policy: Mapping[str, Any] | None, bucket: str) -> list[str]:
 
 def _check_storage(snapshot: PreflightSnapshot, request: PreflightRequest) -> Iterator[Finding]:
     bucket = request.root_bucket_name
-    if snapshot.root_bucket_policy is None:
+    if not snapshot.root_bucket_exists:
+        yield finding("IAM-ROOT-BUCKET-POLICY", bucket, "bucket not found")
+    elif snapshot.root_bucket_policy is None:
         yield finding("IAM-ROOT-BUCKET-POLICY", bucket, "bucket has no policy")
     else:
         lacking = _bucket_grants(snapshot.root_bucket_policy, bucket)

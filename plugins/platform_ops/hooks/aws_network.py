@@ -213,22 +213,26 @@ class AwsNetworkHook(AwsBaseHook):
             permission_policies=tuple(documents),
         )
 
-    def bucket_policy(self, bucket: str) -> Mapping[str, Any] | None:
-        """The bucket's policy document, or None when it has none."""
+    def bucket_policy(self, bucket: str) -> tuple[bool, Mapping[str, Any] | None]:
+        """Whether the bucket exists, and its policy document (None when it has none)."""
         try:
-            return _document(self._call("s3", "get_bucket_policy", Bucket=bucket)["Policy"])
+            return True, _document(self._call("s3", "get_bucket_policy", Bucket=bucket)["Policy"])
         except ResourceNotFoundError as exc:
             if "NoSuchBucketPolicy" in exc.message:
-                return None
+                return True, None
+            if "NoSuchBucket" in exc.message:
+                return False, None
             raise
 
     def snapshot(self, request: wp.PreflightRequest) -> wp.PreflightSnapshot:
         """Everything the preflight rules read for ``request``."""
         roles = {arn: role for arn in request.role_arns if (role := self.describe_role(arn)) is not None}
+        bucket_exists, bucket_policy = self.bucket_policy(request.root_bucket_name)
         return wp.PreflightSnapshot(
             vpc=self.describe_vpc(request.vpc_id),
             roles=roles,
-            root_bucket_policy=self.bucket_policy(request.root_bucket_name),
+            root_bucket_policy=bucket_policy,
+            root_bucket_exists=bucket_exists,
             **self.describe_network(request.vpc_id),
         )
 
