@@ -356,6 +356,10 @@ def build_hands_on_vpc(
         endpoint_ids=endpoint_ids,
         root_bucket_name=bucket,
         databricks_account_id=databricks_account_id,
+        cross_account_role_arn=roles["cross_account_role_arn"],
+        storage_role_arn=roles["storage_role_arn"],
+        cluster_role_arn=roles["cluster_role_arn"],
+        cluster_instance_profile_arn=roles["cluster_instance_profile_arn"],
+        data_role_arn=roles["data_role_arn"],
         **net,
-        **roles,
     )
