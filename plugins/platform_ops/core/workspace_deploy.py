@@ -1,0 +1,327 @@
+"""One workspace deployment: its parameters, the plan it prints, and the status of the workspace it waits on.
+
+Pure: no Airflow, no SDK, no I/O.
+
+* :func:`parse_deploy_params` validates everything a deployment needs before any call: the account
+  objects (:func:`~platform_ops.core.workspace_objects.deployment_from_params`) and the preflight
+  request (:class:`~platform_ops.core.workspace_preflight.PreflightRequest`) built from the same
+  parameters, so the network and IAM rules check exactly what the account objects will name.
+* :func:`plan_lines` is what the task prints before it writes anything (and all a dry run does).
+* :class:`WorkspaceStatus` is the workspace as the account API reports it, with the network's
+  diagnostics when it FAILED; :class:`WorkspaceWaitEvent` is the one JSON-safe event that ends a wait
+  (the trigger's and the polling path's alike).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from platform_ops.core import workspace_preflight as wp
+from platform_ops.core.workspace_objects import (
+    ObjectSpec,
+    WorkspaceDeployment,
+    deployment_from_params,
+)
+from platform_ops.exceptions import ConfigError
+
+RUNNING = "RUNNING"
+FAILED = "FAILED"
+# Statuses that end the wait at once without RUNNING: BANNED and CANCELLED never recover, and a
+# CANCELLING workspace only ends CANCELLED (the SDK's waiter would ride it to its own timeout).
+STOPPED = ("BANNED", "CANCELLING", "CANCELLED")
+TERMINAL = (RUNNING, FAILED, *STOPPED)
+
+
+class WaitOutcome(StrEnum):
+    """How a wait for RUNNING ended."""
+
+    RUNNING = "running"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True)
+class NetworkHealth:
+    """What the account API says about the network of a workspace that failed."""
+
+    network_id: str | None = None
+    vpc_status: str | None = None
+    error_messages: tuple[str, ...] = ()
+    warning_messages: tuple[str, ...] = ()
+
+    @classmethod
+    def from_api(cls, network: Mapping[str, Any]) -> NetworkHealth:
+        """Build from the API's network object (``error_messages`` / ``warning_messages`` entries)."""
+
+        def texts(entries: Any, kind: str) -> tuple[str, ...]:
+            out = []
+            for entry in entries or ():
+                if isinstance(entry, Mapping):
+                    label = entry.get(f"{kind}_type")
+                    text = str(entry.get(f"{kind}_message") or "")
+                    out.append(f"{label}: {text}" if label else text)
+                else:
+                    out.append(str(entry))
+            return tuple(out)
+
+        return cls(
+            network_id=network.get("network_id"),
+            vpc_status=network.get("vpc_status"),
+            error_messages=texts(network.get("error_messages"), "error"),
+            warning_messages=texts(network.get("warning_messages"), "warning"),
+        )
+
+    def describe(self) -> str:
+        """One paragraph: VPC status, errors, warnings."""
+        parts = [f"network {self.network_id} vpc_status {self.vpc_status or 'unknown'}"]
+        if self.error_messages:
+            parts.append("errors: " + "; ".join(self.error_messages))
+        if self.warning_messages:
+            parts.append("warnings: " + "; ".join(self.warning_messages))
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class WorkspaceStatus:
+    """A workspace's ``workspace_status`` and message, with its network's diagnostics once FAILED."""
+
+    workspace_id: str
+    status: str
+    message: str = ""
+    network_id: str | None = None
+    network: NetworkHealth | None = None
+
+    @classmethod
+    def from_api(cls, workspace: Mapping[str, Any]) -> WorkspaceStatus:
+        """Build from the API's workspace object (``workspace_status`` may be an enum's value)."""
+        status = workspace.get("workspace_status") or "NOT_PROVISIONED"
+        return cls(
+            workspace_id=str(workspace.get("workspace_id")),
+            status=str(getattr(status, "value", status)),
+            message=str(workspace.get("workspace_status_message") or ""),
+            network_id=workspace.get("network_id"),
+        )
+
+    def with_network(self, network: NetworkHealth) -> WorkspaceStatus:
+        """The same status, explained by its network."""
+        return WorkspaceStatus(self.workspace_id, self.status, self.message, self.network_id, network)
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the status ends the wait (RUNNING, FAILED, BANNED, CANCELLING, CANCELLED)."""
+        return self.status in TERMINAL
+
+    @property
+    def is_successful(self) -> bool:
+        """Whether the workspace is RUNNING."""
+        return self.status == RUNNING
+
+    @property
+    def needs_network(self) -> bool:
+        """Whether the network should be read to explain this status (FAILED, not read yet)."""
+        return self.status == FAILED and self.network is None and bool(self.network_id)
+
+    def describe(self) -> str:
+        """``STATUS: message`` (what each status change logs)."""
+        return f"{self.status}: {self.message}" if self.message else self.status
+
+    def explain(self) -> str:
+        """Why the workspace is not RUNNING: its message, and for FAILED its network's diagnostics."""
+        text = f"workspace {self.workspace_id} is {self.describe()}"
+        if self.network is not None:
+            text += f" ({self.network.describe()})"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        network = None
+        if self.network is not None:
+            network = {
+                "network_id": self.network.network_id,
+                "vpc_status": self.network.vpc_status,
+                "error_messages": list(self.network.error_messages),
+                "warning_messages": list(self.network.warning_messages),
+            }
+        return {
+            "workspace_id": self.workspace_id,
+            "status": self.status,
+            "message": self.message,
+            "network_id": self.network_id,
+            "network": network,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WorkspaceStatus:
+        """Rebuild from :meth:`to_json`."""
+        net = data.get("network")
+        network = None
+        if isinstance(net, Mapping):
+            network = NetworkHealth(
+                network_id=net.get("network_id"),
+                vpc_status=net.get("vpc_status"),
+                error_messages=tuple(net.get("error_messages") or ()),
+                warning_messages=tuple(net.get("warning_messages") or ()),
+            )
+        return cls(
+            workspace_id=str(data["workspace_id"]),
+            status=str(data["status"]),
+            message=str(data.get("message") or ""),
+            network_id=data.get("network_id"),
+            network=network,
+        )
+
+
+def settled(status: WorkspaceStatus) -> WaitOutcome | None:
+    """The outcome once ``status`` ends the wait, None while provisioning goes on."""
+    if status.is_successful:
+        return WaitOutcome.RUNNING
+    return WaitOutcome.FAILED if status.is_terminal else None
+
+
+@dataclass(frozen=True)
+class WorkspaceWaitEvent:
+    """The one event that ends a wait for RUNNING: outcome, message and the last status read."""
+
+    workspace_id: str
+    outcome: WaitOutcome
+    message: str
+    status: WorkspaceStatus | None = None
+
+    @classmethod
+    def of(cls, status: WorkspaceStatus) -> WorkspaceWaitEvent | None:
+        """The event a status ends the wait with, None while it goes on."""
+        outcome = settled(status)
+        if outcome is None:
+            return None
+        message = status.describe() if outcome is WaitOutcome.RUNNING else status.explain()
+        return cls(status.workspace_id, outcome, message, status)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict (a trigger event's payload)."""
+        return {
+            "workspace_id": self.workspace_id,
+            "outcome": self.outcome.value,
+            "message": self.message,
+            "status": None if self.status is None else self.status.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WorkspaceWaitEvent:
+        """Rebuild from :meth:`to_json`."""
+        status = data.get("status")
+        return cls(
+            workspace_id=str(data["workspace_id"]),
+            outcome=WaitOutcome(data["outcome"]),
+            message=str(data.get("message") or ""),
+            status=WorkspaceStatus.from_json(status) if isinstance(status, Mapping) else None,
+        )
+
+
+# -- parameters -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeployPlan:
+    """A validated deployment: the account objects and the preflight request over the same parameters."""
+
+    deployment: WorkspaceDeployment
+    preflight: wp.PreflightRequest
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _section(params: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = params.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, f"must be an object, got {value!r}", f"give {key} as a mapping")
+    return value
+
+
+def _endpoint_id(link: Mapping[str, Any], use: str) -> str | None:
+    entry = link.get(f"{use}_endpoint")
+    return str(entry.get("aws_vpc_endpoint_id")) if isinstance(entry, Mapping) else None
+
+
+def _preflight_request(params: Mapping[str, Any], deployment: WorkspaceDeployment) -> wp.PreflightRequest:
+    network = _section(params, "network")
+    link = _section(params, "private_link")
+    access = _section(link, "private_access_settings")
+    commit = _section(params, "commit_service")
+    front_end = link.get("front_end_endpoint_id")
+    level = access.get("private_access_level", "ACCOUNT")
+    endpoint_group = deployment.network.endpoint_security_group_id
+    if endpoint_group is None:
+        raise ConfigError(
+            "network.endpoint_security_group_id",
+            "is missing: the STS and Kinesis interface endpoints (and PrivateLink's) need their group",
+            "give the id of the group attached to the interface endpoints",
+        )
+    return wp.PreflightRequest(
+        region=deployment.region,
+        databricks_account_id=deployment.account_id,
+        aws_account_id=str(params.get("aws_account_id") or ""),
+        vpc_id=deployment.network.vpc_id,
+        cluster_subnet_ids=deployment.network.subnet_ids,
+        endpoint_subnet_ids=tuple(network.get("endpoint_subnet_ids") or ()),
+        security_group_ids=deployment.network.security_group_ids,
+        endpoint_security_group_id=endpoint_group,
+        cross_account_role_arn=str(deployment.credentials.fields["aws_credentials.sts_role.role_arn"]),
+        root_bucket_name=str(deployment.storage.fields["root_bucket_info.bucket_name"]),
+        max_nodes=params.get("max_nodes", 10),
+        netmask_range=tuple(params.get("netmask_range") or wp.DEFAULT_NETMASK_RANGE),
+        private_link=deployment.private_link,
+        relay_endpoint_id=_endpoint_id(link, "dataplane_relay"),
+        workspace_endpoint_id=_endpoint_id(link, "rest_api"),
+        front_end_endpoint_id=front_end,
+        public_access_enabled=access.get("public_access_enabled", True),
+        private_access_level=level,
+        allowed_vpc_endpoint_ids=(front_end,) if level == "ENDPOINT" and front_end else (),
+        metastore=params.get("metastore", wp.Metastore.DATABRICKS_HIVE.value),
+        storage_role_arn=deployment.storage.fields.get("role_arn"),
+        cluster_role_arn=commit.get("cluster_role_arn"),
+        data_role_arn=commit.get("data_role_arn"),
+    )
+
+
+def parse_deploy_params(params: Mapping[str, Any]) -> DeployPlan:
+    """Validate one workspace's parameters (a YAML file or the operator's ``workspace`` argument).
+
+    Raises:
+        ConfigError: naming the first bad parameter and its fix.
+    """
+    if not isinstance(params, Mapping):
+        raise ConfigError("workspace", f"must be a mapping, got {type(params).__name__}", "give a dict")
+    deployment = deployment_from_params(params)
+    return DeployPlan(deployment, _preflight_request(params, deployment))
+
+
+def _spec_line(spec: ObjectSpec) -> str:
+    fields = ", ".join(f"{k}={v!r}" for k, v in spec.fields.items() if v not in (None, [], ""))
+    return f"  {spec.kind} {spec.name!r}: {fields}"
+
+
+def plan_lines(deployment: WorkspaceDeployment) -> list[str]:
+    """What the deployment finds or creates, in order (ids not known yet are shown by name)."""
+    names = {e.name: f"<{e.name}>" for e in deployment.endpoints}
+    specs: list[ObjectSpec | None] = [
+        deployment.credentials,
+        deployment.storage,
+        *deployment.endpoint_specs(),
+        deployment.network_spec(names),
+        deployment.private_access_spec(names),
+        deployment.workspace_spec({}),
+    ]
+    head = (
+        f"plan for workspace {deployment.workspace_name!r} (deployment {deployment.deployment_name!r}, "
+        f"account {deployment.account_id}, {deployment.region}, host {deployment.host()}): "
+        "find each object by name, adopt it when it matches, create it otherwise"
+    )
+    return [head, *(_spec_line(s) for s in specs if s is not None)]
+
+
+def public_summary(objects: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The objects as XCom and the run state keep them: kind, name, id, created (no details)."""
+    return [
+        {"kind": o["kind"], "name": o["name"], "object_id": o["object_id"], "created": o["created"]}
+        for o in objects
+    ]
