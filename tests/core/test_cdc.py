@@ -546,3 +546,24 @@ def test_a_trailing_newline_is_not_a_suffix_format() -> None:
             source_table="main.log", primary_key=("a",), columns=("b",), snapshot_suffix_format="%y%m%d\n"
         )
     assert err.value.field == "snapshot_suffix_format"
+
+
+def test_step_job_ids_are_valid_fixed_per_run_step_and_attempt() -> None:
+    import re
+
+    from platform_ops.core.cdc import step_job_id
+
+    run = ("dag", "scheduled__2026-11-21T15:00:00+00:00 é/ü", "task", 3)  # any run id
+    job_id = step_job_id("compute", 0, *run)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,1024}", job_id), job_id
+    assert job_id == step_job_id("compute", 0, *run), "the same step of the same run: the same id"
+    others = {
+        step_job_id("merge", 0, *run),
+        step_job_id("compute", 1, *run),
+        step_job_id("compute", 0, "dag", run[1], "task", 4),
+        step_job_id("compute", 0, "da", "g" + run[1], "task", 3),
+    }
+    assert job_id not in others
+    assert len(others) == 4, "each differs from the others too"
+    with pytest.raises(ConfigError):
+        step_job_id("Compute step", 0, *run)
