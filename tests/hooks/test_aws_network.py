@@ -15,6 +15,7 @@ from platform_ops.core import iam_policy
 from platform_ops.core import workspace_preflight as wp
 from platform_ops.exceptions import (
     AccessDeniedError,
+    ConfigError,
     InvalidRequestError,
     ResourceNotFoundError,
     TransientServiceError,
@@ -354,3 +355,13 @@ def test_a_missing_root_bucket_is_reported_by_the_rules(aws: Callable[[str], Any
     assert [(f.rule_id, f.resource_id, f.message) for f in report.errors] == [
         ("IAM-ROOT-BUCKET-POLICY", "no-such-root-bucket", "bucket not found")
     ]
+
+
+def test_a_region_mismatch_fails_before_any_call(aws: Callable[[str], Any]) -> None:
+    hands_on = build_hands_on_vpc(aws)
+    hook = AwsNetworkHook(aws_conn_id=CONN_ID, region_name="us-east-1")
+    with pytest.raises(ConfigError) as caught:
+        hook.snapshot(hands_on.request())
+    assert caught.value.field == "region"
+    assert "us-east-1" in str(caught.value)
+    assert hook.call_count == 0

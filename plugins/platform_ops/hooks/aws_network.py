@@ -25,6 +25,7 @@ from botocore import exceptions as boto_errors
 from platform_ops.core import workspace_preflight as wp
 from platform_ops.exceptions import (
     AccessDeniedError,
+    ConfigError,
     ExternalServiceError,
     InvalidRequestError,
     ResourceNotFoundError,
@@ -225,7 +226,18 @@ class AwsNetworkHook(AwsBaseHook):
             raise
 
     def snapshot(self, request: wp.PreflightRequest) -> wp.PreflightSnapshot:
-        """Everything the preflight rules read for ``request``."""
+        """Everything the preflight rules read for ``request``.
+
+        Raises:
+            ConfigError: The connection's region is not the workspace's (checked before any call).
+        """
+        if self.region_name and self.region_name != request.region:
+            raise ConfigError(
+                "region",
+                f"the workspace is in {request.region} but the AWS connection {self.aws_conn_id!r} is for "
+                f"{self.region_name}",
+                "set region_name of the AWS connection (or the task) to the workspace's region",
+            )
         roles = {arn: role for arn in request.role_arns if (role := self.describe_role(arn)) is not None}
         bucket_exists, bucket_policy = self.bucket_policy(request.root_bucket_name)
         return wp.PreflightSnapshot(
