@@ -4,15 +4,11 @@
 Builds the dbt project in `include/dbt` (`dbt build`: seeds, models, tests) once a day with
 **DbtRunOrRetryOperator**.
 
-The run_results of every logical date are persisted (RunStateStore, key
-`dbt_transform/dbt_run/<logical date>/dbt_run_results`), so:
-
-* an Airflow retry, a cleared task or a backfill of a **failed** date re-runs only the failed
-  models and their descendants (`dbt retry` from the stored results);
-* a re-run of a **green** date does nothing unless `force` is set;
-* a run with another target, selection or `full_refresh` than the stored one runs in full
-  (`full_refresh=true` on a failed or green date: a full run with `--full-refresh`);
-* stored failures of models deleted or renamed since run the date in full, with a warning.
+The run_results of every logical date are persisted (key
+`dbt_transform/dbt_run/<logical date>/dbt_run_results`), so an Airflow retry, a cleared task or a
+backfill of a **failed** date re-runs only its failed models and their descendants, and a re-run
+of a **green** date does nothing unless `force` is set. The full rules are in the docstring of
+`DbtRunOrRetryOperator` (plugins/platform_ops/operators/dbt.py).
 
 Repair failed dates in bulk:
 

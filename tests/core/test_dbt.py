@@ -695,16 +695,17 @@ def test_load_state_round_trip() -> None:
 # -- dbt deps ------------------------------------------------------------------------------------
 
 
-def test_deps_fingerprint(tmp_path: Path) -> None:
-    assert deps_fingerprint(tmp_path) is None
-    (tmp_path / "package-lock.yml").write_text("packages: []\n")
-    assert deps_fingerprint(tmp_path) is None, "a lock alone declares no packages"
-    (tmp_path / "packages.yml").write_text("packages:\n  - local: ../pkg\n")
-    first = deps_fingerprint(tmp_path)
+def test_deps_fingerprint_of_the_declaration_files_read() -> None:
+    """Pure: the hook reads the files (by name) and hands their contents over."""
+    lock = {"package-lock.yml": b"packages: []\n"}
+    assert deps_fingerprint({}) is None
+    assert deps_fingerprint(lock) is None, "a lock alone declares no packages"
+    declared = {**lock, "packages.yml": b"packages:\n  - local: ../pkg\n"}
+    first = deps_fingerprint(declared)
     assert first is not None
-    assert deps_fingerprint(tmp_path) == first
-    (tmp_path / "package-lock.yml").write_text("packages: [changed]\n")
-    assert deps_fingerprint(tmp_path) != first
+    assert deps_fingerprint(dict(reversed(declared.items()))) == first, "the order read does not matter"
+    assert deps_fingerprint({**declared, "package-lock.yml": b"packages: [changed]\n"}) != first
+    assert deps_fingerprint({**declared, "notes.txt": b"x"}) == first, "only the declaration files count"
 
 
 def test_deps_argv_names_the_project_and_target() -> None:

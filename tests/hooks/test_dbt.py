@@ -484,3 +484,53 @@ def test_the_session_lists_and_stops_before_retrying_a_failure_the_project_lost(
     report = json.loads(out.read_text())
     assert (report["listed"], report["retried"]) == (False, False)
     assert any("Parsing Error" in e for e in report["errors"]), report["errors"]
+
+
+# -- the work folder of one invocation --------------------------------------------------------------
+
+
+def test_an_invocation_folder_carries_the_parse_cache_per_project_and_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dbt's partial-parse file survives between runs of one project/target; nothing else does."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "home"))
+    project = str(REPO / "include" / "dbt")
+    hook = DbtHook()
+    with hook.invocation(project, "local") as work:
+        assert work.target.is_dir()
+        assert not (work.target / "partial_parse.msgpack").exists()
+        (work.target / "partial_parse.msgpack").write_bytes(b"parsed once")
+        (work.target / "run_results.json").write_text('{"results": [{"unique_id": "model.shop.a"}]}')
+        (work.target / "manifest.json").write_text("not json")
+        state = work.restore_run_results({"results": [], "args": {"which": "build"}})
+        assert json.loads(Path(state, "run_results.json").read_text())["args"] == {"which": "build"}
+        assert work.read_json("run_results.json") == {"results": [{"unique_id": "model.shop.a"}]}
+        assert work.read_json("manifest.json") is None, "unreadable artifacts are no artifacts"
+        assert work.read_json("missing.json") is None
+        root = work.root
+        assert root.name.startswith(f"{WORKSPACE_PREFIX}{os.getpid()}-")
+    assert not root.exists(), "the work folder is removed after the invocation"
+    with hook.invocation(project, "local") as again:
+        assert (again.target / "partial_parse.msgpack").read_bytes() == b"parsed once"
+        assert not (again.target / "run_results.json").exists(), "only what this invocation writes counts"
+    with hook.invocation(project, "dev") as other:
+        assert not (other.target / "partial_parse.msgpack").exists(), "each target parses for itself"
+    assert hook.running_dir(project, "local").parent == again.cache_dir
+
+
+def test_waiting_for_processes_ends_when_they_are_gone_or_at_the_deadline() -> None:
+    from platform_ops.hooks.dbt import _wait_gone
+
+    sleeper = subprocess.Popen([SH, "-c", "sleep 30"])
+    try:
+        proc = psutil.Process(sleeper.pid)
+        t0 = time.monotonic()
+        assert _wait_gone([proc], 0.5) == [proc], "still running at the deadline"
+        assert 0.5 <= time.monotonic() - t0 < 5
+        sleeper.kill()  # not reaped yet: a zombie counts as gone
+        t0 = time.monotonic()
+        assert _wait_gone([proc], 30) == []
+        assert time.monotonic() - t0 < 5, "returns as soon as the process is gone"
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -793,13 +793,16 @@ def new_state_doc(
 DEPS_FILES = ("packages.yml", "dependencies.yml", "package-lock.yml")
 
 
-def deps_fingerprint(project_dir: str | Path) -> str | None:
-    """A checksum of the package declarations, or None when the project declares no packages."""
-    project = Path(project_dir)
-    present = [project / name for name in DEPS_FILES if (project / name).is_file()]
-    if not any(p.name != "package-lock.yml" for p in present):
+def deps_fingerprint(files: Mapping[str, bytes]) -> str | None:
+    """A checksum of the package declarations, or None when the project declares no packages.
+
+    ``files``: the contents of the project's :data:`DEPS_FILES` that exist, by file name (others
+    are ignored); the hook reads them.
+    """
+    present = sorted(name for name in files if name in DEPS_FILES)
+    if not any(name != "package-lock.yml" for name in present):
         return None
     digest = hashlib.sha256()
-    for p in present:
-        digest.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    for name in present:
+        digest.update(name.encode() + b"\0" + files[name] + b"\0")
     return digest.hexdigest()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import json
 import os
 import queue
@@ -32,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -41,11 +41,13 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import tenacity
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
+from platform_ops.core.dbt import DEPS_FILES, deps_fingerprint
 from platform_ops.core.subprocess_env import subprocess_environment
-from platform_ops.exceptions import ConfigError
+from platform_ops.exceptions import ConfigError, PlatformOpsError
 
 DBT_EXECUTABLE_ENV = "PLATFORM_OPS_DBT_EXECUTABLE"
 #: the repository's own dbt environment (made by `make bootstrap`), used when nothing else is set
@@ -59,6 +61,14 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 STOP_GRACE_SECONDS = 5.0
 #: the script that checks and retries in one dbt process, run by the dbt environment's Python
 RETRY_SESSION = Path(__file__).with_name("retry_session.py")
+#: dbt's partial-parse file, carried between invocations of one project/target
+PARTIAL_PARSE = "partial_parse.msgpack"
+#: in ``<project>/dbt_packages``: the fingerprint of the package declarations ``dbt deps`` installed
+DEPS_STAMP = ".platform_ops_deps.sha256"
+
+
+class DbtCommandError(PlatformOpsError):
+    """A dbt command failed in a way Airflow's retries may fix (dbt deps, a parse error)."""
 
 
 @dataclass(frozen=True)
@@ -124,13 +134,18 @@ def _live_process(pid: int, started: float | None = None) -> psutil.Process | No
 
 def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
     """Wait until none of ``procs`` runs (zombies count as gone); returns those still running."""
-    deadline = time.monotonic() + timeout
-    alive = procs
-    while True:
-        alive = [p for p in alive if _live_process(p.pid, _started_or_none(p)) is not None]
-        if not alive or time.monotonic() >= deadline:
-            return alive
-        time.sleep(0.1)
+
+    def still_running() -> list[psutil.Process]:
+        return [p for p in procs if _live_process(p.pid, _started_or_none(p)) is not None]
+
+    polling = tenacity.Retrying(
+        retry=tenacity.retry_if_result(bool),
+        stop=tenacity.stop_after_delay(timeout),
+        wait=tenacity.wait_fixed(0.1),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else [],
+    )
+    alive: list[psutil.Process] = polling(still_running)
+    return alive
 
 
 def _started_or_none(proc: psutil.Process) -> float | None:
@@ -217,6 +232,82 @@ def sweep_workspaces(root: str | Path | None = None, log: Any = None) -> list[Pa
     return removed
 
 
+def _deps_fingerprint(project_dir: str) -> str | None:
+    """The fingerprint of the package declaration files of ``project_dir`` (None: no packages)."""
+    files = {name: Path(project_dir, name) for name in DEPS_FILES}
+    return deps_fingerprint({name: path.read_bytes() for name, path in files.items() if path.is_file()})
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``; None when the file is missing, empty, not JSON or not an object."""
+    try:
+        raw = path.read_text()
+    except FileNotFoundError:
+        return None
+    if not raw.strip():
+        return None
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+class DbtWorkspace:
+    """The folders of one dbt invocation, under a fresh work folder removed afterwards.
+
+    ``target`` is dbt's ``--target-path`` (and ``--log-path``): it starts with nothing but the
+    project/target's partial-parse file, so only what this invocation writes counts. ``state``
+    holds the run_results a ``dbt retry`` starts from; ``logs`` is for ``dbt ls``'s JSON log.
+    """
+
+    def __init__(self, root: Path, cache_dir: Path) -> None:
+        """Lay out the folders under ``root``; ``cache_dir`` keeps the project/target's parse cache."""
+        self.root = root
+        self.cache_dir = cache_dir
+        self.target = root / "target"
+        self.state = root / "state"
+        self.logs = root / "logs"
+        self.target.mkdir()
+
+    def restore_parse_cache(self) -> None:
+        """Copy the project/target's partial-parse file, if any, into the target folder."""
+        cached = self.cache_dir / PARTIAL_PARSE
+        if cached.is_file():
+            shutil.copy2(cached, self.target / PARTIAL_PARSE)
+
+    def keep_parse_cache(self) -> None:
+        """Replace the project/target's partial-parse file with the one dbt wrote (atomically)."""
+        fresh = self.target / PARTIAL_PARSE
+        if not fresh.is_file():
+            return
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.cache_dir / f".{PARTIAL_PARSE}.{os.getpid()}.tmp"
+        shutil.copy2(fresh, tmp)
+        os.replace(tmp, self.cache_dir / PARTIAL_PARSE)
+
+    def restore_run_results(self, run_results: Mapping[str, Any]) -> str:
+        """Write the run_results a ``dbt retry`` starts from; returns the ``--state`` folder."""
+        self.state.mkdir(exist_ok=True)
+        (self.state / "run_results.json").write_text(json.dumps(run_results))
+        return str(self.state)
+
+    def write(self, name: str, doc: Mapping[str, Any]) -> Path:
+        """Write ``doc`` as JSON to ``name`` in the work folder; returns its path."""
+        path = self.root / name
+        path.write_text(json.dumps(doc))
+        return path
+
+    def read_json(self, name: str, folder: Path | None = None) -> dict[str, Any] | None:
+        """A JSON artifact of the invocation (in the target folder unless ``folder`` says otherwise)."""
+        return read_json_object((folder or self.target) / name)
+
+    def log_lines(self) -> list[str]:
+        """The lines of ``dbt.log`` in the logs folder (empty when dbt wrote none)."""
+        log_file = self.logs / "dbt.log"
+        return log_file.read_text(errors="replace").splitlines() if log_file.is_file() else []
+
+
 class DbtHook(BaseHook):
     """Runs dbt commands; optionally with credentials from an Airflow Databricks connection."""
 
@@ -275,6 +366,64 @@ class DbtHook(BaseHook):
     def environment(self, extra: Mapping[str, Any] | None = None) -> dict[str, str]:
         """The allow-listed worker environment, ``extra`` (the operator's ``env``) and credentials."""
         return subprocess_environment(os.environ, extra, self.databricks_env)
+
+    @staticmethod
+    def cache_dir(project_dir: str, target: str) -> Path:
+        """Where invocations of one project/target keep what outlives them on this worker."""
+        home = os.path.abspath(os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"))
+        digest = hashlib.sha256(os.path.abspath(project_dir).encode()).hexdigest()[:12]
+        return Path(home, "cache", "dbt", f"{digest}-{target}")
+
+    @classmethod
+    def running_dir(cls, project_dir: str, target: str) -> Path:
+        """Where the dbt processes of one project/target are recorded (orphans are stopped)."""
+        return cls.cache_dir(project_dir, target) / "running"
+
+    @contextlib.contextmanager
+    def invocation(self, project_dir: str, target: str) -> Iterator[DbtWorkspace]:
+        """The folders of one invocation of ``project_dir`` for ``target``, removed afterwards.
+
+        dbt's partial-parse file is carried from the previous invocation of the same project and
+        target, and the one this invocation writes is kept for the next.
+        """
+        with self.workspace() as root:
+            work = DbtWorkspace(root, self.cache_dir(project_dir, target))
+            work.restore_parse_cache()
+            try:
+                yield work
+            finally:
+                work.keep_parse_cache()
+
+    def run_in(
+        self, work: DbtWorkspace, argv: list[str], env: Mapping[str, str], project_dir: str
+    ) -> DbtInvocation:
+        """Run dbt for the project of ``work``, recorded with the other runs of its project/target."""
+        return self.run(argv, env, cwd=project_dir, running_dir=work.cache_dir / "running")
+
+    def retry_session_argv(self, work: DbtWorkspace, spec: Mapping[str, Any]) -> list[str]:
+        """The command running :data:`RETRY_SESSION` on ``spec`` with the Python of dbt's environment."""
+        if self.dbt_python is None:
+            raise ValueError("no Python found in dbt's environment to run the retry session with")
+        return [self.dbt_python, str(RETRY_SESSION), str(work.write("session-spec.json", spec))]
+
+    def ensure_deps(self, project_dir: str, target: str, argv: list[str], env: Mapping[str, str]) -> bool:
+        """Run ``argv`` (``dbt deps``) when the project's package declarations changed since the
+        last install; returns whether it ran. Raises when dbt deps fails."""
+        fingerprint = _deps_fingerprint(project_dir)
+        if fingerprint is None:
+            return False
+        stamp = Path(project_dir, "dbt_packages", DEPS_STAMP)
+        if stamp.is_file() and stamp.read_text().strip() == fingerprint:
+            self.log.info("dbt packages up to date (%s)", fingerprint[:12])
+            return False
+        self.log.info("Package declarations changed: running %s", " ".join(argv))
+        result = self.run(argv, env, cwd=project_dir, running_dir=self.running_dir(project_dir, target))
+        if result.returncode != 0:
+            raise DbtCommandError("dbt deps failed:\n" + "\n".join(result.tail))
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        # dbt deps may write package-lock.yml: the stamp is the fingerprint as deps leaves it.
+        stamp.write_text(_deps_fingerprint(project_dir) or fingerprint)
+        return True
 
     @contextlib.contextmanager
     def workspace(self) -> Iterator[Path]:

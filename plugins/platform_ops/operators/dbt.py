@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import shlex
-import shutil
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException
 
 from platform_ops.core.dbt import (
     NOTHING_TO_RETRY_MARKERS,
     STATE_NAME,
     DbtRequest,
     Decision,
-    NoStateToRetry,
     Project,
     Scope,
     Step,
@@ -32,7 +27,6 @@ from platform_ops.core.dbt import (
     check_against_project,
     decide,
     deps_argv,
-    deps_fingerprint,
     failed_nodes,
     failure_message,
     load_state,
@@ -50,27 +44,15 @@ from platform_ops.core.dbt import (
 from platform_ops.core.params import parse_bool
 from platform_ops.core.run_results import results_table, without_compiled_code
 from platform_ops.exceptions import ConfigError
-from platform_ops.hooks.dbt import RETRY_SESSION, TOKEN_ENV, DbtHook, DbtInvocation
+from platform_ops.hooks.dbt import TOKEN_ENV, DbtHook, DbtInvocation
 from platform_ops.hooks.retry_session import NOT_LISTED, NOT_RETRIED
 from platform_ops.links.dbt import DatabricksWarehouseLink
-from platform_ops.state import RunStateStore, airflow_home
+from platform_ops.state import RunStateStore
+from platform_ops.task_failures import fail_fast_on_permanent_errors
 
 DEFAULT_ASSET_ALIAS = "platform_ops_dbt_models"
-DEPS_STAMP = ".platform_ops_deps.sha256"
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        raw = path.read_text()
-    except FileNotFoundError:
-        return None
-    if not raw.strip():
-        return None
-    try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError:
-        return None
-    return doc if isinstance(doc, dict) else None
+#: the values of the deprecated ``mode`` argument, as ``scope`` values
+_LEGACY_MODES = {"auto": Scope.AUTO, "retry": Scope.FAILED, "run": Scope.FULL}
 
 
 class _NotRetried(Exception):
@@ -81,6 +63,15 @@ class _NotRetried(Exception):
         self.project = project
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What one dbt invocation left: its run_results (None: nothing to record), manifest, argv."""
+
+    run_results: dict[str, Any] | None
+    manifest: dict[str, Any] | None
+    argv: list[str]
+
+
 def warehouse_url(host: str, http_path: str) -> str | None:
     """The UI page of the SQL warehouse behind an http_path such as /sql/1.0/warehouses/<id>."""
     parts = http_path.strip("/").split("/")
@@ -89,58 +80,91 @@ def warehouse_url(host: str, http_path: str) -> str | None:
     return None
 
 
+def _no_results_error(what: str, result: DbtInvocation, said: Sequence[str]) -> AirflowException:
+    """A dbt invocation that wrote nothing usable: usually a parse or compilation error."""
+    message = "\n".join(map(str, said)) or "(no message)"
+    return AirflowException(
+        f"{what} (exit code {result.returncode}); this is usually a parse or compilation error. "
+        f"dbt said:\n{message}"
+    )
+
+
 class DbtRunOrRetryOperator(BaseOperator):
     """Run dbt for one logical date; on a retry, a backfill or a re-run, re-run only what failed.
 
-    The run_results of every invocation are persisted in the RunStateStore under
-    ``dag_id/task_id/<logical date>/dbt_run_results``. Before running, the stored document decides
-    (see :func:`platform_ops.core.dbt.decide`):
+    This docstring is where the operator's behaviour is written down; the README and the
+    ``dbt_transform`` DAG summarise it.
 
-    * nothing stored: full ``dbt run``/``dbt build``;
-    * failures stored for the same target/command/selection/full_refresh: ``dbt retry`` from
-      run_results rebuilt from the request (in ``command="build"`` with failed tests: ``dbt build``
-      of the failed and skipped nodes plus the models those tests check, because dbt retry would
-      not rebuild them). The stored failures are first checked against what ``dbt ls`` of the
-      request lists in the current project (in the same dbt process as the retry): failures that
-      no longer exist (a deleted or renamed model), or that the request does not select, run the
-      request in full with a warning (``mode="retry"`` fails and names the fix);
-    * stored results all green: nothing to do (``force=True`` runs again);
-    * stored results for another target/command/selection/full_refresh (``full_refresh=True`` on
-      a date stored without it), stored dbt ``args`` that differ from the request, or unusable
-      results: full run, with a warning.
+    **State.** The run_results of every invocation are persisted in the RunStateStore under
+    ``dag_id/task_id/<logical date>/dbt_run_results`` (one version per try, compiled SQL removed).
 
-    The stored document never decides what dbt executes: dbt retry gets only the failed node ids,
-    with the command, selection and target of the request.
+    **What runs** (``scope``, decided by :func:`platform_ops.core.dbt.decide` from that document):
 
-    ``mode="run"`` always runs in full; ``mode="retry"`` insists on a retry and fails if there is
-    nothing to retry from. After each invocation the run_results it wrote (merged into the previous
-    ones on a retry) are persisted without compiled SQL, summarised as a table in the task log and
-    in XCom (key ``summary``), and every model it built emits an Asset event through the AssetAlias
-    ``asset_alias``. The task fails, listing each failed node with dbt's message, when any node
-    ended in error, fail or runtime error.
+    * ``scope="auto"`` (default):
 
-    dbt gets an allow-listed environment (:mod:`platform_ops.core.subprocess_env`), never Airflow's
-    connections or settings, and dies with its task (see :mod:`platform_ops.hooks.dbt`).
+      - nothing stored: the full ``dbt run``/``dbt build`` of the request;
+      - failures stored for the same target/command/selection/``full_refresh``: ``dbt retry`` of
+        the failed nodes and those they skipped. With ``command="build"`` and failed tests:
+        ``dbt build`` of those nodes plus the models the tests check (``dbt retry`` would re-test
+        the old model, dbt-core #10164);
+      - stored results all green: nothing (``force=True`` runs again);
+      - stored results of another target/command/selection/``full_refresh`` (``full_refresh=True``
+        on a date stored without it), dbt ``args`` that differ from the request, or unusable
+        results: the full request, with a warning;
+      - stored failures that no longer exist in the project (a deleted or renamed model) or that
+        the request does not select: the full request, with a warning.
 
-    :param project_dir: folder with dbt_project.yml (templated)
-    :param target: profiles.yml target, always passed as ``--target`` (templated)
-    :param profiles_dir: folder with profiles.yml; defaults to project_dir (templated)
-    :param select: dbt selectors, a string (space-separated) or a list of strings; None selects
-        everything; empty, blank, "None" or "[]" are refused (templated)
-    :param exclude: dbt exclusions, same rules (templated)
-    :param vars: dict or JSON object, always passed in full, also to ``dbt retry`` (templated)
-    :param threads: 1-64 (templated)
-    :param full_refresh: pass ``--full-refresh``; on a date stored without it, a full run (templated)
-    :param command: ``run`` or ``build``
-    :param mode: ``auto`` | ``run`` | ``retry`` (templated)
-    :param force: re-run even when the stored results are green (templated)
-    :param dbt_executable: defaults to env PLATFORM_OPS_DBT_EXECUTABLE, else the repo's .venv-dbt
-    :param state_root: RunStateStore root URL (default: Variable/env, see platform_ops.state)
-    :param state_conn_id: connection for an s3:// or gs:// state root
-    :param databricks_conn_id: Databricks connection whose host, extra.http_path and token are
-        exported as DBT_DATABRICKS_HOST, DBT_DATABRICKS_HTTP_PATH and DBT_ENV_SECRET_DATABRICKS_TOKEN
-    :param env: extra environment variables for dbt (strings; ``AIRFLOW_CONN_*``,
-        ``AIRFLOW_VAR_*`` and ``AIRFLOW__*`` are refused)
+    * ``scope="failed"``: only the stored failures, as above; fails the task, naming the fix,
+      wherever ``auto`` would fall back to a full run.
+    * ``scope="full"``: always the full request.
+
+    **Safety.** The stored document never decides what dbt executes: ``dbt retry`` gets a
+    run_results.json rebuilt from the request (command, selection, target, ``full_refresh``) with
+    only the failed node ids, and the stored failures are first checked against what ``dbt ls`` of
+    the request selects in the current project. A retry lists and retries in one dbt process
+    (:mod:`platform_ops.hooks.retry_session`); a rebuild's selectors come from the project's manifest.
+
+    **Each invocation** runs in a fresh target folder (dbt's partial-parse file is carried between
+    runs of one project/target), always with ``--target`` and the full ``vars``; ``dbt deps`` runs
+    only when the package declarations changed. A parse or compilation error that writes no
+    run_results fails the task with dbt's message and leaves the stored state untouched.
+    Afterwards the merged run_results are persisted, summarised as a table in the task log and in
+    XCom (key ``summary``: ``mode`` (the step taken: run, retry, rebuild or skip), reason, counts
+    per status, failed nodes with dbt's messages, nodes executed, command line, state location),
+    and every model built emits an Asset event through the AssetAlias ``asset_alias``. The task
+    fails, listing each failed node with dbt's message, when any node ended in error, fail or
+    runtime error. Bad arguments fail the task at once, without retries, before dbt runs.
+
+    **Environment and process life.** dbt gets an allow-listed environment
+    (:mod:`platform_ops.core.subprocess_env`), never Airflow's connections or settings, and dies
+    with its task; see :mod:`platform_ops.hooks.dbt`. With a Databricks connection, the extra link
+    "Databricks SQL warehouse" opens the warehouse named by the connection's ``extra.http_path``.
+
+    Args:
+        project_dir: Folder with dbt_project.yml (templated).
+        target: profiles.yml target, always passed as ``--target`` (templated).
+        profiles_dir: Folder with profiles.yml; defaults to ``project_dir`` (templated).
+        select: dbt selectors, a string (space-separated) or a list of strings; None selects
+            everything; empty, blank, "None" or "[]" are refused (templated).
+        exclude: dbt exclusions, same rules (templated).
+        vars: Dict or JSON object, always passed in full, also to ``dbt retry`` (templated).
+        threads: 1-64 (templated).
+        full_refresh: Pass ``--full-refresh``; on a date stored without it, a full run (templated).
+        command: ``run`` or ``build``.
+        scope: What runs for the date: ``auto`` | ``failed`` | ``full``, as above (templated).
+        force: Run again even when the stored results are green (templated).
+        dbt_executable: Defaults to env PLATFORM_OPS_DBT_EXECUTABLE, else the repository's .venv-dbt.
+        state_root: RunStateStore root URL (default: Variable/env, see :mod:`platform_ops.state`).
+        state_conn_id: Connection for an s3:// or gs:// state root.
+        databricks_conn_id: Databricks connection whose host, ``extra.http_path`` and token are
+            exported as DBT_DATABRICKS_HOST, DBT_DATABRICKS_HTTP_PATH and
+            DBT_ENV_SECRET_DATABRICKS_TOKEN (templated).
+        env: Extra environment variables for dbt (strings; ``AIRFLOW_CONN_*``, ``AIRFLOW_VAR_*``
+            and ``AIRFLOW__*`` are refused).
+        asset_alias: Name of the AssetAlias the built models' Asset events go through.
+        mode: Deprecated, removed in the next release: ``retry`` is ``scope="failed"``, ``run`` is
+            ``scope="full"``.
+        **kwargs: BaseOperator arguments.
     """
 
     template_fields: Sequence[str] = (
@@ -183,6 +207,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         mode: str | None = None,
         **kwargs: Any,
     ) -> None:
+        """Assign the arguments; they are validated when the task runs (they may be templates)."""
         if mode is not None:
             warnings.warn(
                 "DbtRunOrRetryOperator(mode=...) is deprecated and will be removed in the next release: "
@@ -214,95 +239,226 @@ class DbtRunOrRetryOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> DbtHook:
+        """The hook running dbt (and holding the Databricks credentials, when a connection is set)."""
         return DbtHook(dbt_executable=self.dbt_executable, databricks_conn_id=self.databricks_conn_id)
 
     def on_kill(self) -> None:
+        """Stop a running dbt (it cancels its queries first)."""
         if "hook" in self.__dict__:
             self.hook.kill()
 
+    def resolved_scope(self) -> Scope:
+        """The ``scope`` argument, or the deprecated ``mode`` when one was passed."""
+        if self.mode is None:
+            scope: Scope = parse_enum("scope", self.scope, Scope)
+            return scope
+        found = _LEGACY_MODES.get(str(self.mode).strip().lower())
+        if found is None:
+            raise ConfigError(
+                "mode", f"{self.mode!r} is not one of auto | retry | run", "pass scope= instead"
+            )
+        return found
+
     # -- execute ----------------------------------------------------------------------------------
     def execute(self, context: Any) -> dict[str, Any]:
+        """Decide from the stored results, run dbt (or not), persist and summarise the results."""
         self._t0 = time.monotonic()
-        try:
-            request = DbtRequest.from_params(
-                project_dir=self.project_dir,
-                target=self.target,
-                command=self.command,
-                select=self.select,
-                exclude=self.exclude,
-                full_refresh=self.full_refresh,
-                threads=self.threads,
-                vars=self.vars,
-                profiles_dir=self.profiles_dir,
-            )
-            scope = self.resolved_scope()
-            force = parse_bool("force", self.force)
-            if not (self.databricks_conn_id is None or isinstance(self.databricks_conn_id, str)):
-                raise ConfigError(
-                    "databricks_conn_id",
-                    f"{self.databricks_conn_id!r} is not a connection id",
-                    "pass the id of a Databricks connection, or nothing for the local target",
-                )
-            env = self.hook.environment(self.env)
-            store = RunStateStore(self.state_root, self.state_conn_id)
-        except ConfigError as exc:
-            raise AirflowFailException(str(exc)) from exc
+        with fail_fast_on_permanent_errors():
+            return self._execute(context)
+
+    def _execute(self, context: Any) -> dict[str, Any]:
+        request = self._request()
+        scope = self.resolved_scope()
+        force = parse_bool("force", self.force)
+        env = self.hook.environment(self.env)
+        store = RunStateStore(self.state_root, self.state_conn_id)
+        self._set_warehouse_url()
 
         ti = context["ti"]
-        key = (ti.dag_id, ti.task_id, context.get("logical_date"), STATE_NAME)
+        key: tuple[str, str, Any, str] = (ti.dag_id, ti.task_id, context.get("logical_date"), STATE_NAME)
         run_id = context.get("run_id")
-        dbx = self.hook.databricks_env
-        if dbx:
-            self.warehouse_url = warehouse_url(
-                "https://" + dbx["DBT_DATABRICKS_HOST"], dbx["DBT_DATABRICKS_HTTP_PATH"]
-            )
         location = store.location(*key, run_id=run_id)
         doc = store.get_latest(*key, run_id=run_id)
-        try:
-            decision = decide(doc, request, scope, force)
-        except NoStateToRetry as exc:
-            raise AirflowFailException(str(exc)) from exc
+        decision = decide(doc, request, scope, force)
         # The stored failures must still exist and be selected by this request. A retry checks
         # them in its own dbt process, before dbt retry (retry_session.py); a rebuild's selectors
         # come from the project, never from the stored document, so it lists the project first.
         in_session = decision.step is Step.RETRY and self.hook.dbt_python is not None
         if decision.step is Step.REBUILD or (decision.step is Step.RETRY and not in_session):
-            decision = self._check(decision, request, scope, self._resolve_project(request, env))
+            decision = check_against_project(decision, request, scope, self._list_project(request, env))
         self._log_decision(decision, key[2], location)
         previous, _ = load_state(doc)
 
-        if decision.step is Step.SKIP:
+        outcome, started = _Outcome(None, None, []), datetime.now(UTC)
+        if decision.step is not Step.SKIP:
+            try:
+                outcome = self._invoke(decision, request, env, previous, in_session)
+            except _NotRetried as stale:  # nothing ran: decide as from a separate `dbt ls`
+                decision = check_against_project(decision, request, scope, stale.project)
+                self._log_decision(decision, key[2], location)
+                started = datetime.now(UTC)
+                outcome = self._invoke(decision, request, env, previous)
+        if outcome.run_results is None:  # nothing to do, or a retry that found nothing: results stand
             assert previous is not None
-            summary = self._summary(decision, previous.run_results, [], None, location, request)
+            summary = self._summary(decision, previous.run_results, [], outcome.argv, location, request)
             ti.xcom_push(key="summary", value=summary)
             return summary
 
-        started = datetime.now(UTC)
-        try:
-            new_rr, manifest, argv = self._invoke(decision, request, env, previous, in_session)
-        except _NotRetried as stale:  # nothing ran: decide as from a separate `dbt ls`
-            decision = self._check(decision, request, scope, stale.project)
-            self._log_decision(decision, key[2], location)
-            started = datetime.now(UTC)
-            new_rr, manifest, argv = self._invoke(decision, request, env, previous)
-        if new_rr is None:  # a retry that found nothing to do: the stored picture stands
-            assert previous is not None
-            summary = self._summary(decision, previous.run_results, [], argv, location, request)
-            ti.xcom_push(key="summary", value=summary)
-            return summary
+        merged, ran = self._record(decision, request, previous, outcome, started, ti, store, key, run_id)
+        self._emit_asset_events(context, request, successful_models(outcome.run_results, ran))
+        summary = self._summary(decision, merged, ran, outcome.argv, location, request)
+        ti.xcom_push(key="summary", value=summary)
+        if failed_nodes(merged):
+            raise AirflowException(failure_message(merged))
+        return summary
 
-        new_rr = without_compiled_code(new_rr)  # compiled SQL holds whatever models rendered
+    # -- helpers ----------------------------------------------------------------------------------
+    def _request(self) -> DbtRequest:
+        if not (self.databricks_conn_id is None or isinstance(self.databricks_conn_id, str)):
+            raise ConfigError(
+                "databricks_conn_id",
+                f"{self.databricks_conn_id!r} is not a connection id",
+                "pass the id of a Databricks connection, or nothing for the local target",
+            )
+        return DbtRequest.from_params(
+            project_dir=self.project_dir,
+            target=self.target,
+            command=self.command,
+            select=self.select,
+            exclude=self.exclude,
+            full_refresh=self.full_refresh,
+            threads=self.threads,
+            vars=self.vars,
+            profiles_dir=self.profiles_dir,
+        )
+
+    def _set_warehouse_url(self) -> None:
+        dbx = self.hook.databricks_env
+        if dbx:
+            self.warehouse_url = warehouse_url(
+                "https://" + dbx["DBT_DATABRICKS_HOST"], dbx["DBT_DATABRICKS_HTTP_PATH"]
+            )
+
+    def _log_decision(self, decision: Decision, date: Any, location: str) -> None:
+        if decision.warning:
+            self.log.warning("%s", decision.warning)
+        self.log.info("dbt %s for %s: %s (state: %s)", decision.step.value, date, decision.reason, location)
+
+    def _ensure_deps(self, request: DbtRequest, env: dict[str, str]) -> None:
+        argv = deps_argv(self.hook.dbt_executable, request)
+        self.hook.ensure_deps(request.project_dir, request.target, argv, env)
+
+    def _invoke(
+        self,
+        decision: Decision,
+        request: DbtRequest,
+        env: dict[str, str],
+        previous: StoredState | None,
+        in_session: bool = False,
+    ) -> _Outcome:
+        """Run dbt in a fresh work folder.
+
+        ``in_session``: a retry whose stored failures are not checked yet runs in one process with
+        ``dbt ls`` of the request (retry_session.py); :class:`_NotRetried` when the check fails.
+        """
+        self._ensure_deps(request, env)
+        with self.hook.invocation(request.project_dir, request.target) as work:
+            state_dir = None
+            if decision.step is Step.RETRY:
+                assert previous is not None
+                # built from the request: dbt retry runs what this file's args say
+                state_dir = work.restore_run_results(retry_run_results(previous, request, decision.nodes))
+            argv = build_argv(self.hook.dbt_executable, decision, request, str(work.target), state_dir)
+            run_argv = argv
+            if in_session and state_dir is not None:
+                spec = retry_session_spec(
+                    decision, request, str(work.target), state_dir, str(work.root / "session.json")
+                )
+                run_argv = self.hook.retry_session_argv(work, spec)
+                self.log.info(
+                    "Running in one dbt process: dbt ls of the request, then, if it selects every "
+                    "stored failure: %s",
+                    shlex.join(self._display(argv)),
+                )
+            else:
+                self.log.info("Running: %s", shlex.join(self._display(argv)))
+            t0 = time.monotonic()
+            result = self.hook.run_in(work, run_argv, env, request.project_dir)
+            self.log.info("dbt exited %s after %.1f s", result.returncode, time.monotonic() - t0)
+            run_results, manifest = work.read_json("run_results.json"), work.read_json("manifest.json")
+            if run_argv is not argv:
+                self._session_outcome(work.read_json("session.json", work.root), manifest, result)
+        if run_results is not None and run_results.get("results"):
+            return _Outcome(without_compiled_code(run_results), manifest, argv)
+        # no results, or none in them (a retry after a clean run writes results: [])
+        output = "\n".join(result.tail)
+        if decision.step is Step.RETRY and any(m in output for m in NOTHING_TO_RETRY_MARKERS):
+            self.log.info("dbt retry found nothing to re-run; the stored results stand")
+            return _Outcome(None, None, argv)
+        # A parse or compilation error writes no run_results: fail, and leave the stored state as it was.
+        raise _no_results_error(f"dbt {decision.step.value} wrote no run_results.json", result, result.tail)
+
+    @staticmethod
+    def _session_outcome(
+        report: dict[str, Any] | None, manifest: dict[str, Any] | None, result: DbtInvocation
+    ) -> None:
+        """Return when the retry session ran dbt retry; raise when it stopped before it.
+
+        With the project it listed (:class:`_NotRetried`) or, when it could not list it, with dbt's
+        errors.
+        """
+        if report is not None and report.get("retried") is True:
+            return
+        if report is not None and report.get("listed") is True and manifest is not None:
+            if result.returncode != NOT_RETRIED:
+                raise AirflowException(f"the dbt retry session ended with exit code {result.returncode}")
+            selected = report.get("selected")
+            if not (isinstance(selected, list) and all(isinstance(u, str) for u in selected)):
+                raise AirflowException("the dbt retry session wrote no list of selected nodes")
+            raise _NotRetried(Project(manifest, frozenset(selected)))
+        # usually a parse error: fail, and leave the stored state as it was
+        listed = "could not read the project" if result.returncode == NOT_LISTED else "failed"
+        raise _no_results_error(f"dbt ls {listed}", result, (report or {}).get("errors") or result.tail)
+
+    def _list_project(self, request: DbtRequest, env: dict[str, str]) -> Project:
+        """`dbt ls` of the request: the current manifest and the unique ids the selection picks."""
+        self._ensure_deps(request, env)
+        with self.hook.invocation(request.project_dir, request.target) as work:
+            argv = ls_argv(self.hook.dbt_executable, request, str(work.target), str(work.logs))
+            self.log.info("Checking the stored failures against the project: %s", shlex.join(argv))
+            result = self.hook.run_in(work, argv, env, request.project_dir)
+            selected, errors = parse_ls_log(work.log_lines())
+            manifest = work.read_json("manifest.json")
+        if result.returncode != 0 or manifest is None:
+            # usually a parse error: fail, and leave the stored state as it was
+            raise _no_results_error("dbt ls could not read the project", result, errors or result.tail)
+        return Project(manifest, selected)
+
+    def _record(
+        self,
+        decision: Decision,
+        request: DbtRequest,
+        previous: StoredState | None,
+        outcome: _Outcome,
+        started: datetime,
+        ti: Any,
+        store: RunStateStore,
+        key: tuple[str, str, Any, str],
+        run_id: str | None,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Persist the results of the date with this invocation's merged in; (merged, nodes run)."""
+        new_rr = outcome.run_results or {}
         ran = [r["unique_id"] for r in new_rr.get("results", [])]
         if previous is not None and decision.step in (Step.RETRY, Step.REBUILD):
             merged = merge_run_results(previous.run_results, new_rr)
             nodes, invocations = dict(previous.nodes), list(previous.invocations)
         else:
             merged, nodes, invocations = new_rr, {}, []
-        nodes.update(node_index(manifest or {}, ran))
+        nodes.update(node_index(outcome.manifest or {}, ran))
         invocations.append(
             {
                 "mode": decision.step.value,
-                "argv": self._display(argv),
+                "argv": self._display(outcome.argv),
                 "started_at": started.isoformat(),
                 "finished_at": datetime.now(UTC).isoformat(),
                 "counts": status_counts(new_rr),
@@ -315,194 +471,7 @@ class DbtRunOrRetryOperator(BaseOperator):
             new_state_doc(request, merged, nodes, invocations), *key, try_number=ti.try_number, run_id=run_id
         )
         self.log.info("dbt results (this invocation, counts for the date):\n%s", results_table(merged, ran))
-
-        self._emit_asset_events(context, request, successful_models(new_rr, ran))
-        summary = self._summary(decision, merged, ran, argv, location, request)
-        ti.xcom_push(key="summary", value=summary)
-        if failed_nodes(merged):
-            raise AirflowException(failure_message(merged))
-        return summary
-
-    # -- helpers ----------------------------------------------------------------------------------
-    def resolved_scope(self) -> Scope:
-        """The ``scope`` argument, or the deprecated ``mode`` when one was passed."""
-        if self.mode is None:
-            return parse_enum("scope", self.scope, Scope)
-        legacy = {"auto": Scope.AUTO, "retry": Scope.FAILED, "run": Scope.FULL}
-        found = legacy.get(str(self.mode).strip().lower())
-        if found is None:
-            raise ConfigError(
-                "mode", f"{self.mode!r} is not one of auto | retry | run", "pass scope= instead"
-            )
-        return found
-
-    def _check(self, decision: Decision, request: DbtRequest, scope: Scope, project: Project) -> Decision:
-        try:
-            return check_against_project(decision, request, scope, project)
-        except NoStateToRetry as exc:
-            raise AirflowFailException(str(exc)) from exc
-
-    def _log_decision(self, decision: Decision, date: Any, location: str) -> None:
-        if decision.warning:
-            self.log.warning("%s", decision.warning)
-        self.log.info("dbt %s for %s: %s (state: %s)", decision.step.value, date, decision.reason, location)
-
-    def _invoke(
-        self,
-        decision: Decision,
-        request: DbtRequest,
-        env: dict[str, str],
-        previous: StoredState | None,
-        in_session: bool = False,
-    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[str]]:
-        """Run dbt in a fresh target folder; returns (run_results written, manifest, argv).
-
-        ``in_session``: a retry whose stored failures are not checked yet runs in one process with
-        ``dbt ls`` of the request (retry_session.py); :class:`_NotRetried` when the check fails."""
-        self._ensure_deps(request, env)
-        cache = self._parse_cache_dir(request)
-        with self.hook.workspace() as work:
-            target_path = Path(work, "target")
-            target_path.mkdir()
-            cached = cache / "partial_parse.msgpack"
-            if cached.is_file():  # keep partial parsing across runs of the same project/target
-                shutil.copy2(cached, target_path / "partial_parse.msgpack")
-            state_dir = None
-            if decision.step is Step.RETRY:
-                assert previous is not None
-                state_dir = Path(work, "state")
-                state_dir.mkdir()
-                # built from the request: dbt retry runs what this file's args say
-                restored = retry_run_results(previous, request, decision.nodes)
-                (state_dir / "run_results.json").write_text(json.dumps(restored))
-            argv = build_argv(
-                self.hook.dbt_executable,
-                decision,
-                request,
-                str(target_path),
-                str(state_dir) if state_dir else None,
-            )
-            run_argv, report_path = argv, None
-            if in_session and decision.step is Step.RETRY and self.hook.dbt_python:
-                assert state_dir is not None
-                report_path, spec_path = Path(work, "session.json"), Path(work, "session-spec.json")
-                spec = retry_session_spec(
-                    decision, request, str(target_path), str(state_dir), str(report_path)
-                )
-                spec_path.write_text(json.dumps(spec))
-                run_argv = [self.hook.dbt_python, str(RETRY_SESSION), str(spec_path)]
-                self.log.info(
-                    "Running in one dbt process: dbt ls of the request, then, if it selects every "
-                    "stored failure: %s",
-                    shlex.join(self._display(argv)),
-                )
-            else:
-                self.log.info("Running: %s", shlex.join(self._display(argv)))
-            # run_results.json starts absent: only what this invocation writes counts.
-            t0 = time.monotonic()
-            result = self.hook.run(
-                run_argv, env, cwd=request.project_dir, running_dir=self._running_dir(request)
-            )
-            self.log.info("dbt exited %s after %.1f s", result.returncode, time.monotonic() - t0)
-            run_results = _read_json(target_path / "run_results.json")
-            manifest = _read_json(target_path / "manifest.json")
-            fresh_cache = target_path / "partial_parse.msgpack"
-            if fresh_cache.is_file():
-                cache.mkdir(parents=True, exist_ok=True)
-                tmp = cache / f".partial_parse.{os.getpid()}.tmp"
-                shutil.copy2(fresh_cache, tmp)
-                os.replace(tmp, cached)
-            if report_path is not None:
-                self._session_outcome(_read_json(report_path), manifest, result)
-        if run_results is not None and not run_results.get("results"):
-            run_results = None  # e.g. a retry after a clean run writes results: []
-        if run_results is None:
-            output = "\n".join(result.tail)
-            if decision.step is Step.RETRY and any(m in output for m in NOTHING_TO_RETRY_MARKERS):
-                self.log.info("dbt retry found nothing to re-run; the stored results stand")
-                return None, None, argv
-            # A parse or compilation error writes no run_results: fail, and leave the stored state as it was.
-            raise AirflowException(
-                f"dbt {decision.step.value} wrote no run_results.json (exit code {result.returncode}); "
-                f"this is usually a parse or compilation error. dbt said:\n{output}"
-            )
-        return run_results, manifest, argv
-
-    @staticmethod
-    def _session_outcome(
-        report: dict[str, Any] | None, manifest: dict[str, Any] | None, result: DbtInvocation
-    ) -> None:
-        """Returns when the retry session ran dbt retry; raises when it stopped before it: with the
-        project it listed (:class:`_NotRetried`) or, when it could not list it, with dbt's errors."""
-        if report is not None and report.get("retried") is True:
-            return
-        if report is not None and report.get("listed") is True and manifest is not None:
-            if result.returncode != NOT_RETRIED:
-                raise AirflowException(f"the dbt retry session ended with exit code {result.returncode}")
-            selected = report.get("selected")
-            if not (isinstance(selected, list) and all(isinstance(u, str) for u in selected)):
-                raise AirflowException("the dbt retry session wrote no list of selected nodes")
-            raise _NotRetried(Project(manifest, frozenset(selected)))
-        # usually a parse error: fail, and leave the stored state as it was
-        said = "\n".join(map(str, (report or {}).get("errors") or result.tail)) or "(no message)"
-        listed = "could not read the project" if result.returncode == NOT_LISTED else "failed"
-        raise AirflowException(
-            f"dbt ls {listed} (exit code {result.returncode}); "
-            f"this is usually a parse or compilation error. dbt said:\n{said}"
-        )
-
-    def _resolve_project(self, request: DbtRequest, env: dict[str, str]) -> Project:
-        """`dbt ls` of the request: the current manifest and the unique ids the selection picks."""
-        self._ensure_deps(request, env)
-        with self.hook.workspace() as work:
-            target_path, log_path = work / "target", work / "logs"
-            target_path.mkdir()
-            cached = self._parse_cache_dir(request) / "partial_parse.msgpack"
-            if cached.is_file():
-                shutil.copy2(cached, target_path / "partial_parse.msgpack")
-            argv = ls_argv(self.hook.dbt_executable, request, str(target_path), str(log_path))
-            self.log.info("Checking the stored failures against the project: %s", shlex.join(argv))
-            result = self.hook.run(argv, env, cwd=request.project_dir, running_dir=self._running_dir(request))
-            log_file = log_path / "dbt.log"
-            lines = log_file.read_text(errors="replace").splitlines() if log_file.is_file() else []
-            selected, errors = parse_ls_log(lines)
-            manifest = _read_json(target_path / "manifest.json")
-        if result.returncode != 0 or manifest is None:
-            # usually a parse error: fail, and leave the stored state as it was
-            said = "\n".join(errors or result.tail) or "(no message)"
-            raise AirflowException(
-                f"dbt ls could not read the project (exit code {result.returncode}); "
-                f"this is usually a parse or compilation error. dbt said:\n{said}"
-            )
-        return Project(manifest, selected)
-
-    def _ensure_deps(self, request: DbtRequest, env: dict[str, str]) -> None:
-        """`dbt deps` only when packages.yml / dependencies.yml / package-lock.yml changed."""
-        fingerprint = deps_fingerprint(request.project_dir)
-        if fingerprint is None:
-            return
-        stamp = Path(request.project_dir, "dbt_packages", DEPS_STAMP)
-        if stamp.is_file() and stamp.read_text().strip() == fingerprint:
-            self.log.info("dbt packages up to date (%s)", fingerprint[:12])
-            return
-        argv = deps_argv(self.hook.dbt_executable, request)
-        self.log.info("Package declarations changed: running %s", shlex.join(argv))
-        result = self.hook.run(argv, env, cwd=request.project_dir, running_dir=self._running_dir(request))
-        if result.returncode != 0:
-            raise AirflowException("dbt deps failed:\n" + "\n".join(result.tail))
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        # dbt deps may write package-lock.yml: the stamp is the fingerprint as deps leaves it.
-        stamp.write_text(deps_fingerprint(request.project_dir) or fingerprint)
-
-    @staticmethod
-    def _parse_cache_dir(request: DbtRequest) -> Path:
-        digest = hashlib.sha256(os.path.abspath(request.project_dir).encode()).hexdigest()[:12]
-        return Path(airflow_home(), "cache", "dbt", f"{digest}-{request.target}")
-
-    @classmethod
-    def _running_dir(cls, request: DbtRequest) -> Path:
-        """Where the dbt processes of this project/target are recorded (orphans are stopped)."""
-        return cls._parse_cache_dir(request) / "running"
+        return merged, ran
 
     def _display(self, argv: list[str]) -> list[str]:
         token = self.hook.databricks_env.get(TOKEN_ENV)
