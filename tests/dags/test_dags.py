@@ -24,7 +24,6 @@ DAG_FACING_CORE_NAMES = frozenset(
     {
         "platform_ops.core.config.load_yaml",
         "platform_ops.core.bigquery_reservation.purchase_options",
-        "platform_ops.core.cdc.table_configs",
         "platform_ops.core.model_serving.parse_config",
         "platform_ops.core.model_serving.deployment_configs",
     }
@@ -81,7 +80,7 @@ def test_contract_check_catches_internal_imports(tmp_path: Path) -> None:
         "import os\nfrom airflow.models import DAG\nfrom airflow.sdk import task\n"
         "from platform_ops.hooks.dbt import X\nfrom platform_ops.operators._private import Y\n"
         "from platform_ops.operators.dbt import DbtRunOrRetryOperator\nimport requests\n"
-        "from platform_ops.core.cdc import table_configs, build_merge_sql\n"
+        "from platform_ops.core.model_serving import parse_config, plan\n"
         "from platform_ops.core import dbt\nimport platform_ops.core.params\n"
         "from platform_ops.state import RunStateStore\nfrom platform_ops.dag_defaults import default_args\n"
         "from platform_ops.links.dbt import DatabricksWarehouseLink\n"
@@ -93,7 +92,7 @@ def test_contract_check_catches_internal_imports(tmp_path: Path) -> None:
         "platform_ops.hooks.dbt.X",
         "platform_ops.operators._private.Y",
         "requests",
-        "platform_ops.core.cdc.build_merge_sql",
+        "platform_ops.core.model_serving.plan",
         "platform_ops.core.dbt",
         "platform_ops.core.params",
         "platform_ops.state.RunStateStore",
