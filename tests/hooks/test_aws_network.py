@@ -46,8 +46,7 @@ def preflight(
     hands_on: HandsOnVpc, hook: AwsNetworkHook | None = None, **overrides: Any
 ) -> tuple[wp.PreflightReport, AwsNetworkHook]:
     hook = hook or AwsNetworkHook(aws_conn_id=CONN_ID, region_name=REGION)
-    req = hands_on.request(**overrides)
-    return wp.evaluate(hook.snapshot(req), req), hook
+    return hook.preflight(hands_on.request(**overrides)), hook
 
 
 def test_the_hands_on_vpc_passes(aws: Callable[[str], Any]) -> None:

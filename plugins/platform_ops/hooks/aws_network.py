@@ -248,6 +248,10 @@ class AwsNetworkHook(AwsBaseHook):
             **self.describe_network(request.vpc_id),
         )
 
+    def preflight(self, request: wp.PreflightRequest) -> wp.PreflightReport:
+        """Read the snapshot for ``request`` and evaluate every rule on it."""
+        return wp.evaluate(self.snapshot(request), request)
+
 
 # --- describe results -> snapshot values -----------------------------------------------------------
 
