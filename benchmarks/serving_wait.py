@@ -68,7 +68,7 @@ def deferrable_child(names: list[str]) -> dict:
 
     async def first_event(name: str) -> str:
         async for event in EndpointReadyTrigger(name, CONN_ID, POLL).run():
-            return str(event.payload["status"])
+            return str(event.payload["outcome"])
         return "none"
 
     async def all_events() -> list[str]:
@@ -81,7 +81,7 @@ def deferrable_child(names: list[str]) -> dict:
         "cpu": cpu_seconds() - cpu0,
         "rss_growth_mb": peak_rss_mb() - baseline,
         "rss_mb": peak_rss_mb(),
-        "ready": statuses.count("ready"),
+        "ready": statuses.count("finished"),  # the ready trigger finishes when the endpoint serves
     }
 
 

@@ -5,7 +5,8 @@ One DAG per file in `include/config/model_serving/` (or `PLATFORM_OPS_SERVING_CO
 deploy a Databricks model-serving endpoint to that config, then wait until it really serves.
 
 1. `train` (only when the config has `training_job`): run the Databricks job first
-   (the Databricks provider's run-now operator);
+   (**RepairingRunNowOperator**, the Databricks provider's run-now operator, deferrable; a
+   failed run is repaired, its failed tasks re-run, instead of starting a new run);
 2. `deploy` (**ModelServingDeployOperator**): create | update | roll back | delete | nothing, with
    `latest` resolved to the highest registered Unity Catalog version at run time;
 3. `wait_ready` (**EndpointReadySensor**, deferrable): ready == READY, no update in progress and
@@ -26,17 +27,21 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.providers.databricks.operators.databricks import DatabricksRunNowOperator
 from airflow.sdk import DAG, Param
 
 from platform_ops.core.config import load_yaml
-from platform_ops.core.model_serving import deployment_configs, parse_config
+from platform_ops.core.model_serving import parse_config
 from platform_ops.dag_defaults import default_args
-from platform_ops.operators.model_serving import ModelServingDeployOperator, ServingConfigErrorOperator
+from platform_ops.operators.model_serving import (
+    ModelServingDeployOperator,
+    RepairingRunNowOperator,
+    ServingConfigErrorOperator,
+)
 from platform_ops.sensors.model_serving import EndpointReadySensor
 
 CONFIGS = os.environ.get(
@@ -71,9 +76,25 @@ def broken_config_dag(dag_id: str, path: Path, exc: Exception) -> DAG:
     return dag
 
 
-for dag_id, path in deployment_configs(CONFIGS).items():
+def deployment_configs(folder: str | Path) -> dict[str, list[Path]]:
+    """``{dag_id: [config files]}`` for the ``*.yaml`` files of ``folder``: the DAG id is
+    model_serving_deploy_ + the file's stem, with anything but letters, digits and _ as _
+    (so ``a-b.yaml`` and ``a_b.yaml`` claim the same id: two files there is a collision)."""
+    out: dict[str, list[Path]] = {}
+    for path in sorted(Path(folder).glob("*.yaml")):
+        out.setdefault(f"model_serving_deploy_{re.sub(r'[^A-Za-z0-9_]', '_', path.stem)}", []).append(path)
+    return out
+
+
+for dag_id, paths in deployment_configs(CONFIGS).items():
+    path = paths[0]
     # Parsed here because each file is a DAG (its endpoint, whether it trains first).
     try:
+        if len(paths) > 1:
+            names = " and ".join(p.name for p in paths)
+            raise ValueError(
+                f"{names} both map to DAG id {dag_id}; rename one of them (DAG ids replace - and . with _)"
+            )
         spec = parse_config(load_yaml(path), str(path))
     except Exception as exc:  # any bad file: only its own DAG is affected
         globals()[dag_id] = broken_config_dag(dag_id, path, exc)
@@ -107,6 +128,7 @@ for dag_id, path in deployment_configs(CONFIGS).items():
             confirm_delete="{{ params.confirm_delete }}",
             delete_registered_model="{{ params.delete_registered_model }}",
             poll_interval=POLL_SECONDS,
+            deferrable=True,  # a 409 waits for the running update in the triggerer
         )
         wait = EndpointReadySensor(
             task_id="wait_ready",
@@ -117,12 +139,14 @@ for dag_id, path in deployment_configs(CONFIGS).items():
             skip_if_deleted_by="deploy",
         )
         if spec.training_job:
-            train = DatabricksRunNowOperator(
+            train = RepairingRunNowOperator(
                 task_id="train",
                 job_id=spec.training_job["job_id"],
                 job_parameters=spec.training_job.get("job_parameters"),
                 forward_dag_params=False,  # the DAG's params are the deployment's, not the job's
                 polling_period_seconds=POLL_SECONDS,
+                deferrable=True,  # the run is watched from the triggerer, not a worker slot
+                repair_run=True,  # a failed run is repaired (its failed tasks re-run), not started again
             )
             train >> deploy
         deploy >> wait

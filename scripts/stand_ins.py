@@ -39,12 +39,12 @@ def databricks_workspace(env: dict[str, str], state_dir: Path) -> Any:
     """The local Databricks workspace (sandbox/databricks, a child process) with version 1 of
     every model the serving configs serve."""
     from platform_ops.core.config import load_yaml
-    from platform_ops.core.model_serving import deployment_configs, parse_config
+    from platform_ops.core.model_serving import parse_config
     from sandbox.databricks.launcher import DatabricksSandbox
 
     sandbox = DatabricksSandbox(state_dir).start()
     client = sandbox.client()
-    for path in deployment_configs(SERVING_CONFIGS).values():
+    for path in sorted(Path(SERVING_CONFIGS).glob("*.yaml")):
         for model in parse_config(load_yaml(path), str(path)).model_names:
             catalog, schema, name = model.split(".")
             client.registered_models.create(catalog_name=catalog, schema_name=schema, name=name)

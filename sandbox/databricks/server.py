@@ -9,6 +9,7 @@ puts its own routers in front of that catch-all:
 * ``routes.models``: Unity Catalog registered models, model versions and aliases;
 * ``routes.accounts``: the account API (credentials, storage, VPC endpoints, networks, private
   access settings, workspaces) with workspace and endpoint lifecycles and their own knobs;
+* ``routes.jobs``: the jobs run repair minilake lacks (the provider's ``repair_run``);
 * ``routes.admin``: ``/_sandbox`` knobs (``fault``), reset, health, and model-version seeding;
 * ``routes.discovery``: the host metadata databricks-sdk asks for when it builds a client.
 
@@ -34,7 +35,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from sandbox.databricks.fault import Faults, install_error_handler
-from sandbox.databricks.routes import accounts, admin, discovery, models, serving
+from sandbox.databricks.routes import accounts, admin, discovery, jobs, models, serving
 
 # minilake settings the sandbox needs unless the caller chose otherwise: jobs run as local
 # subprocesses (no Docker), and no embedded JupyterLab.
@@ -118,6 +119,7 @@ def create_app(state_dir: str | Path) -> FastAPI:
             serving.router(endpoints, faults),
             models.router(registry, faults),
             accounts.router(account_store, faults),
+            jobs.router(faults),
             admin.router(faults, registry, [registry.reset, endpoints.reset, account_store.reset]),
             discovery.router(FAKE_ORG_ID),
         ],

@@ -5,16 +5,19 @@ from __future__ import annotations
 import pytest
 
 from platform_ops.core.model_serving import (
-    Action,
+    ConfigUpdateState,
+    DeployAction,
     EndpointState,
+    EndpointWaitEvent,
+    Plan,
     Readiness,
+    WaitOutcome,
     endpoint_url,
     failed_entities,
     log_tail,
     parse_config,
     plan,
     readiness,
-    workspace_client_kwargs,
 )
 from platform_ops.exceptions import ConfigError
 
@@ -111,7 +114,7 @@ def test_bad_configs_name_the_field(raw, field: str) -> None:
 
 def test_create_resolves_latest_to_the_highest_registered_version() -> None:
     p = plan(spec(), None, {MODEL: [1, 3, 2]})
-    assert p.action is Action.CREATE
+    assert p.action is DeployAction.CREATE
     assert p.served_entities[0]["entity_version"] == "3"
     assert p.served_entities[0]["name"] == "churn-3"
     assert p.auto_capture_config["table_name_prefix"] == "churn"
@@ -119,21 +122,21 @@ def test_create_resolves_latest_to_the_highest_registered_version() -> None:
 
 def test_nothing_to_do_when_the_live_config_matches() -> None:
     p = plan(spec(), live(3), {MODEL: [1, 2, 3]})
-    assert (p.action, p.reason) == (Action.NOTHING, "the live config already matches")
+    assert (p.action, p.reason) == (DeployAction.NOTHING, "the live config already matches")
 
 
 def test_update_to_a_new_version_or_a_new_size() -> None:
-    assert plan(spec(), live(2), {MODEL: [1, 2, 3]}).action is Action.UPDATE
+    assert plan(spec(), live(2), {MODEL: [1, 2, 3]}).action is DeployAction.UPDATE
     entities = [{**CONFIG["served_entities"][0], "workload_size": "Medium"}]
-    assert plan(spec(served_entities=entities), live(3), {MODEL: [3]}).action is Action.UPDATE
+    assert plan(spec(served_entities=entities), live(3), {MODEL: [3]}).action is DeployAction.UPDATE
 
 
 def test_rollback_by_param_or_by_pinning_a_lower_version() -> None:
     p = plan(spec(), live(3), {MODEL: [1, 2, 3]}, rollback_version="1")
-    assert (p.action, p.served_entities[0]["entity_version"]) == (Action.ROLLBACK, "1")
+    assert (p.action, p.served_entities[0]["entity_version"]) == (DeployAction.ROLLBACK, "1")
     assert "3 -> 1" in p.reason
     pinned = [{**CONFIG["served_entities"][0], "entity_version": 2}]
-    assert plan(spec(served_entities=pinned), live(3), {MODEL: [1, 2, 3]}).action is Action.ROLLBACK
+    assert plan(spec(served_entities=pinned), live(3), {MODEL: [1, 2, 3]}).action is DeployAction.ROLLBACK
 
 
 def test_versions_that_do_not_exist_fail_before_any_change() -> None:
@@ -154,10 +157,10 @@ def test_force_delete_needs_confirmation_and_spares_the_model_unless_asked() -> 
     with pytest.raises(ConfigError, match=r"^confirm_delete"):
         plan(spec(force_delete=True), live(1), {})
     p = plan(spec(force_delete=True), live(1), {}, confirm_delete=True)
-    assert (p.action, p.delete_registered_models) == (Action.DELETE, ())
+    assert (p.action, p.delete_registered_models) == (DeployAction.DELETE, ())
     p = plan(spec(force_delete=True), live(1), {}, confirm_delete="true", delete_registered_model=True)
     assert p.delete_registered_models == (MODEL,)
-    assert plan(spec(force_delete=True), None, {}, confirm_delete=True).action is Action.NOTHING
+    assert plan(spec(force_delete=True), None, {}, confirm_delete=True).action is DeployAction.NOTHING
 
 
 def test_rollback_needs_a_single_model() -> None:
@@ -229,33 +232,61 @@ def test_helpers() -> None:
     )
 
 
-# -- connections ---------------------------------------------------------------------------------
+# -- value objects: states and events as trigger events carry them ---------------------------------
 
 
-def test_client_arguments_follow_the_providers_connection_rules() -> None:
-    assert workspace_client_kwargs("dbc-1.cloud.databricks.com", None, "dapi1", {}) == {
-        "host": "https://dbc-1.cloud.databricks.com",
-        "token": "dapi1",
-        "auth_type": "pat",
-    }
-    assert workspace_client_kwargs("127.0.0.1", None, "t", {}, port=8123, schema="http")["host"] == (
-        "http://127.0.0.1:8123"
-    )
-    assert workspace_client_kwargs("https://h", "me", "pw", {"token": "dapi2"})["token"] == "dapi2"
-    m2m = workspace_client_kwargs("https://h", "client", "secret", {"service_principal_oauth": True})
-    assert (m2m["client_id"], m2m["auth_type"]) == ("client", "oauth-m2m")
-    azure = workspace_client_kwargs(
-        "https://adb-1.azuredatabricks.net", "app", "s", {"azure_tenant_id": "t1"}
-    )
-    assert (azure["azure_tenant_id"], azure["auth_type"]) == ("t1", "azure-client-secret")
-    for args, field in [
-        ((None, None, "x", {}), "host"),
-        (("h", "user", "pw", {}), "password"),
-        (("h", None, None, {"service_principal_oauth": True}), "login"),
-    ]:
-        with pytest.raises(ConfigError) as err:
-            workspace_client_kwargs(*args)
-        assert err.value.field == field
+@pytest.mark.parametrize(
+    ("value", "terminal", "successful"),
+    [
+        ("IN_PROGRESS", False, False),
+        ("NOT_UPDATING", True, True),
+        ("UPDATE_FAILED", True, False),
+        ("UPDATE_CANCELED", True, False),
+    ],
+)
+def test_config_update_state(value: str, terminal: bool, successful: bool) -> None:
+    state = ConfigUpdateState(value)
+    assert (state.is_terminal, state.is_successful) == (terminal, successful)
+    assert ConfigUpdateState.from_json(state.to_json()) == state
+
+
+@pytest.mark.parametrize(
+    ("state", "terminal", "successful"),
+    [
+        ({}, True, True),
+        ({"ready": "NOT_READY"}, False, False),
+        ({"config_update": "IN_PROGRESS"}, False, False),
+        ({"config_update": "UPDATE_FAILED"}, True, False),
+        ({"deployment": "DEPLOYMENT_FAILED"}, True, False),
+    ],
+)
+def test_endpoint_state_is_a_value_object(state: dict, terminal: bool, successful: bool) -> None:
+    parsed = EndpointState.from_api(live(2, **state))
+    assert (parsed.is_terminal, parsed.is_successful) == (terminal, successful)
+    text = parsed.to_json()
+    assert isinstance(text, str)
+    assert EndpointState.from_json(text) == parsed
+    assert EndpointState.from_json(text).describe() == parsed.describe()
+
+
+def test_a_wait_event_round_trips_as_json_with_its_state() -> None:
+    import json
+
+    state = EndpointState.from_api(live(1, config_update="UPDATE_FAILED"))
+    event = EndpointWaitEvent("churn-model", WaitOutcome.FAILED, state.failure, state)
+    payload = json.loads(json.dumps(event.to_json()))  # what the triggerer stores
+    assert set(payload) == {"endpoint_name", "outcome", "message", "state"}
+    back = EndpointWaitEvent.from_json(payload)
+    assert back == event
+    assert back.state is not None
+    assert back.state.config_update.is_failed
+    gone = EndpointWaitEvent("churn-model", WaitOutcome.GONE, "no endpoint")
+    assert EndpointWaitEvent.from_json(gone.to_json()) == gone
+
+
+def test_a_plan_round_trips_through_a_deferral() -> None:
+    decided = plan(spec(), live(1), {MODEL: [1, 2]})
+    assert Plan.from_dict(decided.as_dict()) == decided
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ client (trigger) talk to sandbox/databricks, whose endpoints go through the real
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -115,7 +116,12 @@ def test_bad_configs_fail_before_any_call(sandbox, tmp_path: Path) -> None:
     assert [e.name for e in sandbox.client().serving_endpoints.list()] == []
 
 
-def test_an_update_refused_with_409_waits_for_the_running_update(sandbox, tmp_path: Path) -> None:
+@pytest.mark.parametrize("dag_id", ["serving_deploy", "serving_deploy_blocking"])
+def test_an_update_refused_with_409_waits_for_the_running_update(
+    sandbox, tmp_path: Path, capfd, caplog, dag_id: str
+) -> None:
+    """Deferrable, the wait for the running update is a trigger's (no worker slot held);
+    blocking, the operator retries the update until it is accepted. Both then apply the plan."""
     assert deploy(tmp_path).state == "success"
     sandbox.add_model_version(MODEL)
     sandbox.add_model_version(MODEL)
@@ -128,10 +134,73 @@ def test_an_update_refused_with_409_waits_for_the_running_update(sandbox, tmp_pa
     sandbox.client().serving_endpoints.update_config(
         "churn-model", served_entities=[entity]
     )  # someone else's
-    result = deploy(tmp_path)
-    assert result.state == "success"
+    capfd.readouterr()
+    caplog.clear()
+    result = run_dag(DAGS, dag_id, _now(), {"config_path": config(tmp_path), "endpoint_name": "churn-model"})
+    assert result.state == "success", result.states
     assert result.xcom[("deploy", "return_value")]["action"] == "update"
     assert served(sandbox) == ["3"]
+    out = "".join(capfd.readouterr()) + caplog.text
+    assert "Another update of churn-model is in progress (409)" in out
+    deferred = "deferring until it ends" in out and "EndpointUpdateFinishedTrigger" in out
+    assert deferred == (dag_id == "serving_deploy"), "deferrable, the triggerer waits on the update"
+
+
+def test_the_update_wait_ends_when_the_update_does_and_at_its_deadline(sandbox) -> None:
+    from platform_ops.triggers.model_serving import EndpointUpdateFinishedTrigger
+
+    sandbox.configure(deploy_seconds=600)
+    create_endpoint(sandbox, "busy")
+    trigger = EndpointUpdateFinishedTrigger("busy", "databricks_default", 0.1, deadline=time.time() + 1)
+    rebuilt = EndpointUpdateFinishedTrigger(**trigger.serialize()[1])
+    payload = asyncio.run(_first_event(rebuilt))
+    assert payload["outcome"] == "timed_out", payload
+    assert "IN_PROGRESS" in payload["message"]
+    sandbox.configure(deploy_seconds=0.3)
+    create_endpoint(sandbox, "quick")
+    quick = EndpointUpdateFinishedTrigger("quick", "databricks_default", 0.1, deadline=time.time() + 30)
+    payload = asyncio.run(_first_event(quick))
+    assert payload["outcome"] == "finished", payload
+    assert json.loads(payload["state"])["config_update"] == "NOT_UPDATING"
+
+
+def test_the_hook_translates_workspace_errors(sandbox, tmp_path: Path) -> None:
+    """Operators see the package's errors, never the SDK's: 409 is a retryable conflict, 403 a
+    permanent denial (the task fails without spending its retries)."""
+    from platform_ops.core.model_serving import parse_config, plan
+    from platform_ops.exceptions import AccessDeniedError, ResourceConflictError
+    from platform_ops.hooks.model_serving import ModelServingHook
+
+    sandbox.configure(deploy_seconds=600)
+    create_endpoint(sandbox, "churn-model")
+    sandbox.add_model_version(MODEL)
+    hook = ModelServingHook()
+    decided = plan(
+        parse_config(yaml.safe_load(Path(config(tmp_path)).read_text())),
+        hook.get_endpoint("churn-model"),
+        {MODEL: hook.registered_versions(MODEL)},
+    )
+    with pytest.raises(ResourceConflictError) as conflict:
+        hook.update_config(decided)
+    assert conflict.value.retryable
+    sandbox.configure(fail_next=[403])
+    with pytest.raises(AccessDeniedError):
+        hook.get_endpoint("churn-model")
+    assert hook.get_endpoint("nope") is None
+
+
+def test_the_sdk_authenticates_as_the_provider_does(sandbox, monkeypatch) -> None:
+    """One authentication path: the connection is read by the Databricks provider's rules, so
+    its extra ``host`` and ``token`` (with a login set) win, as they do for the provider's client."""
+    from platform_ops.hooks.model_serving import ModelServingHook
+
+    conn = json.loads(sandbox.connection())
+    extra = {"host": conn["host"], "token": conn.pop("password")}
+    conn.update(host="not-this-host.invalid", login="someone", extra=json.dumps(extra))
+    monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_EXTRA", json.dumps(conn))
+    hook = ModelServingHook("databricks_extra")
+    assert hook.host == sandbox.url.rstrip("/")
+    assert hook.registered_versions(MODEL) == [1]
 
 
 def wait_for(sandbox, name: str, version: str, **knobs):
@@ -218,22 +287,23 @@ def test_the_trigger_serialises_and_waits_through_the_states(sandbox, capfd) -> 
             return event.payload
 
     payload = asyncio.run(first_event())
-    assert payload["status"] == "ready"
-    assert set(payload) == {"status", "endpoint_name", "message", "state"}
+    assert payload["outcome"] == "finished"
+    assert set(payload) == {"outcome", "endpoint_name", "message", "state"}
+    assert json.loads(payload["state"])["ready"] == "READY", "the event carries the state"
     out = capfd.readouterr()
     logged = [line for line in (out.out + out.err).splitlines() if "Endpoint t-endpoint:" in line]
     assert any("NOT_READY" in m for m in logged), logged
     assert any("DEPLOYMENT_READY" in m for m in logged), logged
 
     sandbox.client().serving_endpoints.delete("t-endpoint")
-    assert asyncio.run(first_event())["status"] == "deleted"
+    assert asyncio.run(first_event())["outcome"] == "gone"
 
     sandbox.configure(deploy_seconds=600)
     sandbox.client().serving_endpoints.create(
         name="t-endpoint", config=EndpointCoreConfigInput(name="t-endpoint", served_entities=[entity])
     )
     rebuilt.deadline = time.time() + 0.5
-    assert asyncio.run(first_event())["status"] == "timeout"
+    assert asyncio.run(first_event())["outcome"] == "timed_out"
 
 
 def create_endpoint(sandbox, name: str, version: str = "1") -> None:
@@ -272,7 +342,7 @@ def test_the_trigger_rides_out_an_outage_longer_than_its_clients_retries(sandbox
     )
     started = time.monotonic()
     payload = asyncio.run(_first_event(trigger))
-    assert payload["status"] == "ready", payload
+    assert payload["outcome"] == "finished", payload
     assert time.monotonic() - started >= outage
     assert sandbox.stats()["injected_503"] >= 2 * trigger.retry_limit, "the client gave up more than once"
     logged = "".join(capfd.readouterr())
@@ -288,7 +358,7 @@ def test_an_outage_until_the_deadline_ends_the_trigger_with_a_timeout(sandbox) -
         "down", "databricks_default", poll_interval=0.2, deadline=time.time() + 3, retry_limit=2
     )
     payload = asyncio.run(_first_event(trigger))
-    assert payload["status"] == "timeout", payload
+    assert payload["outcome"] == "timed_out", payload
     assert "503" in payload["message"], "the timeout says what kept the endpoint from being read"
 
 
@@ -347,3 +417,31 @@ def test_a_config_with_a_training_job_runs_it_before_deploying(sandbox, monkeypa
     runs = list(client.jobs.list_runs(job_id=job.job_id))
     assert len(runs) == 1, "the training job ran once, before the deployment"
     assert served(sandbox, "trained") == ["1"]
+
+
+def test_a_failed_training_run_is_repaired_not_started_again(
+    sandbox, monkeypatch, tmp_path: Path, capfd, caplog
+) -> None:
+    """The train task defers and repairs its failed run (re-runs its failed task) under the same
+    run id: the job has one run, its notebook ran twice, and the deployment goes on."""
+    from tests.sandbox.test_databricks_sandbox import failing_once_job
+
+    client = sandbox.client()
+    marker = tmp_path / "runs.txt"
+    job_id = failing_once_job(client, marker)
+    folder = tmp_path / "serving"
+    folder.mkdir()
+    doc = yaml.safe_load(Path(config(tmp_path, name="retrained")).read_text())
+    (folder / "retrained.yaml").write_text(yaml.safe_dump({**doc, "training_job": {"job_id": job_id}}))
+    monkeypatch.setenv("PLATFORM_OPS_SERVING_CONFIG_DIR", str(folder))  # read when the DAG file is parsed
+    monkeypatch.setenv("PLATFORM_OPS_SERVING_POLL_SECONDS", "0.5")
+    dags = Path(__file__).resolve().parents[2] / "dags"
+    result = run_dag(dags, "model_serving_deploy_retrained", _now(), {})
+    assert result.states == {"train": "success", "deploy": "success", "wait_ready": "success"}
+    assert result.try_numbers["train"] == 1, "repaired within the task, not by an Airflow retry"
+    assert len(list(client.jobs.list_runs(job_id=job_id))) == 1, (
+        "the failed run was repaired, not started again"
+    )
+    assert marker.read_text().count("ran") == 2
+    out = "".join(capfd.readouterr()) + caplog.text
+    assert "repairing the run with all failed tasks" in out

@@ -7,19 +7,21 @@ and the registered versions and says what to do: create, update, roll back to a 
 delete, or nothing (the live config already matches). ``latest`` is resolved when the plan is
 made, against the versions registered at that moment.
 
-:func:`readiness` decides when an endpoint is really ready: ``ready == READY`` and
-``config_update == NOT_UPDATING`` and every served entity ``DEPLOYMENT_READY``. A config update
-that failed or was cancelled, or an entity whose deployment failed or was aborted, is a failure
-(with the entity's state message); anything else is still on its way.
+:class:`EndpointState` (a value object, JSON round-trip included, as trigger events carry it)
+decides when an endpoint is really ready: ``ready == READY`` and ``config_update == NOT_UPDATING``
+and every served entity ``DEPLOYMENT_READY``. A config update that failed or was cancelled, or an
+entity whose deployment failed or was aborted, is a failure (with the entity's state message);
+anything else is still on its way. :class:`ConfigUpdateState` says whether a config update still
+runs (an update refused with 409 waits for it). :class:`EndpointWaitEvent` is how a wait ends.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from platform_ops.core.params import is_unset, parse_bool, parse_int
@@ -42,7 +44,9 @@ _CAPTURE_KEYS = {"catalog_name", "schema_name", "table_name_prefix", "enabled"}
 _JOB_KEYS = {"job_id", "job_parameters"}
 
 
-class Action(StrEnum):
+class DeployAction(StrEnum):
+    """What a deployment does to the endpoint (the plan's verdict)."""
+
     CREATE = "create"
     UPDATE = "update"
     ROLLBACK = "rollback"  # an update to a lower version of a model already served
@@ -51,6 +55,8 @@ class Action(StrEnum):
 
 
 class Readiness(StrEnum):
+    """Where an endpoint stands on its way to serving its config."""
+
     READY = "ready"
     WAITING = "waiting"
     FAILED = "failed"
@@ -204,7 +210,7 @@ def parse_config(raw: Any, source: str = "config") -> DeploySpec:
 
 @dataclass(frozen=True)
 class Plan:
-    action: Action
+    action: DeployAction
     endpoint_name: str
     reason: str
     served_entities: tuple[dict[str, Any], ...] = ()  # the API's ServedEntityInput shape
@@ -220,6 +226,18 @@ class Plan:
             "auto_capture_config": dict(self.auto_capture_config) if self.auto_capture_config else None,
             "delete_registered_models": list(self.delete_registered_models),
         }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Plan:
+        """The inverse of :meth:`as_dict` (a plan carried across a deferral)."""
+        return cls(
+            action=DeployAction(raw["action"]),
+            endpoint_name=str(raw["endpoint_name"]),
+            reason=str(raw["reason"]),
+            served_entities=tuple(dict(e) for e in raw.get("served_entities") or ()),
+            auto_capture_config=raw.get("auto_capture_config"),
+            delete_registered_models=tuple(raw.get("delete_registered_models") or ()),
+        )
 
 
 def _live_entities(endpoint: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -262,14 +280,14 @@ def plan(
         models = spec.model_names if parse_bool("delete_registered_model", delete_registered_model) else ()
         if live is None:
             return Plan(
-                Action.NOTHING if not models else Action.DELETE,
+                DeployAction.NOTHING if not models else DeployAction.DELETE,
                 name,
                 "no endpoint to delete",
                 (),
                 None,
                 models,
             )
-        return Plan(Action.DELETE, name, "force_delete confirmed", (), None, models)
+        return Plan(DeployAction.DELETE, name, "force_delete confirmed", (), None, models)
 
     rollback = None if is_unset(rollback_version) else parse_int("rollback_version", rollback_version)
     if rollback is not None and len(spec.model_names) != 1:
@@ -309,10 +327,10 @@ def plan(
         )
     capture = spec.auto_capture_config
     if live is None:
-        return Plan(Action.CREATE, name, "no endpoint yet", tuple(entities), capture)
+        return Plan(DeployAction.CREATE, name, "no endpoint yet", tuple(entities), capture)
     current = _live_entities(live)
     if _comparable(current) == _comparable(entities):
-        return Plan(Action.NOTHING, name, "the live config already matches", tuple(entities), capture)
+        return Plan(DeployAction.NOTHING, name, "the live config already matches", tuple(entities), capture)
     live_versions = {
         (e.get("entity_name") or e.get("model_name")): int(
             e.get("entity_version") or e.get("model_version") or 0
@@ -324,33 +342,86 @@ def plan(
         versions_text = ", ".join(
             f"{e['entity_name']} {live_versions[e['entity_name']]} -> {e['entity_version']}" for e in lower
         )
-        return Plan(Action.ROLLBACK, name, f"roll back {versions_text}", tuple(entities), capture)
-    return Plan(Action.UPDATE, name, "the live config differs", tuple(entities), capture)
+        return Plan(DeployAction.ROLLBACK, name, f"roll back {versions_text}", tuple(entities), capture)
+    return Plan(DeployAction.UPDATE, name, "the live config differs", tuple(entities), capture)
 
 
 # -- the endpoint's state ------------------------------------------------------------------------
 
+_FAILED_UPDATES = {"UPDATE_FAILED", "UPDATE_CANCELED"}
+_FAILED_DEPLOYMENTS = {"DEPLOYMENT_FAILED", "DEPLOYMENT_ABORTED"}
+
+
+@dataclass(frozen=True)
+class ConfigUpdateState:
+    """The endpoint's ``state.config_update``: IN_PROGRESS, NOT_UPDATING, UPDATE_FAILED or UPDATE_CANCELED.
+
+    Terminal once no update runs; successful when the last update went through (NOT_UPDATING).
+    """
+
+    value: str = "NOT_UPDATING"
+
+    @property
+    def is_terminal(self) -> bool:
+        """No config update is running any more."""
+        return self.value != "IN_PROGRESS"
+
+    @property
+    def is_successful(self) -> bool:
+        """The last config update went through."""
+        return self.value == "NOT_UPDATING"
+
+    @property
+    def is_failed(self) -> bool:
+        """The last config update failed or was cancelled."""
+        return self.value in _FAILED_UPDATES
+
+    def to_json(self) -> str:
+        """JSON text, for trigger events."""
+        return json.dumps(self.value)
+
+    @classmethod
+    def from_json(cls, data: str) -> ConfigUpdateState:
+        """The inverse of :meth:`to_json`."""
+        return cls(str(json.loads(data)))
+
+    def __str__(self) -> str:
+        """The API's value."""
+        return self.value
+
 
 @dataclass(frozen=True)
 class EntityState:
+    """One served entity of the endpoint and its deployment state."""
+
     name: str
     entity_name: str | None
     entity_version: str | None
     deployment: str | None
     message: str | None
 
+    @property
+    def is_failed(self) -> bool:
+        """Its deployment failed or was aborted."""
+        return self.deployment in _FAILED_DEPLOYMENTS
+
 
 @dataclass(frozen=True)
 class EndpointState:
-    """What matters of a serving endpoint's GET response (the SDK's ServingEndpointDetailed)."""
+    """What matters of a serving endpoint's GET response (the SDK's ServingEndpointDetailed).
+
+    ``is_terminal``: the wait for readiness is over (ready or failed); ``is_successful``: the
+    endpoint serves its config. ``to_json``/``from_json`` round-trip it through a trigger event.
+    """
 
     name: str
     ready: str
-    config_update: str
+    config_update: ConfigUpdateState
     entities: tuple[EntityState, ...]  # the pending config's while an update runs, else the config's
 
     @classmethod
     def from_api(cls, body: Mapping[str, Any]) -> EndpointState:
+        """The state from the API's JSON body of the endpoint."""
         state = body.get("state") or {}
         entities = tuple(
             EntityState(
@@ -365,9 +436,45 @@ class EndpointState:
         return cls(
             name=body.get("name", ""),
             ready=str(state.get("ready") or "NOT_READY"),
-            config_update=str(state.get("config_update") or "NOT_UPDATING"),
+            config_update=ConfigUpdateState(str(state.get("config_update") or "NOT_UPDATING")),
             entities=entities,
         )
+
+    @property
+    def readiness(self) -> Readiness:
+        """READY only when the endpoint serves, no update runs and every entity is deployed."""
+        if self.config_update.is_failed or any(e.is_failed for e in self.entities):
+            return Readiness.FAILED
+        if (
+            self.ready == "READY"
+            and self.config_update.is_successful
+            and self.entities
+            and all(e.deployment == "DEPLOYMENT_READY" for e in self.entities)
+        ):
+            return Readiness.READY
+        return Readiness.WAITING
+
+    @property
+    def is_terminal(self) -> bool:
+        """The wait for readiness is over: ready, or failed."""
+        return self.readiness is not Readiness.WAITING
+
+    @property
+    def is_successful(self) -> bool:
+        """The endpoint serves its config."""
+        return self.readiness is Readiness.READY
+
+    @property
+    def failure(self) -> str:
+        """Why the endpoint failed: the config update's state and each failed entity's message."""
+        failed = [e for e in self.entities if e.is_failed]
+        detail = "; ".join(f"{e.name}: {e.deployment}: {e.message or 'no message'}" for e in failed)
+        return f"config_update={self.config_update}" + (f"; {detail}" if detail else "")
+
+    def failed_entities(self) -> list[str]:
+        """Served entity names whose build logs explain a failure (all of them if none is marked)."""
+        marked = [e.name for e in self.entities if e.is_failed]
+        return marked or [e.name for e in self.entities]
 
     def describe(self) -> str:
         """One line for the task log, logged whenever it changes."""
@@ -377,100 +484,96 @@ class EndpointState:
         )
         return f"ready={self.ready} config_update={self.config_update}; {parts or 'no served entities'}"
 
+    def to_json(self) -> str:
+        """JSON text, for trigger events."""
+        return json.dumps(
+            {
+                "name": self.name,
+                "ready": self.ready,
+                "config_update": self.config_update.value,
+                "entities": [vars(e) for e in self.entities],
+            }
+        )
 
-_FAILED_UPDATES = {"UPDATE_FAILED", "UPDATE_CANCELED"}
-_FAILED_DEPLOYMENTS = {"DEPLOYMENT_FAILED", "DEPLOYMENT_ABORTED"}
+    @classmethod
+    def from_json(cls, data: str) -> EndpointState:
+        """The inverse of :meth:`to_json`."""
+        raw = json.loads(data)
+        return cls(
+            name=raw["name"],
+            ready=raw["ready"],
+            config_update=ConfigUpdateState(raw["config_update"]),
+            entities=tuple(EntityState(**e) for e in raw["entities"]),
+        )
 
 
 def readiness(state: EndpointState) -> tuple[Readiness, str]:
-    """READY only when the endpoint serves, no update runs and every entity is deployed."""
-    failed = [e for e in state.entities if e.deployment in _FAILED_DEPLOYMENTS]
-    if state.config_update in _FAILED_UPDATES or failed:
-        detail = "; ".join(f"{e.name}: {e.deployment}: {e.message or 'no message'}" for e in failed)
-        return Readiness.FAILED, f"config_update={state.config_update}" + (f"; {detail}" if detail else "")
-    if (
-        state.ready == "READY"
-        and state.config_update == "NOT_UPDATING"
-        and state.entities
-        and all(e.deployment == "DEPLOYMENT_READY" for e in state.entities)
-    ):
-        return Readiness.READY, state.describe()
-    return Readiness.WAITING, state.describe()
+    """The state's readiness and the line that explains it (the failure, or the state)."""
+    verdict = state.readiness
+    return verdict, state.failure if verdict is Readiness.FAILED else state.describe()
+
+
+class WaitOutcome(StrEnum):
+    """How a wait on an endpoint ended."""
+
+    FINISHED = "finished"  # the awaited state was reached: ready, or no update running any more
+    FAILED = "failed"  # the endpoint failed (a failed update or deployment)
+    GONE = "gone"  # the endpoint does not exist
+    TIMED_OUT = "timed_out"  # the deadline passed first
+
+
+@dataclass(frozen=True)
+class EndpointWaitEvent:
+    """The one event a wait on an endpoint fires: the outcome, why, and the last state read.
+
+    ``to_json`` is the JSON-safe trigger event payload; ``from_json`` rebuilds it on resume.
+    """
+
+    endpoint_name: str
+    outcome: WaitOutcome
+    message: str
+    state: EndpointState | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The trigger event's payload (JSON-safe)."""
+        return {
+            "endpoint_name": self.endpoint_name,
+            "outcome": str(self.outcome),
+            "message": self.message,
+            "state": self.state.to_json() if self.state else None,
+        }
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> EndpointWaitEvent:
+        """The inverse of :meth:`to_json`."""
+        state = payload.get("state")
+        return cls(
+            endpoint_name=str(payload["endpoint_name"]),
+            outcome=WaitOutcome(payload["outcome"]),
+            message=str(payload.get("message", "")),
+            state=EndpointState.from_json(state) if state else None,
+        )
 
 
 def failed_entities(state: EndpointState) -> list[str]:
     """Served entity names whose build logs explain a failure (all of them if none is marked)."""
-    marked = [e.name for e in state.entities if e.deployment in _FAILED_DEPLOYMENTS]
-    return marked or [e.name for e in state.entities]
+    return state.failed_entities()
 
 
 def is_transient_status(status: int | None) -> bool:
-    """An HTTP status worth polling again: 429 (throttled) and every 5xx. Anything else (400, 401,
-    403, ...) will not heal by waiting; 404 is the endpoint's absence, decided by the caller."""
+    """An HTTP status worth polling again: 429 (throttled) and every 5xx.
+
+    Anything else (400, 401, 403, ...) will not heal by waiting; 404 is the endpoint's absence,
+    decided by the caller.
+    """
     return status is not None and (status == 429 or 500 <= status <= 599)
 
 
 def log_tail(text: str, lines: int = 20) -> str:
+    """The last ``lines`` lines of a build log."""
     return "\n".join((text or "").rstrip().splitlines()[-lines:])
 
 
 def endpoint_url(host: str, name: str) -> str:
     """The endpoint's page in the workspace UI."""
     return f"{host.rstrip('/')}/ml/endpoints/{name}"
-
-
-# -- connections ---------------------------------------------------------------------------------
-
-
-def workspace_client_kwargs(
-    host: str | None,
-    login: str | None,
-    password: str | None,
-    extra: Mapping[str, Any],
-    port: int | None = None,
-    schema: str | None = None,
-) -> dict[str, Any]:
-    """databricks-sdk WorkspaceClient arguments from an Airflow Databricks connection, read the
-    way the Databricks provider reads it: a PAT (password without login, or extra.token), OAuth
-    M2M (extra.service_principal_oauth with login = client id, password = secret) or an Azure
-    service principal (extra.azure_tenant_id with login/password)."""
-    if not host:
-        raise ConfigError("host", "the Databricks connection has no host", "set the workspace URL as host")
-    url = host if "://" in host else f"{schema or 'https'}://{host}"
-    if port and url.count(":") < 2:
-        url = f"{url.rstrip('/')}:{port}"
-    if "azure_tenant_id" in extra:
-        if not (login and password):
-            raise ConfigError(
-                "login", "Azure service principal credentials are missing", "set login and password"
-            )
-        return {
-            "host": url,
-            "azure_client_id": login,
-            "azure_client_secret": password,
-            "azure_tenant_id": extra["azure_tenant_id"],
-            "auth_type": "azure-client-secret",
-        }
-    if extra.get("service_principal_oauth"):
-        if not (login and password):
-            raise ConfigError(
-                "login", "service principal OAuth credentials are missing", "set login and password"
-            )
-        return {"host": url, "client_id": login, "client_secret": password, "auth_type": "oauth-m2m"}
-    token = extra.get("token") or (password if not login else None)
-    if not token:
-        raise ConfigError(
-            "password",
-            "the Databricks connection has no credentials this hook understands",
-            "set a personal access token as password, or extra service_principal_oauth / azure_tenant_id",
-        )
-    return {"host": url, "token": token, "auth_type": "pat"}
-
-
-def deployment_configs(folder: str | Path) -> dict[str, Path]:
-    """``{dag_id: path}`` for every ``*.yaml`` deployment config in ``folder`` (sorted)."""
-    out = {}
-    for path in sorted(Path(folder).glob("*.yaml")):
-        stem = re.sub(r"[^A-Za-z0-9_]", "_", path.stem)
-        out[f"model_serving_deploy_{stem}"] = path
-    return out

@@ -1,73 +1,162 @@
-"""ModelServingHook: databricks-sdk's WorkspaceClient from an Airflow Databricks connection.
+"""ModelServingHook: serving endpoints and Unity Catalog models through the databricks-sdk.
 
-Credentials are read as the Databricks provider reads its connection (a PAT, OAuth M2M through
-``extra.service_principal_oauth``, or an Azure service principal through
-``extra.azure_tenant_id``); the connection's schema and port are honoured, which is how the tests
-and the demo reach the local workspace in sandbox/databricks. The SDK retries 429 and 503 itself.
+One authentication path: the Databricks provider's (``DatabricksHook``). The SDK's
+WorkspaceClient asks the provider's hook for the bearer token of every request, so every
+connection form the provider understands (a PAT, OAuth M2M, Azure service principals and managed
+identities, OIDC federation) works here too, and the connection's schema and port are honoured
+(how the tests and the demo reach the local workspace in sandbox/databricks). The SDK retries 429
+and 503 itself.
 
-The trigger's async path goes through the provider's own async client (``_a_do_api_call``), which
-implements every one of the provider's authentication methods without blocking the event loop. That
-client retries one call a few times and then gives up (about 15 s with five attempts); what is left
-after its retries is sorted here: a transient error (429, 5xx, connection error or timeout) becomes
-:class:`TransientApiError`, which the trigger rides out until its deadline, and anything else is
-raised as it is.
+The trigger's async path goes through the provider's own async client, which implements the same
+authentication without blocking the event loop. That client retries one call a few times and then
+gives up (about 15 s with five attempts).
+
+Errors leave this hook as :mod:`platform_ops.exceptions`: a transient error (429, 5xx, a connection
+error or timeout) is a :class:`~platform_ops.exceptions.TransientServiceError`, which a wait rides
+out until its deadline; 409 is a :class:`~platform_ops.exceptions.ResourceConflictError`; a refused
+credential an :class:`~platform_ops.exceptions.AccessDeniedError`; a rejected request an
+:class:`~platform_ops.exceptions.InvalidRequestError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.common.compat.sdk import BaseHook
+from airflow.providers.databricks.hooks.databricks import DatabricksHook
+from airflow.sdk import BaseHook
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import NotFound
-from databricks.sdk.service.serving import AutoCaptureConfigInput, ServedEntityInput
+from databricks.sdk.credentials_provider import CredentialsProvider, CredentialsStrategy
+from databricks.sdk.errors import (
+    BadRequest,
+    InternalError,
+    NotFound,
+    PermissionDenied,
+    ResourceConflict,
+    TemporarilyUnavailable,
+    TooManyRequests,
+    Unauthenticated,
+)
+from databricks.sdk.errors.base import DatabricksError
+from databricks.sdk.service.serving import (
+    AutoCaptureConfigInput,
+    EndpointCoreConfigInput,
+    ServedEntityInput,
+)
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import Timeout as RequestsTimeout
 
-from platform_ops.core.model_serving import Plan, is_transient_status, workspace_client_kwargs
-from platform_ops.exceptions import PlatformOpsError
+from platform_ops.core.model_serving import Plan, is_transient_status
+from platform_ops.exceptions import (
+    AccessDeniedError,
+    ExternalServiceError,
+    InvalidRequestError,
+    ResourceConflictError,
+    ResourceNotFoundError,
+    TransientServiceError,
+)
+
+SERVICE = "Databricks"
+
+_BY_SDK_ERROR: tuple[tuple[type[Exception], type[ExternalServiceError]], ...] = (
+    (NotFound, ResourceNotFoundError),
+    (ResourceConflict, ResourceConflictError),
+    (PermissionDenied, AccessDeniedError),
+    (Unauthenticated, AccessDeniedError),
+    (BadRequest, InvalidRequestError),
+    (TooManyRequests, TransientServiceError),
+    (TemporarilyUnavailable, TransientServiceError),
+    (InternalError, TransientServiceError),
+    (RequestsConnectionError, TransientServiceError),
+    (RequestsTimeout, TransientServiceError),
+)
 
 
-class TransientApiError(PlatformOpsError):
-    """A read failed with an error worth retrying (429, 5xx, a connection error or timeout) after
-    the client's own retries: a wait polls again until its deadline instead of failing."""
+def _by_status(status: int | None) -> type[ExternalServiceError]:
+    if status == 404:
+        return ResourceNotFoundError
+    if status == 409:
+        return ResourceConflictError
+    if status in (401, 403):
+        return AccessDeniedError
+    if status == 400:
+        return InvalidRequestError
+    return TransientServiceError if is_transient_status(status) else ExternalServiceError
+
+
+@contextmanager
+def translated(operation: str) -> Iterator[None]:
+    """Raise the SDK's errors of ``operation`` as the package's service errors (same message)."""
+    try:
+        yield
+    except (DatabricksError, RequestsConnectionError, RequestsTimeout) as exc:
+        for sdk_error, ours in _BY_SDK_ERROR:
+            if isinstance(exc, sdk_error):
+                raise ours(SERVICE, operation, str(exc)) from exc
+        raise ExternalServiceError(SERVICE, operation, str(exc)) from exc
+
+
+class _FromConnection(CredentialsStrategy):
+    """The SDK's credentials, from the Databricks provider's hook (token refresh included)."""
+
+    def __init__(self, provider: DatabricksHook) -> None:
+        self.provider = provider
+
+    def auth_type(self) -> str:
+        return "airflow-databricks-connection"
+
+    def __call__(self, cfg: Any) -> CredentialsProvider:
+        def headers() -> dict[str, str]:
+            # The provider has no public token getter; _get_token is what its own calls use.
+            return {"Authorization": f"Bearer {self.provider._get_token(raise_error=True)}"}
+
+        return headers
 
 
 class ModelServingHook(BaseHook):
+    """Serving endpoints and Unity Catalog models of the workspace of a Databricks connection."""
+
     conn_name_attr = "databricks_conn_id"
     default_conn_name = "databricks_default"
     conn_type = "databricks"
     hook_name = "Databricks model serving"
 
     def __init__(self, databricks_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        """Use the Airflow Databricks connection ``databricks_conn_id``."""
         super().__init__(**kwargs)
         self.databricks_conn_id = databricks_conn_id
 
     @cached_property
-    def client_kwargs(self) -> dict[str, Any]:
-        conn = self.get_connection(self.databricks_conn_id)
-        return workspace_client_kwargs(
-            conn.host, conn.login, conn.password, conn.extra_dejson, conn.port, conn.schema
-        )
+    def provider_hook(self) -> DatabricksHook:
+        """The Databricks provider's hook of the same connection: the one authentication path."""
+        return DatabricksHook(self.databricks_conn_id, caller="ModelServingHook")
 
-    @property
+    @cached_property
     def host(self) -> str:
-        return str(self.client_kwargs["host"])
+        """The workspace URL, as the provider builds it (its host, the connection's schema and port)."""
+        provider = self.provider_hook
+        conn = provider.databricks_conn
+        port = f":{conn.port}" if conn.port else ""
+        return f"{conn.schema or 'https'}://{provider.host}{port}"
 
     @cached_property
     def client(self) -> WorkspaceClient:
-        return WorkspaceClient(**self.client_kwargs)
+        """The SDK's client, authenticated by the provider's hook on every request."""
+        return WorkspaceClient(host=self.host, credentials_strategy=_FromConnection(self.provider_hook))
 
     def get_conn(self) -> WorkspaceClient:
+        """The SDK's client."""
         return self.client
 
     # -- serving endpoints ----------------------------------------------------------------------------
     def get_endpoint(self, name: str) -> dict[str, Any] | None:
         """The endpoint as the API returns it (ServingEndpointDetailed as a dict), None if absent."""
         try:
-            return self.client.serving_endpoints.get(name).as_dict()
-        except NotFound:
+            with translated(f"get serving endpoint {name}"):
+                return self.client.serving_endpoints.get(name).as_dict()
+        except ResourceNotFoundError:
             return None
 
     @staticmethod
@@ -83,47 +172,57 @@ class ModelServingHook(BaseHook):
         )
 
     def create_endpoint(self, plan: Plan) -> None:
-        from databricks.sdk.service.serving import EndpointCoreConfigInput
-
+        """Create the endpoint of the plan, serving its entities."""
         config = EndpointCoreConfigInput(
             name=plan.endpoint_name,
             served_entities=self._entities(plan),
             auto_capture_config=self._capture(plan),
         )
-        self.client.serving_endpoints.create(name=plan.endpoint_name, config=config)
+        with translated(f"create serving endpoint {plan.endpoint_name}"):
+            self.client.serving_endpoints.create(name=plan.endpoint_name, config=config)
 
     def update_config(self, plan: Plan) -> None:
-        self.client.serving_endpoints.update_config(
-            name=plan.endpoint_name,
-            served_entities=self._entities(plan),
-            auto_capture_config=self._capture(plan),
-        )
+        """Apply the plan's config; ResourceConflictError while another update is in progress."""
+        with translated(f"update the config of serving endpoint {plan.endpoint_name}"):
+            self.client.serving_endpoints.update_config(
+                name=plan.endpoint_name,
+                served_entities=self._entities(plan),
+                auto_capture_config=self._capture(plan),
+            )
 
     def delete_endpoint(self, name: str) -> bool:
+        """Delete the endpoint; False when there was none."""
         try:
-            self.client.serving_endpoints.delete(name)
+            with translated(f"delete serving endpoint {name}"):
+                self.client.serving_endpoints.delete(name)
             return True
-        except NotFound:
+        except ResourceNotFoundError:
             return False
 
     def build_logs(self, name: str, served_entity: str) -> str:
+        """The build logs of one served entity ("" when there are none)."""
         try:
-            return self.client.serving_endpoints.build_logs(name, served_entity).logs or ""
-        except NotFound:
+            with translated(f"read the build logs of {served_entity} on {name}"):
+                return self.client.serving_endpoints.build_logs(name, served_entity).logs or ""
+        except ResourceNotFoundError:
             return ""
 
     # -- Unity Catalog models --------------------------------------------------------------------------
     def registered_versions(self, full_name: str) -> list[int]:
+        """The registered versions of a Unity Catalog model (none if it does not exist)."""
         try:
-            return sorted(int(v.version) for v in self.client.model_versions.list(full_name) if v.version)
-        except NotFound:
+            with translated(f"list the versions of {full_name}"):
+                return sorted(int(v.version) for v in self.client.model_versions.list(full_name) if v.version)
+        except ResourceNotFoundError:
             return []
 
     def delete_registered_model(self, full_name: str) -> bool:
+        """Delete a Unity Catalog model; False when there was none."""
         try:
-            self.client.registered_models.delete(full_name)
+            with translated(f"delete registered model {full_name}"):
+                self.client.registered_models.delete(full_name)
             return True
-        except NotFound:
+        except ResourceNotFoundError:
             return False
 
     # -- async (triggers) ------------------------------------------------------------------------------
@@ -131,36 +230,47 @@ class ModelServingHook(BaseHook):
     async def a_endpoints(
         self, retry_limit: int = 5
     ) -> AsyncIterator[Callable[[str], Awaitable[Mapping[str, Any] | None]]]:
-        """Async reads of endpoints through the provider's async client, for as long as the block
-        lasts: one HTTP session and one connection (and token) lookup for every poll. Yields
-        ``get(name)``, which returns the endpoint or None when it does not exist (404), and raises
-        :class:`TransientApiError` when the client's ``retry_limit`` attempts all failed with a
-        transient error."""
-        import aiohttp
-        from airflow.providers.databricks.exceptions import DatabricksApiError
-        from airflow.providers.databricks.hooks.databricks_base import BaseDatabricksHook
-        from tenacity import RetryError
+        """Async reads of endpoints through the provider's async client, for as long as the block lasts.
 
-        async with BaseDatabricksHook(
-            databricks_conn_id=self.databricks_conn_id, retry_limit=retry_limit
-        ) as client:
+        One HTTP session and one connection (and token) lookup serve every poll. Yields
+        ``get(name)``, which returns the endpoint or None when it does not exist (404), and raises
+        :class:`~platform_ops.exceptions.TransientServiceError` when the client's ``retry_limit``
+        attempts all failed with a transient error, and the matching service error otherwise.
+        """
+        async with DatabricksHook(self.databricks_conn_id, retry_limit=retry_limit) as client:
 
             async def get(name: str) -> Mapping[str, Any] | None:
                 try:
-                    return await client._a_do_api_call(("GET", f"2.0/serving-endpoints/{name}"))
-                except DatabricksApiError as exc:
-                    if exc.http_status_code == 404:
-                        return None
-                    if is_transient_status(exc.http_status_code):
-                        raise TransientApiError(str(exc)) from exc
-                    raise
-                except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-                    raise TransientApiError(f"{type(exc).__name__}: {exc}") from exc
-                except Exception as exc:
-                    # The client raises a plain AirflowException once its retries of retryable
-                    # errors (429, 5xx, connection errors) are spent.
-                    if isinstance(exc.__cause__ or exc.__context__, RetryError):
-                        raise TransientApiError(str(exc)) from exc
-                    raise
+                    with _translated_async(f"get serving endpoint {name}"):
+                        # No public async call exists for an arbitrary endpoint of the REST API.
+                        body: Mapping[str, Any] = await client._a_do_api_call(
+                            ("GET", f"2.0/serving-endpoints/{name}")
+                        )
+                        return body
+                except ResourceNotFoundError:
+                    return None
 
             yield get
+
+
+@contextmanager
+def _translated_async(operation: str) -> Iterator[None]:
+    """The provider's async client's errors as the package's service errors."""
+    import aiohttp
+    from airflow.providers.databricks.exceptions import DatabricksApiError
+    from tenacity import RetryError
+
+    try:
+        yield
+    except DatabricksApiError as exc:
+        raise _by_status(exc.http_status_code)(SERVICE, operation, str(exc)) from exc
+    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        raise TransientServiceError(SERVICE, operation, f"{type(exc).__name__}: {exc}") from exc
+    except ExternalServiceError:
+        raise
+    except Exception as exc:
+        # The client raises a plain AirflowException once its retries of retryable errors (429,
+        # 5xx, connection errors) are spent.
+        if isinstance(exc.__cause__ or exc.__context__, RetryError):
+            raise TransientServiceError(SERVICE, operation, str(exc)) from exc
+        raise

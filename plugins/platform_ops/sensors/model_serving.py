@@ -6,34 +6,47 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
-from airflow.sdk import BaseSensorOperator
+from airflow.sdk import BaseSensorOperator, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from platform_ops.core.model_serving import (
     EndpointState,
-    Readiness,
+    EndpointWaitEvent,
+    WaitOutcome,
     endpoint_url,
-    failed_entities,
     log_tail,
-    readiness,
 )
 from platform_ops.hooks.model_serving import ModelServingHook
 from platform_ops.links.model_serving import EndpointPageLink
+from platform_ops.task_failures import fail_fast_on_permanent_errors
 from platform_ops.triggers.model_serving import EndpointReadyTrigger
 
 
 class EndpointReadySensor(BaseSensorOperator):
-    """Succeed when the endpoint serves: ``ready == READY``, ``config_update == NOT_UPDATING`` and
-    every served entity ``DEPLOYMENT_READY`` (an endpoint still serving its old config while an
-    update runs is not ready). Fail at once, with the entity's state message and the tail of its
-    build logs, on ``UPDATE_FAILED``/``UPDATE_CANCELED`` or a failed deployment, and when the
-    endpoint disappears while waiting. Every state change is logged.
+    """Wait until a Databricks model-serving endpoint really serves its config.
 
-    ``deferrable=True`` hands the wait to the triggerer (EndpointReadyTrigger): no worker slot is
-    held between polls. ``skip_if_deleted_by``: a ModelServingDeployOperator task id; when that
-    task deleted the endpoint, there is nothing to wait for and the sensor skips.
+    Succeeds when ``ready == READY``, ``config_update == NOT_UPDATING`` and every served entity is
+    ``DEPLOYMENT_READY`` (an endpoint still serving its old config while an update runs is not
+    ready). Fails at once, with the entity's state message and the tail of its build logs
+    (``build_log_lines`` lines), on ``UPDATE_FAILED``/``UPDATE_CANCELED`` or a failed deployment,
+    and when the endpoint disappears while waiting; fails at ``timeout`` (seconds) otherwise. Every
+    state change is logged.
+
+    Args:
+        endpoint_name: the serving endpoint (templated).
+        databricks_conn_id: the Airflow Databricks connection (any form the Databricks provider
+            accepts).
+        deferrable: hand the wait to the triggerer (EndpointReadyTrigger): no worker slot is held
+            between polls, transient API errors are ridden out until the deadline, which is fixed
+            when the task defers. Defaults to ``[operators] default_deferrable``.
+        skip_if_deleted_by: a ModelServingDeployOperator task id; when that task deleted the
+            endpoint there is nothing to wait for and the sensor skips.
+        build_log_lines: how many lines of each failed entity's build logs the failure shows.
+        **kwargs: BaseSensorOperator's (``poke_interval`` defaults to 30 s, ``timeout`` to 1 h).
+
+    Returns (XCom) ``{"endpoint_name", "status": "ready", "state", "url"}``.
     """
 
     template_fields: Sequence[str] = ("endpoint_name",)
@@ -45,11 +58,12 @@ class EndpointReadySensor(BaseSensorOperator):
         *,
         endpoint_name: str,
         databricks_conn_id: str = "databricks_default",
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         skip_if_deleted_by: str | None = None,
         build_log_lines: int = 20,
         **kwargs: Any,
     ) -> None:
+        """Wait on ``endpoint_name``; see the class docstring for the arguments."""
         kwargs.setdefault("poke_interval", 30)
         kwargs.setdefault("timeout", 60 * 60)
         super().__init__(**kwargs)
@@ -63,9 +77,11 @@ class EndpointReadySensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> ModelServingHook:
+        """The serving hook of ``databricks_conn_id``."""
         return ModelServingHook(databricks_conn_id=self.databricks_conn_id)
 
     def execute(self, context: Any) -> Any:
+        """Skip after a deletion, else wait: poking here, or deferred to the triggerer."""
         self.endpoint_page = endpoint_url(self.hook.host, self.endpoint_name)
         if self.skip_if_deleted_by:
             deployed = context["ti"].xcom_pull(task_ids=self.skip_if_deleted_by) or {}
@@ -76,7 +92,7 @@ class EndpointReadySensor(BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         if self.poke(context):  # already ready: no need to defer
-            return self._summary("ready", self._last_state or "")
+            return self._summary(self._last_state or "")
         trigger = EndpointReadyTrigger(
             self.endpoint_name,
             self.databricks_conn_id,
@@ -91,43 +107,44 @@ class EndpointReadySensor(BaseSensorOperator):
         )
 
     def poke(self, context: Any) -> bool:
-        body = self.hook.get_endpoint(self.endpoint_name)
+        """One read: True when ready; fails the task on a failure or a deleted endpoint."""
+        with fail_fast_on_permanent_errors():
+            body = self.hook.get_endpoint(self.endpoint_name)
         if body is None:
-            raise AirflowFailException(
-                f"Serving endpoint {self.endpoint_name} does not exist (deleted while waiting?)"
-            )
+            raise AirflowFailException(self._gone())
         state = EndpointState.from_api(body)
-        status, message = readiness(state)
         if (described := state.describe()) != self._last_state:
             self._last_state = described
             self.log.info("Endpoint %s: %s", self.endpoint_name, self._last_state)
-        if status is Readiness.FAILED:
-            self._fail(message, state)
-        return status is Readiness.READY
+        if state.is_terminal and not state.is_successful:
+            self._fail(state.failure, state)
+        return state.is_successful
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger: succeed when ready, fail with the reason otherwise."""
         self.endpoint_page = endpoint_url(self.hook.host, self.endpoint_name)
-        status = event.get("status")
-        if status == "ready":
-            self.log.info("Endpoint %s is ready: %s", self.endpoint_name, event.get("state"))
-            return self._summary("ready", event.get("state", ""))
-        if status == "deleted":
-            raise AirflowFailException(
-                f"Serving endpoint {self.endpoint_name} does not exist (deleted while waiting?)"
-            )
-        if status == "timeout":
-            raise AirflowFailException(
-                f"Serving endpoint {self.endpoint_name} was not ready within {float(self.timeout):.0f} s: "
-                f"{event.get('state')}"
-            )
-        body = self.hook.get_endpoint(self.endpoint_name)
-        self._fail(event.get("message", ""), EndpointState.from_api(body) if body else None)
-        raise AssertionError("unreachable")  # _fail raises
+        wait = EndpointWaitEvent.from_json(event)
+        described = wait.state.describe() if wait.state else ""
+        if wait.outcome is WaitOutcome.FINISHED:
+            self.log.info("Endpoint %s is ready: %s", self.endpoint_name, described)
+            return self._summary(described)
+        if wait.outcome is WaitOutcome.FAILED:
+            self._fail(wait.message, wait.state)
+        if wait.outcome is WaitOutcome.GONE:
+            raise AirflowFailException(self._gone())
+        raise AirflowFailException(
+            f"Serving endpoint {self.endpoint_name} was not ready within {float(self.timeout):.0f} s: "
+            f"{wait.message}"
+        )
 
-    def _fail(self, message: str, state: EndpointState | None) -> None:
+    def _gone(self) -> str:
+        return f"Serving endpoint {self.endpoint_name} does not exist (deleted while waiting?)"
+
+    def _fail(self, message: str, state: EndpointState | None) -> NoReturn:
         logs = []
-        for served in failed_entities(state) if state else []:
-            tail = log_tail(self.hook.build_logs(self.endpoint_name, served), self.build_log_lines)
+        for served in state.failed_entities() if state else []:
+            with fail_fast_on_permanent_errors():
+                tail = log_tail(self.hook.build_logs(self.endpoint_name, served), self.build_log_lines)
             if tail:
                 logs.append(f"--- build logs of {served} (last {self.build_log_lines} lines) ---\n{tail}")
         raise AirflowFailException(
@@ -135,10 +152,10 @@ class EndpointReadySensor(BaseSensorOperator):
             + ("\n" + "\n".join(logs) if logs else "")
         )
 
-    def _summary(self, status: str, state: str) -> dict[str, Any]:
+    def _summary(self, state: str) -> dict[str, Any]:
         return {
             "endpoint_name": self.endpoint_name,
-            "status": status,
+            "status": "ready",
             "state": state,
             "url": self.endpoint_page,
         }

@@ -1,28 +1,32 @@
-"""EndpointReadyTrigger: wait in the triggerer until a serving endpoint is really ready."""
+"""Waits on a serving endpoint in the triggerer: until it is ready, or until its config update ends."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, retry_if_result
 
-from platform_ops.core.model_serving import EndpointState, Readiness, readiness
-from platform_ops.hooks.model_serving import ModelServingHook, TransientApiError
+from platform_ops.core.model_serving import EndpointState, EndpointWaitEvent, WaitOutcome
+from platform_ops.exceptions import TransientServiceError
+from platform_ops.hooks.model_serving import ModelServingHook
+
+Read = Callable[[str], Awaitable[Mapping[str, Any] | None]]
 
 
-class EndpointReadyTrigger(BaseTrigger):
-    """Polls the endpoint (async, the provider's client) and fires one JSON-safe event:
-    ``{"status": "ready" | "failed" | "deleted" | "timeout", "endpoint_name", "message", "state"}``.
+class _EndpointWaitTrigger(BaseTrigger):
+    """Polls the endpoint (async, the provider's client) until :meth:`settled` says the wait is over.
 
-    Logs every state change. Transient API errors (429, 5xx, connection errors and timeouts) are
-    retried first by the provider's client (``retry_limit`` attempts per read), then by this loop
-    at the poll interval until ``deadline``, as a poke-mode sensor rides them out; each failed read
-    is logged, and a wait that ends on them says so in its ``timeout`` event. Any other error (401,
-    403, 400) fails the wait at once. ``deadline`` (epoch seconds, fixed when the task defers, so a
-    triggerer restart does not extend it) ends the wait with a ``timeout`` event.
+    Fires one JSON-safe event, :class:`~platform_ops.core.model_serving.EndpointWaitEvent`: the
+    outcome (finished, failed, gone, timed_out), the message and the last state read. Logs every
+    state change. Transient API errors (429, 5xx, connection errors and timeouts) are retried first
+    by the provider's client (``retry_limit`` attempts per read), then by this loop at the poll
+    interval until ``deadline``; each failed read is logged, and a wait that ends on them says so in
+    its timed_out event. Any other error (401, 403, 400) fails the wait at once. ``deadline`` (epoch
+    seconds, fixed when the task defers, so a triggerer restart does not extend it) ends the wait
+    with a timed_out event. The polling is tenacity's.
     """
 
     def __init__(
@@ -33,14 +37,19 @@ class EndpointReadyTrigger(BaseTrigger):
         deadline: float | None = None,
         retry_limit: int = 5,
     ) -> None:
+        """Wait on ``endpoint_name`` of the workspace of ``databricks_conn_id``."""
         super().__init__()
         self.endpoint_name = endpoint_name
         self.databricks_conn_id = databricks_conn_id
         self.poll_interval = poll_interval
         self.deadline = deadline
         self.retry_limit = retry_limit
+        self._last: EndpointState | None = None
+        self._message = "no answer yet"
+        self._failed_reads = 0
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The class path and the arguments that rebuild this trigger."""
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
@@ -52,52 +61,86 @@ class EndpointReadyTrigger(BaseTrigger):
             },
         )
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = ModelServingHook(databricks_conn_id=self.databricks_conn_id)
-        last = None
-        async with hook.a_endpoints(self.retry_limit) as get_endpoint:  # one session for the wait
-            failed_reads = 0
-            message = "no answer yet"
-            while True:
-                try:
-                    body = await get_endpoint(self.endpoint_name)
-                except TransientApiError as exc:
-                    failed_reads += 1
-                    message = f"the workspace did not answer ({failed_reads} failed reads in a row): {exc}"
-                    self.log.warning(
-                        "Endpoint %s could not be read (%d in a row), polling on until the deadline: %s",
-                        self.endpoint_name,
-                        failed_reads,
-                        exc,
-                    )
-                else:
-                    if failed_reads:
-                        self.log.info(
-                            "Endpoint %s answers again after %d failed reads",
-                            self.endpoint_name,
-                            failed_reads,
-                        )
-                        failed_reads = 0
-                    if body is None:
-                        yield TriggerEvent(
-                            self._event("deleted", f"endpoint {self.endpoint_name} does not exist", "")
-                        )
-                        return
-                    state = EndpointState.from_api(body)
-                    status, message = readiness(state)
-                    if (described := state.describe()) != last:
-                        last = described
-                        self.log.info("Endpoint %s: %s", self.endpoint_name, last)
-                    if status is not Readiness.WAITING:
-                        yield TriggerEvent(self._event(str(status), message, last or ""))
-                        return
-                left = None if self.deadline is None else self.deadline - time.time()
-                if left is not None and left <= 0:
-                    yield TriggerEvent(
-                        self._event("timeout", f"not ready by the deadline: {message}", last or "")
-                    )
-                    return
-                await asyncio.sleep(self.poll_interval if left is None else min(self.poll_interval, left))
+    def settled(self, state: EndpointState) -> WaitOutcome | None:
+        """The outcome once ``state`` ends the wait, None while it goes on."""
+        raise NotImplementedError
 
-    def _event(self, status: str, message: str, state: str) -> dict[str, Any]:
-        return {"status": status, "endpoint_name": self.endpoint_name, "message": message, "state": state}
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the wait is over and fire its one event."""
+        hook = ModelServingHook(databricks_conn_id=self.databricks_conn_id)
+        async with hook.a_endpoints(self.retry_limit) as read:  # one session for the wait
+            retrying = AsyncRetrying(
+                retry=retry_if_exception_type(TransientServiceError) | retry_if_result(lambda e: e is None),
+                stop=self._past_deadline,
+                wait=self._until_next_poll,
+                before_sleep=self._log_failed_read,
+                retry_error_callback=self._timed_out,
+            )
+            event: EndpointWaitEvent = await retrying(self._poll_once, read)
+        yield TriggerEvent(event.to_json())
+
+    async def _poll_once(self, read: Read) -> EndpointWaitEvent | None:
+        body = await read(self.endpoint_name)
+        if self._failed_reads:
+            self.log.info(
+                "Endpoint %s answers again after %d failed reads", self.endpoint_name, self._failed_reads
+            )
+            self._failed_reads = 0
+        if body is None:
+            return self._event(WaitOutcome.GONE, f"endpoint {self.endpoint_name} does not exist")
+        state = EndpointState.from_api(body)
+        if self._last is None or state.describe() != self._last.describe():
+            self.log.info("Endpoint %s: %s", self.endpoint_name, state.describe())
+        self._last = state
+        self._message = state.failure if state.config_update.is_failed else state.describe()
+        outcome = self.settled(state)
+        return None if outcome is None else self._event(outcome, self._message)
+
+    def _past_deadline(self, _: RetryCallState) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
+
+    def _until_next_poll(self, _: RetryCallState) -> float:
+        if self.deadline is None:
+            return self.poll_interval
+        return max(0.0, min(self.poll_interval, self.deadline - time.time()))
+
+    def _log_failed_read(self, retry_state: RetryCallState) -> None:
+        outcome = retry_state.outcome
+        if outcome is None or not outcome.failed:
+            return
+        self._failed_reads += 1
+        exc = outcome.exception()
+        self._message = f"the workspace did not answer ({self._failed_reads} failed reads in a row): {exc}"
+        self.log.warning(
+            "Endpoint %s could not be read (%d in a row), polling on until the deadline: %s",
+            self.endpoint_name,
+            self._failed_reads,
+            exc,
+        )
+
+    def _timed_out(self, _: RetryCallState) -> EndpointWaitEvent:
+        return self._event(WaitOutcome.TIMED_OUT, f"not done by the deadline: {self._message}")
+
+    def _event(self, outcome: WaitOutcome, message: str) -> EndpointWaitEvent:
+        return EndpointWaitEvent(self.endpoint_name, outcome, message, self._last)
+
+
+class EndpointReadyTrigger(_EndpointWaitTrigger):
+    """Wait until the endpoint is really ready (finished), or failed (a failed update or deployment)."""
+
+    def settled(self, state: EndpointState) -> WaitOutcome | None:
+        """Finished when the endpoint serves its config, failed when it cannot."""
+        if state.is_successful:
+            return WaitOutcome.FINISHED
+        return WaitOutcome.FAILED if state.is_terminal else None
+
+
+class EndpointUpdateFinishedTrigger(_EndpointWaitTrigger):
+    """Wait until no config update runs on the endpoint any more (however the update ended).
+
+    An update refused with 409 because another one is in progress waits on this, then applies.
+    """
+
+    def settled(self, state: EndpointState) -> WaitOutcome | None:
+        """Finished once the running config update ended."""
+        return WaitOutcome.FINISHED if state.config_update.is_terminal else None

@@ -1,17 +1,15 @@
-"""Unity Catalog registered models, model versions and aliases (``/api/2.1/unity-catalog/models``).
+"""Unity Catalog registered models and their versions (``/api/2.1/unity-catalog/models``).
 
 The paths, JSON fields and enum values are those of databricks-sdk's ``RegisteredModelsAPI`` and
-``ModelVersionsAPI`` (``databricks.sdk.service.catalog``):
+``ModelVersionsAPI`` (``databricks.sdk.service.catalog``). Only what the product calls, or its
+tests and demo need to set a workspace up, is served:
 
-* ``POST   /models`` create (``catalog_name``, ``schema_name``, ``name``) -> RegisteredModelInfo;
-* ``GET    /models`` list (``catalog_name``, ``schema_name``, ``max_results``, ``page_token``)
-  -> ``{"registered_models": [...], "next_page_token": ...}``;
-* ``GET|PATCH|DELETE /models/{full_name}`` get (``include_aliases``), update (``comment``,
-  ``owner``, ``new_name``), delete (with its versions and aliases);
-* ``PUT|DELETE /models/{full_name}/aliases/{alias}`` set (``{"version_num": N}``) -> RegisteredModelAlias,
-  delete; ``GET`` the same path gets the aliased ModelVersionInfo;
-* ``GET /models/{full_name}/versions`` list -> ``{"model_versions": [...], "next_page_token": ...}``;
-* ``GET|PATCH|DELETE /models/{full_name}/versions/{version}`` get, update (``comment``), delete.
+* ``POST   /models`` create (``catalog_name``, ``schema_name``, ``name``) -> RegisteredModelInfo
+  (the tests and the demo register the models the configs serve);
+* ``GET|DELETE /models/{full_name}`` get (the tests check a model outlives its endpoint), delete
+  with its versions (the deploy operator's ``delete_registered_model``);
+* ``GET /models/{full_name}/versions`` list -> ``{"model_versions": [...], "next_page_token": ...}``
+  (how the deploy operator resolves ``latest``).
 
 Model versions are not created through this API on Databricks (MLflow's client uploads the
 artifacts and registers them), so the sandbox seeds them with ``POST
@@ -38,18 +36,12 @@ METASTORE_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "databricks-sandbox/metastore"
 VERSION_STATUSES = ("PENDING_REGISTRATION", "READY", "FAILED_REGISTRATION")
 # Whole-string patterns, used with fullmatch: "$" would accept a trailing newline.
 _NAME = re.compile(r"[^\s./\\]{1,255}")
-_ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def flag(value: str | None) -> bool:
-    """A boolean query parameter as the SDK sends it (``True``/``true``/``1``)."""
-    return (value or "").strip().lower() in ("true", "1", "yes")
 
 
 def split_full_name(full_name: str) -> tuple[str, str, str]:
@@ -116,7 +108,6 @@ class _Model:
     updated_at: int
     updated_by: str
     versions: dict[int, _Version] = field(default_factory=dict)
-    aliases: dict[str, int] = field(default_factory=dict)
     next_version: int = 1
 
     @property
@@ -138,14 +129,7 @@ class ModelRegistry:
             self._models.clear()
 
     # -- rendering ---------------------------------------------------------------------------------
-    def _alias_dicts(self, model: _Model, only_version: int | None = None) -> list[dict[str, Any]]:
-        return [
-            {"alias_name": alias, "version_num": number}
-            for alias, number in sorted(model.aliases.items())
-            if only_version is None or number == only_version
-        ]
-
-    def _model_info(self, model: _Model, include_aliases: bool) -> dict[str, Any]:
+    def _model_info(self, model: _Model) -> dict[str, Any]:
         info: dict[str, Any] = {
             "catalog_name": model.catalog,
             "schema_name": model.schema,
@@ -161,11 +145,9 @@ class ModelRegistry:
         }
         if model.comment is not None:
             info["comment"] = model.comment
-        if include_aliases:
-            info["aliases"] = self._alias_dicts(model)
         return info
 
-    def _version_info(self, model: _Model, version: _Version, include_aliases: bool) -> dict[str, Any]:
+    def _version_info(self, model: _Model, version: _Version) -> dict[str, Any]:
         info: dict[str, Any] = {
             "catalog_name": model.catalog,
             "schema_name": model.schema,
@@ -185,8 +167,6 @@ class ModelRegistry:
             info["run_id"] = version.run_id
         if version.comment is not None:
             info["comment"] = version.comment
-        if include_aliases:
-            info["aliases"] = self._alias_dicts(model, version.number)
         return info
 
     # -- lookups -----------------------------------------------------------------------------------
@@ -244,81 +224,15 @@ class ModelRegistry:
                 updated_by=self.user,
             )
             self._models[key] = model
-            return self._model_info(model, include_aliases=False)
+            return self._model_info(model)
 
-    def get_model(self, full_name: str, include_aliases: bool = False) -> dict[str, Any]:
+    def get_model(self, full_name: str) -> dict[str, Any]:
         with self._lock:
-            return self._model_info(self._model(full_name), include_aliases)
-
-    def list_models(self, catalog: str | None, schema: str | None) -> list[dict[str, Any]]:
-        if schema and not catalog:
-            raise invalid("catalog_name is required when schema_name is given")
-        with self._lock:
-            return [
-                self._model_info(m, include_aliases=False)
-                for m in sorted(self._models.values(), key=lambda m: m.full_name)
-                if (not catalog or m.catalog == catalog.lower())
-                and (not schema or m.schema == schema.lower())
-            ]
-
-    def update_model(self, full_name: str, body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            model = self._model(full_name)
-            new_name = body.get("new_name")
-            if new_name:
-                _, _, new_short = split_full_name(f"{model.catalog}.{model.schema}.{new_name}")
-                new_key = f"{model.catalog}.{model.schema}.{new_short}"
-                if new_key != model.full_name:
-                    if new_key in self._models:
-                        raise already_exists(f"Registered model '{new_key}' already exists.")
-                    del self._models[model.full_name]
-                    model.name = new_short
-                    self._models[new_key] = model
-            if "comment" in body:
-                model.comment = body["comment"]
-            if body.get("owner"):
-                model.owner = str(body["owner"])
-            model.updated_at, model.updated_by = _now_ms(), self.user
-            return self._model_info(model, include_aliases=False)
+            return self._model_info(self._model(full_name))
 
     def delete_model(self, full_name: str) -> None:
         with self._lock:
             del self._models[self._model(full_name).full_name]
-
-    # -- aliases -----------------------------------------------------------------------------------
-    def set_alias(self, full_name: str, alias: str, version_num: Any) -> dict[str, Any]:
-        if not _ALIAS.fullmatch(alias) or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
-            raise invalid(
-                f"Invalid alias {alias!r}: use letters, digits, '_' and '-', not 'latest' or v<number>"
-            )
-        if version_num is None:
-            raise invalid("version_num is required")
-        with self._lock:
-            model = self._model(full_name)
-            version = self._version(model, version_num)
-            model.aliases[alias.lower()] = version.number
-            model.updated_at, model.updated_by = _now_ms(), self.user
-            return {
-                "alias_name": alias.lower(),
-                "version_num": version.number,
-                "catalog_name": model.catalog,
-                "schema_name": model.schema,
-                "model_name": model.name,
-            }
-
-    def delete_alias(self, full_name: str, alias: str) -> None:
-        with self._lock:
-            model = self._model(full_name)
-            if model.aliases.pop(alias.lower(), None) is None:
-                raise not_found(f"Alias '{alias}' does not exist on registered model '{model.full_name}'.")
-
-    def get_by_alias(self, full_name: str, alias: str, include_aliases: bool = False) -> dict[str, Any]:
-        with self._lock:
-            model = self._model(full_name)
-            number = model.aliases.get(alias.lower())
-            if number is None:
-                raise not_found(f"Alias '{alias}' does not exist on registered model '{model.full_name}'.")
-            return self._version_info(model, model.versions[number], include_aliases)
 
     # -- model versions ----------------------------------------------------------------------------
     def add_version(
@@ -353,34 +267,12 @@ class ModelRegistry:
                 updated_by=self.user,
             )
             model.versions[number] = version
-            return self._version_info(model, version, include_aliases=False)
+            return self._version_info(model, version)
 
     def list_versions(self, full_name: str) -> list[dict[str, Any]]:
         with self._lock:
             model = self._model(full_name)
-            return [self._version_info(model, v, False) for _, v in sorted(model.versions.items())]
-
-    def get_version(self, full_name: str, version: str, include_aliases: bool = False) -> dict[str, Any]:
-        with self._lock:
-            model = self._model(full_name)
-            return self._version_info(model, self._version(model, version), include_aliases)
-
-    def update_version(self, full_name: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            model = self._model(full_name)
-            found = self._version(model, version)
-            if "comment" in body:
-                found.comment = body["comment"]
-            found.updated_at, found.updated_by = _now_ms(), self.user
-            return self._version_info(model, found, include_aliases=False)
-
-    def delete_version(self, full_name: str, version: str) -> None:
-        with self._lock:
-            model = self._model(full_name)
-            number = self._version(model, version).number
-            del model.versions[number]
-            for alias in [a for a, n in model.aliases.items() if n == number]:
-                del model.aliases[alias]
+            return [self._version_info(model, v) for _, v in sorted(model.versions.items())]
 
 
 def router(registry: ModelRegistry, faults: Faults) -> APIRouter:
@@ -391,60 +283,19 @@ def router(registry: ModelRegistry, faults: Faults) -> APIRouter:
     async def create_registered_model(request: Request) -> dict:
         return registry.create_model(await read_json(request))
 
-    @api.get("")
-    async def list_registered_models(
-        catalog_name: str | None = None,
-        schema_name: str | None = None,
-        max_results: str | None = None,
-        page_token: str | None = None,
-    ) -> dict:
-        models = registry.list_models(catalog_name, schema_name)
-        return page(models, "registered_models", max_results, page_token)
-
     @api.get("/{full_name}")
-    async def get_registered_model(full_name: str, include_aliases: str | None = None) -> dict:
-        return registry.get_model(full_name, flag(include_aliases))
-
-    @api.patch("/{full_name}")
-    async def update_registered_model(full_name: str, request: Request) -> dict:
-        return registry.update_model(full_name, await read_json(request))
+    async def get_registered_model(full_name: str) -> dict:
+        return registry.get_model(full_name)
 
     @api.delete("/{full_name}")
     async def delete_registered_model(full_name: str) -> dict:
         registry.delete_model(full_name)
         return {}
 
-    @api.put("/{full_name}/aliases/{alias}")
-    async def set_alias(full_name: str, alias: str, request: Request) -> dict:
-        body = await read_json(request)
-        return registry.set_alias(full_name, alias, body.get("version_num"))
-
-    @api.delete("/{full_name}/aliases/{alias}")
-    async def delete_alias(full_name: str, alias: str) -> dict:
-        registry.delete_alias(full_name, alias)
-        return {}
-
-    @api.get("/{full_name}/aliases/{alias}")
-    async def get_by_alias(full_name: str, alias: str, include_aliases: str | None = None) -> dict:
-        return registry.get_by_alias(full_name, alias, flag(include_aliases))
-
     @api.get("/{full_name}/versions")
     async def list_model_versions(
         full_name: str, max_results: str | None = None, page_token: str | None = None
     ) -> dict:
         return page(registry.list_versions(full_name), "model_versions", max_results, page_token)
-
-    @api.get("/{full_name}/versions/{version}")
-    async def get_model_version(full_name: str, version: str, include_aliases: str | None = None) -> dict:
-        return registry.get_version(full_name, version, flag(include_aliases))
-
-    @api.patch("/{full_name}/versions/{version}")
-    async def update_model_version(full_name: str, version: str, request: Request) -> dict:
-        return registry.update_version(full_name, version, await read_json(request))
-
-    @api.delete("/{full_name}/versions/{version}")
-    async def delete_model_version(full_name: str, version: str) -> dict:
-        registry.delete_version(full_name, version)
-        return {}
 
     return api

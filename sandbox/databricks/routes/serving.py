@@ -3,13 +3,15 @@
 
 * ``POST   /serving-endpoints`` create (``name``, ``config`` = EndpointCoreConfigInput)
   -> ServingEndpointDetailed;
-* ``GET    /serving-endpoints`` list -> ``{"endpoints": [ServingEndpoint, ...]}``;
+* ``GET    /serving-endpoints`` list -> ``{"endpoints": [ServingEndpoint, ...]}`` (the tests check
+  what a deployment left);
 * ``GET    /serving-endpoints/{name}`` get -> ServingEndpointDetailed;
 * ``PUT    /serving-endpoints/{name}/config`` update_config (``served_entities`` or the older
   ``served_models``, ``traffic_config``, ``auto_capture_config``) -> ServingEndpointDetailed;
 * ``DELETE /serving-endpoints/{name}`` delete;
-* ``GET    /serving-endpoints/{name}/served-models/{served}/build-logs`` -> ``{"logs": ...}``;
-* ``GET    /serving-endpoints/{name}/served-models/{served}/logs`` -> ``{"logs": ...}``.
+* ``GET    /serving-endpoints/{name}/served-models/{served}/build-logs`` -> ``{"logs": ...}``.
+
+Every other route is the product's (the deploy operator, the readiness sensor and its trigger).
 
 Lifecycle. A create or a config update starts a pending config: ``state.config_update`` is
 IN_PROGRESS (a new endpoint is also ``state.ready`` NOT_READY) and its served entities are
@@ -511,20 +513,6 @@ class EndpointStore:
             self._served(endpoint, served)
             return "\n".join(endpoint.build_logs.get(served, [])) + "\n"
 
-    def server_logs(self, name: str, served: str) -> str:
-        """Logs of the model server: only an entity of the serving config has any."""
-        with self._lock:
-            endpoint = self._endpoint(name)
-            self._served(endpoint, served)
-            live = [e for e in (endpoint.config.entities if endpoint.config else []) if e.name == served]
-            if not live:
-                return ""
-            e = live[0]
-            return (
-                f"{_stamp()} Starting the model server for {e.entity_name} version {e.entity_version}\n"
-                f"{_stamp()} Loaded the model; listening for scoring requests on /invocations\n"
-            )
-
 
 def router(store: EndpointStore, faults: Faults) -> APIRouter:
     """The serving-endpoint routes over ``store``, with ``faults`` applied to each request."""
@@ -554,9 +542,5 @@ def router(store: EndpointStore, faults: Faults) -> APIRouter:
     @api.get("/{name}/served-models/{served_model_name}/build-logs")
     async def serving_build_logs(name: str, served_model_name: str) -> dict:
         return {"logs": store.build_logs(name, served_model_name)}
-
-    @api.get("/{name}/served-models/{served_model_name}/logs")
-    async def serving_server_logs(name: str, served_model_name: str) -> dict:
-        return {"logs": store.server_logs(name, served_model_name)}
 
     return api
