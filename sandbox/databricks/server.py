@@ -6,7 +6,7 @@ Everything it does not implement falls through to its ``/api/{path}`` catch-all 
 puts its own routers in front of that catch-all:
 
 * ``routes.serving``: model serving endpoints, with a time- or read-driven deployment lifecycle;
-* ``routes.models``: Unity Catalog registered models, model versions and aliases;
+* ``routes.models``: Unity Catalog registered models and their versions;
 * ``routes.accounts``: the account API (credentials, storage, VPC endpoints, networks, private
   access settings, workspaces) with workspace and endpoint lifecycles and their own knobs;
 * ``routes.jobs``: the jobs run repair minilake lacks (the provider's ``repair_run``);
