@@ -14,7 +14,9 @@ summary, and fail the task above the table's `max_bad_rows`.
 
 When the file has a `slot_capacity` block, the work is wrapped in a BigQuery slot purchase:
 `buy_slots` (setup, FlexSlotPurchaseOperator) before it and `release_slots` (teardown,
-FlexSlotReleaseOperator) after it, which gives the capacity back even when the work failed.
+FlexSlotReleaseOperator) after it, which gives the capacity back even when the work failed. Both
+wait in the triggerer; their semantics in full: the operators' docstrings
+(`plugins/platform_ops/operators/bigquery_reservation.py`).
 
 Params: `tables` (subset of the configured names; empty = all), `lookback_hours`, `mode` (`net`:
 one row per changed key; `events`: one row per change, into `<destination_table>_events` unless

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -363,3 +365,85 @@ def test_the_shipped_cdc_dag_waits_for_slots_in_the_triggerer() -> None:
     assert dag.get_task("buy_slots").deferrable is True
     assert dag.get_task("release_slots").deferrable is True
     assert dag.get_task("release_slots").is_teardown
+
+
+# -- under the real scheduler and triggerer ----------------------------------------------------------
+
+
+@pytest.fixture
+def scheduled_airflow(bq_reservation_fake, tmp_path: Path) -> Iterator[Any]:
+    """api-server, scheduler, dag-processor and a triggerer (LocalExecutor) running slot_scenarios,
+    its waits long enough to be watched from outside."""
+    from tests.scheduler.harness import AIRFLOW, LocalAirflow
+
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    source = (DAGS / "slot_scenarios.py").read_text()
+    source = source.replace(
+        "activation_timeout=timedelta(seconds=1)", "activation_timeout=timedelta(minutes=3)"
+    )
+    source = source.replace("release_timeout=timedelta(seconds=10)", "release_timeout=timedelta(minutes=3)")
+    (dags / "slot_scenarios.py").write_text(source)
+    api = bq_reservation_fake.api
+    api.seed_reservation({"name": RES, "slotCapacity": 100})
+    api.create_assignment(RES, {"assignee": "projects/etl-proj", "jobType": "QUERY"}, {})
+    airflow = LocalAirflow(
+        tmp_path / "home",
+        env={
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": bq_reservation_fake.connection(),
+        },
+    )
+    try:
+        airflow.start()
+        log = open(airflow.home / "triggerer.log", "wb")  # noqa: SIM115 - closed with the process
+        airflow.procs["triggerer"] = subprocess.Popen(
+            [AIRFLOW, "triggerer"],
+            env=airflow.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        airflow.wait_dag("slot_scenarios")
+        yield airflow
+    finally:
+        airflow.stop()
+
+
+def test_purchase_and_teardown_defer_under_the_scheduler_and_resume_in_order(
+    scheduled_airflow, bq_reservation_fake
+) -> None:
+    airflow, api = scheduled_airflow, bq_reservation_fake.api
+    api.config["active_after_reads"] = None  # PENDING until let through below
+    api.config["flex_delete_refusals"] = 10**9  # the minimum term, until let through below
+    airflow.api("PATCH", "/dags/slot_scenarios", json={"is_paused": False})
+    run_id = airflow.api(
+        "POST", "/dags/slot_scenarios/dagRuns", json={"logical_date": "2026-11-05T00:00:00+00:00"}
+    )["dag_run_id"]
+
+    def state(task_id: str) -> str | None:
+        return airflow.api("GET", f"/dags/slot_scenarios/dagRuns/{run_id}/taskInstances/{task_id}")["state"]
+
+    airflow.wait_for(lambda: state("buy_slots") == "deferred", 120, "the purchase to defer")
+    assert capacity(api) == 100, "nothing raised while the commitment is PENDING"
+    api.config["active_after_reads"] = 1
+    airflow.wait_for(lambda: state("release_slots") == "deferred", 120, "the teardown to defer")
+    assert state("heavy_work") == "success"
+    assert capacity(api) == 100, "the lease ended and the capacity came back before the wait"
+    assert len(api.commitments) == 1, "the commitment waits out its minimum term"
+    api.config["flex_delete_refusals"] = 0
+    airflow.wait_for(
+        lambda: (
+            airflow.api("GET", f"/dags/slot_scenarios/dagRuns/{run_id}")["state"] in ("success", "failed")
+        ),
+        120,
+        "the run to finish",
+    )
+    assert airflow.api("GET", f"/dags/slot_scenarios/dagRuns/{run_id}")["state"] == "success"
+    assert (state("buy_slots"), state("release_slots"), state("done")) == ("success", "success", "success")
+    assert api.commitments == {}
+    assert capacity(api) == 100
+    release = RunStateStore(f"file://{airflow.home}/state").get_latest(
+        "slot_scenarios", "release_slots", DATE, "slot_release"
+    )
+    assert (release["released"], release["lease_ended"], release["errors"]) == (True, True, [])

@@ -270,28 +270,43 @@ class FlexSlotPurchaseOperator(_ReservationTask):
 
     This docstring is where the purchase's semantics are written; README and DAG docs link here.
 
-    ``strategy="flex_commitment"`` buys a FLEX capacity commitment (id derived from the DAG run, so
-    a retry never buys twice), waits until it is ACTIVE, then raises the reservation's baseline
-    ``slot_capacity`` by ``slots``. A commitment still PENDING after ``activation_timeout`` is deleted
-    and, with ``on_demand_fallback``, the assignee's ``job_type`` assignment is removed so its jobs run
-    on demand (XCom ``on_demand_fallback: true``); without it the task fails. A FAILED commitment (or
-    one deleted by someone else while waiting) is deleted and fails the task with the API's failure
-    status. ``strategy="edition_autoscale"`` raises ``autoscale.max_slots`` instead (and the baseline to
-    ``reservation_slot_capacity`` if given); nothing is bought.
+    ``strategy="flex_commitment"`` buys a FLEX capacity commitment whose id is derived from the DAG
+    run and recorded before buying, so a retried task meets its own commitment instead of buying
+    again, and another team's commitment of the same size is never touched. It waits until the
+    commitment is ACTIVE, then raises the reservation's baseline ``slot_capacity`` by ``slots``. A
+    commitment still PENDING after ``activation_timeout`` is deleted and, with ``on_demand_fallback``,
+    the assignee's ``job_type`` assignment is removed so its jobs run on demand (XCom
+    ``summary.on_demand_fallback: true``); without it the task fails. A FAILED commitment (or one
+    deleted by someone else while waiting) is deleted and fails the task with the API's reason.
 
-    ``deferrable`` (default: Airflow's ``[operators] default_deferrable``) hands the activation wait to
-    the triggerer (CommitmentActiveTrigger): no worker slot is held while the commitment is PENDING.
-    The deadline is fixed when the task defers. Either way transient API errors (429, 5xx) are retried
-    until the deadline; bad input, a missing reservation, and a denied or invalid call fail the task
-    at once, before anything is bought.
+    ``strategy="edition_autoscale"`` buys nothing: it raises ``autoscale.max_slots`` by ``slots`` and,
+    given ``reservation_slot_capacity``, lifts the baseline to at least that value. Baselines of
+    overlapping runs are floors, not sums, and ``max_slots_ceiling`` then caps baseline + autoscale
+    maximum.
 
-    What the run took is recorded in the RunStateStore (``slot_purchase``) before each side effect, and
-    a lease is kept per DAG run in the reservation's lease book (compare-and-set), taken once the
-    capacity is there: overlapping runs sharing a reservation add up, the original value comes back
-    only when the last lease ends, and ``max_slots_ceiling`` caps the resulting value (checked before
-    buying and again against the committed leases; over it, what was bought is given back).
-    ``dry_run`` logs the plan and changes nothing. Returns (and pushes as XCom ``summary``) the
-    outcome, ``on_demand_fallback``, the commitment, the original value and the record's location.
+    Leases: overlapping runs sharing a reservation hold one lease each in one lease book per
+    reservation and field (``_shared/slot-leases.<project>.<location>.<reservation>/book.json`` in the
+    run state), changed only by a compare-and-set (a lock on file://, conditional PUTs on s3://; a
+    gs:// state root is refused for it). The reservation is always the original value plus the
+    committed leases; ``max_slots_ceiling`` is checked before anything is bought and again against
+    the committed leases when the lease is taken (over it, what was bought is given back and the task
+    fails), and the capacity is written from the committed set, so two overlapping runs cannot both
+    pass the cap. The original returns with the last lease. A run that holds no lease of its own (a
+    first run, a re-run or Clear of a date) takes the original from the live reservation, never from
+    what an earlier run recorded, and never lowers the capacity it found.
+
+    Waits: ``deferrable`` (default: Airflow's ``[operators] default_deferrable``) hands the activation
+    wait to the triggerer (CommitmentActiveTrigger): no worker slot is held while the commitment is
+    PENDING, and the deadline is fixed when the task defers. Either way transient API errors (429,
+    5xx, connection errors) are retried until the deadline, polling every ``poll_interval`` seconds.
+
+    Errors: bad input (slot counts not in 100s for FLEX or 50s for editions, a result above
+    ``max_slots_ceiling``, an unknown reservation, a baseline with the FLEX strategy, a bad
+    ``dry_run``), and a denied or invalid API call fail the task at once, before anything is bought,
+    with a message naming the argument and the fix. What the run took is recorded in the
+    RunStateStore (``slot_purchase``) before each side effect. ``dry_run`` logs the plan and changes
+    nothing. Returns (and pushes as XCom ``summary``) the outcome, ``on_demand_fallback``, the
+    commitment, the original value and the record's location.
     """
 
     template_fields: Sequence[str] = (
@@ -586,17 +601,21 @@ class FlexSlotReleaseOperator(_ReservationTask):
 
     This docstring is where the release's semantics are written; README and DAG docs link here.
 
-    Ends this run's lease (the original value returns with the last lease), deletes exactly the
-    commitment the purchase created and restores an assignment the fallback removed. Idempotent;
-    runs whether the work succeeded or failed. Every step is tried even when another failed (the
-    commitment is deleted even if the reservation is gone); then the task fails listing what failed
-    (also stored as ``slot_release`` in the RunStateStore). Give it ``on_failure_fail_dagrun=True``
-    so that a release that failed fails the DAG run instead of hiding behind a green one.
+    In order: ends this run's lease and writes the capacity the remaining leases call for (the
+    original value returns with the last lease; a rate-limited baseline decrease, 429, is retried,
+    never skipped), deletes exactly the commitment the purchase created, and creates again an
+    assignment the fallback removed. Idempotent; runs whether the work succeeded or failed. Every
+    step is tried even when another failed (the commitment is deleted even if the reservation was
+    deleted or cannot be restored); then the task fails listing what failed (also stored as
+    ``slot_release`` in the RunStateStore). Wire it with ``on_failure_fail_dagrun=True`` so that a
+    failed release fails the DAG run; since that makes the release the DAG's leaf instead of the
+    work, add a leaf after both so that a failed work still fails the run.
 
     A FLEX commitment refuses deletion during its minimum term; the release waits it out, up to
-    ``release_timeout``. With ``deferrable`` (default: ``[operators] default_deferrable``) that wait runs
-    in the triggerer (CommitmentDeletedTrigger, deadline fixed when the task defers); the steps done
-    before the deferral are recorded and not repeated on resume.
+    ``release_timeout`` (past it, the task fails saying the commitment still bills). With
+    ``deferrable`` (default: ``[operators] default_deferrable``) that wait runs in the triggerer
+    (CommitmentDeletedTrigger, deadline fixed when the task defers); the steps done before the
+    deferral are recorded and not repeated on resume.
     """
 
     template_fields: Sequence[str] = ("purchase_task_id",)
