@@ -1,0 +1,61 @@
+"""Asks a new workspace who the caller is (SCIM Me): the last check before a deployment counts as done.
+
+The account API's RUNNING says the workspace exists; its own host answering says it can be used. The
+client is databricks-sdk's WorkspaceClient on the workspace host (built from the deployment name, see
+:func:`platform_ops.core.workspace_objects.workspace_host`), authenticated with the same credentials as
+the account connection (a token, or the OAuth M2M service principal). The credentials are handed to
+the SDK and never logged.
+
+A fresh workspace answers "does not have any associated worker environments" for a while, and its DNS
+name may not resolve yet: both are :class:`~platform_ops.exceptions.TransientServiceError` here, for the
+caller to retry until its own deadline.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.config import Config
+
+from platform_ops.exceptions import ExternalServiceError, TransientServiceError
+from platform_ops.hooks.databricks_account import DatabricksAccountHook, translate
+
+SERVICE = "Databricks workspace"
+NOT_READY = re.compile(
+    r"does not have any associated worker environments|Name or service not known|"
+    r"nodename nor servname|Temporary failure in name resolution|getaddrinfo failed",
+    re.IGNORECASE,
+)
+_CREDENTIAL_KEYS = ("token", "client_id", "client_secret", "auth_type", "retry_timeout_seconds")
+
+
+def is_not_ready(exc: BaseException) -> bool:
+    """Whether ``exc`` is what a workspace that is still coming up answers (or its DNS not there yet)."""
+    return bool(NOT_READY.search(str(exc)))
+
+
+def current_user(account: DatabricksAccountHook, host: str) -> dict[str, Any]:
+    """The SCIM user the account connection's credentials are on ``host`` (``id`` and ``userName``).
+
+    Args:
+        account: the account hook whose connection holds the credentials.
+        host: the workspace URL.
+
+    Raises:
+        TransientServiceError: the workspace is not ready yet, or not reachable.
+        ExternalServiceError: any other refusal (translated).
+    """
+    settings = {k: v for k, v in account.client_kwargs.items() if k in _CREDENTIAL_KEYS}
+    try:
+        client = WorkspaceClient(config=Config(host=host, **settings))
+        me = client.current_user.me()
+    except ExternalServiceError:
+        raise
+    except Exception as exc:
+        if is_not_ready(exc):
+            raise TransientServiceError(SERVICE, "current user", str(exc)) from exc
+        error = translate(exc, "current user")
+        raise type(error)(SERVICE, "current user", error.message) from exc
+    return {"id": me.id, "userName": me.user_name}

@@ -1,0 +1,348 @@
+"""WorkspaceDeployOperator: a Databricks workspace on a customer-managed AWS VPC, preflight to first answer.
+
+Steps, each before the next:
+
+1. **Validate** the parameters (a YAML file or the ``workspace`` argument): any bad value fails the
+   task, naming the field and the fix, before any call.
+2. **Preflight** the VPC, its endpoints and the IAM roles and bucket policy (read through the Amazon
+   provider's hooks, judged by :mod:`platform_ops.core.workspace_preflight`): the report (errors and
+   warnings, each with its resource id) goes to XCom (key ``preflight``) and the task log, and any
+   error fails the task before any account write.
+3. **Plan**: the account objects it will find or create, printed. ``dry_run`` stops here: no account
+   API call at all.
+4. **Account objects**, each found by name or created (credentials, storage configuration, VPC endpoint
+   registrations, network, private access settings, workspace): an identical object is adopted, a
+   different one is a drift error. Each id is written to the run state as soon as it exists (a shared
+   document per deployment name, so a later run resolves duplicate names to it); credential validation
+   failures are retried as IAM propagation only because the IAM preflight passed.
+5. **Wait for RUNNING** in the triggerer (``deferrable``, default Airflow's
+   ``[operators] default_deferrable``) or by polling on the worker; the deadline is fixed when the wait
+   starts. FAILED, BANNED, CANCELLING and CANCELLED fail the task with their explanation.
+6. **Answer**: the new workspace's host must return the current user (SCIM Me); "no worker
+   environments" and DNS errors are retried until ``answer_timeout``.
+
+Credentials come from the Airflow connections only; they never reach the logs, XCom, rendered fields
+or the run state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseOperator, conf
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_delay,
+    wait_exponential,
+    wait_fixed,
+)
+
+from platform_ops.core import workspace_preflight as wp
+from platform_ops.core.config import load_yaml
+from platform_ops.core.params import is_unset, parse_bool
+from platform_ops.core.workspace_deploy import (
+    DeployPlan,
+    WaitOutcome,
+    WorkspaceStatus,
+    WorkspaceWaitEvent,
+    parse_deploy_params,
+    plan_lines,
+)
+from platform_ops.exceptions import ConfigError, InvalidRequestError, TransientServiceError
+from platform_ops.hooks.aws_network import AwsNetworkHook
+from platform_ops.hooks.databricks_account import (
+    AccountObject,
+    DatabricksAccountHook,
+    RetryPolicy,
+)
+from platform_ops.hooks.workspace_deploy import current_user
+from platform_ops.state import RunStateStore
+from platform_ops.task_failures import fail_fast_on_permanent_errors
+from platform_ops.triggers.workspace_deploy import WorkspaceRunningTrigger, read_status
+
+STATE_NAMESPACE = "workspace_objects"
+STATE_NAME = "workspace_deploy"
+SERVICE = "Databricks account API"
+# The deferral timeout is a backstop: the trigger ends the wait at its own deadline.
+_DEFER_MARGIN = 60.0
+
+
+class WorkspaceDeployOperator(BaseOperator):
+    """Preflight, plan, find-or-create the account objects, wait for RUNNING, check the workspace answers.
+
+    See the module docstring for the steps. Returns (XCom) the workspace id, deployment name, host,
+    status, the user the workspace answered for, and each object (kind, name, id, created); a dry
+    run returns the plan and the preflight report.
+
+    Args:
+        workspace: the workspace's parameters (see ``include/config/workspaces/``); or
+        config_path: a YAML file holding them (read at run time).
+        dry_run: stop after the preflight and the plan (no account API call).
+        databricks_conn_id: Airflow Databricks connection of the account console (token or OAuth M2M).
+        aws_conn_id: Airflow AWS connection of the account that owns the VPC.
+        timeout: seconds to wait for RUNNING.
+        poll_interval: seconds between status reads.
+        answer_timeout: seconds for the new workspace to answer SCIM Me.
+        deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+        state_root: RunStateStore root (default: the configured one).
+        state_conn_id: RunStateStore connection (default: the configured one).
+        account_retry_policy: how creates are retried (validation backoff, endpoints); the hook's default.
+        **kwargs: BaseOperator arguments.
+    """
+
+    template_fields = ("workspace", "config_path", "dry_run_only")
+    ui_color = "#ffe8d6"
+
+    def __init__(
+        self,
+        *,
+        workspace: Mapping[str, Any] | None = None,
+        config_path: str | None = None,
+        dry_run: bool | str = False,
+        databricks_conn_id: str = "databricks_default",
+        aws_conn_id: str | None = "aws_default",
+        timeout: float = 3600.0,
+        poll_interval: float = 30.0,
+        answer_timeout: float = 600.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        state_root: str | None = None,
+        state_conn_id: str | None = None,
+        account_retry_policy: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Assign the arguments; nothing is read or called here."""
+        super().__init__(**kwargs)
+        self.workspace = workspace
+        self.config_path = config_path
+        self.dry_run_only = dry_run  # BaseOperator.dry_run is a method
+        self.databricks_conn_id = databricks_conn_id
+        self.aws_conn_id = aws_conn_id
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.answer_timeout = answer_timeout
+        self.deferrable = deferrable
+        self.state_root = state_root
+        self.state_conn_id = state_conn_id
+        self.account_retry_policy = account_retry_policy
+
+    # -- collaborators ---------------------------------------------------------------------------
+    @cached_property
+    def account(self) -> DatabricksAccountHook:
+        """The account API hook."""
+        return DatabricksAccountHook(self.databricks_conn_id, retry_policy=self.account_retry_policy)
+
+    @cached_property
+    def store(self) -> RunStateStore:
+        """The run state store."""
+        return RunStateStore(self.state_root, self.state_conn_id)
+
+    # -- steps -----------------------------------------------------------------------------------
+    def validate(self) -> DeployPlan:
+        """Parse every argument (step 1).
+
+        Raises:
+            ConfigError: naming the bad field and the fix.
+        """
+        parse_bool("dry_run", self.dry_run_only)
+        for name in ("timeout", "poll_interval", "answer_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(name, f"{value!r} is not a positive number of seconds", "give seconds > 0")
+        if (self.workspace is None) == is_unset(self.config_path):
+            raise ConfigError(
+                "workspace",
+                "give exactly one of workspace and config_path",
+                "pass the parameters as workspace=, or the YAML file as config_path=",
+            )
+        params = self.workspace if self.workspace is not None else load_yaml(str(self.config_path))
+        return parse_deploy_params(params)
+
+    def preflight(self, plan: DeployPlan, context: Any) -> wp.PreflightReport:
+        """Read the snapshot and check every rule (step 2); errors fail the task.
+
+        Raises:
+            ConfigError: the preflight found errors (the report is in XCom and the log first).
+        """
+        hook = AwsNetworkHook(aws_conn_id=self.aws_conn_id, region_name=plan.deployment.region)
+        report = wp.evaluate(hook.snapshot(plan.preflight), plan.preflight)
+        context["ti"].xcom_push(key="preflight", value=report.to_dict())
+        for line in report.lines():
+            (self.log.error if line.startswith("[error]") else self.log.info)("%s", line)
+        self.log.info("Preflight read AWS with %d API calls", hook.call_count)
+        if not report.ok:
+            failing = ", ".join(f"{f.rule_id} ({f.resource_id})" for f in report.errors)
+            raise ConfigError(
+                "network",
+                f"the preflight found {len(report.errors)} error(s): {failing}",
+                "fix each finding as the task log and XCom 'preflight' say, then run again "
+                "(nothing was created in the account)",
+            )
+        return report
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Run the steps; defers for the RUNNING wait when ``deferrable``."""
+        with fail_fast_on_permanent_errors():
+            plan = self.validate()
+            report = self.preflight(plan, context)
+            for line in plan_lines(plan.deployment):
+                self.log.info("%s", line)
+            if parse_bool("dry_run", self.dry_run_only):
+                self.log.info("Dry run: stopping before any account API call")
+                return {
+                    "dry_run": True,
+                    "plan": plan_lines(plan.deployment),
+                    "preflight": report.to_dict(),
+                }
+            objects = self.ensure_objects(plan, context, iam_checked=report.ok)
+            workspace = objects[-1]
+            settled = WorkspaceWaitEvent.of(read_status(self.account, workspace["object_id"]))
+            if settled is not None:  # already RUNNING (a re-run), or already failed
+                return self._finish(plan, settled, objects)
+            deadline = time.time() + float(self.timeout)
+            if self.deferrable:
+                self.defer(
+                    trigger=WorkspaceRunningTrigger(
+                        workspace["object_id"],
+                        deadline,
+                        self.databricks_conn_id,
+                        account_id=self.account.account_id,
+                        poll_interval=float(self.poll_interval),
+                    ),
+                    method_name="execute_complete",
+                    kwargs={"objects": objects},
+                    timeout=timedelta(seconds=float(self.timeout) + _DEFER_MARGIN),
+                )
+            return self._finish(plan, self.poll(workspace["object_id"], deadline), objects)
+
+    def execute_complete(
+        self, context: Any, event: Mapping[str, Any], objects: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Resume after the trigger: fail unless RUNNING, then check that the workspace answers."""
+        with fail_fast_on_permanent_errors():
+            plan = self.validate()
+            if objects is None:  # the run state has them when the deferral did not carry them
+                doc = self.store.get_latest(
+                    self.dag_id,
+                    self.task_id,
+                    context.get("logical_date"),
+                    STATE_NAME,
+                    run_id=context.get("run_id"),
+                )
+                objects = list((doc or {}).get("objects") or [])
+            return self._finish(plan, WorkspaceWaitEvent.from_json(event), objects)
+
+    def ensure_objects(self, plan: DeployPlan, context: Any, iam_checked: bool) -> list[dict[str, Any]]:
+        """Find or create every account object (step 4); ids reach the run state as they exist."""
+        deployment = plan.deployment
+        recorded: dict[str, str] = dict(
+            self.store.get_shared(STATE_NAMESPACE, deployment.deployment_name) or {}
+        )
+
+        def on_id(kind: str, name: str, object_id: str) -> None:
+            key = f"{kind}:{name}"
+            self.store.update_shared(
+                STATE_NAMESPACE, deployment.deployment_name, lambda doc: {**(doc or {}), key: object_id}
+            )
+            recorded[key] = object_id
+
+        found = self.account.ensure_all(deployment, recorded=recorded, on_id=on_id, iam_checked=iam_checked)
+        objects = [_public(o) for o in found]
+        for o in objects:
+            self.log.info(
+                "%s %s %r: %s", "Created" if o["created"] else "Adopted", o["kind"], o["name"], o["object_id"]
+            )
+        ti = context["ti"]
+        self.store.put(
+            {"deployment_name": deployment.deployment_name, "objects": objects},
+            self.dag_id,
+            self.task_id,
+            context.get("logical_date"),
+            STATE_NAME,
+            int(getattr(ti, "try_number", 1) or 1),
+            run_id=context.get("run_id"),
+        )
+        return objects
+
+    def poll(self, workspace_id: str, deadline: float) -> WorkspaceWaitEvent:
+        """Wait for RUNNING on the worker (the non-deferrable path), with the trigger's rules."""
+        last: list[WorkspaceStatus] = []
+
+        def once() -> WorkspaceWaitEvent | None:
+            status = read_status(self.account, workspace_id)
+            if not last or status.describe() != last[-1].describe():
+                self.log.info("Workspace %s: %s", workspace_id, status.describe())
+            last.append(status)
+            return WorkspaceWaitEvent.of(status)
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientServiceError) | retry_if_result(lambda e: e is None),
+            stop=lambda _: time.time() >= deadline,
+            wait=wait_fixed(float(self.poll_interval)),
+            retry_error_callback=lambda _: WorkspaceWaitEvent(
+                workspace_id,
+                WaitOutcome.TIMED_OUT,
+                f"workspace {workspace_id} not RUNNING by the deadline"
+                + (f": {last[-1].describe()}" if last else ""),
+                last[-1] if last else None,
+            ),
+        )
+        event: WorkspaceWaitEvent | None = retrying(once)
+        if event is None:  # tenacity hands back the last result only through the callback above
+            raise TransientServiceError(SERVICE, "wait for RUNNING", f"workspace {workspace_id}: no status")
+        return event
+
+    def answer(self, host: str) -> dict[str, Any]:
+        """The new workspace's current user (step 6), transient errors retried until ``answer_timeout``."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientServiceError),
+            stop=stop_after_delay(float(self.answer_timeout)),
+            wait=wait_exponential(multiplier=0.5, max=min(30.0, float(self.poll_interval))),
+            before_sleep=lambda state: self.log.warning(
+                "Workspace %s does not answer yet (%s): retrying",
+                host,
+                state.outcome.exception() if state.outcome else "",
+            ),
+            reraise=True,
+        )
+        user: dict[str, Any] = retrying(current_user, self.account, host)
+        return user
+
+    def _finish(
+        self, plan: DeployPlan, event: WorkspaceWaitEvent, objects: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        if event.outcome is WaitOutcome.TIMED_OUT:  # a retry of the task adopts everything and waits again
+            self.log.error("Workspace %s: %s", event.workspace_id, event.message)
+            raise TransientServiceError(SERVICE, "wait for RUNNING", event.message)
+        if event.outcome is not WaitOutcome.RUNNING:
+            self.log.error("Workspace %s did not reach RUNNING: %s", event.workspace_id, event.message)
+            raise InvalidRequestError(SERVICE, "wait for RUNNING", event.message)
+        host = plan.deployment.host()
+        self.log.info("Workspace %s is RUNNING at %s: checking that it answers", event.workspace_id, host)
+        user = self.answer(host)
+        self.log.info(
+            "Workspace %s answers at %s (current user %s)", event.workspace_id, host, user["userName"]
+        )
+        return {
+            "workspace_id": event.workspace_id,
+            "deployment_name": plan.deployment.deployment_name,
+            "host": host,
+            "status": event.status.status if event.status else None,
+            "user": user["userName"],
+            "objects": objects,
+        }
+
+
+def _public(obj: AccountObject) -> dict[str, Any]:
+    """What XCom and the run state keep of an object: kind, name, id, whether this run created it."""
+    return {
+        "kind": obj.kind,
+        "name": obj.name,
+        "object_id": obj.object_id,
+        "created": obj.created,
+    }

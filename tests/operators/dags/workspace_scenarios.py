@@ -1,0 +1,41 @@
+"""Test DAGs: WorkspaceDeployOperator with the workspace's parameters and knobs through run conf.
+
+``workspace_scenarios`` waits for RUNNING in the triggerer (deferrable, as the shipped DAG does);
+``workspace_scenarios_blocking`` polls on the worker (the non-deferrable path).
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG
+
+from platform_ops.hooks.databricks_account import RetryPolicy
+from platform_ops.operators.workspace_deploy import WorkspaceDeployOperator
+
+FAST = RetryPolicy(
+    validation_first_delay=0.01, validation_max_delay=0.02, endpoint_poll=0.01, endpoint_timeout=5
+)
+
+for dag_id, deferrable in (("workspace_scenarios", True), ("workspace_scenarios_blocking", False)):
+    with DAG(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        tags=["test"],
+        doc_md=__doc__,
+        render_template_as_native_obj=True,
+        default_args={"owner": "tests", "retries": 0},
+    ):
+        WorkspaceDeployOperator(
+            task_id="deploy",
+            workspace="{{ dag_run.conf['workspace'] }}",
+            dry_run="{{ dag_run.conf.get('dry_run', False) }}",
+            databricks_conn_id="dbx_account",
+            aws_conn_id="preflight_aws",
+            timeout=30,
+            poll_interval=0.1,
+            answer_timeout=10,
+            deferrable=deferrable,
+            account_retry_policy=FAST,
+        )

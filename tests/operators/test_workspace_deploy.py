@@ -1,0 +1,218 @@
+"""WorkspaceDeployOperator end to end: the hands-on VPC in moto (preflight), the sandbox's account API
+(objects, lifecycle) and the new workspace's host (SCIM Me), through dag.test() and the task runner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from sandbox.aws_vpc import HandsOnVpc, Knobs, boto3_factory, build_hands_on_vpc
+from sandbox.databricks.launcher import ACCOUNT_ID
+from tests.airflow_runner import RunResult, run_dag
+
+pytestmark = pytest.mark.integration
+
+DAGS = Path(__file__).parent / "dags"
+DATE = datetime(2026, 11, 20, tzinfo=UTC)
+REGION = "ap-northeast-1"
+CANARY = "canary-secret-51c0ffee"
+AWS_CANARY = "aws-canary-9d8e7f6a"
+# One POST per object: two VPC endpoint registrations (REST API and relay), one of each other kind.
+ONE_EACH = {
+    "credentials": 1,
+    "storage-configurations": 1,
+    "vpc-endpoints": 2,
+    "networks": 1,
+    "private-access-settings": 1,
+    "workspaces": 1,
+}
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Any]]:
+    """moto in-process, and the Airflow AWS connection the preflight reads (its secret a canary)."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(key, value)
+    conn = {"conn_type": "aws", "login": "testing", "password": AWS_CANARY, "extra": {"region_name": REGION}}
+    monkeypatch.setenv("AIRFLOW_CONN_PREFLIGHT_AWS", json.dumps(conn))
+    with mock_aws():
+        yield boto3_factory(REGION)
+
+
+@pytest.fixture
+def sandbox(databricks_sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """The account API, an account connection whose token is a canary, and a fresh state root."""
+    databricks_sandbox.reset()
+    databricks_sandbox.configure_accounts(provision_reads=3)
+    conn = json.loads(databricks_sandbox.account_connection(ACCOUNT_ID))
+    conn["password"] = CANARY  # the sandbox accepts any token
+    monkeypatch.setenv("AIRFLOW_CONN_DBX_ACCOUNT", json.dumps(conn))
+    monkeypatch.setenv("PLATFORM_OPS_STATE_ROOT", f"file://{tmp_path}/state")
+    yield databricks_sandbox
+    databricks_sandbox.reset()
+
+
+def params(hands_on: HandsOnVpc, sandbox: Any, **changes: Any) -> dict[str, Any]:
+    """The workspace's parameters for the hands-on VPC, as a YAML file would give them."""
+    base: dict[str, Any] = {
+        "account_id": ACCOUNT_ID,
+        "aws_account_id": hands_on.aws_account_id,
+        "region": hands_on.region,
+        "deployment_name": "acme-prod",
+        "workspace_host": sandbox.workspace_host_template(),
+        "credentials": {"role_arn": hands_on.cross_account_role_arn},
+        "storage": {"bucket_name": hands_on.root_bucket_name, "role_arn": hands_on.storage_role_arn},
+        "network": {
+            "vpc_id": hands_on.vpc_id,
+            "subnet_ids": hands_on.cluster_subnet_ids,
+            "cluster_security_group_ids": [hands_on.cluster_group_id],
+            "endpoint_security_group_id": hands_on.endpoint_group_id,
+            "endpoint_subnet_ids": [hands_on.endpoint_subnet_id],
+        },
+        "private_link": {
+            "rest_api_endpoint": {"aws_vpc_endpoint_id": hands_on.endpoint_ids["workspace"]},
+            "dataplane_relay_endpoint": {"aws_vpc_endpoint_id": hands_on.endpoint_ids["relay"]},
+            "front_end_endpoint_id": hands_on.endpoint_ids["front_end"],
+            "private_access_settings": {"public_access_enabled": False},
+        },
+        "max_nodes": 20,
+        "commit_service": {
+            "cluster_role_arn": hands_on.cluster_role_arn,
+            "data_role_arn": hands_on.data_role_arn,
+        },
+    }
+    base.update(changes)
+    return base
+
+
+def hands_on_vpc(aws: Callable[[str], Any], knobs: Knobs | None = None) -> HandsOnVpc:
+    return build_hands_on_vpc(aws, region=REGION, knobs=knobs, databricks_account_id=ACCOUNT_ID)
+
+
+def run(workspace: dict[str, Any], dag_id: str = "workspace_scenarios", **conf: Any) -> RunResult:
+    return run_dag(DAGS, dag_id, DATE, {"workspace": workspace, **conf})
+
+
+def posts(sandbox: Any) -> dict[str, int]:
+    routes = sandbox.account_stats()["by_route"]
+    return {k.split(" ", 1)[1]: n for k, n in routes.items() if k.startswith("POST ")}
+
+
+def account_calls(sandbox: Any) -> int:
+    return sum(sandbox.account_stats()["by_method"].values())
+
+
+def test_dry_run_checks_and_plans_with_no_account_call(aws, sandbox, capfd):
+    result = run(params(hands_on_vpc(aws), sandbox), dry_run=True)
+    assert result.state == "success"
+    assert account_calls(sandbox) == 0
+    out = capfd.readouterr().out
+    assert "plan for workspace 'acme-prod'" in out
+    assert "Dry run: stopping before any account API call" in out
+    assert result.xcom[("deploy", "preflight")]["ok"] is True
+    assert result.xcom[("deploy", "return_value")]["dry_run"] is True
+
+
+@pytest.mark.parametrize("dag_id", ["workspace_scenarios", "workspace_scenarios_blocking"])
+def test_first_run_creates_each_object_once_waits_and_a_rerun_posts_nothing(aws, sandbox, tmp_path, dag_id):
+    workspace = params(hands_on_vpc(aws), sandbox)
+    first = run(workspace, dag_id)
+    assert first.state == "success"
+    assert posts(sandbox) == ONE_EACH
+    summary = first.xcom[("deploy", "return_value")]
+    assert summary["status"] == "RUNNING"
+    assert summary["host"].endswith("/_sandbox/workspaces/acme-prod")
+    assert summary["user"]
+    assert all(o["created"] for o in summary["objects"])
+    assert sandbox.account_stats()["by_route"]["GET workspace-host"] >= 1  # SCIM Me answered
+    recorded = json.loads((tmp_path / "state/_shared/workspace_objects/acme-prod.json").read_text())
+    assert set(recorded.values()) == {o["object_id"] for o in summary["objects"]}
+
+    again = run(workspace, dag_id)
+    assert again.state == "success"
+    assert posts(sandbox) == ONE_EACH  # 0 POSTs on the re-run
+    assert not any(o["created"] for o in again.xcom[("deploy", "return_value")]["objects"])
+
+
+def test_failed_workspace_is_explained_from_its_network(aws, sandbox, capfd):
+    sandbox.configure_accounts(
+        provision_reads=1,
+        workspace_outcome="FAILED",
+        network_errors=[{"error_type": "subnet", "error_message": "subnet has no route to the NAT gateway"}],
+    )
+    result = run(params(hands_on_vpc(aws), sandbox))
+    assert result.state == "failed"
+    out = capfd.readouterr().out
+    assert "did not reach RUNNING" in out
+    assert "subnet has no route to the NAT gateway" in out
+    assert "vpc_status BROKEN" in out
+
+
+def test_cancelling_fails_fast(aws, sandbox, capfd):
+    sandbox.configure_accounts(provision_reads=1, workspace_outcome="CANCELLING")
+    result = run(params(hands_on_vpc(aws), sandbox))
+    assert result.state == "failed"
+    out = capfd.readouterr().out
+    assert "CANCELLING: Workspace is being cancelled." in out
+    assert "not RUNNING by the deadline" not in out
+
+
+def test_preflight_error_fails_before_any_account_call_and_quotes_the_runbook(aws, sandbox, capfd):
+    hands_on = hands_on_vpc(aws, Knobs(relay_private_dns=False))
+    result = run(params(hands_on, sandbox))
+    assert result.state == "failed"
+    assert account_calls(sandbox) == 0
+    report = result.xcom[("deploy", "preflight")]
+    assert report["ok"] is False
+    assert any(hands_on.endpoint_ids["relay"] == e["resource_id"] for e in report["errors"])
+    assert "WaitForNgrokTunnel" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"account_id": ""}, "account_id"),
+        ({"private_link": {"private_access_settings": {}}}, "private_link"),
+        (
+            {"private_link": {"rest_api_endpoint": {"aws_vpc_endpoint_id": "vpce-1", "region": "us-west-2"}}},
+            "private_link.rest_api_endpoint.region",
+        ),
+    ],
+)
+def test_bad_params_fail_before_any_call(aws, sandbox, capfd, change, field):
+    hands_on = hands_on_vpc(aws)
+    result = run(params(hands_on, sandbox, **change))
+    assert result.state == "failed"
+    assert account_calls(sandbox) == 0
+    assert ("deploy", "preflight") not in result.xcom  # not even the AWS reads
+    assert field in capfd.readouterr().out
+
+
+def test_secrets_never_reach_logs_xcom_rendered_fields_or_state(aws, sandbox, capfd, tmp_path):
+    result = run(params(hands_on_vpc(aws), sandbox))
+    assert result.state == "success"
+    out = "".join(capfd.readouterr())
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rendered = session.query(RenderedTaskInstanceFields).filter_by(run_id=result.run_id).all()
+        fields = json.dumps([r.rendered_fields for r in rendered], default=str)
+    state = "".join(p.read_text() for p in (tmp_path / "state").rglob("*.json"))
+    assert "acme-prod" in fields  # the rendered workspace is there ...
+    assert state  # ... and the run state was written
+    for secret in (CANARY, AWS_CANARY):
+        assert secret not in out
+        assert secret not in json.dumps(list(result.xcom.values()), default=str)
+        assert secret not in fields
+        assert secret not in state
