@@ -220,7 +220,11 @@ def main() -> int:
     env = dict(os.environ)
     shutil.rmtree(DEMO, ignore_errors=True)
     (DEMO / "logs").mkdir(parents=True)
+    from sandbox.dbt_failures import failure_project  # REPO is on sys.path (stand_ins)
+
     env.update(
+        # the shipped dbt project plus the switches the demo breaks a model with (var fail_models)
+        PLATFORM_OPS_DBT_PROJECT_DIR=str(failure_project(DEMO / "dbt-project")),
         PLATFORM_OPS_CDC_DUCKDB_PATH=str(DEMO / "cdc.duckdb"),
         PLATFORM_OPS_STATE_ROOT=f"file://{DEMO / 'state'}",
         PLATFORM_OPS_DUCKDB_PATH=str(DEMO / "warehouse.duckdb"),

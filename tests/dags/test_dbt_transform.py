@@ -10,6 +10,7 @@ import pytest
 
 from platform_ops.core.dbt import STATE_NAME
 from platform_ops.state import RunStateStore
+from sandbox.dbt_failures import failure_project
 from tests.airflow_runner import run_dag
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,6 +21,8 @@ DAGS = REPO / "dags"
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PLATFORM_OPS_STATE_ROOT", f"file://{tmp_path}/state")
     monkeypatch.setenv("PLATFORM_OPS_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
+    # the shipped project with its failure switches (vars fail_models, payments_in_cents)
+    monkeypatch.setenv("PLATFORM_OPS_DBT_PROJECT_DIR", str(failure_project(tmp_path / "dbt")))
     monkeypatch.setenv("PLATFORM_OPS_RETRY_DELAY_SECONDS", "0")
     return tmp_path
 
@@ -101,6 +104,22 @@ def test_every_param_renders_to_what_the_operator_expects() -> None:
     _, request = rendered_request(conf)
     assert request.vars == conf["vars"]
     assert (request.threads, request.full_refresh, request.target) == (8, True, "local")
+
+
+def test_the_shipped_project_has_no_switch_to_break_it(tmp_path: Path) -> None:
+    """Failure injection lives in the overlay the tests and the demo build, not in include/dbt."""
+    from sandbox.dbt_failures import SWITCHES
+
+    def mentions(project: Path) -> set[str]:
+        texts = [
+            p.read_text()
+            for p in project.rglob("*")
+            if p.is_file() and p.suffix in {".sql", ".yml"} and not {"target", "logs"} & set(p.parts)
+        ]
+        return {switch for switch in SWITCHES if any(switch in text for text in texts)}
+
+    assert mentions(REPO / "include" / "dbt") == set()
+    assert mentions(failure_project(tmp_path / "dbt")) == set(SWITCHES)
 
 
 @pytest.mark.integration

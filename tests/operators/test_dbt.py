@@ -16,6 +16,7 @@ import pytest
 from platform_ops.core.dbt import STATE_NAME
 from platform_ops.links.dbt import DatabricksWarehouseLink
 from platform_ops.state import RunStateStore
+from sandbox.dbt_failures import failure_project
 from tests.airflow_runner import RunResult, run_dag
 
 pytestmark = pytest.mark.integration
@@ -38,6 +39,8 @@ STG_ORDERS_AND_DESCENDANTS = {
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PLATFORM_OPS_STATE_ROOT", f"file://{tmp_path}/state")
     monkeypatch.setenv("PLATFORM_OPS_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
+    # the shipped project with its failure switches (vars fail_models, payments_in_cents)
+    monkeypatch.setenv("PLATFORM_OPS_DBT_PROJECT_DIR", str(failure_project(tmp_path / "dbt")))
     return tmp_path
 
 
@@ -175,7 +178,7 @@ def test_chained_retries_keep_the_full_picture(env: Path) -> None:
 def test_state_survives_in_the_store_not_in_target(env: Path) -> None:
     """Nothing is kept in the project's target/: the retry restores run_results from the store."""
     assert run(D1, vars={"fail_models": ["orders"]}).state == "failed"
-    shutil.rmtree(REPO / "include" / "dbt" / "target", ignore_errors=True)
+    shutil.rmtree(env / "dbt" / "target", ignore_errors=True)
     fixed = run(D1)
     assert fixed.summary("dbt")["mode"] == "retry"
     assert models(fixed.summary("dbt")["executed"]) == {
@@ -220,7 +223,7 @@ def test_build_retry_of_a_failed_test_rebuilds_its_model(env: Path) -> None:
 
 def test_compile_error_fails_and_never_leaves_a_green_state(env: Path, tmp_path: Path) -> None:
     project = tmp_path / "project"
-    shutil.copytree(REPO / "include" / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    failure_project(project)
     assert run(D1, project_dir=str(project), vars={"fail_models": ["orders"]}).state == "failed"
     before = stored(D1)
     # A parse error: dbt stops before running anything and writes no run_results.json.
@@ -238,7 +241,7 @@ def test_compile_error_fails_and_never_leaves_a_green_state(env: Path, tmp_path:
 
 def test_node_compile_error_is_reported_with_dbts_message(env: Path, tmp_path: Path) -> None:
     project = tmp_path / "project"
-    shutil.copytree(REPO / "include" / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    failure_project(project)
     (project / "models" / "marts" / "orders.sql").write_text("select {{ no_such_macro() }}\n")
     broken = run(D1, project_dir=str(project))
     assert broken.state == "failed"
@@ -321,7 +324,7 @@ def test_state_on_s3_restores_the_retry(env: Path, aws_conn: str, moto_endpoint:
 
 def test_dbt_deps_runs_only_when_the_package_declarations_change(env: Path, tmp_path: Path) -> None:
     project = tmp_path / "project"
-    shutil.copytree(REPO / "include" / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    failure_project(project)
     pkg = tmp_path / "helpers"
     (pkg / "macros").mkdir(parents=True)
     (pkg / "dbt_project.yml").write_text("name: helpers\nversion: '1.0'\nconfig-version: 2\n")
@@ -433,7 +436,7 @@ def test_failed_model_renamed_since_runs_in_full_in_auto_and_fails_with_the_fix_
     env: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     project = tmp_path / "project"
-    shutil.copytree(REPO / "include" / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    failure_project(project)
     conf = {"project_dir": str(project)}
     assert run(D1, **conf, vars={"fail_models": ["order_status_counts"]}).state == "failed"
 
@@ -512,7 +515,7 @@ def test_models_cannot_read_worker_secrets_and_no_compiled_sql_is_kept_or_logged
     monkeypatch.setenv("AIRFLOW_CONN_PROBE_DB", f"postgresql://airflow:{secret}@db:5432/airflow")
     monkeypatch.setenv("AIRFLOW__PROBE__SECRET_KEY", secret)
     project = tmp_path / "project"
-    shutil.copytree(REPO / "include" / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    failure_project(project)
     (project / "models" / "env_probe.sql").write_text(
         'select \'{{ env_var("AIRFLOW_CONN_PROBE_DB", "absent") }}\' as conn,\n'
         '       \'{{ env_var("AIRFLOW__PROBE__SECRET_KEY", "absent") }}\' as setting\n'

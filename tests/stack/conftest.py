@@ -22,6 +22,8 @@ if str(REPO / "scripts") not in sys.path:
 
 from airflow_stack import Stack  # noqa: E402
 
+from sandbox.dbt_failures import failure_project  # noqa: E402
+
 # Serving DAGs of the session: the shipped churn config plus WAITS copies, each its own endpoint.
 WAITS = 20
 SERVING_CONFIG = REPO / "include" / "config" / "model_serving" / "churn.yaml"
@@ -39,9 +41,7 @@ CANARY_TOKEN = f"dapi-canary-{secrets.token_hex(12)}"
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
     project = root / "dbt-project"
-    shutil.copytree(
-        REPO / "include" / "dbt", project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
-    )
+    failure_project(project)  # the shipped dbt project with its failure switches (vars fail_models, ...)
     serving = root / "serving-configs"
     serving.mkdir()
     shutil.copy(SERVING_CONFIG, serving)

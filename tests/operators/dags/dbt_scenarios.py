@@ -7,6 +7,7 @@ JSON types (a number stays a number): the operator must refuse every wrong type 
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from airflow.sdk import DAG
 
 from platform_ops.operators.dbt import DbtRunOrRetryOperator
 
-PROJECT = str(Path(__file__).resolve().parents[3] / "include" / "dbt")
+# the tests point this at the shipped project with failure switches (sandbox/dbt_failures)
+PROJECT = os.environ.get(
+    "PLATFORM_OPS_DBT_PROJECT_DIR", str(Path(__file__).resolve().parents[3] / "include" / "dbt")
+)
 
 with DAG(
     dag_id="dbt_scenarios",

@@ -1,0 +1,45 @@
+"""The shipped dbt project with switches to break it on purpose: for the tests and the demo.
+
+``include/dbt`` has no way to fail a model. :func:`failure_project` copies it and adds two
+switches, both dbt vars (pass them in the run's ``vars``):
+
+* ``fail_models``: names of models that fail at run time (a pre-hook, ``fail_if_requested.sql``);
+* ``payments_in_cents``: ``stg_payments`` passes the raw cents through as dollars, the upstream
+  unit bug the data test ``assert_payment_amounts_in_dollars`` catches.
+
+Point the ``dbt_transform`` DAG at the copy with env ``PLATFORM_OPS_DBT_PROJECT_DIR``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "include" / "dbt"
+HERE = Path(__file__).parent
+#: the vars (and the macro) the overlay adds; none of them exists in the shipped project
+SWITCHES = ("fail_models", "payments_in_cents", "fail_if_requested")
+
+_PRE_HOOK = ("models:\n  shop:\n", 'models:\n  shop:\n    +pre-hook: "{{ fail_if_requested() }}"\n')
+_CENTS = (
+    "amount / 100.0 as amount",
+    "{% if var('payments_in_cents', false) %}amount{% else %}amount / 100.0{% endif %} as amount",
+)
+
+
+def _patch(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    if old not in text:
+        raise RuntimeError(f"{path}: {old!r} not found; update sandbox/dbt_failures to the project")
+    path.write_text(text.replace(old, new, 1))
+
+
+def failure_project(dest: Path, source: Path = SHIPPED) -> Path:
+    """Copy the dbt project ``source`` to ``dest`` (which must not exist) with the switches added."""
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    (dest / "macros").mkdir(exist_ok=True)
+    shutil.copy(HERE / "fail_if_requested.sql", dest / "macros" / "fail_if_requested.sql")
+    _patch(dest / "dbt_project.yml", *_PRE_HOOK)
+    _patch(dest / "models" / "staging" / "stg_payments.sql", *_CENTS)
+    return dest
