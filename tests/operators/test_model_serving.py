@@ -445,3 +445,30 @@ def test_a_failed_training_run_is_repaired_not_started_again(
     assert marker.read_text().count("ran") == 2
     out = "".join(capfd.readouterr()) + caplog.text
     assert "repairing the run with all failed tasks" in out
+
+
+def sdk_error_imports(source: str) -> list[str]:
+    """The names a module imports from the SDKs' or the provider's error modules."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        modules = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
+        found += [m for m in modules if m.startswith(SDK_ERROR_MODULES)]
+    return found
+
+
+SDK_ERROR_MODULES = ("databricks.sdk", "google.api_core", "airflow.providers.databricks.exceptions")
+
+
+def test_operators_sensors_and_triggers_see_only_the_packages_errors() -> None:
+    """The hook translates the workspace's errors; what uses it never imports the SDK's."""
+    plugins = Path(__file__).resolve().parents[2] / "plugins" / "platform_ops"
+    for layer in ("operators", "sensors", "triggers"):
+        assert sdk_error_imports((plugins / layer / "model_serving.py").read_text()) == [], layer
