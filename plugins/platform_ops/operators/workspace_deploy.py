@@ -93,10 +93,12 @@ class WorkspaceDeployOperator(BaseOperator):
         state_root: RunStateStore root (default: the configured one).
         state_conn_id: RunStateStore connection (default: the configured one).
         account_retry_policy: how creates are retried (validation backoff, endpoints); the hook's default.
+        workspace_host: the new workspace's URL, overriding the parameters' (``{deployment_name}`` is
+            filled in); default ``https://<deployment_name>.cloud.databricks.com``.
         **kwargs: BaseOperator arguments.
     """
 
-    template_fields = ("workspace", "config_path", "dry_run_only")
+    template_fields = ("workspace", "config_path", "dry_run_only", "workspace_host", "timeout")
     ui_color = "#ffe8d6"
 
     def __init__(
@@ -107,13 +109,14 @@ class WorkspaceDeployOperator(BaseOperator):
         dry_run: bool | str = False,
         databricks_conn_id: str = "databricks_default",
         aws_conn_id: str | None = "aws_default",
-        timeout: float = 3600.0,
+        timeout: float | str = 3600.0,
         poll_interval: float = 30.0,
         answer_timeout: float = 600.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         state_root: str | None = None,
         state_conn_id: str | None = None,
         account_retry_policy: RetryPolicy | None = None,
+        workspace_host: str | None = None,
         **kwargs: Any,
     ) -> None:
         """Assign the arguments; nothing is read or called here."""
@@ -130,6 +133,7 @@ class WorkspaceDeployOperator(BaseOperator):
         self.state_root = state_root
         self.state_conn_id = state_conn_id
         self.account_retry_policy = account_retry_policy
+        self.workspace_host = workspace_host
 
     # -- collaborators ---------------------------------------------------------------------------
     @cached_property
@@ -151,9 +155,7 @@ class WorkspaceDeployOperator(BaseOperator):
         """
         parse_bool("dry_run", self.dry_run_only)
         for name in ("timeout", "poll_interval", "answer_timeout"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(name, f"{value!r} is not a positive number of seconds", "give seconds > 0")
+            setattr(self, name, _seconds(name, getattr(self, name)))
         if (self.workspace is None) == is_unset(self.config_path):
             raise ConfigError(
                 "workspace",
@@ -161,6 +163,8 @@ class WorkspaceDeployOperator(BaseOperator):
                 "pass the parameters as workspace=, or the YAML file as config_path=",
             )
         params = self.workspace if self.workspace is not None else load_yaml(str(self.config_path))
+        if not is_unset(self.workspace_host) and isinstance(params, Mapping):
+            params = {**params, "workspace_host": self.workspace_host}
         return parse_deploy_params(params)
 
     def preflight(self, plan: DeployPlan, context: Any) -> wp.PreflightReport:
@@ -336,6 +340,17 @@ class WorkspaceDeployOperator(BaseOperator):
             "user": user["userName"],
             "objects": objects,
         }
+
+
+def _seconds(name: str, value: Any) -> float:
+    """A positive number of seconds, also from a rendered template ("3600")."""
+    try:
+        seconds = float(value) if not isinstance(value, bool) else -1.0
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if seconds <= 0:
+        raise ConfigError(name, f"{value!r} is not a positive number of seconds", "give seconds > 0")
+    return seconds
 
 
 def _public(obj: AccountObject) -> dict[str, Any]:

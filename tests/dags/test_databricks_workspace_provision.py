@@ -1,0 +1,109 @@
+"""The shipped databricks_workspace_provision DAGs: one per workspace file, manual, dry run by default;
+a manual trigger of the shipped DAG on the hands-on VPC (moto) checks and plans with no account call."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from moto import mock_aws
+
+from sandbox.aws_vpc import boto3_factory, build_hands_on_vpc
+from sandbox.databricks.launcher import ACCOUNT_ID
+from tests.airflow_runner import run_dag
+from tests.dags.integrity import REPO, parse_folder
+
+CONFIGS = REPO / "include" / "config" / "workspaces"
+REGION = "ap-northeast-1"
+
+
+def load_dag(monkeypatch: pytest.MonkeyPatch, folder: Path):
+    monkeypatch.setenv("PLATFORM_OPS_WORKSPACE_CONFIG_DIR", str(folder))
+    from airflow.dag_processing.dagbag import DagBag
+
+    dags = tmp_dags(folder.parent)
+    bag = DagBag(dag_folder=str(dags), load_op_links=False)
+    assert not bag.import_errors, bag.import_errors
+    return bag
+
+
+def tmp_dags(root: Path) -> Path:
+    dags = root / "dags"
+    dags.mkdir(exist_ok=True)
+    shutil.copy(REPO / "dags" / "databricks_workspace_provision.py", dags)
+    return dags
+
+
+def test_one_manual_dag_per_shipped_workspace_file_dry_run_by_default() -> None:
+    parsed = parse_folder(REPO / "dags")["dags"]
+    expected = {f"databricks_workspace_provision_{p.stem.replace('-', '_')}" for p in CONFIGS.glob("*.yaml")}
+    assert expected
+    assert expected <= set(parsed)
+    for dag_id in expected:
+        assert parsed[dag_id]["pools"] == ["default_pool"]
+
+
+def test_params_are_typed_and_dry_run_defaults_to_true(monkeypatch, tmp_path) -> None:
+    folder = tmp_path / "workspaces"
+    folder.mkdir()
+    shutil.copy(CONFIGS / "acme-dev.yaml", folder / "team-a.yaml")
+    bag = load_dag(monkeypatch, folder)
+    dag = bag.dags["databricks_workspace_provision_team_a"]
+    assert dag.schedule is None
+    params = dag.params.dump()
+    assert params["dry_run"] is True
+    assert dag.params.get_param("dry_run").schema["type"] == "boolean"
+    assert dag.params.get_param("wait_minutes").schema["type"] == "integer"
+    task = dag.get_task("provision")
+    assert task.config_path == str(folder / "team-a.yaml")
+    assert task.deferrable is True
+
+
+@pytest.mark.integration
+def test_a_manual_trigger_of_the_shipped_dag_checks_and_plans_only(
+    databricks_sandbox, monkeypatch, tmp_path, capfd
+) -> None:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(key, value)
+    conn = {"conn_type": "aws", "login": "t", "password": "t", "extra": {"region_name": REGION}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_ACCOUNT", databricks_sandbox.account_connection(ACCOUNT_ID))
+    monkeypatch.setenv("PLATFORM_OPS_STATE_ROOT", f"file://{tmp_path}/state")
+    databricks_sandbox.reset()
+    with mock_aws():
+        h = build_hands_on_vpc(boto3_factory(REGION), region=REGION, databricks_account_id=ACCOUNT_ID)
+        doc = yaml.safe_load((CONFIGS / "acme-dev.yaml").read_text())
+        doc.update(aws_account_id=h.aws_account_id)
+        doc["credentials"]["role_arn"] = h.cross_account_role_arn
+        doc["storage"] = {"bucket_name": h.root_bucket_name, "role_arn": h.storage_role_arn}
+        doc["network"] = {
+            "vpc_id": h.vpc_id,
+            "subnet_ids": h.cluster_subnet_ids,
+            "cluster_security_group_ids": [h.cluster_group_id],
+            "endpoint_security_group_id": h.endpoint_group_id,
+            "endpoint_subnet_ids": [h.endpoint_subnet_id],
+        }
+        link = doc["private_link"]
+        link["rest_api_endpoint"]["aws_vpc_endpoint_id"] = h.endpoint_ids["workspace"]
+        link["dataplane_relay_endpoint"]["aws_vpc_endpoint_id"] = h.endpoint_ids["relay"]
+        link["front_end_endpoint_id"] = h.endpoint_ids["front_end"]
+        doc["commit_service"] = {"cluster_role_arn": h.cluster_role_arn, "data_role_arn": h.data_role_arn}
+        folder = tmp_path / "workspaces"
+        folder.mkdir()
+        (folder / "acme-dev.yaml").write_text(yaml.safe_dump(doc))
+        monkeypatch.setenv("PLATFORM_OPS_WORKSPACE_CONFIG_DIR", str(folder))
+        result = run_dag(
+            tmp_dags(tmp_path), "databricks_workspace_provision_acme_dev", datetime(2026, 11, 21, tzinfo=UTC)
+        )
+    assert result.state == "success", capfd.readouterr().out[-3000:]
+    assert result.xcom[("provision", "return_value")]["dry_run"] is True
+    assert result.xcom[("provision", "preflight")]["ok"] is True
+    assert sum(databricks_sandbox.account_stats()["by_method"].values()) == 0
