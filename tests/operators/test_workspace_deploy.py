@@ -144,6 +144,14 @@ def test_first_run_creates_each_object_once_waits_and_a_rerun_posts_nothing(aws,
     assert not any(o["created"] for o in again.xcom[("deploy", "return_value")]["objects"])
 
 
+def test_a_fresh_workspace_that_does_not_answer_yet_is_asked_again(aws, sandbox, capfd):
+    sandbox.configure_accounts(workspace_unready_reads=2)
+    result = run(params(hands_on_vpc(aws), sandbox), "workspace_scenarios_blocking")
+    assert result.state == "success", capfd.readouterr().out[-3000:]
+    assert sandbox.account_stats()["by_route"]["GET workspace-host"] >= 3  # 2 refusals, then the answer
+    assert result.xcom[("deploy", "return_value")]["user"]
+
+
 def test_failed_workspace_is_explained_from_its_network(aws, sandbox, capfd):
     sandbox.configure_accounts(
         provision_reads=1,
@@ -182,6 +190,7 @@ def test_preflight_error_fails_before_any_account_call_and_quotes_the_runbook(aw
     ("change", "field"),
     [
         ({"account_id": ""}, "account_id"),
+        ({"aws_account_id": None}, "aws_account_id"),
         ({"private_link": {"private_access_settings": {}}}, "private_link"),
         (
             {"private_link": {"rest_api_endpoint": {"aws_vpc_endpoint_id": "vpce-1", "region": "us-west-2"}}},
