@@ -70,6 +70,8 @@ class Scope(StrEnum):
 
 
 class Command(StrEnum):
+    """The dbt command a request runs."""
+
     RUN = "run"
     BUILD = "build"
 
@@ -98,10 +100,11 @@ class NoStateToRetry(ConfigError):
 
 
 def _as_list(field_name: str, value: Any) -> tuple[str, ...]:
-    """dbt selectors from a string (space-separated) or a list of strings; None means no selection.
+    """Dbt selectors from a string (space-separated) or a list of strings; None means no selection.
 
     Anything else is refused, including what a template renders for "nothing" ('', blanks, 'None',
-    '[]', "''"): taken as no selection, it would build the whole project."""
+    '[]', "''"): taken as no selection, it would build the whole project.
+    """
     fix = "pass selectors such as 'tag:daily' or 'stg_orders+' as a string or a list of strings"
     if value is None:
         return ()
@@ -126,6 +129,7 @@ def _as_list(field_name: str, value: Any) -> tuple[str, ...]:
 
 
 def parse_threads(value: Any) -> int | None:
+    """The ``threads`` argument: None when unset, else an integer in 1-64."""
     if is_unset(value):
         return None
     problem = f"{value!r} is not an integer in {MIN_THREADS}-{MAX_THREADS}"
@@ -139,6 +143,7 @@ def parse_threads(value: Any) -> int | None:
 
 
 def parse_vars(value: Any) -> dict[str, Any]:
+    """The ``vars`` argument: a JSON-serialisable object, given as a mapping or a JSON string."""
     if is_unset(value):
         return {}
     if isinstance(value, str):
@@ -160,6 +165,7 @@ def parse_vars(value: Any) -> dict[str, Any]:
 
 
 def parse_enum(field_name: str, value: Any, enum: type[StrEnum]) -> Any:
+    """The member of ``enum`` named by ``value`` (case and blanks ignored); a ConfigError otherwise."""
     try:
         return enum(str(value).strip().lower())
     except ValueError:
@@ -237,6 +243,7 @@ class DbtRequest:
 
     @property
     def identity(self) -> dict[str, Any]:
+        """The fields that must match for stored results to be retried."""
         return {
             "target": self.target,
             "command": self.command.value,
@@ -247,8 +254,10 @@ class DbtRequest:
 
 
 def _identity_diff(stored: Mapping[str, Any], request: DbtRequest) -> list[str]:
-    """The fields in which stored results were produced by another request (full_refresh is
-    False in documents written before it was recorded)."""
+    """The fields in which stored results were produced by another request.
+
+    ``full_refresh`` is False in documents written before it was recorded.
+    """
     stored = {"full_refresh": False, **stored}
     return [k for k, v in request.identity.items() if stored.get(k) != v]
 
@@ -266,7 +275,8 @@ def _args_diff(args: Any, request: DbtRequest) -> list[str]:
     """How the ``args`` of stored run_results differ from what the request would run.
 
     dbt retry executes the command, selection, target and macro named in ``args``; for results
-    this package stored they always equal the request, so any difference is a finding."""
+    this package stored they always equal the request, so any difference is a finding.
+    """
     if not isinstance(args, Mapping):
         return [f"run_results.args is {type(args).__name__}, not the arguments of a dbt run"]
     expected: dict[str, Any] = {
@@ -299,6 +309,8 @@ def _args_diff(args: Any, request: DbtRequest) -> list[str]:
 
 @dataclass(frozen=True)
 class StoredState:
+    """The document persisted for one task and logical date, once checked (:func:`load_state`)."""
+
     request: dict[str, Any]
     run_results: dict[str, Any]
     nodes: dict[str, dict[str, Any]]
@@ -306,12 +318,15 @@ class StoredState:
 
     @property
     def results(self) -> list[dict[str, Any]]:
+        """The stored run_results' results."""
         return self.run_results["results"]
 
     def retry_nodes(self) -> list[str]:
+        """The nodes ``dbt retry`` re-runs: failed, errored and skipped ones."""
         return [r["unique_id"] for r in self.results if r.get("status") in RETRY_STATUSES]
 
     def failed_tests(self) -> list[str]:
+        """The data and unit tests that failed."""
         return [
             r["unique_id"]
             for r in self.results
@@ -345,6 +360,8 @@ def load_state(doc: Any) -> tuple[StoredState | None, str | None]:
 
 @dataclass(frozen=True)
 class Decision:
+    """What one invocation does and why (:func:`decide`, :func:`check_against_project`)."""
+
     step: Step
     reason: str
     warning: str | None = None
@@ -353,28 +370,11 @@ class Decision:
     failed_tests: tuple[str, ...] = ()  # REBUILD only: the tests whose models are rebuilt
 
 
-def decide(
-    doc: Any, request: DbtRequest, scope: Scope, force: bool, store_warning: str | None = None
-) -> Decision:
-    """Run, retry, rebuild or skip, from the state persisted for this task and logical date.
+def _mismatch(state: StoredState, request: DbtRequest, scope: Scope) -> Decision | None:
+    """A full run when the stored results are not this request's; None when they are.
 
-    ``doc`` is what the state store returned (None when missing, empty or unreadable).
+    With ``scope="failed"`` the mismatch is refused instead (:class:`NoStateToRetry`).
     """
-    if scope is Scope.FULL:
-        return Decision(Step.RUN, "scope=full: full run requested")
-    state, corrupt = load_state(doc)
-    if state is None:
-        why = corrupt or store_warning or "no run_results stored for this logical date"
-        if scope is Scope.FAILED:
-            raise NoStateToRetry(
-                f"'failed' re-runs stored failures, but there is nothing to retry from: {why}",
-                "pass scope=auto (a full run when nothing is stored) or scope=full",
-            )
-        if corrupt:
-            return Decision(
-                Step.RUN, "stored state is unusable: full run", warning=f"stored state ignored: {why}"
-            )
-        return Decision(Step.RUN, f"{why}: full run")
     differ = _identity_diff(state.request, request)
     if differ:
         msg = (
@@ -403,6 +403,34 @@ def decide(
             "stored run_results do not match the request: full run",
             warning=f"{msg}; running the requested command in full",
         )
+    return None
+
+
+def decide(
+    doc: Any, request: DbtRequest, scope: Scope, force: bool, store_warning: str | None = None
+) -> Decision:
+    """Run, retry, rebuild or skip, from the state persisted for this task and logical date.
+
+    ``doc`` is what the state store returned (None when missing, empty or unreadable).
+    """
+    if scope is Scope.FULL:
+        return Decision(Step.RUN, "scope=full: full run requested")
+    state, corrupt = load_state(doc)
+    if state is None:
+        why = corrupt or store_warning or "no run_results stored for this logical date"
+        if scope is Scope.FAILED:
+            raise NoStateToRetry(
+                f"'failed' re-runs stored failures, but there is nothing to retry from: {why}",
+                "pass scope=auto (a full run when nothing is stored) or scope=full",
+            )
+        if corrupt:
+            return Decision(
+                Step.RUN, "stored state is unusable: full run", warning=f"stored state ignored: {why}"
+            )
+        return Decision(Step.RUN, f"{why}: full run")
+    mismatch = _mismatch(state, request, scope)
+    if mismatch is not None:
+        return mismatch
     retry = state.retry_nodes()
     if not retry:
         if force:
@@ -426,13 +454,16 @@ def decide(
 
 @dataclass(frozen=True)
 class Project:
-    """The current project as the request sees it: dbt's manifest.json and the unique ids the
-    request's select/exclude pick (``dbt ls``)."""
+    """The current project as the request sees it.
+
+    dbt's manifest.json and the unique ids the request's select/exclude pick (``dbt ls``).
+    """
 
     manifest: Mapping[str, Any]
     selected: frozenset[str]
 
     def nodes(self) -> dict[str, Any]:
+        """Every node of the manifest (unit tests and functions included), by unique id."""
         m = self.manifest
         return {**m.get("nodes", {}), **m.get("unit_tests", {}), **m.get("functions", {})}
 
@@ -511,7 +542,8 @@ def retry_run_results(state: StoredState, request: DbtRequest, nodes: Sequence[s
     macro) named in the file's ``args``, ignoring its own command line but for vars and threads;
     so ``args`` come from the request alone. The results are only the nodes to re-run with their
     stored status; nothing else of the stored document (compiled code, batch results) reaches dbt.
-    A microbatch model that partly failed is re-run in full."""
+    A microbatch model that partly failed is re-run in full.
+    """
     status = {r["unique_id"]: r["status"] for r in state.results}
     results = [
         {
@@ -613,8 +645,11 @@ def build_argv(
 
 
 def ls_argv(dbt_executable: str, request: DbtRequest, target_path: str, log_path: str) -> list[str]:
-    """`dbt ls` of the request's selection: the manifest goes to ``target_path``, the listed
-    unique ids to ``<log_path>/dbt.log`` as JSON lines (:func:`parse_ls_log`), none to the task log."""
+    """`dbt ls` of the request's selection.
+
+    The manifest goes to ``target_path``, the listed unique ids to ``<log_path>/dbt.log`` as JSON
+    lines (:func:`parse_ls_log`), none to the task log.
+    """
     return [
         dbt_executable,
         "--no-use-colors",
@@ -656,13 +691,15 @@ def _listing_args(request: DbtRequest, target_path: str, log_path: str) -> list[
 def retry_session_spec(
     decision: Decision, request: DbtRequest, target_path: str, state_dir: str, out: str
 ) -> dict[str, Any]:
-    """What one process runs for a retry (``platform_ops/hooks/retry_session.py``): ``dbt ls`` of
-    the request, then, only when every stored failure to retry is of a type the command runs and
+    """What one process runs for a retry (``platform_ops/hooks/retry_session.py``).
+
+    ``dbt ls`` of the request, then, only when every stored failure to retry is of a type the command runs and
     selected by the request in the current project, the ``dbt retry`` of :func:`build_argv`.
 
     Both use one target folder, so the retry parses from the partial-parse file the listing wrote.
     When the check fails nothing runs: the report at ``out`` (the selected unique ids) and the
-    listing's manifest.json make the :class:`Project` for :func:`check_against_project`."""
+    listing's manifest.json make the :class:`Project` for :func:`check_against_project`.
+    """
     if decision.step is not Step.RETRY:
         raise ValueError(f"a retry session runs dbt retry, not {decision.step}")
     listing = [
@@ -722,10 +759,12 @@ def merge_run_results(previous: Mapping[str, Any], new: Mapping[str, Any]) -> di
 
 
 def status_counts(run_results: Mapping[str, Any]) -> dict[str, int]:
+    """How many nodes ended in each status."""
     return dict(sorted(Counter(r.get("status", "unknown") for r in run_results.get("results", [])).items()))
 
 
 def failed_nodes(run_results: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The nodes that ended in error, fail or runtime error, with dbt's message."""
     return [
         {"unique_id": r["unique_id"], "status": r["status"], "message": (r.get("message") or "").strip()}
         for r in run_results.get("results", [])
@@ -734,6 +773,7 @@ def failed_nodes(run_results: Mapping[str, Any]) -> list[dict[str, str]]:
 
 
 def failure_message(run_results: Mapping[str, Any]) -> str:
+    """The task's failure message: each failed node with its status and dbt's message."""
     failed = failed_nodes(run_results)
     lines = [f"dbt finished with {len(failed)} failed node(s):"]
     lines += [f"  - {f['unique_id']} [{f['status']}]: {f['message'] or '(no message)'}" for f in failed]
@@ -779,6 +819,7 @@ def new_state_doc(
     nodes: dict[str, dict[str, Any]],
     invocations: list[dict[str, Any]],
 ) -> dict[str, Any]:
+    """The document persisted for one task and logical date (see the module docstring)."""
     return {
         "format": STATE_FORMAT,
         "request": request.identity,

@@ -36,8 +36,11 @@ def _first_line(text: Any) -> str:
 def results_table(
     run_results: Mapping[str, Any], executed: Iterable[str] | None = None, max_rows: int = 200
 ) -> str:
-    """One line per node this invocation ran (status, seconds, node; the first line of dbt's
-    message when it did not succeed), then the counts of the whole picture for the date."""
+    """A table for the task log: the nodes this invocation ran, then the counts for the date.
+
+    One line per node ran (status, seconds, node; the first line of dbt's message when it did not
+    succeed), then the counts of the whole picture for the date.
+    """
     ran = None if executed is None else set(executed)
     results = [r for r in run_results.get("results") or [] if isinstance(r, Mapping)]
     rows = [r for r in results if ran is None or r.get("unique_id") in ran]

@@ -57,6 +57,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def allowed(name: str) -> bool:
+    """Whether the worker's variable ``name`` may reach the subprocess."""
     return name in ALLOWED_NAMES or name.startswith(ALLOWED_PREFIXES)
 
 

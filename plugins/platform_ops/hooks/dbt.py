@@ -73,11 +73,14 @@ class DbtCommandError(PlatformOpsError):
 
 @dataclass(frozen=True)
 class DbtInvocation:
+    """How a dbt process ended: its exit code and the last lines it printed."""
+
     returncode: int
     tail: list[str]
 
 
 def resolve_dbt_executable(explicit: str | None = None) -> str:
+    """The dbt to run: ``explicit``, else env PLATFORM_OPS_DBT_EXECUTABLE, else the repository's."""
     exe = explicit or os.environ.get(DBT_EXECUTABLE_ENV) or str(REPO_DBT_EXECUTABLE)
     if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
         raise ConfigError(
@@ -96,7 +99,8 @@ def _die_with_parent() -> Callable[[], None] | None:
     """A preexec_fn giving the child SIGKILL when the thread that started it dies (Linux only).
 
     The child is forked from the calling thread: PR_SET_PDEATHSIG fires when that thread ends, so
-    dbt is started from the thread that waits for it (the task's main thread)."""
+    dbt is started from the thread that waits for it (the task's main thread).
+    """
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -119,8 +123,10 @@ def _started(proc: psutil.Process) -> float:
 
 
 def _live_process(pid: int, started: float | None = None) -> psutil.Process | None:
-    """The running process ``pid`` (started at ``started``, when given), or None: gone, a zombie,
-    or a later process that reuses the pid."""
+    """The running process ``pid`` (started at ``started``, when given), or None.
+
+    None: gone, a zombie, or a later process that reuses the pid.
+    """
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
@@ -185,7 +191,8 @@ def record_process(running_dir: str | Path, pid: int, owner_pid: int | None = No
 def stop_orphans(running_dir: str | Path, log: Any) -> list[int]:
     """Stop every dbt recorded in ``running_dir`` whose owning task process is gone.
 
-    Records of finished processes are removed; a dbt whose owner still runs is left alone."""
+    Records of finished processes are removed; a dbt whose owner still runs is left alone.
+    """
     stopped: list[int] = []
     folder = Path(running_dir)
     if not folder.is_dir():
@@ -315,6 +322,7 @@ class DbtHook(BaseHook):
     hook_name = "dbt (subprocess)"
 
     def __init__(self, dbt_executable: str | None = None, databricks_conn_id: str | None = None) -> None:
+        """Resolve the dbt executable; credentials are read from the connection when first needed."""
         super().__init__()
         self.dbt_executable = resolve_dbt_executable(dbt_executable)
         self.databricks_conn_id = databricks_conn_id
@@ -322,9 +330,12 @@ class DbtHook(BaseHook):
 
     @cached_property
     def dbt_python(self) -> str | None:
-        """The Python of dbt's environment (it runs :data:`RETRY_SESSION`), or None when there is
-        none to be found: the interpreter named by the dbt script's ``#!`` line, else the
-        ``python`` next to the script (a symlink to dbt, as pipx makes, is followed first)."""
+        """The Python of dbt's environment (it runs :data:`RETRY_SESSION`), or None.
+
+        None when there is none to be found; else the interpreter named by the dbt script's
+        ``#!`` line, else the ``python`` next to the script (a symlink to dbt, as pipx makes, is
+        followed first).
+        """
         exe = Path(self.dbt_executable)
         try:
             with exe.open("rb") as f:
@@ -407,8 +418,10 @@ class DbtHook(BaseHook):
         return [self.dbt_python, str(RETRY_SESSION), str(work.write("session-spec.json", spec))]
 
     def ensure_deps(self, project_dir: str, target: str, argv: list[str], env: Mapping[str, str]) -> bool:
-        """Run ``argv`` (``dbt deps``) when the project's package declarations changed since the
-        last install; returns whether it ran. Raises when dbt deps fails."""
+        """Run ``argv`` (``dbt deps``) when the project's package declarations changed.
+
+        Returns whether it ran; raises :class:`DbtCommandError` when dbt deps fails.
+        """
         fingerprint = _deps_fingerprint(project_dir)
         if fingerprint is None:
             return False
@@ -446,7 +459,8 @@ class DbtHook(BaseHook):
         """Run dbt, streaming each output line to the task log; returns the exit code and the tail.
 
         With ``running_dir`` (one folder per project/target), a dbt left running there by a dead
-        task process is stopped first, and this run is recorded until it ends."""
+        task process is stopped first, and this run is recorded until it ends.
+        """
         if running_dir is not None:
             stop_orphans(running_dir, self.log)
         tail: deque[str] = deque(maxlen=tail_lines)

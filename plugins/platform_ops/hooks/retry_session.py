@@ -1,5 +1,6 @@
-"""One dbt process for a retry: list what the request selects, then `dbt retry` if the stored
-failures are all there.
+"""One dbt process for a retry: list what the request selects, then `dbt retry` if it may.
+
+`dbt retry` runs only when the stored failures are all there.
 
 Run by the Python of the dbt environment (``<env>/bin/python retry_session.py <spec.json>``),
 never imported by Airflow's side but for its constants: it uses only the standard library and
@@ -36,8 +37,11 @@ NOT_LISTED = 18
 
 
 def blockers(required: list[str], runnable: list[str], selected: set[str]) -> list[str]:
-    """The stored failures dbt retry must not run: of a type the command does not run, or not
-    selected by the request (gone from the project included). Empty: the retry may run."""
+    """The stored failures dbt retry must not run; empty: the retry may run.
+
+    Those of a type the command does not run, or not selected by the request (gone from the
+    project included).
+    """
     return [u for u in required if u.split(".", 1)[0] not in runnable or u not in selected]
 
 
@@ -48,6 +52,7 @@ def _write(path: str, report: dict[str, Any]) -> None:
 
 
 def main(spec_path: str) -> int:
+    """Run the spec at ``spec_path`` (see the module docstring); returns the exit code."""
     # Started as a script, this file's folder is first on sys.path, and it holds a dbt.py that
     # would shadow the dbt package.
     here = str(Path(__file__).resolve().parent)
