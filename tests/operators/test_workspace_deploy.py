@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -225,3 +226,59 @@ def test_secrets_never_reach_logs_xcom_rendered_fields_or_state(aws, sandbox, ca
         assert secret not in json.dumps(list(result.xcom.values()), default=str)
         assert secret not in fields
         assert secret not in state
+
+
+def test_commit_service_hardening_registers_the_profile_and_converges_the_policy(aws, sandbox):
+    hands_on = hands_on_vpc(aws)
+    suffix = uuid.uuid4().hex[:8]
+    profile = f"arn:aws:iam::{hands_on.aws_account_id}:instance-profile/cluster-{suffix}"
+    commit = {
+        "cluster_role_arn": hands_on.cluster_role_arn,
+        "data_role_arn": hands_on.data_role_arn,
+        "instance_profile_arn": profile,
+        "policy_name": f"s3-commit-{suffix}",
+        "disable_direct_upload": True,
+    }
+    # minilake (the sandbox's own workspace API) serves cluster policies and instance profiles
+    workspace = params(hands_on, sandbox, commit_service=commit, workspace_host=sandbox.url)
+    first = run(workspace, "workspace_scenarios_blocking")
+    assert first.state == "success"
+    done = first.xcom[("deploy", "return_value")]["hardening"]
+    assert done["instance_profile_added"] is True
+    assert done["policy_action"] == "created"
+    client = sandbox.client()
+    policy = client.cluster_policies.get(done["policy_id"])
+    definition = json.loads(policy.definition)
+    assert definition["spark_conf.fs.s3a.credentialsType"]["value"] == "AssumeRole"
+    assert definition["spark_conf.fs.s3a.stsAssumeRole.arn"]["value"] == hands_on.data_role_arn
+    assert definition["aws_attributes.instance_profile_arn"]["value"] == profile
+    threshold = "spark_conf.spark.hadoop.fs.s3a.databricks.s3commit.directPutFileSizeThreshold"
+    assert definition[threshold]["value"] == "0"
+    assert profile in [p.instance_profile_arn for p in client.instance_profiles.list()]
+
+    again = run(workspace, "workspace_scenarios_blocking")
+    assert again.xcom[("deploy", "return_value")]["hardening"]["policy_action"] == "unchanged"
+    assert again.xcom[("deploy", "return_value")]["hardening"]["instance_profile_added"] is False
+
+    per_bucket = {**commit, "buckets": ["raw-data"], "disable_direct_upload": False}
+    third = run({**workspace, "commit_service": per_bucket}, "workspace_scenarios_blocking")
+    changed = third.xcom[("deploy", "return_value")]["hardening"]
+    assert changed["policy_action"] == "updated"
+    assert changed["policy_id"] == done["policy_id"]  # found by name, never a second policy
+    definition = json.loads(client.cluster_policies.get(done["policy_id"]).definition)
+    assert definition["spark_conf.fs.s3a.bucket.raw-data.credentialsType"]["value"] == "AssumeRole"
+    assert threshold not in definition
+    assert [p.name for p in client.cluster_policies.list()].count(f"s3-commit-{suffix}") == 1
+
+
+def test_a_role_given_as_the_instance_profile_fails_before_any_call(aws, sandbox, capfd):
+    hands_on = hands_on_vpc(aws)
+    commit = {
+        "cluster_role_arn": hands_on.cluster_role_arn,
+        "data_role_arn": hands_on.data_role_arn,
+        "instance_profile_arn": hands_on.cluster_role_arn,  # the role, not its instance profile
+    }
+    result = run(params(hands_on, sandbox, commit_service=commit))
+    assert result.state == "failed"
+    assert account_calls(sandbox) == 0
+    assert "commit_service.instance_profile_arn" in capfd.readouterr().out

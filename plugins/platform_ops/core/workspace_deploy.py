@@ -14,8 +14,9 @@ Pure: no Airflow, no SDK, no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -227,7 +228,7 @@ class DeployPlan:
 
     deployment: WorkspaceDeployment
     preflight: wp.PreflightRequest
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    hardening: CommitHardening | None = None
 
 
 def _section(params: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -292,7 +293,8 @@ def parse_deploy_params(params: Mapping[str, Any]) -> DeployPlan:
     if not isinstance(params, Mapping):
         raise ConfigError("workspace", f"must be a mapping, got {type(params).__name__}", "give a dict")
     deployment = deployment_from_params(params)
-    return DeployPlan(deployment, _preflight_request(params, deployment))
+    preflight = _preflight_request(params, deployment)
+    return DeployPlan(deployment, preflight, hardening_from_params(params, deployment.deployment_name))
 
 
 def _spec_line(spec: ObjectSpec) -> str:
@@ -325,3 +327,76 @@ def public_summary(objects: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
         {"kind": o["kind"], "name": o["name"], "object_id": o["object_id"], "created": o["created"]}
         for o in objects
     ]
+
+
+# -- S3 commit-service hardening ------------------------------------------------------------------
+DIRECT_PUT_THRESHOLD = "spark.hadoop.fs.s3a.databricks.s3commit.directPutFileSizeThreshold"
+_PROFILE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:instance-profile/[\w+=,.@/-]+")
+
+
+@dataclass(frozen=True)
+class CommitHardening:
+    """The cluster policy and instance profile that make clusters reach S3 through the data role.
+
+    The cluster's instance profile may only ``sts:AssumeRole`` the data role; the policy fixes the
+    AssumeRole Spark confs (for every bucket, or per bucket) and, optionally, turns off the commit
+    service's direct upload (threshold 0).
+    """
+
+    policy_name: str
+    instance_profile_arn: str
+    data_role_arn: str
+    buckets: tuple[str, ...] = ()
+    disable_direct_upload: bool = False
+
+    def policy_definition(self) -> dict[str, Any]:
+        """The cluster policy definition (attribute path -> fixed value)."""
+
+        def fixed(value: str) -> dict[str, Any]:
+            return {"type": "fixed", "value": value, "hidden": False}
+
+        definition: dict[str, Any] = {"aws_attributes.instance_profile_arn": fixed(self.instance_profile_arn)}
+        prefixes = [f"fs.s3a.bucket.{b}." for b in self.buckets] or ["fs.s3a."]
+        for prefix in prefixes:
+            definition[f"spark_conf.{prefix}credentialsType"] = fixed("AssumeRole")
+            definition[f"spark_conf.{prefix}stsAssumeRole.arn"] = fixed(self.data_role_arn)
+        if self.disable_direct_upload:
+            definition[f"spark_conf.{DIRECT_PUT_THRESHOLD}"] = fixed("0")
+        return definition
+
+
+def hardening_from_params(params: Mapping[str, Any], deployment_name: str) -> CommitHardening | None:
+    """The hardening of ``commit_service`` (None when it names no ``instance_profile_arn``).
+
+    Raises:
+        ConfigError: a bad instance profile ARN, no data role, or bad bucket names.
+    """
+    commit = _section(params, "commit_service")
+    profile = commit.get("instance_profile_arn")
+    if profile is None:
+        return None
+    if not isinstance(profile, str) or not _PROFILE_ARN.fullmatch(profile):
+        raise ConfigError(
+            "commit_service.instance_profile_arn",
+            f"{profile!r} is not an instance profile ARN",
+            "give arn:aws:iam::<account>:instance-profile/<name> (the profile, not its role)",
+        )
+    data_role = commit.get("data_role_arn")
+    if not isinstance(data_role, str) or not data_role:
+        raise ConfigError(
+            "commit_service.data_role_arn",
+            "the hardening needs the data role the clusters assume",
+            "give data_role_arn (the role that may read and write the buckets)",
+        )
+    buckets = commit.get("buckets") or []
+    if isinstance(buckets, str) or not all(isinstance(b, str) and b for b in buckets):
+        raise ConfigError(
+            "commit_service.buckets", f"{buckets!r} is not a list of bucket names", "list bucket names"
+        )
+    direct = commit.get("disable_direct_upload", False)
+    if not isinstance(direct, bool):
+        raise ConfigError(
+            "commit_service.disable_direct_upload", f"{direct!r} is not a boolean", "give true or false"
+        )
+    name = commit.get("policy_name") or f"{deployment_name}-s3-commit-service"
+    return CommitHardening(str(name), profile, data_role, tuple(buckets), direct)

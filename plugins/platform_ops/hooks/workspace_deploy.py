@@ -13,7 +13,9 @@ caller to retry until its own deadline.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from databricks.sdk import WorkspaceClient
@@ -36,6 +38,12 @@ def is_not_ready(exc: BaseException) -> bool:
     return bool(NOT_READY.search(str(exc)))
 
 
+def workspace_client(account: DatabricksAccountHook, host: str) -> WorkspaceClient:
+    """A WorkspaceClient on ``host`` with the account connection's credentials (never logged)."""
+    settings = {k: v for k, v in account.client_kwargs.items() if k in _CREDENTIAL_KEYS}
+    return WorkspaceClient(config=Config(host=host, **settings))
+
+
 def current_user(account: DatabricksAccountHook, host: str) -> dict[str, Any]:
     """The SCIM user the account connection's credentials are on ``host`` (``id`` and ``userName``).
 
@@ -47,10 +55,8 @@ def current_user(account: DatabricksAccountHook, host: str) -> dict[str, Any]:
         TransientServiceError: the workspace is not ready yet, or not reachable.
         ExternalServiceError: any other refusal (translated).
     """
-    settings = {k: v for k, v in account.client_kwargs.items() if k in _CREDENTIAL_KEYS}
     try:
-        client = WorkspaceClient(config=Config(host=host, **settings))
-        me = client.current_user.me()
+        me = workspace_client(account, host).current_user.me()
     except ExternalServiceError:
         raise
     except Exception as exc:
@@ -59,3 +65,48 @@ def current_user(account: DatabricksAccountHook, host: str) -> dict[str, Any]:
         error = translate(exc, "current user")
         raise type(error)(SERVICE, "current user", error.message) from exc
     return {"id": me.id, "userName": me.user_name}
+
+
+def ensure_instance_profile(account: DatabricksAccountHook, host: str, arn: str) -> bool:
+    """Register the instance profile in the workspace unless it is; True when this call added it.
+
+    Raises:
+        ExternalServiceError: translated (Databricks validates the profile with AWS when adding it).
+    """
+    client = workspace_client(account, host)
+    try:
+        if any(p.instance_profile_arn == arn for p in client.instance_profiles.list()):
+            return False
+        client.instance_profiles.add(instance_profile_arn=arn)
+    except Exception as exc:
+        error = translate(exc, "instance profiles")
+        raise type(error)(SERVICE, "instance profiles", error.message) from exc
+    return True
+
+
+def ensure_cluster_policy(
+    account: DatabricksAccountHook, host: str, name: str, definition: Mapping[str, Any]
+) -> tuple[str, str]:
+    """Find the cluster policy by name and make its definition ``definition``.
+
+    Returns:
+        ``(policy_id, action)``, action one of ``created``, ``updated``, ``unchanged``.
+
+    Raises:
+        ExternalServiceError: translated.
+    """
+    client = workspace_client(account, host)
+    wanted = json.dumps(definition, sort_keys=True)
+    try:
+        found = [p for p in client.cluster_policies.list() if p.name == name]
+        if not found:
+            created = client.cluster_policies.create(name=name, definition=wanted)
+            return str(created.policy_id), "created"
+        policy = found[0]
+        if json.loads(policy.definition or "{}") == json.loads(wanted):
+            return str(policy.policy_id), "unchanged"
+        client.cluster_policies.edit(policy_id=str(policy.policy_id), name=name, definition=wanted)
+    except Exception as exc:
+        error = translate(exc, "cluster policies")
+        raise type(error)(SERVICE, "cluster policies", error.message) from exc
+    return str(policy.policy_id), "updated"

@@ -20,6 +20,10 @@ Steps, each before the next:
    starts. FAILED, BANNED, CANCELLING and CANCELLED fail the task with their explanation.
 6. **Answer**: the new workspace's host must return the current user (SCIM Me); "no worker
    environments" and DNS errors are retried until ``answer_timeout``.
+7. **S3 commit-service hardening** (when ``commit_service.instance_profile_arn`` is given): the
+   instance profile registered in the workspace, and a cluster policy (found by name, created or
+   updated) fixing the AssumeRole Spark confs on the data role, optionally with the commit service's
+   direct upload off.
 
 Credentials come from the Airflow connections only; they never reach the logs, XCom, rendered fields
 or the run state.
@@ -47,6 +51,7 @@ from platform_ops.core import workspace_preflight as wp
 from platform_ops.core.config import load_yaml
 from platform_ops.core.params import is_unset, parse_bool
 from platform_ops.core.workspace_deploy import (
+    CommitHardening,
     DeployPlan,
     WaitOutcome,
     WorkspaceStatus,
@@ -61,7 +66,11 @@ from platform_ops.hooks.databricks_account import (
     DatabricksAccountHook,
     RetryPolicy,
 )
-from platform_ops.hooks.workspace_deploy import current_user
+from platform_ops.hooks.workspace_deploy import (
+    current_user,
+    ensure_cluster_policy,
+    ensure_instance_profile,
+)
 from platform_ops.state import RunStateStore
 from platform_ops.task_failures import fail_fast_on_permanent_errors
 from platform_ops.triggers.workspace_deploy import WorkspaceRunningTrigger, read_status
@@ -194,13 +203,19 @@ class WorkspaceDeployOperator(BaseOperator):
         with fail_fast_on_permanent_errors():
             plan = self.validate()
             report = self.preflight(plan, context)
-            for line in plan_lines(plan.deployment):
+            lines = plan_lines(plan.deployment)
+            if plan.hardening is not None:
+                lines.append(
+                    f"  then in the workspace: instance profile {plan.hardening.instance_profile_arn}, "
+                    f"cluster policy {plan.hardening.policy_name!r} {plan.hardening.policy_definition()}"
+                )
+            for line in lines:
                 self.log.info("%s", line)
             if parse_bool("dry_run", self.dry_run_only):
                 self.log.info("Dry run: stopping before any account API call")
                 return {
                     "dry_run": True,
-                    "plan": plan_lines(plan.deployment),
+                    "plan": lines,
                     "preflight": report.to_dict(),
                 }
             objects = self.ensure_objects(plan, context, iam_checked=report.ok)
@@ -339,6 +354,29 @@ class WorkspaceDeployOperator(BaseOperator):
             "status": event.status.status if event.status else None,
             "user": user["userName"],
             "objects": objects,
+            "hardening": self.harden(plan.hardening, host),
+        }
+
+    def harden(self, hardening: CommitHardening | None, host: str) -> dict[str, Any] | None:
+        """Register the instance profile and find-or-update the S3 commit-service cluster policy (step 7)."""
+        if hardening is None:
+            return None
+        added = ensure_instance_profile(self.account, host, hardening.instance_profile_arn)
+        self.log.info(
+            "Instance profile %s %s",
+            hardening.instance_profile_arn,
+            "registered" if added else "already registered",
+        )
+        policy_id, action = ensure_cluster_policy(
+            self.account, host, hardening.policy_name, hardening.policy_definition()
+        )
+        self.log.info("Cluster policy %r (%s): %s", hardening.policy_name, policy_id, action)
+        return {
+            "instance_profile_arn": hardening.instance_profile_arn,
+            "instance_profile_added": added,
+            "policy_name": hardening.policy_name,
+            "policy_id": policy_id,
+            "policy_action": action,
         }
 
 

@@ -1,0 +1,161 @@
+"""Pure parts of a workspace deployment: parameters -> account objects + preflight request, the plan,
+the workspace status and wait event, and the S3 commit-service cluster policy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from platform_ops.core.workspace_deploy import (
+    DIRECT_PUT_THRESHOLD,
+    NetworkHealth,
+    WaitOutcome,
+    WorkspaceStatus,
+    WorkspaceWaitEvent,
+    hardening_from_params,
+    parse_deploy_params,
+    plan_lines,
+)
+from platform_ops.exceptions import ConfigError
+
+ACCOUNT = "0d5c6a4e-1f2b-4c3d-9e8f-7a6b5c4d3e2f"
+ROLE = "arn:aws:iam::123456789012:role/"
+PARAMS: dict[str, Any] = {
+    "account_id": ACCOUNT,
+    "aws_account_id": "123456789012",
+    "region": "ap-northeast-1",
+    "deployment_name": "acme-dev",
+    "credentials": {"role_arn": ROLE + "cross"},
+    "storage": {"bucket_name": "acme-root"},
+    "network": {
+        "vpc_id": "vpc-0123456789",
+        "subnet_ids": ["subnet-0aaaaaaaa", "subnet-0bbbbbbbb"],
+        "cluster_security_group_ids": ["sg-0cccccccc"],
+        "endpoint_security_group_id": "sg-0dddddddd",
+        "endpoint_subnet_ids": ["subnet-0eeeeeeee"],
+    },
+    "private_link": {
+        "rest_api_endpoint": {"aws_vpc_endpoint_id": "vpce-0a0000001"},
+        "dataplane_relay_endpoint": {"aws_vpc_endpoint_id": "vpce-0a0000002"},
+        "front_end_endpoint_id": "vpce-0a0000003",
+        "private_access_settings": {"public_access_enabled": False},
+    },
+}
+
+
+def test_the_preflight_request_names_what_the_account_objects_will():
+    plan = parse_deploy_params(PARAMS)
+    req = plan.preflight
+    assert req.vpc_id == plan.deployment.network.vpc_id
+    assert set(req.security_group_ids) == {"sg-0cccccccc", "sg-0dddddddd"}  # both groups registered
+    assert req.relay_endpoint_id == "vpce-0a0000002"
+    assert req.workspace_endpoint_id == "vpce-0a0000001"
+    assert req.cross_account_role_arn == ROLE + "cross"
+    assert req.private_link
+    assert req.public_access_enabled is False
+    assert plan.hardening is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"aws_account_id": "12"}, "aws_account_id"),
+        ({"metastore": "rds"}, "metastore"),
+        (
+            {"network": {**PARAMS["network"], "endpoint_security_group_id": None}},
+            "endpoint_security_group_id",
+        ),
+        (
+            {
+                "commit_service": {
+                    "cluster_role_arn": ROLE + "c",
+                    "data_role_arn": ROLE + "d",
+                    "instance_profile_arn": ROLE + "c",  # the role, not its instance profile
+                }
+            },
+            "commit_service.instance_profile_arn",
+        ),
+    ],
+)
+def test_bad_parameters_name_their_field(change, field):
+    with pytest.raises(ConfigError) as err:
+        parse_deploy_params({**PARAMS, **change})
+    assert field in str(err.value)
+
+
+def test_the_plan_lists_every_object_in_order():
+    lines = plan_lines(parse_deploy_params(PARAMS).deployment)
+    kinds = [line.split()[0] for line in lines[1:]]
+    assert kinds == [
+        "credentials",
+        "storage_configuration",
+        "vpc_endpoint",
+        "vpc_endpoint",
+        "network",
+        "private_access_settings",
+        "workspace",
+    ]
+    assert "https://acme-dev.cloud.databricks.com" in lines[0]
+
+
+def test_failed_status_is_explained_by_its_network_and_round_trips():
+    status = WorkspaceStatus.from_api(
+        {
+            "workspace_id": 7,
+            "workspace_status": "FAILED",
+            "workspace_status_message": "launch failed",
+            "network_id": "n1",
+        }
+    )
+    assert status.needs_network
+    network = NetworkHealth.from_api(
+        {
+            "network_id": "n1",
+            "vpc_status": "BROKEN",
+            "error_messages": [{"error_type": "subnet", "error_message": "no NAT"}],
+            "warning_messages": [{"warning_type": "securityGroup", "warning_message": "egress 6666"}],
+        }
+    )
+    event = WorkspaceWaitEvent.of(status.with_network(network))
+    assert event is not None
+    assert event.outcome is WaitOutcome.FAILED
+    for text in ("launch failed", "subnet: no NAT", "securityGroup: egress 6666", "vpc_status BROKEN"):
+        assert text in event.message
+    assert WorkspaceWaitEvent.from_json(json.loads(json.dumps(event.to_json()))) == event
+
+
+@pytest.mark.parametrize("status", ["BANNED", "CANCELLING", "CANCELLED"])
+def test_statuses_that_never_reach_running_end_the_wait(status):
+    event = WorkspaceWaitEvent.of(WorkspaceStatus("1", status, "why"))
+    assert event is not None
+    assert event.outcome is WaitOutcome.FAILED
+    assert "why" in event.message
+
+
+@pytest.mark.parametrize("status", ["NOT_PROVISIONED", "PROVISIONING"])
+def test_provisioning_goes_on(status):
+    assert WorkspaceWaitEvent.of(WorkspaceStatus("1", status)) is None
+
+
+def test_commit_policy_fixes_the_assume_role_confs_globally_or_per_bucket():
+    commit = {
+        "data_role_arn": ROLE + "data",
+        "instance_profile_arn": "arn:aws:iam::123456789012:instance-profile/c",
+    }
+    hardening = hardening_from_params({"commit_service": commit}, "acme")
+    assert hardening is not None
+    assert hardening.policy_name == "acme-s3-commit-service"
+    definition = hardening.policy_definition()
+    assert definition["spark_conf.fs.s3a.credentialsType"]["value"] == "AssumeRole"
+    assert definition["spark_conf.fs.s3a.stsAssumeRole.arn"]["value"] == ROLE + "data"
+    assert f"spark_conf.{DIRECT_PUT_THRESHOLD}" not in definition
+    per_bucket = hardening_from_params(
+        {"commit_service": {**commit, "buckets": ["a", "b"], "disable_direct_upload": True}}, "acme"
+    )
+    assert per_bucket is not None
+    definition = per_bucket.policy_definition()
+    assert "spark_conf.fs.s3a.credentialsType" not in definition
+    assert definition["spark_conf.fs.s3a.bucket.b.stsAssumeRole.arn"]["value"] == ROLE + "data"
+    assert definition[f"spark_conf.{DIRECT_PUT_THRESHOLD}"]["value"] == "0"
