@@ -93,4 +93,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     report = yield
     if report.when == "call":
         item.rep_call = report  # type: ignore[attr-defined]
+    if report.failed:
+        _list_screenshots(item, report)
     return report
+
+
+def _list_screenshots(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A browser test that failed: one more screenshot, of the page as it was at the failure,
+    and the paths of all its screenshots in the failure report (they stay in the temp folder)."""
+    shots = getattr(item, "screenshots", None)
+    if shots is None:
+        return
+    page = getattr(item, "funcargs", {}).get("page")
+    if page is not None and report.when == "call":
+        try:
+            page.shot("at-failure")
+        except Exception as exc:  # a crashed browser: the earlier screenshots still count
+            report.sections.append(("screenshots", f"no screenshot at the failure: {exc}"))
+    listing = "\n".join(str(path) for path in shots) or "(none taken)"
+    report.sections.append(("screenshots", listing))

@@ -2,8 +2,13 @@
 
 Log in; open dbt_transform; the Trigger form shows each param with its description and the target
 as a choice; threads=0 is not kept by the form (clamped to the minimum); a valid trigger creates a
-run that the run page shows. A screenshot of each step is kept under the test's temp
-folder (the paths are printed when the test fails).
+run that the run page shows. Then the extra links, on each task's Details tab where the UI lists
+them: the serving tasks' "Serving endpoint" opens the endpoint's page in the workspace, and the
+dbt task's "Databricks SQL warehouse" is not offered for the local (DuckDB) target, which runs on
+no warehouse (a dev/prod run links the warehouse of its connection: tests/operators/test_dbt.py).
+
+A screenshot of each step is kept under the test's temp folder; when the test fails, a last one
+is taken and the paths are listed in the failure report (tests/stack/conftest.py).
 """
 
 from __future__ import annotations
@@ -15,25 +20,31 @@ from pathlib import Path
 import pytest
 from airflow_stack import ADMIN, Stack
 
-from tests.stack.helpers import runs, unpause
+from tests.stack.helpers import runs, unpause, wait_run
 
 pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/lib/chromium/chromium"
 DAG_ID = "dbt_transform"
+SERVING_DAG_ID = "model_serving_deploy_churn"
 PARAM_DESCRIPTIONS = {
     "select": "dbt selection, e.g. tag:daily or stg_orders+",
     "target": "profiles.yml target: local (DuckDB) or dev/prod (Databricks)",
     "threads": "dbt threads (1-64)",
     "force": "re-run even if this date's stored results are green",
 }
+WAREHOUSE_LINK = "Databricks SQL warehouse"
+ENDPOINT_LINK = "Serving endpoint"
 
 
 @pytest.fixture
-def page(tmp_path: Path) -> Iterator:
-    from playwright.sync_api import sync_playwright
+def page(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator:
+    """A chromium page with ``page.shot(name)``: a full-page screenshot numbered in step order."""
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=60_000)  # a loaded 2-core machine renders a page in seconds, not ms
     shots: list[Path] = []
+    request.node.screenshots = shots  # listed in the failure report by conftest.py
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
@@ -42,7 +53,7 @@ def page(tmp_path: Path) -> Iterator:
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )  # fmt: skip
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.set_default_timeout(30_000)
+        page.set_default_timeout(60_000)
 
         def shot(name: str) -> None:
             path = tmp_path / f"{len(shots) + 1:02d}-{name}.png"
@@ -52,15 +63,27 @@ def page(tmp_path: Path) -> Iterator:
         page.shot = shot  # type: ignore[attr-defined]
         try:
             yield page
-        except BaseException:
-            raise
         finally:
-            print("screenshots:\n" + "\n".join(str(p) for p in shots))
             browser.close()
 
 
-def test_trigger_form_in_chromium(stack: Stack, page) -> None:
+def _details(page, stack: Stack, dag_id: str, run_id: str, task_id: str):  # type: ignore[no-untyped-def]
+    """Open a task instance's Details tab, where the UI lists the task's extra links."""
     from playwright.sync_api import expect
+
+    page.goto(f"{stack.base}/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/details")
+    expect(page.get_by_text("Extra Links", exact=True)).to_be_visible()
+    return page
+
+
+def test_trigger_form_and_extra_links_in_chromium(stack: Stack, page) -> None:
+    from playwright.sync_api import expect
+
+    # a serving deployment runs meanwhile: its tasks' endpoint links are checked at the end
+    unpause(stack, SERVING_DAG_ID)
+    serving_run = stack.api("POST", f"/dags/{SERVING_DAG_ID}/dagRuns", json={"logical_date": None})[
+        "dag_run_id"
+    ]
 
     unpause(stack, DAG_ID)
     page.goto(stack.base)
@@ -107,3 +130,29 @@ def test_trigger_form_in_chromium(stack: Stack, page) -> None:
     page.goto(f"{stack.base}/dags/{DAG_ID}/runs/{run_id}")
     expect(page.get_by_text(run_id).first).to_be_visible()
     page.shot("run-in-grid")
+
+    # The serving tasks link the endpoint's page in the workspace (the sensor's survives its
+    # deferral: the link is recorded when the task resumes from the triggerer and ends).
+    wait_run(stack, SERVING_DAG_ID, serving_run, "success")
+    endpoint_page = f"{stack.databricks.url}/ml/endpoints/churn-model"
+    for task_id in ("deploy", "wait_ready"):
+        links = stack.api(
+            "GET", f"/dags/{SERVING_DAG_ID}/dagRuns/{serving_run}/taskInstances/{task_id}/links"
+        )
+        assert links["extra_links"] == {ENDPOINT_LINK: endpoint_page}, (task_id, links)
+        _details(page, stack, SERVING_DAG_ID, serving_run, task_id)
+        link = page.get_by_role("link", name=ENDPOINT_LINK, exact=True)
+        expect(link).to_have_attribute("href", endpoint_page)
+        expect(link).to_have_attribute("target", "_blank")  # another site: a new tab
+        page.shot(f"serving-{task_id}-endpoint-link")
+
+    # The run from the form built the local target: DuckDB, no warehouse to link. The link is
+    # known to the UI (the Extra Links section is there) but has no address for this try, so the
+    # UI offers no button rather than a dead one.
+    wait_run(stack, DAG_ID, run_id, "success")
+    links = stack.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/dbt_run/links")
+    assert links["extra_links"] == {WAREHOUSE_LINK: None}, links
+    _details(page, stack, DAG_ID, run_id, "dbt_run")
+    expect(page.get_by_text("dbt_run").first).to_be_visible()
+    expect(page.get_by_role("link", name=WAREHOUSE_LINK)).to_have_count(0)
+    page.shot("dbt-no-warehouse-link-for-local")
