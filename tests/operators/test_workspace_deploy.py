@@ -125,10 +125,14 @@ def test_dry_run_checks_and_plans_with_no_account_call(aws, sandbox, capfd):
 
 
 @pytest.mark.parametrize("dag_id", ["workspace_scenarios", "workspace_scenarios_blocking"])
-def test_first_run_creates_each_object_once_waits_and_a_rerun_posts_nothing(aws, sandbox, tmp_path, dag_id):
+def test_first_run_creates_each_object_once_waits_and_a_rerun_posts_nothing(
+    aws, sandbox, tmp_path, capfd, dag_id
+):
     workspace = params(hands_on_vpc(aws), sandbox)
     first = run(workspace, dag_id)
     assert first.state == "success"
+    deferred = capfd.readouterr().out.count("[DAG TEST] running trigger in line")
+    assert deferred == (1 if dag_id == "workspace_scenarios" else 0)  # the wait held no worker
     assert posts(sandbox) == ONE_EACH
     summary = first.xcom[("deploy", "return_value")]
     assert summary["status"] == "RUNNING"
@@ -142,6 +146,7 @@ def test_first_run_creates_each_object_once_waits_and_a_rerun_posts_nothing(aws,
     again = run(workspace, dag_id)
     assert again.state == "success"
     assert posts(sandbox) == ONE_EACH  # 0 POSTs on the re-run
+    assert "running trigger in line" not in capfd.readouterr().out  # already RUNNING: no wait
     assert not any(o["created"] for o in again.xcom[("deploy", "return_value")]["objects"])
 
 
