@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from databricks.sdk.service.provisioning import CreateCredentialAwsCredentials, CreateCredentialStsRole
 from moto import mock_aws
 
 from sandbox.aws_vpc import HandsOnVpc, Knobs, boto3_factory, build_hands_on_vpc
@@ -287,3 +288,35 @@ def test_a_role_given_as_the_instance_profile_fails_before_any_call(aws, sandbox
     assert result.state == "failed"
     assert account_calls(sandbox) == 0
     assert "commit_service.instance_profile_arn" in capfd.readouterr().out
+
+
+def test_credential_validation_at_workspace_create_is_retried_once_the_iam_preflight_passed(aws, sandbox):
+    sandbox.configure_accounts(workspace_validation_failures=2)
+    result = run(params(hands_on_vpc(aws), sandbox), "workspace_scenarios_blocking")
+    assert result.state == "success"
+    assert posts(sandbox)["workspaces"] == 3  # refused twice while the role propagates, then created
+    assert len(list(sandbox.account_client(ACCOUNT_ID).workspaces.list())) == 1
+
+
+def test_a_rejected_endpoint_registration_fails_the_task(aws, sandbox, capfd):
+    sandbox.configure_accounts(endpoint_outcome="rejected")
+    result = run(params(hands_on_vpc(aws), sandbox))
+    assert result.state == "failed"
+    assert "was rejected" in capfd.readouterr().out
+    assert "workspaces" not in posts(sandbox)
+
+
+def test_an_object_with_the_name_and_another_config_is_a_drift_error(aws, sandbox, capfd):
+    hands_on = hands_on_vpc(aws)
+    sandbox.account_client(ACCOUNT_ID).credentials.create(
+        credentials_name="acme-prod-credentials",
+        aws_credentials=CreateCredentialAwsCredentials(
+            sts_role=CreateCredentialStsRole(role_arn="arn:aws:iam::123456789012:role/someone-else")
+        ),
+    )
+    result = run(params(hands_on, sandbox))
+    assert result.state == "failed"
+    out = capfd.readouterr().out
+    assert "exists with a different configuration" in out
+    assert "aws_credentials.sts_role.role_arn" in out
+    assert posts(sandbox) == {"credentials": 1}  # only the object created above: nothing adopted or replaced
