@@ -216,6 +216,49 @@ def failure_lines(log: Path) -> str:
     return "(see the log)"
 
 
+def run_step(dag_id: str, n: int, total: int, step: Step, env: dict[str, str]) -> tuple[Any, ...]:
+    """Run one demo step with `airflow dags test`, print what it did; the summary row."""
+    log = DEMO / "logs" / f"{dag_id}-{n}.log"
+    print(
+        f"\n[{dag_id} {n}/{total}] {step.title}\n  airflow dags test {dag_id} {step.date}"
+        + (f" --conf '{json.dumps(step.conf)}'" if step.conf else ""),
+        flush=True,
+    )
+    t0 = time.monotonic()
+    argv = [AIRFLOW, "dags", "test", dag_id, step.date]
+    if step.conf:
+        argv += ["--conf", json.dumps(step.conf)]
+    before = len(dbt_state(step.date)[1]) if dag_id == "dbt_transform" else 0
+    fake = FAKES.get("bigquery_reservation")
+    calls_before, changes_before = (len(fake.api.calls), len(fake.api.changes)) if fake else (0, 0)
+    capacity_before = fake.api.reservations[FAKES["reservation"]]["slotCapacity"] if fake else ""
+    if step.before:
+        step.before()
+    rc = sh(argv, log, env)
+    result = "success" if rc == 0 else "failed"
+    seconds = time.monotonic() - t0
+    ok = result == step.expect
+    where, notes = str(log.relative_to(REPO)), []
+    if dag_id == "bigquery_cdc_before_after":
+        notes = slot_notes(calls_before, changes_before, capacity_before)
+    if dag_id == "bigquery_cdc_before_after" and result == "success":
+        where, notes = (
+            f"{DEMO.relative_to(REPO)}/cdc.duckdb: main.*_before_after",
+            notes + cdc_notes(),
+        )
+    if dag_id == SERVING_DAG:
+        notes = serving_notes(log)
+    if dag_id == "dbt_transform":
+        path, invocations = dbt_state(step.date)
+        where, notes = str(path.relative_to(REPO)), dbt_notes(invocations[before:])
+    print(f"  -> {result} (expected {step.expect}) in {seconds:.1f} s; log: {log.relative_to(REPO)}")
+    for note in notes:
+        print(f"     {note}")
+    if result == "failed":
+        print("     the task failed with: " + failure_lines(log))
+    return (dag_id, n, step.expect, result if ok else f"{result} (!)", f"{seconds:.1f}s", where)
+
+
 def main() -> int:
     env = dict(os.environ)
     shutil.rmtree(DEMO, ignore_errors=True)
@@ -255,46 +298,9 @@ def main() -> int:
     for dag_id in dags:
         steps = SCENARIOS.get(dag_id, [Step("run once", time.strftime("%Y-%m-%d"))])
         for n, step in enumerate(steps, 1):
-            log = DEMO / "logs" / f"{dag_id}-{n}.log"
-            print(
-                f"\n[{dag_id} {n}/{len(steps)}] {step.title}\n  airflow dags test {dag_id} {step.date}"
-                + (f" --conf '{json.dumps(step.conf)}'" if step.conf else ""),
-                flush=True,
-            )
-            t0 = time.monotonic()
-            argv = [AIRFLOW, "dags", "test", dag_id, step.date]
-            if step.conf:
-                argv += ["--conf", json.dumps(step.conf)]
-            before = len(dbt_state(step.date)[1]) if dag_id == "dbt_transform" else 0
-            fake = FAKES.get("bigquery_reservation")
-            calls_before, changes_before = (len(fake.api.calls), len(fake.api.changes)) if fake else (0, 0)
-            capacity_before = fake.api.reservations[FAKES["reservation"]]["slotCapacity"] if fake else ""
-            if step.before:
-                step.before()
-            rc = sh(argv, log, env)
-            result = "success" if rc == 0 else "failed"
-            seconds = time.monotonic() - t0
-            ok = result == step.expect
-            failures += not ok
-            where, notes = str(log.relative_to(REPO)), []
-            if dag_id == "bigquery_cdc_before_after":
-                notes = slot_notes(calls_before, changes_before, capacity_before)
-            if dag_id == "bigquery_cdc_before_after" and result == "success":
-                where, notes = (
-                    f"{DEMO.relative_to(REPO)}/cdc.duckdb: main.*_before_after",
-                    notes + cdc_notes(),
-                )
-            if dag_id == SERVING_DAG:
-                notes = serving_notes(log)
-            if dag_id == "dbt_transform":
-                path, invocations = dbt_state(step.date)
-                where, notes = str(path.relative_to(REPO)), dbt_notes(invocations[before:])
-            print(f"  -> {result} (expected {step.expect}) in {seconds:.1f} s; log: {log.relative_to(REPO)}")
-            for note in notes:
-                print(f"     {note}")
-            if result == "failed":
-                print("     the task failed with: " + failure_lines(log))
-            rows.append((dag_id, n, step.expect, result if ok else f"{result} (!)", f"{seconds:.1f}s", where))
+            row = run_step(dag_id, n, len(steps), step, env)
+            failures += row[3] != step.expect
+            rows.append(row)
     print("\nSummary")
     widths = [
         max(len(str(r[i])) for r in [*rows, ("DAG", "step", "expected", "result", "time", "")])

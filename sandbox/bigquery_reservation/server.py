@@ -277,88 +277,86 @@ class FakeReservationApi:
         }
 
 
-def make_handler(api: FakeReservationApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class _Handler(BaseHTTPRequestHandler):
+    api: FakeReservationApi
 
-        def _send(self, code: int, payload: dict) -> None:
-            raw = json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
+    protocol_version = "HTTP/1.1"
 
-        def _handle(self) -> None:
-            url = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body = json.loads(raw) if raw.strip() else {}
-            except json.JSONDecodeError:
-                self._send(
-                    400,
-                    {"error": {"code": 400, "message": "Invalid JSON payload", "status": "INVALID_ARGUMENT"}},
-                )
-                return
-            query = parse_qs(url.query)
-            with api.lock:
-                if url.path.startswith("/_fake/"):
-                    self._admin(url.path, body)
-                    return
-                api.calls.append(f"{self.command} {url.path}")
-                injected = api.injected_failure(self.command, url.path)
-                if injected:
-                    status = STATUS_NAMES.get(injected, "UNKNOWN")
-                    self._send(
-                        injected, {"error": {"code": injected, "message": "injected fault", "status": status}}
-                    )
-                    return
-                for method, pattern, handler in ROUTES:
-                    m = re.match(pattern, url.path)
-                    if m and method == self.command:
-                        try:
-                            result = getattr(api, handler)(next(iter(m.groupdict().values())), body, query)
-                        except ApiError as err:
-                            status = STATUS_NAMES.get(err.code, "INVALID_ARGUMENT")
-                            self._send(
-                                err.code,
-                                {"error": {"code": err.code, "message": err.message, "status": status}},
-                            )
-                            return
-                        self._send(200, result)
-                        return
+    def _send(self, code: int, payload: dict) -> None:
+        raw = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _handle(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except json.JSONDecodeError:
             self._send(
-                404,
-                {
-                    "error": {
-                        "code": 404,
-                        "message": f"No route for {self.command} {url.path}",
-                        "status": "NOT_FOUND",
-                    }
-                },
+                400,
+                {"error": {"code": 400, "message": "Invalid JSON payload", "status": "INVALID_ARGUMENT"}},
             )
+            return
+        query = parse_qs(url.query)
+        with self.api.lock:
+            if url.path.startswith("/_fake/"):
+                self._admin(url.path, body)
+                return
+            self.api.calls.append(f"{self.command} {url.path}")
+            injected = self.api.injected_failure(self.command, url.path)
+            if injected:
+                self._error(injected, "injected fault")
+                return
+            if self._route(url.path, body, query):
+                return
+        self._error(404, f"No route for {self.command} {url.path}", "NOT_FOUND")
 
-        def _admin(self, path: str, body: dict) -> None:
-            if path == "/_fake/reset":
-                api.reset()
-                self._send(200, {})
-            elif path == "/_fake/config":
-                api.config.update(body)
-                self._send(200, api.config)
-            elif path == "/_fake/reservations":
-                self._send(200, api.seed_reservation(body))
-            elif path == "/_fake/state":
-                self._send(200, api.state())
+    def _error(self, code: int, message: str, status: str | None = None) -> None:
+        name = status or STATUS_NAMES.get(code, "UNKNOWN")
+        self._send(code, {"error": {"code": code, "message": message, "status": name}})
+
+    def _route(self, path: str, body: dict, query: dict) -> bool:
+        """Answer from the first route matching method and path; False when none does."""
+        for method, pattern, handler in ROUTES:
+            m = re.match(pattern, path)
+            if not (m and method == self.command):
+                continue
+            try:
+                result = getattr(self.api, handler)(next(iter(m.groupdict().values())), body, query)
+            except ApiError as err:
+                self._error(err.code, err.message, STATUS_NAMES.get(err.code, "INVALID_ARGUMENT"))
             else:
-                self._send(404, {"error": {"code": 404, "message": path, "status": "NOT_FOUND"}})
+                self._send(200, result)
+            return True
+        return False
 
-        do_GET = do_POST = do_PATCH = do_DELETE = _handle
+    def _admin(self, path: str, body: dict) -> None:
+        if path == "/_fake/reset":
+            self.api.reset()
+            self._send(200, {})
+        elif path == "/_fake/config":
+            self.api.config.update(body)
+            self._send(200, self.api.config)
+        elif path == "/_fake/reservations":
+            self._send(200, self.api.seed_reservation(body))
+        elif path == "/_fake/state":
+            self._send(200, self.api.state())
+        else:
+            self._send(404, {"error": {"code": 404, "message": path, "status": "NOT_FOUND"}})
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    do_GET = do_POST = do_PATCH = do_DELETE = _handle
 
-    return Handler
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def make_handler(api: FakeReservationApi) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_Handler,), {"api": api})
 
 
 class FakeReservationServer:

@@ -585,8 +585,10 @@ class ReleaseProgress:
 
 @dataclass(frozen=True)
 class ReleasePlan:
-    """The release steps still to do, in order: end the lease (restoring capacity), delete the
-    commitment, create the removed assignment again. Every step is tried whatever an earlier did.
+    """The release steps still to do, in order.
+
+    End the lease (restoring capacity), delete the commitment, create the removed assignment again.
+    Every step is tried whatever an earlier one did.
     """
 
     end_lease: str | None

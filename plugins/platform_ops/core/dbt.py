@@ -319,7 +319,8 @@ class StoredState:
     @property
     def results(self) -> list[dict[str, Any]]:
         """The stored run_results' results."""
-        return self.run_results["results"]
+        results: list[dict[str, Any]] = self.run_results["results"]
+        return results
 
     def retry_nodes(self) -> list[str]:
         """The nodes ``dbt retry`` re-runs: failed, errored and skipped ones."""

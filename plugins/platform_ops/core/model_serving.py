@@ -82,6 +82,8 @@ class EntitySpec:
 
 @dataclass(frozen=True)
 class DeploySpec:
+    """One deployment file, validated: the endpoint, what it serves and the optional training job."""
+
     endpoint_name: str
     served_entities: tuple[EntitySpec, ...]
     auto_capture_config: Mapping[str, Any] | None = None
@@ -210,6 +212,8 @@ def parse_config(raw: Any, source: str = "config") -> DeploySpec:
 
 @dataclass(frozen=True)
 class Plan:
+    """What the deploy operator will do to one endpoint, and why; JSON-safe through :meth:`as_dict`."""
+
     action: DeployAction
     endpoint_name: str
     reason: str
@@ -218,6 +222,7 @@ class Plan:
     delete_registered_models: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
+        """The plan as plain JSON types (XCom, logs, a deferral)."""
         return {
             "action": str(self.action),
             "endpoint_name": self.endpoint_name,
@@ -245,7 +250,7 @@ def _live_entities(endpoint: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return list(config.get("served_entities") or config.get("served_models") or [])
 
 
-def _comparable(entities: Iterable[Mapping[str, Any]]) -> list[tuple]:
+def _comparable(entities: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     return sorted(
         (
             e.get("entity_name") or e.get("model_name"),
@@ -267,8 +272,11 @@ def plan(
     confirm_delete: Any = False,
     delete_registered_model: Any = False,
 ) -> Plan:
-    """What to do, from the config, the live endpoint (None: none exists) and the registered
-    versions per model. Raises ConfigError, before any change, for anything it cannot do."""
+    """What to do, from the config, the live endpoint and the registered versions per model.
+
+    ``live`` is None when no endpoint exists. Raises ConfigError, before any change, for anything
+    it cannot do.
+    """
     name = spec.endpoint_name
     if spec.force_delete:
         if not parse_bool("confirm_delete", confirm_delete):

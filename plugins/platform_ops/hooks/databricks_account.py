@@ -27,7 +27,7 @@ from functools import cached_property
 from typing import Any
 
 import requests
-from airflow.providers.common.compat.sdk import BaseHook
+from airflow.sdk import BaseHook
 from databricks.sdk import AccountClient
 from databricks.sdk.config import Config
 from databricks.sdk.errors import (

@@ -119,7 +119,7 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 def _started(proc: psutil.Process) -> float:
-    return round(proc.create_time(), 2)
+    return round(float(proc.create_time()), 2)
 
 
 def _live_process(pid: int, started: float | None = None) -> psutil.Process | None:

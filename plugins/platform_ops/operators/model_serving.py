@@ -35,8 +35,9 @@ PENDING_UPDATE = "pending_update"  # XCom key: the plan waiting for a running up
 
 
 class ServingConfigErrorOperator(BaseOperator):
-    """The only task of a deployment DAG whose config file is invalid: it fails at once, without
-    retries, with ``message``: the error that names the file and the field.
+    """The only task of a deployment DAG whose config file is invalid.
+
+    It fails at once, without retries, with ``message``: the error that names the file and the field.
 
     The DAG file builds one DAG per config; a file that does not parse gets this one-task DAG under
     its usual id instead of an import error, so the other configs' DAGs keep loading and the broken

@@ -45,7 +45,7 @@ class _CommitmentWaitTrigger(BaseTrigger):
         poll_interval: float = 15.0,
     ) -> None:
         """Wait on ``commitment`` until ``deadline`` (epoch seconds), polling every ``poll_interval``."""
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger is unannotated
         self.commitment = commitment
         self.deadline = float(deadline)
         self.gcp_conn_id = gcp_conn_id
@@ -112,7 +112,7 @@ class _CommitmentWaitTrigger(BaseTrigger):
 
     @staticmethod
     def _event(state: CommitmentState, end: WaitEnd, message: str) -> TriggerEvent:
-        return TriggerEvent(CommitmentEvent(state, end, message).to_json())
+        return TriggerEvent(CommitmentEvent(state, end, message).to_json())  # type: ignore[no-untyped-call]
 
 
 class CommitmentActiveTrigger(_CommitmentWaitTrigger):

@@ -38,7 +38,7 @@ class _EndpointWaitTrigger(BaseTrigger):
         retry_limit: int = 5,
     ) -> None:
         """Wait on ``endpoint_name`` of the workspace of ``databricks_conn_id``."""
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger is unannotated
         self.endpoint_name = endpoint_name
         self.databricks_conn_id = databricks_conn_id
         self.poll_interval = poll_interval
@@ -77,7 +77,7 @@ class _EndpointWaitTrigger(BaseTrigger):
                 retry_error_callback=self._timed_out,
             )
             event: EndpointWaitEvent = await retrying(self._poll_once, read)
-        yield TriggerEvent(event.to_json())
+        yield TriggerEvent(event.to_json())  # type: ignore[no-untyped-call]
 
     async def _poll_once(self, read: Read) -> EndpointWaitEvent | None:
         body = await read(self.endpoint_name)
