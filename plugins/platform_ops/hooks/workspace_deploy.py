@@ -38,25 +38,35 @@ def is_not_ready(exc: BaseException) -> bool:
     return bool(NOT_READY.search(str(exc)))
 
 
-def workspace_client(account: DatabricksAccountHook, host: str) -> WorkspaceClient:
-    """A WorkspaceClient on ``host`` with the account connection's credentials (never logged)."""
+def workspace_client(
+    account: DatabricksAccountHook, host: str, retry_timeout: float | None = None
+) -> WorkspaceClient:
+    """A WorkspaceClient on ``host`` with the account connection's credentials (never logged).
+
+    ``retry_timeout`` bounds the SDK's own retries of one call (its default is 300 s).
+    """
     settings = {k: v for k, v in account.client_kwargs.items() if k in _CREDENTIAL_KEYS}
+    if retry_timeout is not None:
+        settings["retry_timeout_seconds"] = max(1, int(retry_timeout))
     return WorkspaceClient(config=Config(host=host, **settings))
 
 
-def current_user(account: DatabricksAccountHook, host: str) -> dict[str, Any]:
+def current_user(
+    account: DatabricksAccountHook, host: str, retry_timeout: float | None = None
+) -> dict[str, Any]:
     """The SCIM user the account connection's credentials are on ``host`` (``id`` and ``userName``).
 
     Args:
         account: the account hook whose connection holds the credentials.
         host: the workspace URL.
+        retry_timeout: how long the SDK may retry this one call (the caller retries after that).
 
     Raises:
         TransientServiceError: the workspace is not ready yet, or not reachable.
         ExternalServiceError: any other refusal (translated).
     """
     try:
-        me = workspace_client(account, host).current_user.me()
+        me = workspace_client(account, host, retry_timeout).current_user.me()
     except ExternalServiceError:
         raise
     except Exception as exc:

@@ -329,7 +329,8 @@ class WorkspaceDeployOperator(BaseOperator):
             ),
             reraise=True,
         )
-        user: dict[str, Any] = retrying(current_user, self.account, host)
+        per_call = min(float(self.poll_interval), float(self.answer_timeout))
+        user: dict[str, Any] = retrying(current_user, self.account, host, per_call)
         return user
 
     def _finish(
