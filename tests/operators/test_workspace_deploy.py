@@ -97,6 +97,22 @@ def params(hands_on: HandsOnVpc, sandbox: Any, **changes: Any) -> dict[str, Any]
     return base
 
 
+@pytest.fixture
+def output(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
+    """What the run printed and logged since the last call.
+
+    dag.test() writes to the captured streams or, once Airflow configured logging in the session,
+    through logging: read both so a test does not depend on which test ran before it.
+    """
+
+    def read() -> str:
+        text = "".join(capfd.readouterr()) + caplog.text
+        caplog.clear()
+        return text
+
+    return read
+
+
 def hands_on_vpc(aws: Callable[[str], Any], knobs: Knobs | None = None) -> HandsOnVpc:
     return build_hands_on_vpc(aws, region=REGION, knobs=knobs, databricks_account_id=ACCOUNT_ID)
 
@@ -114,11 +130,11 @@ def account_calls(sandbox: Any) -> int:
     return sum(sandbox.account_stats()["by_method"].values())
 
 
-def test_dry_run_checks_and_plans_with_no_account_call(aws, sandbox, capfd):
+def test_dry_run_checks_and_plans_with_no_account_call(aws, sandbox, output):
     result = run(params(hands_on_vpc(aws), sandbox), dry_run=True)
     assert result.state == "success"
     assert account_calls(sandbox) == 0
-    out = capfd.readouterr().out
+    out = output()
     assert "plan for workspace 'acme-prod'" in out
     assert "Dry run: stopping before any account API call" in out
     assert result.xcom[("deploy", "preflight")]["ok"] is True
@@ -127,12 +143,12 @@ def test_dry_run_checks_and_plans_with_no_account_call(aws, sandbox, capfd):
 
 @pytest.mark.parametrize("dag_id", ["workspace_scenarios", "workspace_scenarios_blocking"])
 def test_first_run_creates_each_object_once_waits_and_a_rerun_posts_nothing(
-    aws, sandbox, tmp_path, capfd, dag_id
+    aws, sandbox, tmp_path, output, dag_id
 ):
     workspace = params(hands_on_vpc(aws), sandbox)
     first = run(workspace, dag_id)
     assert first.state == "success"
-    deferred = "".join(capfd.readouterr()).count("[DAG TEST] running trigger in line")
+    deferred = output().count("[DAG TEST] running trigger in line")
     # the deferrable run waited in the triggerer (the line may be logged to both streams), the other never
     assert (deferred > 0) is (dag_id == "workspace_scenarios")
     assert posts(sandbox) == ONE_EACH
@@ -148,19 +164,19 @@ def test_first_run_creates_each_object_once_waits_and_a_rerun_posts_nothing(
     again = run(workspace, dag_id)
     assert again.state == "success"
     assert posts(sandbox) == ONE_EACH  # 0 POSTs on the re-run
-    assert "running trigger in line" not in "".join(capfd.readouterr())  # already RUNNING: no wait
+    assert "running trigger in line" not in output()  # already RUNNING: no wait
     assert not any(o["created"] for o in again.xcom[("deploy", "return_value")]["objects"])
 
 
-def test_a_fresh_workspace_that_does_not_answer_yet_is_asked_again(aws, sandbox, capfd):
+def test_a_fresh_workspace_that_does_not_answer_yet_is_asked_again(aws, sandbox, output):
     sandbox.configure_accounts(workspace_unready_reads=2)
     result = run(params(hands_on_vpc(aws), sandbox), "workspace_scenarios_blocking")
-    assert result.state == "success", capfd.readouterr().out[-3000:]
+    assert result.state == "success", output()[-3000:]
     assert sandbox.account_stats()["by_route"]["GET workspace-host"] >= 3  # 2 refusals, then the answer
     assert result.xcom[("deploy", "return_value")]["user"]
 
 
-def test_failed_workspace_is_explained_from_its_network(aws, sandbox, capfd):
+def test_failed_workspace_is_explained_from_its_network(aws, sandbox, output):
     sandbox.configure_accounts(
         provision_reads=1,
         workspace_outcome="FAILED",
@@ -168,22 +184,22 @@ def test_failed_workspace_is_explained_from_its_network(aws, sandbox, capfd):
     )
     result = run(params(hands_on_vpc(aws), sandbox))
     assert result.state == "failed"
-    out = capfd.readouterr().out
+    out = output()
     assert "did not reach RUNNING" in out
     assert "subnet has no route to the NAT gateway" in out
     assert "vpc_status BROKEN" in out
 
 
-def test_cancelling_fails_fast(aws, sandbox, capfd):
+def test_cancelling_fails_fast(aws, sandbox, output):
     sandbox.configure_accounts(provision_reads=1, workspace_outcome="CANCELLING")
     result = run(params(hands_on_vpc(aws), sandbox))
     assert result.state == "failed"
-    out = capfd.readouterr().out
+    out = output()
     assert "CANCELLING: Workspace is being cancelled." in out
     assert "not RUNNING by the deadline" not in out
 
 
-def test_preflight_error_fails_before_any_account_call_and_quotes_the_runbook(aws, sandbox, capfd):
+def test_preflight_error_fails_before_any_account_call_and_quotes_the_runbook(aws, sandbox, output):
     hands_on = hands_on_vpc(aws, Knobs(relay_private_dns=False))
     result = run(params(hands_on, sandbox))
     assert result.state == "failed"
@@ -191,7 +207,7 @@ def test_preflight_error_fails_before_any_account_call_and_quotes_the_runbook(aw
     report = result.xcom[("deploy", "preflight")]
     assert report["ok"] is False
     assert any(hands_on.endpoint_ids["relay"] == e["resource_id"] for e in report["errors"])
-    assert "WaitForNgrokTunnel" in capfd.readouterr().out
+    assert "WaitForNgrokTunnel" in output()
 
 
 @pytest.mark.parametrize(
@@ -206,19 +222,19 @@ def test_preflight_error_fails_before_any_account_call_and_quotes_the_runbook(aw
         ),
     ],
 )
-def test_bad_params_fail_before_any_call(aws, sandbox, capfd, change, field):
+def test_bad_params_fail_before_any_call(aws, sandbox, output, change, field):
     hands_on = hands_on_vpc(aws)
     result = run(params(hands_on, sandbox, **change))
     assert result.state == "failed"
     assert account_calls(sandbox) == 0
     assert ("deploy", "preflight") not in result.xcom  # not even the AWS reads
-    assert field in capfd.readouterr().out
+    assert field in output()
 
 
-def test_secrets_never_reach_logs_xcom_rendered_fields_or_state(aws, sandbox, capfd, tmp_path):
+def test_secrets_never_reach_logs_xcom_rendered_fields_or_state(aws, sandbox, output, tmp_path):
     result = run(params(hands_on_vpc(aws), sandbox))
     assert result.state == "success"
-    out = "".join(capfd.readouterr())
+    out = output()
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.utils.session import create_session
 
@@ -278,7 +294,7 @@ def test_commit_service_hardening_registers_the_profile_and_converges_the_policy
     assert [p.name for p in client.cluster_policies.list()].count(f"s3-commit-{suffix}") == 1
 
 
-def test_a_role_given_as_the_instance_profile_fails_before_any_call(aws, sandbox, capfd):
+def test_a_role_given_as_the_instance_profile_fails_before_any_call(aws, sandbox, output):
     hands_on = hands_on_vpc(aws)
     commit = {
         "cluster_role_arn": hands_on.cluster_role_arn,
@@ -288,7 +304,7 @@ def test_a_role_given_as_the_instance_profile_fails_before_any_call(aws, sandbox
     result = run(params(hands_on, sandbox, commit_service=commit))
     assert result.state == "failed"
     assert account_calls(sandbox) == 0
-    assert "commit_service.instance_profile_arn" in capfd.readouterr().out
+    assert "commit_service.instance_profile_arn" in output()
 
 
 def test_credential_validation_at_workspace_create_is_retried_once_the_iam_preflight_passed(aws, sandbox):
@@ -299,15 +315,15 @@ def test_credential_validation_at_workspace_create_is_retried_once_the_iam_prefl
     assert len(list(sandbox.account_client(ACCOUNT_ID).workspaces.list())) == 1
 
 
-def test_a_rejected_endpoint_registration_fails_the_task(aws, sandbox, capfd):
+def test_a_rejected_endpoint_registration_fails_the_task(aws, sandbox, output):
     sandbox.configure_accounts(endpoint_outcome="rejected")
     result = run(params(hands_on_vpc(aws), sandbox))
     assert result.state == "failed"
-    assert "was rejected" in capfd.readouterr().out
+    assert "was rejected" in output()
     assert "workspaces" not in posts(sandbox)
 
 
-def test_an_object_with_the_name_and_another_config_is_a_drift_error(aws, sandbox, capfd):
+def test_an_object_with_the_name_and_another_config_is_a_drift_error(aws, sandbox, output):
     hands_on = hands_on_vpc(aws)
     sandbox.account_client(ACCOUNT_ID).credentials.create(
         credentials_name="acme-prod-credentials",
@@ -317,16 +333,16 @@ def test_an_object_with_the_name_and_another_config_is_a_drift_error(aws, sandbo
     )
     result = run(params(hands_on, sandbox))
     assert result.state == "failed"
-    out = capfd.readouterr().out
+    out = output()
     assert "exists with a different configuration" in out
     assert "aws_credentials.sts_role.role_arn" in out
     assert posts(sandbox) == {"credentials": 1}  # only the object created above: nothing adopted or replaced
 
 
-def test_a_workspace_name_that_does_not_resolve_yet_is_retried_until_the_answer_timeout(aws, sandbox, capfd):
+def test_a_workspace_name_that_does_not_resolve_yet_is_retried_until_the_answer_timeout(aws, sandbox, output):
     workspace = params(hands_on_vpc(aws), sandbox, workspace_host="http://{deployment_name}.invalid")
     result = run(workspace, "workspace_scenarios_blocking")
     assert result.state == "failed"
-    out = capfd.readouterr().out
+    out = output()
     assert out.count("does not answer yet") >= 2  # DNS errors are retried, not fatal at once
     assert "acme-prod.invalid" in out
