@@ -35,8 +35,8 @@ import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
+from platform_ops.config_files import load_yaml
 from platform_ops.core.bigquery_reservation import purchase_options
-from platform_ops.core.config import load_yaml
 from platform_ops.dag_defaults import CDC_POOL, default_args
 from platform_ops.operators.bigquery_reservation import FlexSlotPurchaseOperator, FlexSlotReleaseOperator
 from platform_ops.operators.cdc import CdcBeforeAfterOperator, table_configs

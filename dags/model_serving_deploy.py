@@ -34,7 +34,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, Param
 
-from platform_ops.core.config import load_yaml
+from platform_ops.config_files import load_yaml
 from platform_ops.core.model_serving import parse_config
 from platform_ops.dag_defaults import default_args
 from platform_ops.operators.model_serving import (

@@ -22,7 +22,7 @@ SERVING_CONFIGS = REPO / "include" / "config" / "model_serving"
 def reservation_fake(env: dict[str, str]) -> tuple[Any, str] | None:
     """The BigQuery Reservation API fake (in this process), holding the reservation the CDC config's
     slot_capacity block buys slots for: (server, reservation name); None without a block."""
-    from platform_ops.core.config import load_yaml
+    from platform_ops.config_files import load_yaml
     from sandbox.bigquery_reservation.server import FakeReservationServer
 
     block = load_yaml(CDC_CONFIG).get("slot_capacity")
@@ -38,7 +38,7 @@ def reservation_fake(env: dict[str, str]) -> tuple[Any, str] | None:
 def databricks_workspace(env: dict[str, str], state_dir: Path) -> Any:
     """The local Databricks workspace (sandbox/databricks, a child process) with version 1 of
     every model the serving configs serve."""
-    from platform_ops.core.config import load_yaml
+    from platform_ops.config_files import load_yaml
     from platform_ops.core.model_serving import parse_config
     from sandbox.databricks.launcher import DatabricksSandbox
 

@@ -416,7 +416,7 @@ def test_events_mode_writes_beside_the_net_destination() -> None:
 
 
 def test_load_yaml_errors_name_the_file(tmp_path) -> None:
-    from platform_ops.core.config import load_yaml
+    from platform_ops.config_files import load_yaml
 
     assert load_yaml(REPO_CONFIG)["tables"]
     with pytest.raises(ConfigError, match="does not exist"):

@@ -19,13 +19,16 @@ DAG_FILES = sorted(DAGS.glob("*.py"))
 # slots wrap the CDC work, one serving DAG per config file). Hooks, triggers, links, state and
 # every other core name are internals an operator uses on the DAG's behalf.
 ALLOWED_PREFIXES = ("airflow.sdk.", "airflow.providers.", "pendulum.", "platform_ops.")
-DAG_FACING_MODULES = ("platform_ops.operators.", "platform_ops.sensors.", "platform_ops.dag_defaults.")
+DAG_FACING_MODULES = (
+    "platform_ops.operators.",
+    "platform_ops.sensors.",
+    "platform_ops.dag_defaults.",
+    "platform_ops.config_files.",
+)
 DAG_FACING_CORE_NAMES = frozenset(
     {
-        "platform_ops.core.config.load_yaml",
         "platform_ops.core.bigquery_reservation.purchase_options",
         "platform_ops.core.model_serving.parse_config",
-        "platform_ops.core.model_serving.deployment_configs",
     }
 )
 
@@ -85,7 +88,7 @@ def test_contract_check_catches_internal_imports(tmp_path: Path) -> None:
         "from platform_ops.state import RunStateStore\nfrom platform_ops.dag_defaults import default_args\n"
         "from platform_ops.links.dbt import DatabricksWarehouseLink\n"
         "import platform_ops.sensors.model_serving\n"
-        "from platform_ops.core.config import load_yaml\n"
+        "from platform_ops.config_files import load_yaml\n"
     )
     assert contract_breaches(f) == [
         "airflow.models.DAG",

@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from platform_ops.config_files import load_yaml
 from platform_ops.core.cdc import CdcSpec
-from platform_ops.core.config import load_yaml
 from platform_ops.operators.cdc import WATERMARKS
 from platform_ops.state import RunStateStore
 from scripts.cdc_demo_data import generate

@@ -14,7 +14,7 @@ from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from platform_ops.core.config import load_yaml
+from platform_ops.config_files import load_yaml
 from platform_ops.core.model_serving import (
     DeployAction,
     EndpointWaitEvent,

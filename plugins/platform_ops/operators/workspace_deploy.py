@@ -47,8 +47,8 @@ from tenacity import (
     wait_fixed,
 )
 
+from platform_ops.config_files import load_yaml
 from platform_ops.core import workspace_preflight as wp
-from platform_ops.core.config import load_yaml
 from platform_ops.core.params import is_unset, parse_bool
 from platform_ops.core.workspace_deploy import (
     CommitHardening,

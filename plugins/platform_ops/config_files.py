@@ -1,4 +1,4 @@
-"""YAML configuration files under include/config.
+"""YAML configuration files under include/config (outside core: reading a file is I/O).
 
 Read at run time where the content only feeds tasks (the CDC table list); read at parse time only
 where it shapes the DAG itself (whether slot capacity wraps the work). Either way a local file,
