@@ -15,8 +15,8 @@ Errors: google.api_core's exceptions are translated here into :mod:`platform_ops
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -28,54 +28,29 @@ from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
 
 from platform_ops.exceptions import (
-    AccessDeniedError,
     ExternalServiceError,
-    InvalidRequestError,
     ResourceConflictError,
     ResourceNotFoundError,
     TransientServiceError,
 )
-from platform_ops.hooks.google import api_endpoint
+from platform_ops.hooks.google import api_endpoint, translate_errors
 
 SERVICE = "BigQuery"
-_TRANSIENT = (
-    gexc.TooManyRequests,
-    gexc.InternalServerError,
-    gexc.BadGateway,
-    gexc.ServiceUnavailable,
-    gexc.GatewayTimeout,
-    gexc.RetryError,
-)
+# BigQuery answers a throttled or overloaded job with 403/400 and one of these reasons: transient.
 _QUOTA_REASONS = {"rateLimitExceeded", "quotaExceeded", "backendError", "jobBackendError"}
 
 
-def translate(exc: Exception, operation: str) -> ExternalServiceError:
-    """The package's error for a google.api_core error raised by ``operation``."""
-    message = str(getattr(exc, "message", None) or exc)
-    reasons = {str(e.get("reason")) for e in getattr(exc, "errors", None) or [] if isinstance(e, Mapping)}
-    kind: type[ExternalServiceError]
-    if isinstance(exc, _TRANSIENT) or reasons & _QUOTA_REASONS:
-        kind = TransientServiceError
-    elif isinstance(exc, gexc.NotFound):
-        kind = ResourceNotFoundError
-    elif isinstance(exc, gexc.Conflict):
-        kind = ResourceConflictError
-    elif isinstance(exc, gexc.Forbidden | gexc.Unauthorized):
-        kind = AccessDeniedError
-    elif isinstance(exc, gexc.BadRequest):
-        kind = InvalidRequestError
-    else:
-        kind = TransientServiceError
-    return kind(SERVICE, operation, message)
+def _quota_error(exc: BaseException, operation: str) -> ExternalServiceError | None:
+    errors = getattr(exc, "errors", None) or []
+    reasons = {str(e.get("reason")) for e in errors if isinstance(e, Mapping)}
+    if reasons & _QUOTA_REASONS:
+        return TransientServiceError(SERVICE, operation, str(getattr(exc, "message", None) or exc))
+    return None
 
 
-@contextmanager
-def translated(operation: str) -> Iterator[None]:
-    """Raise google.api_core errors of the block as :func:`translate` says."""
-    try:
-        yield
-    except (gexc.GoogleAPIError, gexc.RetryError) as exc:
-        raise translate(exc, operation) from exc
+def translated(operation: str) -> AbstractContextManager[None]:
+    """Raise the block's Google API errors as the package's (quota reasons are transient)."""
+    return translate_errors(SERVICE, operation, special=lambda exc: _quota_error(exc, operation))
 
 
 def query_parameters(params: Mapping[str, Any]) -> list[bigquery.ScalarQueryParameter]:

@@ -17,11 +17,10 @@ so each call runs the hook's sync REST client in a worker thread (``asyncio.to_t
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from platform_ops.core.bigquery_reservation import (
     CommitmentEvent,
@@ -29,12 +28,15 @@ from platform_ops.core.bigquery_reservation import (
     CommitmentState,
     WaitEnd,
 )
-from platform_ops.exceptions import ExternalServiceError, ResourceConflictError, TransientServiceError
+from platform_ops.exceptions import ExternalServiceError, ResourceConflictError
 from platform_ops.hooks.bigquery_reservation import BigQueryReservationHook, default_retry
+from platform_ops.triggers.polling import PollingTrigger
 
 
-class _CommitmentWaitTrigger(BaseTrigger):
+class _CommitmentWaitTrigger(PollingTrigger):
     """Polls one commitment until :meth:`done`, the deadline, or a permanent error."""
+
+    service = "the API"
 
     def __init__(
         self,
@@ -45,12 +47,13 @@ class _CommitmentWaitTrigger(BaseTrigger):
         poll_interval: float = 15.0,
     ) -> None:
         """Wait on ``commitment`` until ``deadline`` (epoch seconds), polling every ``poll_interval``."""
-        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger is unannotated
+        super().__init__(poll_interval, deadline)
         self.commitment = commitment
-        self.deadline = float(deadline)
+        self.subject = f"Commitment {commitment}"
         self.gcp_conn_id = gcp_conn_id
         self.api_endpoint = api_endpoint
-        self.poll_interval = float(poll_interval)
+        self.message = ""
+        self._last = CommitmentState(commitment, CommitmentPhase.PENDING, "not read yet")
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and keyword arguments, the deadline included."""
@@ -84,31 +87,24 @@ class _CommitmentWaitTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until done, the deadline or a permanent error; yield one CommitmentEvent."""
         hook = await asyncio.to_thread(self._hook)
-        last = CommitmentState(self.commitment, CommitmentPhase.PENDING, "not read yet")
-        failed_reads, message = 0, ""
-        while True:
-            try:
-                state = await asyncio.to_thread(self.check, hook)
-            except TransientServiceError as exc:
-                failed_reads += 1
-                message = f"the API did not answer ({failed_reads} failed reads in a row): {exc}"
-                self.log.warning("Commitment %s: %s; polling on until the deadline", self.commitment, message)
-            except ExternalServiceError as exc:
-                yield self._event(last, WaitEnd.ERROR, str(exc))
-                return
-            else:
-                failed_reads, message = 0, ""
-                if state.describe() != last.describe():
-                    self.log.info("Commitment %s is %s", self.commitment, state.describe())
-                last = state
-                if self.done(state):
-                    yield self._event(state, WaitEnd.REACHED, "")
-                    return
-            left = self.deadline - time.time()
-            if left <= 0:
-                yield self._event(last, WaitEnd.DEADLINE, message or f"still {last.describe()}")
-                return
-            await asyncio.sleep(min(self.poll_interval, left))
+        try:
+            event: TriggerEvent = await self.poll(self._poll_once, hook)
+        except ExternalServiceError as exc:  # permanent: denied, invalid
+            event = self._event(self._last, WaitEnd.ERROR, str(exc))
+        yield event
+
+    async def _poll_once(self, hook: BigQueryReservationHook) -> TriggerEvent | None:
+        state = await asyncio.to_thread(self.check, hook)
+        self.answered()
+        self.message = ""
+        if state.describe() != self._last.describe():
+            self.log.info("Commitment %s is %s", self.commitment, state.describe())
+        self._last = state
+        return self._event(state, WaitEnd.REACHED, "") if self.done(state) else None
+
+    def timed_out(self) -> TriggerEvent:
+        """The deadline event: the last state, and the failed reads if they were the reason."""
+        return self._event(self._last, WaitEnd.DEADLINE, self.message or f"still {self._last.describe()}")
 
     @staticmethod
     def _event(state: CommitmentState, end: WaitEnd, message: str) -> TriggerEvent:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, retry_if_result
+from airflow.triggers.base import TriggerEvent
 
 from platform_ops.core.model_serving import EndpointState, EndpointWaitEvent, WaitOutcome
-from platform_ops.exceptions import TransientServiceError
 from platform_ops.hooks.model_serving import ModelServingHook
+from platform_ops.triggers.polling import PollingTrigger
 
 Read = Callable[[str], Awaitable[Mapping[str, Any] | None]]
 
 
-class _EndpointWaitTrigger(BaseTrigger):
+class _EndpointWaitTrigger(PollingTrigger):
     """Polls the endpoint (async, the provider's client) until :meth:`settled` says the wait is over.
 
     Fires one JSON-safe event, :class:`~platform_ops.core.model_serving.EndpointWaitEvent`: the
@@ -26,8 +24,10 @@ class _EndpointWaitTrigger(BaseTrigger):
     interval until ``deadline``; each failed read is logged, and a wait that ends on them says so in
     its timed_out event. Any other error (401, 403, 400) fails the wait at once. ``deadline`` (epoch
     seconds, fixed when the task defers, so a triggerer restart does not extend it) ends the wait
-    with a timed_out event. The polling is tenacity's.
+    with a timed_out event. The polling is :class:`~platform_ops.triggers.polling.PollingTrigger`'s.
     """
+
+    service = "the workspace"
 
     def __init__(
         self,
@@ -38,15 +38,12 @@ class _EndpointWaitTrigger(BaseTrigger):
         retry_limit: int = 5,
     ) -> None:
         """Wait on ``endpoint_name`` of the workspace of ``databricks_conn_id``."""
-        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger is unannotated
+        super().__init__(poll_interval, deadline)
         self.endpoint_name = endpoint_name
+        self.subject = f"Endpoint {endpoint_name}"
         self.databricks_conn_id = databricks_conn_id
-        self.poll_interval = poll_interval
-        self.deadline = deadline
         self.retry_limit = retry_limit
         self._last: EndpointState | None = None
-        self._message = "no answer yet"
-        self._failed_reads = 0
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and the arguments that rebuild this trigger."""
@@ -69,57 +66,25 @@ class _EndpointWaitTrigger(BaseTrigger):
         """Poll until the wait is over and fire its one event."""
         hook = ModelServingHook(databricks_conn_id=self.databricks_conn_id)
         async with hook.a_endpoints(self.retry_limit) as read:  # one session for the wait
-            retrying = AsyncRetrying(
-                retry=retry_if_exception_type(TransientServiceError) | retry_if_result(lambda e: e is None),
-                stop=self._past_deadline,
-                wait=self._until_next_poll,
-                before_sleep=self._log_failed_read,
-                retry_error_callback=self._timed_out,
-            )
-            event: EndpointWaitEvent = await retrying(self._poll_once, read)
+            event: EndpointWaitEvent = await self.poll(self._poll_once, read)
         yield TriggerEvent(event.to_json())  # type: ignore[no-untyped-call]
 
     async def _poll_once(self, read: Read) -> EndpointWaitEvent | None:
         body = await read(self.endpoint_name)
-        if self._failed_reads:
-            self.log.info(
-                "Endpoint %s answers again after %d failed reads", self.endpoint_name, self._failed_reads
-            )
-            self._failed_reads = 0
+        self.answered()
         if body is None:
             return self._event(WaitOutcome.GONE, f"endpoint {self.endpoint_name} does not exist")
         state = EndpointState.from_api(body)
         if self._last is None or state.describe() != self._last.describe():
             self.log.info("Endpoint %s: %s", self.endpoint_name, state.describe())
         self._last = state
-        self._message = state.failure if state.config_update.is_failed else state.describe()
+        self.message = state.failure if state.config_update.is_failed else state.describe()
         outcome = self.settled(state)
-        return None if outcome is None else self._event(outcome, self._message)
+        return None if outcome is None else self._event(outcome, self.message)
 
-    def _past_deadline(self, _: RetryCallState) -> bool:
-        return self.deadline is not None and time.time() >= self.deadline
-
-    def _until_next_poll(self, _: RetryCallState) -> float:
-        if self.deadline is None:
-            return self.poll_interval
-        return max(0.0, min(self.poll_interval, self.deadline - time.time()))
-
-    def _log_failed_read(self, retry_state: RetryCallState) -> None:
-        outcome = retry_state.outcome
-        if outcome is None or not outcome.failed:
-            return
-        self._failed_reads += 1
-        exc = outcome.exception()
-        self._message = f"the workspace did not answer ({self._failed_reads} failed reads in a row): {exc}"
-        self.log.warning(
-            "Endpoint %s could not be read (%d in a row), polling on until the deadline: %s",
-            self.endpoint_name,
-            self._failed_reads,
-            exc,
-        )
-
-    def _timed_out(self, _: RetryCallState) -> EndpointWaitEvent:
-        return self._event(WaitOutcome.TIMED_OUT, f"not done by the deadline: {self._message}")
+    def timed_out(self) -> EndpointWaitEvent:
+        """The timed_out event, with the last state and what was last known."""
+        return self._event(WaitOutcome.TIMED_OUT, f"not done by the deadline: {self.message}")
 
     def _event(self, outcome: WaitOutcome, message: str) -> EndpointWaitEvent:
         return EndpointWaitEvent(self.endpoint_name, outcome, message, self._last)

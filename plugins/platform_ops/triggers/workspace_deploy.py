@@ -20,12 +20,10 @@ deadline. databricks-sdk has no async client, so each read runs in a worker thre
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, retry_if_result
+from airflow.triggers.base import TriggerEvent
 
 from platform_ops.core.workspace_deploy import (
     NetworkHealth,
@@ -33,8 +31,9 @@ from platform_ops.core.workspace_deploy import (
     WorkspaceStatus,
     WorkspaceWaitEvent,
 )
-from platform_ops.exceptions import ExternalServiceError, TransientServiceError
+from platform_ops.exceptions import ExternalServiceError
 from platform_ops.hooks.databricks_account import DatabricksAccountHook
+from platform_ops.triggers.polling import PollingTrigger
 
 
 def read_status(hook: DatabricksAccountHook, workspace_id: str) -> WorkspaceStatus:
@@ -45,7 +44,7 @@ def read_status(hook: DatabricksAccountHook, workspace_id: str) -> WorkspaceStat
     return status
 
 
-class WorkspaceRunningTrigger(BaseTrigger):
+class WorkspaceRunningTrigger(PollingTrigger):
     """Poll a workspace until RUNNING, a status that cannot lead there, or the deadline.
 
     Args:
@@ -56,6 +55,8 @@ class WorkspaceRunningTrigger(BaseTrigger):
         poll_interval: seconds between reads.
     """
 
+    service = "the account API"
+
     def __init__(
         self,
         workspace_id: str,
@@ -65,15 +66,12 @@ class WorkspaceRunningTrigger(BaseTrigger):
         poll_interval: float = 30.0,
     ) -> None:
         """Remember what to wait on; nothing is read until :meth:`run`."""
-        super().__init__()  # type: ignore[no-untyped-call]
+        super().__init__(poll_interval, deadline)
         self.workspace_id = str(workspace_id)
-        self.deadline = float(deadline)
+        self.subject = f"Workspace {self.workspace_id}"
         self.databricks_conn_id = databricks_conn_id
         self.account_id = account_id
-        self.poll_interval = float(poll_interval)
         self._last: WorkspaceStatus | None = None
-        self._message = "no answer yet"
-        self._failed_reads = 0
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and the arguments that rebuild this trigger, the deadline included."""
@@ -99,56 +97,26 @@ class WorkspaceRunningTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the wait is over and fire its one event."""
         hook = self._hook()
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(TransientServiceError) | retry_if_result(lambda e: e is None),
-            stop=self._past_deadline,
-            wait=self._until_next_poll,
-            before_sleep=self._log_failed_read,
-            retry_error_callback=self._timed_out,
-        )
         try:
-            event: WorkspaceWaitEvent = await retrying(self._poll_once, hook)
+            event: WorkspaceWaitEvent = await self.poll(self._poll_once, hook)
         except ExternalServiceError as exc:  # permanent: denied, invalid, not found
             event = WorkspaceWaitEvent(self.workspace_id, WaitOutcome.FAILED, str(exc), self._last)
         yield TriggerEvent(event.to_json())  # type: ignore[no-untyped-call]
 
     async def _poll_once(self, hook: DatabricksAccountHook) -> WorkspaceWaitEvent | None:
         status = await asyncio.to_thread(read_status, hook, self.workspace_id)
-        if self._failed_reads:
-            self.log.info(
-                "Workspace %s answers again after %d failed reads", self.workspace_id, self._failed_reads
-            )
-            self._failed_reads = 0
+        self.answered()
         if self._last is None or status.describe() != self._last.describe():
             self.log.info("Workspace %s: %s", self.workspace_id, status.describe())
         self._last = status
-        self._message = status.describe()
+        self.message = status.describe()
         return WorkspaceWaitEvent.of(status)
 
-    def _past_deadline(self, _: RetryCallState) -> bool:
-        return time.time() >= self.deadline
-
-    def _until_next_poll(self, _: RetryCallState) -> float:
-        return max(0.0, min(self.poll_interval, self.deadline - time.time()))
-
-    def _log_failed_read(self, retry_state: RetryCallState) -> None:
-        outcome = retry_state.outcome
-        if outcome is None or not outcome.failed:
-            return
-        self._failed_reads += 1
-        exc = outcome.exception()
-        self._message = f"the account API did not answer ({self._failed_reads} failed reads in a row): {exc}"
-        self.log.warning(
-            "Workspace %s could not be read (%d in a row), polling on until the deadline: %s",
-            self.workspace_id,
-            self._failed_reads,
-            exc,
-        )
-
-    def _timed_out(self, _: RetryCallState) -> WorkspaceWaitEvent:
+    def timed_out(self) -> WorkspaceWaitEvent:
+        """The timed_out event, with the last status and what was last known."""
         return WorkspaceWaitEvent(
             self.workspace_id,
             WaitOutcome.TIMED_OUT,
-            f"workspace {self.workspace_id} not RUNNING by the deadline: {self._message}",
+            f"workspace {self.workspace_id} not RUNNING by the deadline: {self.message}",
             self._last,
         )
