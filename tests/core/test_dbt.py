@@ -497,8 +497,6 @@ def test_parse_ls_log_reads_the_listed_nodes_and_the_errors() -> None:
     ("field", "kw"),
     [
         ("project_dir", {"project_dir": ""}),
-        ("project_dir", {"project_dir": "/nonexistent"}),
-        ("profiles_dir", {"profiles_dir": "/tmp"}),
         ("target", {"target": "prod; rm -rf /"}),
         ("target", {"target": ""}),
         ("command", {"command": "seed"}),

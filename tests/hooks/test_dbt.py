@@ -534,3 +534,22 @@ def test_waiting_for_processes_ends_when_they_are_gone_or_at_the_deadline() -> N
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+@pytest.mark.parametrize(
+    ("field", "project", "profiles"),
+    [
+        ("project_dir", "/nonexistent", None),
+        ("profiles_dir", str(REPO / "include/dbt"), "/tmp"),
+    ],
+)
+def test_a_project_folder_without_its_files_is_refused_naming_the_argument(
+    field: str, project: str, profiles: str | None
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        DbtHook.check_project(project, profiles)
+    assert err.value.field == field
+
+
+def test_the_shipped_project_passes_the_file_check() -> None:
+    DbtHook.check_project(str(REPO / "include/dbt"))

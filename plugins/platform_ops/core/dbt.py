@@ -26,7 +26,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from platform_ops.core.params import is_unset, parse_bool, parse_int
@@ -210,20 +209,9 @@ class DbtRequest:
                 f"{project_dir!r} is not a folder name",
                 "pass the folder holding dbt_project.yml",
             )
-        if not Path(project_dir, "dbt_project.yml").is_file():
-            raise ConfigError(
-                "project_dir", f"{project_dir!r} has no dbt_project.yml", "point it at the dbt project folder"
-            )
         if not (profiles_dir is None or isinstance(profiles_dir, str)):
             raise ConfigError(
                 "profiles_dir", f"{profiles_dir!r} is not a folder name", "pass the folder with profiles.yml"
-            )
-        pdir = profiles_dir or project_dir
-        if not Path(pdir, "profiles.yml").is_file():
-            raise ConfigError(
-                "profiles_dir",
-                f"{pdir!r} has no profiles.yml",
-                "pass profiles_dir= the folder with profiles.yml",
             )
         if not isinstance(target, str) or not _TARGET.fullmatch(target):
             raise ConfigError(

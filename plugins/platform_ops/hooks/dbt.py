@@ -379,6 +379,21 @@ class DbtHook(BaseHook):
         return subprocess_environment(os.environ, extra, self.databricks_env)
 
     @staticmethod
+    def check_project(project_dir: str, profiles_dir: str | None = None) -> None:
+        """Refuse, naming the argument, a project folder without dbt_project.yml or profiles.yml."""
+        if not Path(project_dir, "dbt_project.yml").is_file():
+            raise ConfigError(
+                "project_dir", f"{project_dir!r} has no dbt_project.yml", "point it at the dbt project folder"
+            )
+        folder = profiles_dir or project_dir
+        if not Path(folder, "profiles.yml").is_file():
+            raise ConfigError(
+                "profiles_dir",
+                f"{folder!r} has no profiles.yml",
+                "pass profiles_dir= the folder with profiles.yml",
+            )
+
+    @staticmethod
     def cache_dir(project_dir: str, target: str) -> Path:
         """Where invocations of one project/target keep what outlives them on this worker."""
         home = os.path.abspath(os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"))

@@ -320,7 +320,7 @@ class DbtRunOrRetryOperator(BaseOperator):
                 f"{self.databricks_conn_id!r} is not a connection id",
                 "pass the id of a Databricks connection, or nothing for the local target",
             )
-        return DbtRequest.from_params(
+        request = DbtRequest.from_params(
             project_dir=self.project_dir,
             target=self.target,
             command=self.command,
@@ -331,6 +331,8 @@ class DbtRunOrRetryOperator(BaseOperator):
             vars=self.vars,
             profiles_dir=self.profiles_dir,
         )
+        self.hook.check_project(request.project_dir, request.profiles_dir)
+        return request
 
     def _set_warehouse_url(self) -> None:
         dbx = self.hook.databricks_env
