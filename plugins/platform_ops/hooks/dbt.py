@@ -366,7 +366,8 @@ class DbtHook(BaseHook):
                 f"connection {self.databricks_conn_id!r} lacks a host or extra.http_path",
                 "set the workspace URL as host and the SQL warehouse path as extra.http_path",
             )
-        token = hook._get_token(raise_error=True)  # PAT, service-principal OAuth or Azure AD
+        # PAT, service-principal OAuth or Azure AD; the provider has no public token getter.
+        token = hook._get_token(raise_error=True)
         mask_secret(token)
         env = {"DBT_DATABRICKS_HOST": hook.host, "DBT_DATABRICKS_HTTP_PATH": http_path, TOKEN_ENV: token}
         for key in ("catalog", "schema"):
