@@ -24,12 +24,12 @@ points the answer check at the sandbox.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG, Param
 
+from platform_ops.config_files import collision, dag_configs
 from platform_ops.dag_defaults import default_args
 from platform_ops.operators.workspace_deploy import WorkspaceDeployOperator
 
@@ -43,15 +43,11 @@ START = pendulum.datetime(2026, 11, 1, tz="UTC")
 TAGS = ["databricks", "aws", "workspace", "manual"]
 
 
-def workspace_configs(folder: str | Path) -> dict[str, Path]:
-    """``{dag_id: config file}``: databricks_workspace_provision_ + the stem, non-word characters as _."""
-    return {
-        f"databricks_workspace_provision_{re.sub(r'[^A-Za-z0-9_]', '_', p.stem)}": p
-        for p in sorted(Path(folder).glob("*.yaml"))
-    }
-
-
-for dag_id, path in workspace_configs(CONFIGS).items():
+for dag_id, paths in dag_configs(CONFIGS, "databricks_workspace_provision_").items():
+    clash = collision(dag_id, paths)
+    if clash:  # never provision from whichever of the two files happened to sort last
+        raise ValueError(clash)
+    path = paths[0]
     with DAG(
         dag_id=dag_id,
         schedule=None,

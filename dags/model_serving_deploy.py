@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from datetime import timedelta
 from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG, Param
 
-from platform_ops.config_files import load_yaml
+from platform_ops.config_files import collision, dag_configs, load_yaml
 from platform_ops.core.model_serving import parse_config
 from platform_ops.dag_defaults import default_args
 from platform_ops.operators.model_serving import (
@@ -76,25 +75,13 @@ def broken_config_dag(dag_id: str, path: Path, exc: Exception) -> DAG:
     return dag
 
 
-def deployment_configs(folder: str | Path) -> dict[str, list[Path]]:
-    """``{dag_id: [config files]}`` for the ``*.yaml`` files of ``folder``: the DAG id is
-    model_serving_deploy_ + the file's stem, with anything but letters, digits and _ as _
-    (so ``a-b.yaml`` and ``a_b.yaml`` claim the same id: two files there is a collision)."""
-    out: dict[str, list[Path]] = {}
-    for path in sorted(Path(folder).glob("*.yaml")):
-        out.setdefault(f"model_serving_deploy_{re.sub(r'[^A-Za-z0-9_]', '_', path.stem)}", []).append(path)
-    return out
-
-
-for dag_id, paths in deployment_configs(CONFIGS).items():
+for dag_id, paths in dag_configs(CONFIGS, "model_serving_deploy_").items():
     path = paths[0]
     # Parsed here because each file is a DAG (its endpoint, whether it trains first).
     try:
-        if len(paths) > 1:
-            names = " and ".join(p.name for p in paths)
-            raise ValueError(
-                f"{names} both map to DAG id {dag_id}; rename one of them (DAG ids replace - and . with _)"
-            )
+        clash = collision(dag_id, paths)
+        if clash:
+            raise ValueError(clash)
         spec = parse_config(load_yaml(path), str(path))
     except Exception as exc:  # any bad file: only its own DAG is affected
         globals()[dag_id] = broken_config_dag(dag_id, path, exc)

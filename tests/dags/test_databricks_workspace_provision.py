@@ -47,6 +47,20 @@ def test_one_manual_dag_per_shipped_workspace_file_dry_run_by_default() -> None:
         assert parsed[dag_id]["pools"] == ["default_pool"]
 
 
+def test_two_workspace_files_that_map_to_one_dag_id_are_refused_naming_both(monkeypatch, tmp_path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    folder = tmp_path / "workspaces"
+    folder.mkdir()
+    for stem in ("team-a", "team_a"):
+        shutil.copy(CONFIGS / "acme-dev.yaml", folder / f"{stem}.yaml")
+    monkeypatch.setenv("PLATFORM_OPS_WORKSPACE_CONFIG_DIR", str(folder))
+    bag = DagBag(dag_folder=str(tmp_dags(tmp_path)), load_op_links=False)
+    assert "databricks_workspace_provision_team_a" not in bag.dags, "neither file provisions under that id"
+    (error,) = bag.import_errors.values()
+    assert "team-a.yaml and team_a.yaml both map to DAG id databricks_workspace_provision_team_a" in error
+
+
 def test_params_are_typed_and_dry_run_defaults_to_true(monkeypatch, tmp_path) -> None:
     folder = tmp_path / "workspaces"
     folder.mkdir()
