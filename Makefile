@@ -45,7 +45,7 @@ demo: bootstrap
 
 bench: bootstrap
 	@PYTHON=$(PYTHON) scripts/bootstrap.sh --bench
-	@for b in benchmarks/*.py; do echo "== $$b"; $(CURDIR)/.venv-bench/bin/python $$b || exit 1; done
+	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(CURDIR)/.venv-bench/bin/python $$b || exit 1; done
 
 lock:
 	@PYTHON=$(PYTHON) scripts/bootstrap.sh --tools-only

@@ -24,8 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,29 +32,14 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "benchmarks" / ".work" / "serving_wait"
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
+from _wait_processes import cpu_seconds, log, peak_rss_mb, result, spawn  # noqa: E402 (benchmarks/)
+
 N = int(os.environ.get("BENCH_SERVING_WAITS", "200"))
 DEPLOY_SECONDS = float(os.environ.get("BENCH_SERVING_DEPLOY_SECONDS", "20"))
 POLL = float(os.environ.get("BENCH_SERVING_POLL_SECONDS", "2"))
 POKE_PROCESSES = int(os.environ.get("BENCH_SERVING_POKE_PROCESSES", "20"))
 MODEL = "main.ml.bench"
 CONN_ID = "databricks_default"
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak RSS (VmHWM), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 # -- the two ways of waiting (each runs in a child process) ---------------------------------------
@@ -96,23 +79,6 @@ def poke_child(name: str) -> dict:
     return {"seconds": time.monotonic() - t0, "cpu": cpu_seconds() - cpu0, "rss_mb": peak_rss_mb()}
 
 
-def spawn(kind: str, names: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, __file__, f"--{kind}", json.dumps(names)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-
-
-def result(proc: subprocess.Popen[str]) -> dict:
-    out, _ = proc.communicate()
-    if proc.returncode != 0:
-        raise SystemExit(f"a waiting process failed (exit {proc.returncode})")
-    return json.loads(out.strip().splitlines()[-1])
-
-
 # -- the run --------------------------------------------------------------------------------------
 
 
@@ -148,7 +114,7 @@ def main() -> None:
         }
 
         names = create_endpoints(client, "deferred", N)
-        deferred = result(spawn("deferrable", names, env))
+        deferred = result(spawn(__file__, "deferrable", names, env))
         log(
             f"deferrable: {deferred['ready']}/{N} ready in {deferred['seconds']:.1f} s; worker slots held "
             f"during the wait: 0 (one triggerer process); CPU {deferred['cpu']:.2f} s "
@@ -160,7 +126,7 @@ def main() -> None:
         k = min(POKE_PROCESSES, N)
         names = create_endpoints(client, "poked", k)
         t0 = time.monotonic()
-        procs = [spawn("poke", [name], env) for name in names]
+        procs = [spawn(__file__, "poke", [name], env) for name in names]
         pokes = [result(p) for p in procs]
         wall = time.monotonic() - t0
         cpu_per_wait = sum(p["cpu"] for p in pokes) / k

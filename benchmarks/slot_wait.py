@@ -23,8 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,28 +31,13 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "benchmarks" / ".work" / "slot_wait"
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
+from _wait_processes import cpu_seconds, log, peak_rss_mb, result, spawn  # noqa: E402 (benchmarks/)
+
 N = int(os.environ.get("BENCH_SLOT_WAITS", "20"))
 ACTIVE_SECONDS = float(os.environ.get("BENCH_SLOT_ACTIVE_SECONDS", "20"))
 POLL = float(os.environ.get("BENCH_SLOT_POLL_SECONDS", "2"))
 PARENT = "projects/admin-proj/locations/US"
 TIMEOUT = 10 * ACTIVE_SECONDS + 60  # far beyond the activation: every wait ends ACTIVE
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak RSS (VmHWM), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 # -- the two ways of waiting (each runs in a child process) ---------------------------------------
@@ -109,23 +92,6 @@ def blocking_child(name: str) -> dict:
     }
 
 
-def spawn(kind: str, names: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, __file__, f"--{kind}", json.dumps(names)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-
-
-def result(proc: subprocess.Popen[str]) -> dict:
-    out, _ = proc.communicate()
-    if proc.returncode != 0:
-        raise SystemExit(f"a waiting process failed (exit {proc.returncode})")
-    return json.loads(out.strip().splitlines()[-1])
-
-
 # -- the run --------------------------------------------------------------------------------------
 
 
@@ -159,7 +125,7 @@ def main() -> None:
         }
 
         names = buy(server, "deferred", N)
-        deferred = result(spawn("deferrable", names, env))
+        deferred = result(spawn(__file__, "deferrable", names, env))
         log(
             f"deferrable: {deferred['active']}/{N} ACTIVE in {deferred['seconds']:.1f} s; worker slots held "
             f"during the wait: 0 (one triggerer process); CPU {deferred['cpu']:.2f} s "
@@ -170,7 +136,7 @@ def main() -> None:
 
         names = buy(server, "blocking", N)
         t0 = time.monotonic()
-        procs = [spawn("blocking", [name], env) for name in names]
+        procs = [spawn(__file__, "blocking", [name], env) for name in names]
         waits = [result(p) for p in procs]
         wall = time.monotonic() - t0
         active = sum(bool(w["active"]) for w in waits)
