@@ -17,6 +17,7 @@ so each call runs the hook's sync REST client in a worker thread (``asyncio.to_t
 from __future__ import annotations
 
 import asyncio
+from abc import abstractmethod
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -76,10 +77,12 @@ class _CommitmentWaitTrigger(PollingTrigger):
             gcp_conn_id=self.gcp_conn_id, api_endpoint=self.api_endpoint, retry=retry
         )
 
+    @abstractmethod
     def check(self, hook: BigQueryReservationHook) -> CommitmentState:
         """One observation (sync, run in a thread)."""
         raise NotImplementedError
 
+    @abstractmethod
     def done(self, state: CommitmentState) -> bool:
         """True when ``state`` ends the wait."""
         raise NotImplementedError

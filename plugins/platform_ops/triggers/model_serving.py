@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -58,6 +59,7 @@ class _EndpointWaitTrigger(PollingTrigger):
             },
         )
 
+    @abstractmethod
     def settled(self, state: EndpointState) -> WaitOutcome | None:
         """The outcome once ``state`` ends the wait, None while it goes on."""
         raise NotImplementedError

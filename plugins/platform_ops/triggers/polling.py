@@ -11,6 +11,7 @@ timed-out event, which can say whether failed reads were the reason. The loop is
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -59,6 +60,7 @@ class PollingTrigger(BaseTrigger):
             self.log.info("%s answers again after %d failed reads", self.subject, self.failed_reads)
             self.failed_reads = 0
 
+    @abstractmethod
     def timed_out(self) -> Any:
         """The event of a wait that reached its deadline."""
         raise NotImplementedError
