@@ -107,3 +107,28 @@ def databricks_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dat
         yield sandbox
     finally:
         sandbox.stop()
+
+
+# The workspace ids of the sandbox pair: distinct, as a primary and its disaster-recovery secondary are.
+PRIMARY_WORKSPACE_ID, SECONDARY_WORKSPACE_ID = "1000000000000001", "1000000000000002"
+
+
+@pytest.fixture(scope="session")
+def databricks_sandbox_pair(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[DatabricksSandbox, DatabricksSandbox]]:
+    """Two independent Databricks sandboxes for the session, (primary, secondary), each reporting its
+    own workspace id (``sandbox.workspace_id``, what ``client().get_workspace_id()`` answers)."""
+    from sandbox.databricks.launcher import DatabricksSandbox
+
+    primary = DatabricksSandbox(tmp_path_factory.mktemp("dbx-primary"), workspace_id=PRIMARY_WORKSPACE_ID)
+    secondary = DatabricksSandbox(
+        tmp_path_factory.mktemp("dbx-secondary"), workspace_id=SECONDARY_WORKSPACE_ID
+    )
+    try:
+        primary.start()
+        secondary.start()
+        yield primary, secondary
+    finally:
+        secondary.stop()
+        primary.stop()

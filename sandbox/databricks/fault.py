@@ -206,3 +206,29 @@ class Faults:
             code, message = INJECTED_CODES[status]
             headers = {"Retry-After": "1"} if status in (429, 503) else {}
             raise ApiError(status, code, message, headers=headers)
+
+
+class WorkspaceIdentity:
+    """ASGI middleware stamping this workspace's id on every answer as ``x-databricks-org-id``.
+
+    databricks-sdk's ``WorkspaceClient.get_workspace_id()`` reads the id from the host metadata
+    (``routes.discovery``) or, without it, from this header on ``/api/2.0/preview/scim/v2/Me``;
+    minilake sets one fixed id, so two instances would look like one workspace without this.
+    """
+
+    def __init__(self, app: Any, workspace_id: str) -> None:
+        self.app = app
+        self.header = (b"x-databricks-org-id", workspace_id.encode())
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def stamped(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != self.header[0]]
+                message = {**message, "headers": [*headers, self.header]}
+            await send(message)
+
+        await self.app(scope, receive, stamped)

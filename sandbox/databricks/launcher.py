@@ -3,7 +3,7 @@
 The server (``sandbox.databricks.server``) runs in .venv-minilake, which scripts/bootstrap.sh builds
 from envs/minilake; this module spawns it on a free 127.0.0.1 port and talks to it over HTTP::
 
-    sandbox = DatabricksSandbox(tmp_dir).start()
+    sandbox = DatabricksSandbox(tmp_dir).start()    # or workspace_id="1001" (digits) per instance
     w = sandbox.client()                    # databricks-sdk WorkspaceClient
     sandbox.configure(deploy_seconds=0.3)   # knobs, see sandbox/databricks/fault.py
     sandbox.add_model_version("main.ml.churn")
@@ -36,8 +36,11 @@ class DatabricksSandbox:
     """One sandbox server process: ``start()``, ``url``, ``token``, ``client()``, ``connection()``,
     ``configure(**knobs)``, ``reset()``, ``stop()``; also a context manager."""
 
-    def __init__(self, state_dir: str | Path, port: int | None = None) -> None:
+    def __init__(
+        self, state_dir: str | Path, port: int | None = None, workspace_id: str | None = None
+    ) -> None:
         self.state_dir = Path(state_dir)
+        self.workspace_id = workspace_id  # None: minilake's fixed id
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = TOKEN
@@ -55,6 +58,8 @@ class DatabricksSandbox:
             str(python), "-m", "sandbox.databricks.server",
             "--host", "127.0.0.1", "--port", str(self.port), "--state-dir", str(self.state_dir),
         ]  # fmt: skip
+        if self.workspace_id:
+            argv += ["--workspace-id", str(self.workspace_id)]
         env = {**os.environ, **MINILAKE_ENV, "PYTHONUNBUFFERED": "1"}
         env.pop("PYTHONPATH", None)  # the main environment's paths must not leak into .venv-minilake
         with self.log_path.open("wb") as log:

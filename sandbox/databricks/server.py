@@ -34,7 +34,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from sandbox.databricks.fault import Faults, install_error_handler
+from sandbox.databricks.fault import Faults, WorkspaceIdentity, install_error_handler
 from sandbox.databricks.routes import accounts, admin, discovery, jobs, models, serving
 
 # minilake settings the sandbox needs unless the caller chose otherwise: jobs run as local
@@ -99,14 +99,21 @@ def _put_first(app: FastAPI, routers: list[Any]) -> None:
     app.router.routes[0:0] = added
 
 
-def create_app(state_dir: str | Path) -> FastAPI:
+def create_app(state_dir: str | Path, workspace_id: str | None = None) -> FastAPI:
     """minilake's FastAPI app with the sandbox's routes in front; ``app.state.sandbox`` holds
-    ``faults`` (knobs), ``registry`` (UC models) and ``endpoints`` (serving) for in-process use."""
+    ``faults`` (knobs), ``registry`` (UC models) and ``endpoints`` (serving) for in-process use.
+
+    ``workspace_id`` (digits; default minilake's fixed id) is what this instance reports as its
+    workspace id, in the host metadata and the ``x-databricks-org-id`` header: give each instance
+    its own to run two workspaces side by side."""
     state_dir = Path(state_dir).resolve()
     _configure_minilake(state_dir)
     from minilake.app import create_app as create_minilake_app
     from minilake.services.identity import FAKE_ORG_ID, USER_NAME
 
+    workspace_id = workspace_id or FAKE_ORG_ID
+    if not workspace_id.isdigit():
+        raise ValueError(f"workspace_id must be digits, got {workspace_id!r}")
     app = create_minilake_app()
     install_error_handler(app)
     faults = Faults()
@@ -121,11 +128,16 @@ def create_app(state_dir: str | Path) -> FastAPI:
             accounts.router(account_store, faults),
             jobs.router(faults),
             admin.router(faults, registry, [registry.reset, endpoints.reset, account_store.reset]),
-            discovery.router(FAKE_ORG_ID),
+            discovery.router(workspace_id),
         ],
     )
+    app.add_middleware(WorkspaceIdentity, workspace_id=workspace_id)
     app.state.sandbox = SimpleNamespace(
-        faults=faults, registry=registry, endpoints=endpoints, accounts=account_store
+        workspace_id=workspace_id,
+        faults=faults,
+        registry=registry,
+        endpoints=endpoints,
+        accounts=account_store,
     )
     return app
 
@@ -147,9 +159,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 (the default) picks a free port")
     parser.add_argument("--state-dir", help="where minilake keeps its files (default: a new temp dir)")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--workspace-id", help="the workspace id this instance reports (digits)")
     args = parser.parse_args(argv)
     state_dir = args.state_dir or tempfile.mkdtemp(prefix="databricks-sandbox-")
-    app = create_app(state_dir)
+    app = create_app(state_dir, args.workspace_id)
     from minilake.config import settings
 
     settings.port = args.port  # only shown in minilake's banner
