@@ -118,15 +118,20 @@ class DatabricksSandbox:
 
     def configure(self, **knobs: Any) -> dict[str, Any]:
         """Set knobs (``deploy_seconds``, ``deploy_reads``, ``latency_seconds``, ``error_rate_429``,
-        ``error_rate_503``, ``seed``, ``fail_next``); returns every knob's value."""
+        ``error_rate_503``, ``retry_after_seconds``, ``seed``, ``fail_next``, ``commit_then_503``,
+        ``export_limit_bytes``; see sandbox/databricks/fault.py); returns every knob's value. Faults
+        and latency apply to every ``/api/`` route, minilake's included."""
         return dict(self._call("POST", "/_sandbox/config", knobs))
 
-    def stats(self) -> dict[str, int]:
-        """Requests our routes saw and the faults they injected."""
+    def stats(self) -> dict[str, Any]:
+        """API requests seen and faults injected: ``requests``, ``injected_429|503|403``,
+        ``committed_503``, ``writes``, ``by_method`` and ``by_route`` (``"POST /api/2.2/jobs/create"``
+        -> count, keyed by path template); faulted requests are counted too."""
         return dict(self._call("GET", "/_sandbox/stats"))
 
     def reset(self) -> None:
-        """Knobs back to defaults and the sandbox's endpoints and models gone (minilake untouched)."""
+        """Knobs back to defaults, counters cleared and the sandbox's endpoints and models gone
+        (minilake's objects untouched)."""
         self._call("POST", "/_sandbox/reset", {})
 
     def add_model_version(self, full_name: str, **fields: Any) -> dict[str, Any]:

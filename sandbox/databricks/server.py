@@ -11,6 +11,9 @@ puts its own routers in front of that catch-all:
   access settings, workspaces) with workspace and endpoint lifecycles and their own knobs;
 * ``routes.jobs``: the jobs run repair minilake lacks (the provider's ``repair_run``);
 * ``routes.admin``: ``/_sandbox`` knobs (``fault``), reset, health, and model-version seeding;
+* ``fault.FaultLayer`` (middleware): latency and faults on every ``/api/`` request, minilake's
+  included, and request counts per route; ``fault.WorkspaceIdentity`` (middleware): the workspace
+  id (``--workspace-id``) on every answer;
 * ``routes.discovery``: the host metadata databricks-sdk asks for when it builds a client.
 
 State is in memory and gone on restart; minilake keeps its files under ``<state-dir>/minilake``.
@@ -34,7 +37,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from sandbox.databricks.fault import Faults, WorkspaceIdentity, install_error_handler
+from sandbox.databricks.fault import FaultLayer, Faults, WorkspaceIdentity, install_error_handler
 from sandbox.databricks.routes import accounts, admin, discovery, jobs, models, serving
 
 # minilake settings the sandbox needs unless the caller chose otherwise: jobs run as local
@@ -131,6 +134,7 @@ def create_app(state_dir: str | Path, workspace_id: str | None = None) -> FastAP
             discovery.router(workspace_id),
         ],
     )
+    app.add_middleware(FaultLayer, faults=faults, router=app.router)
     app.add_middleware(WorkspaceIdentity, workspace_id=workspace_id)
     app.state.sandbox = SimpleNamespace(
         workspace_id=workspace_id,

@@ -3,9 +3,9 @@
 * ``GET  /_sandbox/health`` -> ``{"status": "ok"}`` (what the launcher polls);
 * ``GET  /_sandbox/config`` -> every knob; ``POST /_sandbox/config`` with some knobs as a JSON object
   changes them and answers every knob (see ``sandbox.databricks.fault``);
-* ``GET  /_sandbox/stats`` -> requests seen by our routes and faults injected;
-* ``POST /_sandbox/reset`` -> knobs back to defaults, every store emptied (minilake's own state is
-  reset by its ``POST /_minilake/reset``);
+* ``GET  /_sandbox/stats`` -> API requests seen (per method and route template) and faults injected;
+* ``POST /_sandbox/reset`` -> knobs back to defaults, counters cleared, every store emptied
+  (minilake's own state is reset by its ``POST /_minilake/reset``);
 * ``POST /_sandbox/models/{full_name}/versions`` with optional ``source``, ``run_id``, ``comment``,
   ``status`` (default READY) -> the new ModelVersionInfo: how versions get registered here.
 """

@@ -22,7 +22,7 @@ import itertools
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from sandbox.databricks.fault import ApiError, Faults, not_found, read_json
 
@@ -35,7 +35,7 @@ def router(faults: Faults) -> APIRouter:
     # coroutine; neither has a public name, and the sandbox reuses both rather than copy them.
     from minilake.services import jobs as minilake_jobs
 
-    api = APIRouter(dependencies=[Depends(faults.inject)])
+    api = APIRouter()  # faults: server.py's FaultLayer
     repair_ids = itertools.count(1)
     background: set[asyncio.Task[None]] = set()
 

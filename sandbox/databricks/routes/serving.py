@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from sandbox.databricks.fault import Faults, already_exists, conflict, invalid, not_found, read_json
 from sandbox.databricks.routes.models import ModelRegistry
@@ -515,8 +515,8 @@ class EndpointStore:
 
 
 def router(store: EndpointStore, faults: Faults) -> APIRouter:
-    """The serving-endpoint routes over ``store``, with ``faults`` applied to each request."""
-    api = APIRouter(prefix="/api/2.0/serving-endpoints", dependencies=[Depends(faults.inject)])
+    """The serving-endpoint routes over ``store`` (faults: the server's ``FaultLayer``)."""
+    api = APIRouter(prefix="/api/2.0/serving-endpoints")  # faults: server.py's FaultLayer
 
     @api.post("")
     async def create_serving_endpoint(request: Request) -> dict:
