@@ -30,13 +30,6 @@ import requests
 from airflow.sdk import BaseHook
 from databricks.sdk import AccountClient
 from databricks.sdk.config import Config
-from databricks.sdk.errors import (
-    BadRequest,
-    NotFound,
-    PermissionDenied,
-    ResourceConflict,
-    Unauthenticated,
-)
 from databricks.sdk.errors.base import DatabricksError
 from databricks.sdk.service.provisioning import (
     CreateCredentialAwsCredentials,
@@ -61,14 +54,12 @@ from platform_ops.core.workspace_objects import (
     object_id,
 )
 from platform_ops.exceptions import (
-    AccessDeniedError,
     ConfigError,
     ExternalServiceError,
     InvalidRequestError,
-    ResourceConflictError,
-    ResourceNotFoundError,
     TransientServiceError,
 )
+from platform_ops.hooks import databricks_client
 
 SERVICE = "Databricks account API"
 VALIDATION_FAILURE = re.compile(r"Failed credential(?:\(s\)|s)? validation checks", re.IGNORECASE)
@@ -76,44 +67,8 @@ OnId = Callable[[str, str, str], None]
 
 
 def translate(exc: BaseException, operation: str) -> ExternalServiceError:
-    """The :mod:`platform_ops.exceptions` error for an SDK or transport exception."""
-    if isinstance(exc, ExternalServiceError):
-        return exc
-    message = str(exc) or type(exc).__name__
-    kinds: tuple[
-        tuple[type[BaseException] | tuple[type[BaseException], ...], type[ExternalServiceError]], ...
-    ] = (
-        (NotFound, ResourceNotFoundError),
-        (ResourceConflict, ResourceConflictError),
-        ((PermissionDenied, Unauthenticated), AccessDeniedError),
-        (BadRequest, InvalidRequestError),
-        ((requests.ConnectionError, requests.Timeout, TimeoutError), TransientServiceError),
-        (ValueError, AccessDeniedError),  # the SDK's own authentication failures
-    )
-    for sdk_type, ours in kinds:
-        if isinstance(exc, sdk_type):
-            return ours(SERVICE, operation, message)
-    if isinstance(exc, DatabricksError) and _is_transient(exc):
-        return TransientServiceError(SERVICE, operation, message)
-    if isinstance(exc, DatabricksError):
-        return InvalidRequestError(SERVICE, operation, message)
-    return TransientServiceError(SERVICE, operation, message)
-
-
-def _is_transient(exc: DatabricksError) -> bool:
-    return exc.error_code in {
-        "TOO_MANY_REQUESTS",
-        "TEMPORARILY_UNAVAILABLE",
-        "INTERNAL_ERROR",
-        "DEADLINE_EXCEEDED",
-        "REQUEST_LIMIT_EXCEEDED",
-        "RESOURCE_EXHAUSTED",
-    } or type(exc).__name__ in {
-        "TooManyRequests",
-        "TemporarilyUnavailable",
-        "InternalError",
-        "DeadlineExceeded",
-    }
+    """The :mod:`platform_ops.exceptions` error for an SDK or transport exception of the account API."""
+    return databricks_client.translate(exc, operation, SERVICE)
 
 
 def is_validation_failure(exc: BaseException) -> bool:

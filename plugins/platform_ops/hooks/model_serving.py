@@ -28,25 +28,11 @@ from typing import Any
 from airflow.providers.databricks.hooks.databricks import DatabricksHook
 from airflow.sdk import BaseHook
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.credentials_provider import CredentialsProvider, CredentialsStrategy
-from databricks.sdk.errors import (
-    BadRequest,
-    InternalError,
-    NotFound,
-    PermissionDenied,
-    ResourceConflict,
-    TemporarilyUnavailable,
-    TooManyRequests,
-    Unauthenticated,
-)
-from databricks.sdk.errors.base import DatabricksError
 from databricks.sdk.service.serving import (
     AutoCaptureConfigInput,
     EndpointCoreConfigInput,
     ServedEntityInput,
 )
-from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import Timeout as RequestsTimeout
 
 from platform_ops.core.model_serving import Plan, is_transient_status
 from platform_ops.exceptions import (
@@ -57,21 +43,7 @@ from platform_ops.exceptions import (
     ResourceNotFoundError,
     TransientServiceError,
 )
-
-SERVICE = "Databricks"
-
-_BY_SDK_ERROR: tuple[tuple[type[Exception], type[ExternalServiceError]], ...] = (
-    (NotFound, ResourceNotFoundError),
-    (ResourceConflict, ResourceConflictError),
-    (PermissionDenied, AccessDeniedError),
-    (Unauthenticated, AccessDeniedError),
-    (BadRequest, InvalidRequestError),
-    (TooManyRequests, TransientServiceError),
-    (TemporarilyUnavailable, TransientServiceError),
-    (InternalError, TransientServiceError),
-    (RequestsConnectionError, TransientServiceError),
-    (RequestsTimeout, TransientServiceError),
-)
+from platform_ops.hooks.databricks_client import SERVICE, translated, workspace_client, workspace_url
 
 
 def _by_status(status: int | None) -> type[ExternalServiceError]:
@@ -84,35 +56,6 @@ def _by_status(status: int | None) -> type[ExternalServiceError]:
     if status == 400:
         return InvalidRequestError
     return TransientServiceError if is_transient_status(status) else ExternalServiceError
-
-
-@contextmanager
-def translated(operation: str) -> Iterator[None]:
-    """Raise the SDK's errors of ``operation`` as the package's service errors (same message)."""
-    try:
-        yield
-    except (DatabricksError, RequestsConnectionError, RequestsTimeout) as exc:
-        for sdk_error, ours in _BY_SDK_ERROR:
-            if isinstance(exc, sdk_error):
-                raise ours(SERVICE, operation, str(exc)) from exc
-        raise ExternalServiceError(SERVICE, operation, str(exc)) from exc
-
-
-class _FromConnection(CredentialsStrategy):
-    """The SDK's credentials, from the Databricks provider's hook (token refresh included)."""
-
-    def __init__(self, provider: DatabricksHook) -> None:
-        self.provider = provider
-
-    def auth_type(self) -> str:
-        return "airflow-databricks-connection"
-
-    def __call__(self, cfg: Any) -> CredentialsProvider:
-        def headers() -> dict[str, str]:
-            # The provider has no public token getter; _get_token is what its own calls use.
-            return {"Authorization": f"Bearer {self.provider._get_token(raise_error=True)}"}
-
-        return headers
 
 
 class ModelServingHook(BaseHook):
@@ -136,15 +79,12 @@ class ModelServingHook(BaseHook):
     @cached_property
     def host(self) -> str:
         """The workspace URL, as the provider builds it (its host, the connection's schema and port)."""
-        provider = self.provider_hook
-        conn = provider.databricks_conn
-        port = f":{conn.port}" if conn.port else ""
-        return f"{conn.schema or 'https'}://{provider.host}{port}"
+        return workspace_url(self.provider_hook)
 
     @cached_property
     def client(self) -> WorkspaceClient:
         """The SDK's client, authenticated by the provider's hook on every request."""
-        return WorkspaceClient(host=self.host, credentials_strategy=_FromConnection(self.provider_hook))
+        return workspace_client(self.provider_hook)
 
     def get_conn(self) -> WorkspaceClient:
         """The SDK's client."""
