@@ -181,6 +181,21 @@ def test_types_identified_by_name_have_no_marker() -> None:
     assert p.marker == f"{WS}:0101-ui"
 
 
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"source_workspace_id": " "}, "source_workspace_id"),
+        ({"roots": ("Users",)}, "roots"),
+        ({"roots": ()}, "roots"),
+        ({"export_limit_bytes": 0}, "export_limit_bytes"),
+    ],
+)
+def test_a_bad_context_names_the_field(overrides: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        ctx(**overrides)
+    assert err.value.field == field
+
+
 def test_prepare_refuses_an_unknown_type() -> None:
     with pytest.raises(ConfigError) as err:
         prepare("mounts", {}, ctx())
@@ -703,6 +718,20 @@ def test_job_cluster_pool_and_policy_must_be_in_the_target() -> None:
     assert "job_clusters[jc].new_cluster.instance_pool_id pool-x" in p.reason
 
 
+def test_a_job_with_no_room_for_the_marker_tag_is_blocked() -> None:
+    full = {f"t{i}": "v" for i in range(dr.JOB_TAG_LIMIT)}
+    p = prepare("jobs", job(28, [nb_task("a")], tags=full), ctx())
+    assert p.outcome is Outcome.BLOCKED
+    assert "tags has 25 tags" in p.reason
+    assert "job-28" in p.reason
+    # a source re-marked earlier (its own dr_source tag) still fits
+    fits = {**{f"t{i}": "v" for i in range(dr.JOB_TAG_LIMIT - 1)}, dr.MARKER_KEY: "old"}
+    p = prepare("jobs", job(28, [nb_task("a")], tags=fits), ctx())
+    assert p.spec is not None
+    assert len(p.spec["tags"]) == dr.JOB_TAG_LIMIT
+    assert p.spec["tags"][dr.MARKER_KEY] == f"{WS}:28"
+
+
 def test_a_bundle_managed_job_is_filtered() -> None:
     deployment = {"kind": "BUNDLE", "metadata_file_path": "/Users/a/.bundle/x/metadata.json"}
     p = prepare("jobs", job(25, [nb_task("a")], deployment=deployment), ctx())
@@ -879,6 +908,26 @@ def test_permissions_are_set_on_the_target_object() -> None:
     assert p.source_id == "jobs/11"
     assert p.spec == {"object_type": "jobs", "object_id": "911", "access_control_list": dr.acl_entries(src)}
     assert dr.canonical("permissions", p.spec) == dr.canonical("permissions", src)
+    # the target's own permissions response after the PUT: other object type spelling and id, an inherited
+    # admins entry, display names
+    response = {
+        "object_id": "/jobs/911",
+        "object_type": "job",
+        "access_control_list": [
+            {
+                "group_name": "admins",
+                "all_permissions": [{"permission_level": "CAN_MANAGE", "inherited": True}],
+            },
+            *(
+                {k: v for k, v in e.items() if k != "permission_level"}
+                | {"display_name": "x", "all_permissions": [{"permission_level": e["permission_level"]}]}
+                for e in reversed(p.spec["access_control_list"])
+            ),
+        ],
+    }
+    assert dr.content_hash("permissions", response) == dr.content_hash("permissions", src)
+    response["access_control_list"].pop()
+    assert dr.content_hash("permissions", response) != dr.content_hash("permissions", src)
 
 
 def test_permissions_of_an_object_not_migrated_are_not_set() -> None:

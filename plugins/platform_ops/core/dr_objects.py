@@ -143,6 +143,8 @@ POLICY_CREATE_FIELDS = frozenset(
 GLOBAL_INIT_SCRIPT_FIELDS = frozenset({"name", "script", "enabled", "position"})
 MIGRATED_CLUSTER_SOURCES = ("UI", "API")
 PAUSED = "PAUSED"
+# The Jobs API keeps at most this many tags on a job; the marker needs one of them.
+JOB_TAG_LIMIT = 25
 UNPAUSED = "UNPAUSED"
 # Reference maps a job may need (source id -> target id), given as parameters.
 REFERENCE_KINDS = ("warehouses", "pipelines", "notification_destinations", "queries", "alerts", "dashboards")
@@ -197,6 +199,21 @@ class Context:
     roots: tuple[str, ...] = ("/Users", "/Shared")
     export_limit_bytes: int = 10 * 1024 * 1024
     secret_values: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not str(self.source_workspace_id).strip():
+            raise ConfigError("source_workspace_id", "empty", "pass the source workspace's numeric id")
+        bad = [r for r in self.roots if not isinstance(r, str) or not r.startswith("/")]
+        if not self.roots or bad:
+            raise ConfigError(
+                "roots",
+                f"{bad or 'no roots'} is not a list of absolute workspace paths",
+                "give folders such as /Users and /Shared",
+            )
+        if self.export_limit_bytes <= 0:
+            raise ConfigError(
+                "export_limit_bytes", f"{self.export_limit_bytes} is not positive", "give a byte count"
+            )
 
 
 @dataclass(frozen=True)
@@ -500,7 +517,8 @@ def _canonical_libraries(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _canonical_permissions(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {"object_type": obj.get("object_type"), "access_control_list": acl_entries(obj)}
+    # the object's type and id differ between the item and a permissions response (jobs/11 vs job, /jobs/911)
+    return {"access_control_list": acl_entries(obj)}
 
 
 _CANONICAL: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
@@ -936,7 +954,7 @@ def _prepare_libraries(source: Mapping[str, Any], ctx: Context) -> Prepared:
             source,
             ctx,
             Outcome.FILTERED,
-            reason=f"cluster_libraries {cid}: cluster filtered ({why})",
+            reason=f"cluster_libraries {cid}: cluster_id {cid} is not migrated ({why})",
         )
     target = (ctx.id_map.get("clusters") or {}).get(cid)
     if target is None:
@@ -974,6 +992,12 @@ def _prepare_job(source: Mapping[str, Any], ctx: Context) -> Prepared:
         outcome = Outcome.SKIPPED if ctx.skip_blocked_jobs else Outcome.BLOCKED
         reason = f"jobs {name}: " + "; ".join(resolver.problems)
         return _result("jobs", source, ctx, outcome, reason=reason, pause_status=pause)
+    tags = {k for k in settings.get("tags") or {} if k != MARKER_KEY}
+    if len(tags) >= JOB_TAG_LIMIT:
+        reason = (
+            f"jobs {name}: tags has {len(tags)} tags, the API's limit (remove one: {MARKER_KEY} needs it)"
+        )
+        return _result("jobs", source, ctx, Outcome.BLOCKED, reason=reason, pause_status=pause)
     marker = marker_value(ctx.source_workspace_id, source_id("jobs", source))
     spec = set_marker("jobs", with_pause(settings, PAUSED), marker)
     return _result("jobs", source, ctx, Outcome.MIGRATE, spec, pause_status=pause)
@@ -1002,7 +1026,7 @@ def _prepare_permissions(source: Mapping[str, Any], ctx: Context) -> Prepared:
             source,
             ctx,
             Outcome.FILTERED,
-            reason=f"{label}: the object is not migrated ({why})",
+            reason=f"{label}: object_id {sid} is not migrated ({why})",
         )
     target = (ctx.id_map.get(base) or {}).get(sid)
     if target is None:
