@@ -686,6 +686,29 @@ def test_a_task_on_an_unknown_cluster_blocks_the_job() -> None:
             "task 's'.sql_task.alert.subscriptions[0].destination_id dest-x",
         ),
         (
+            {
+                "task_key": "at",
+                "alert_task": {"alert_id": "al", "subscribers": [{"destination_id": "dest-x"}]},
+            },
+            "task 'at'.alert_task.subscribers[0].destination_id dest-x",
+        ),
+        (
+            {
+                "task_key": "dt",
+                "dashboard_task": {
+                    "dashboard_id": "db-x",
+                    "subscription": {
+                        "subscribers": [{"user_name": "a@x.com"}, {"destination_id": "dest-src"}]
+                    },
+                },
+            },
+            "task 'dt'.dashboard_task.dashboard_id db-x",
+        ),
+        (
+            {"task_key": "dbt", "dbt_task": {"commands": ["dbt run"], "warehouse_id": "wh-x"}},
+            "dbt_task.warehouse_id wh-x",
+        ),
+        (
             {"task_key": "j", "new_cluster": {"policy_id": "pol-x"}, "notebook_task": {}},
             "task 'j'.new_cluster.policy_id pol-x",
         ),
@@ -703,6 +726,34 @@ def test_every_unresolved_reference_blocks_the_job_naming_it(task: dict[str, Any
     p = prepare("jobs", job(23, [task]), ctx(references=refs))
     assert p.outcome is Outcome.BLOCKED
     assert named in p.reason
+
+
+def test_sql_subscriptions_and_dashboards_get_target_ids() -> None:
+    refs = {**ctx().references, "dashboards": {"db-1": "db-9"}, "alerts": {"al-1": "al-9"}}
+    tasks = [
+        {
+            "task_key": "dt",
+            "dashboard_task": {
+                "dashboard_id": "db-1",
+                "warehouse_id": "wh-src",
+                "subscription": {"subscribers": [{"user_name": "a@x.com"}, {"destination_id": "dest-src"}]},
+            },
+        },
+        {
+            "task_key": "at",
+            "alert_task": {"alert_id": "al-1", "subscribers": [{"destination_id": "dest-src"}]},
+        },
+    ]
+    p = prepare("jobs", job(29, tasks), ctx(references=refs))
+    assert p.spec is not None, p.reason
+    dash, alert = p.spec["tasks"]
+    assert dash["dashboard_task"]["dashboard_id"] == "db-9"
+    assert dash["dashboard_task"]["warehouse_id"] == "wh-tgt"
+    assert dash["dashboard_task"]["subscription"]["subscribers"] == [
+        {"user_name": "a@x.com"},
+        {"destination_id": "dest-tgt"},
+    ]
+    assert alert["alert_task"] == {"alert_id": "al-9", "subscribers": [{"destination_id": "dest-tgt"}]}
 
 
 def test_job_cluster_pool_and_policy_must_be_in_the_target() -> None:

@@ -14,12 +14,18 @@ Identity: a created object carries :func:`marker_value` of its source (a custom 
 a job tag, a last line of a policy description or of a global init script); :func:`marker_of` reads it
 back. Secret scopes and workspace objects are identified by their name/path (``IDENTITY_BY_NAME``).
 
-Additions to the shared interface: ``IDENTITY_BY_NAME``, ``PERMISSION_OBJECT_TYPES``,
-``CLUSTER_CREATE_FIELDS`` / ``POOL_CREATE_FIELDS`` / ``POLICY_CREATE_FIELDS``, :func:`object_name`,
-:func:`set_marker`, :func:`job_cycles`, :func:`run_job_targets`, :func:`spec_principals`, and reference maps
-``queries``, ``alerts`` and ``dashboards`` next to ``warehouses``, ``pipelines`` and
-``notification_destinations``. A policy created from a policy family WITH overrides is migrated (it is a
-workspace's own policy); only the families' own instances and the default policies are filtered.
+A permissions item for :func:`prepare` is ``{"object_type", "object_id", "access_control_list"}``: the
+object's type (one of ``PERMISSION_OBJECT_TYPES``, or notebooks/directories/files), its SOURCE id (the path
+for workspace objects) looked up in ``Context.id_map``, and the source's permissions response.
+
+Additions to the shared interface: ``IDENTITY_BY_NAME``, ``PERMISSION_OBJECT_TYPES``, ``REFERENCE_KINDS``,
+``JOB_TAG_LIMIT``, ``CLUSTER_CREATE_FIELDS`` / ``POOL_CREATE_FIELDS`` / ``POLICY_CREATE_FIELDS``,
+:func:`object_name`, :func:`set_marker`, :func:`job_cycles`, :func:`run_job_targets`,
+:func:`spec_principals`; reference maps ``queries``, ``alerts`` and ``dashboards`` next to ``warehouses``,
+``pipelines`` and ``notification_destinations``; :class:`Context` refuses relative roots, a non-positive
+export limit and an empty workspace id. One rule differs from the first outline: a policy created from a
+policy family WITH overrides is migrated (it is a workspace's own policy, created with the family id and
+the overrides); default policies and a family's plain instance are filtered.
 """
 
 from __future__ import annotations
@@ -603,12 +609,21 @@ def _walk_notifications(holder: Mapping[str, Any], where: str, visit: _RefVisito
 
 
 def _walk_subscriptions(block: Any, where: str, visit: _RefVisitor) -> None:
+    """Notification destinations of SQL alert/dashboard subscriptions (three spellings in the API)."""
     if not isinstance(block, dict):
         return
-    subscriptions = block.get("subscriptions") or (block.get("subscription") or {}).get("subscribers") or []
-    subscriptions = subscriptions + (block.get("subscribers") or [])
-    for i, sub in enumerate(subscriptions):
-        _swap(sub, "destination_id", "notification_destinations", f"{where}.subscriptions[{i}]", visit)
+    subscription = block.get("subscription")
+    lists = [
+        ("subscriptions", block.get("subscriptions")),  # sql_task.alert / sql_task.dashboard
+        ("subscribers", block.get("subscribers")),  # alert_task
+        (
+            "subscription.subscribers",
+            subscription.get("subscribers") if isinstance(subscription, dict) else None,
+        ),
+    ]
+    for label, items in lists:
+        for i, sub in enumerate(items or []):
+            _swap(sub, "destination_id", "notification_destinations", f"{where}.{label}[{i}]", visit)
 
 
 def _walk_task(task: dict[str, Any], where: str, visit: _RefVisitor) -> None:
