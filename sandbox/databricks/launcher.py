@@ -7,6 +7,8 @@ from envs/minilake; this module spawns it on a free 127.0.0.1 port and talks to 
     w = sandbox.client()                    # databricks-sdk WorkspaceClient
     sandbox.configure(deploy_seconds=0.3)   # knobs, see sandbox/databricks/fault.py
     sandbox.add_model_version("main.ml.churn")
+    sandbox.seed_cluster({"cluster_name": "etl", "spark_version": "15.4.x-scala2.12",
+                          "cluster_source": "JOB"})
     os.environ["AIRFLOW_CONN_DATABRICKS_DEFAULT"] = sandbox.connection()
     sandbox.stop()
 """
@@ -139,6 +141,12 @@ class DatabricksSandbox:
         ``status``); returns its ModelVersionInfo as a dict."""
         path = f"/_sandbox/models/{urllib.parse.quote(full_name, safe='')}/versions"
         return dict(self._call("POST", path, fields))
+
+    def seed_cluster(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Create a cluster as a workspace would show it, whatever made it: ``spec`` is a cluster spec
+        plus ``cluster_source`` (UI, API, JOB, PIPELINE, MODELS, SQL, ...; default UI) and ``state``
+        (default TERMINATED); returns the cluster as ``clusters/get`` answers it."""
+        return dict(self._call("POST", "/_sandbox/clusters", spec))
 
     def configure_accounts(self, **knobs: Any) -> dict[str, Any]:
         """Set the account API's knobs (see sandbox/databricks/routes/accounts.py); returns them all."""

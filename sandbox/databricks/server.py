@@ -10,6 +10,11 @@ puts its own routers in front of that catch-all:
 * ``routes.accounts``: the account API (credentials, storage, VPC endpoints, networks, private
   access settings, workspaces) with workspace and endpoint lifecycles and their own knobs;
 * ``routes.jobs``: the jobs run repair minilake lacks (the provider's ``repair_run``);
+* ``routes.clusters``: clusters keeping every field (``cluster_source``, init scripts, access mode,
+  cloud attributes), list paging, the libraries API, and ``/_sandbox/clusters`` seeding;
+* ``routes.job_settings``: job references checked on create/reset/update, list paging, and
+  ``jobs/get`` paging its tasks over 100;
+* ``routes.workspace``: the workspace export size limit (``export_limit_bytes``), and ``/Shared``;
 * ``routes.admin``: ``/_sandbox`` knobs (``fault``), reset, health, and model-version seeding;
 * ``fault.FaultLayer`` (middleware): latency and faults on every ``/api/`` request, minilake's
   included, and request counts per route; ``fault.WorkspaceIdentity`` (middleware): the workspace
@@ -38,7 +43,17 @@ import uvicorn
 from fastapi import FastAPI
 
 from sandbox.databricks.fault import FaultLayer, Faults, WorkspaceIdentity, install_error_handler
-from sandbox.databricks.routes import accounts, admin, discovery, jobs, models, serving
+from sandbox.databricks.routes import (
+    accounts,
+    admin,
+    clusters,
+    discovery,
+    job_settings,
+    jobs,
+    models,
+    serving,
+    workspace,
+)
 
 # minilake settings the sandbox needs unless the caller chose otherwise: jobs run as local
 # subprocesses (no Docker), and no embedded JupyterLab.
@@ -123,6 +138,8 @@ def create_app(state_dir: str | Path, workspace_id: str | None = None) -> FastAP
     registry = models.ModelRegistry(state_dir, USER_NAME)
     endpoints = serving.EndpointStore(registry, faults, USER_NAME)
     account_store = accounts.AccountStore()
+    cluster_extras = clusters.ClusterExtras()
+    workspace.ensure_shared(state_dir / "minilake")
     _put_first(
         app,
         [
@@ -130,6 +147,9 @@ def create_app(state_dir: str | Path, workspace_id: str | None = None) -> FastAP
             models.router(registry, faults),
             accounts.router(account_store, faults),
             jobs.router(faults),
+            clusters.router(cluster_extras),
+            job_settings.router(cluster_extras),
+            workspace.router(faults),
             admin.router(faults, registry, [registry.reset, endpoints.reset, account_store.reset]),
             discovery.router(workspace_id),
         ],
@@ -142,6 +162,7 @@ def create_app(state_dir: str | Path, workspace_id: str | None = None) -> FastAP
         registry=registry,
         endpoints=endpoints,
         accounts=account_store,
+        clusters=cluster_extras,
     )
     return app
 

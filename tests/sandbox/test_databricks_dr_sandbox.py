@@ -6,13 +6,16 @@ with default knobs and cleared counters; minilake's own objects are left to each
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import time
 import urllib.error
 import urllib.request
 import uuid
 
 import pytest
+from databricks.sdk.service import compute
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +131,265 @@ def test_stats_count_requests_per_method_and_route_template(primary):
     assert stats["by_method"]["GET"] == stats["requests"] >= 3
     assert stats["by_route"]["GET /api/2.0/permissions/{object_type}/{object_id}"] == 2
     assert stats["writes"] == 0
+
+
+SPARK = "15.4.x-scala2.12"
+
+
+def test_clusters_keep_what_minilake_drops_and_seeded_clusters_keep_their_source(primary):
+    w = primary.client()
+    init = [{"workspace": {"destination": "/Shared/init.sh"}}]
+    status, body, _ = raw(
+        primary,
+        "POST",
+        "/api/2.1/clusters/create",
+        {
+            "cluster_name": "kept",
+            "spark_version": SPARK,
+            "num_workers": 1,
+            "init_scripts": init,
+            "data_security_mode": "SINGLE_USER",
+            "single_user_name": "someone@example.com",
+            "aws_attributes": {"availability": "SPOT"},
+        },
+    )
+    assert status == 200
+    created = w.clusters.get(body["cluster_id"])
+    assert created.cluster_source.value == "API"
+    assert created.init_scripts[0].workspace.destination == "/Shared/init.sh"
+    assert created.data_security_mode.value == "SINGLE_USER"
+    assert created.aws_attributes.availability.value == "SPOT"
+
+    job_cluster = primary.seed_cluster(
+        {"cluster_name": "job-run", "spark_version": SPARK, "cluster_source": "JOB"}
+    )
+    pipeline = primary.seed_cluster(
+        {"cluster_name": "dlt", "spark_version": SPARK, "cluster_source": "PIPELINE", "state": "RUNNING"}
+    )
+    sources = {c.cluster_id: c.cluster_source.value for c in w.clusters.list()}
+    assert sources[job_cluster["cluster_id"]] == "JOB"
+    assert sources[pipeline["cluster_id"]] == "PIPELINE"
+    assert w.clusters.get(pipeline["cluster_id"]).state.value == "RUNNING"
+    assert w.clusters.get(job_cluster["cluster_id"]).state.value == "TERMINATED"
+    with pytest.raises(RuntimeError, match="cluster_source"):
+        primary.seed_cluster({"spark_version": SPARK, "cluster_source": "NOPE"})
+    with pytest.raises(RuntimeError, match="Instance pool no-pool does not exist"):
+        primary.seed_cluster({"spark_version": SPARK, "instance_pool_id": "no-pool"})
+
+    from databricks.sdk.errors import InvalidParameterValue
+
+    with pytest.raises(InvalidParameterValue, match="driver_instance_pool_id"):
+        w.clusters.create(spark_version=SPARK, cluster_name="x", driver_instance_pool_id="no-pool")
+
+
+def test_cluster_list_is_paged_and_the_sdk_follows_the_pages(primary):
+    w = primary.client()
+    made = {
+        primary.seed_cluster({"cluster_name": f"p{i}", "spark_version": SPARK})["cluster_id"]
+        for i in range(7)
+    }
+    first = w.api_client.do("GET", "/api/2.1/clusters/list", query={"page_size": 3})
+    assert len(first["clusters"]) == 3
+    assert first["next_page_token"]
+    everything = {c.cluster_id for c in w.clusters.list(page_size=3)}
+    assert made <= everything
+    pages = primary.stats()["by_route"]["GET /api/2.1/clusters/list"]
+    assert pages >= 1 + len(everything) // 3  # the first call plus one per page
+    status, body, _ = raw(primary, "GET", "/api/2.1/clusters/list?page_token=bogus")
+    assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    assert len(w.api_client.do("GET", "/api/2.1/clusters/list", query={"page_size": 500})["clusters"]) <= 100
+    only_jobs = list(
+        w.clusters.list(filter_by=compute.ListClustersFilterBy(cluster_sources=[compute.ClusterSource.JOB]))
+    )
+    assert all(c.cluster_source == compute.ClusterSource.JOB for c in only_jobs)
+
+
+def test_libraries_api(primary):
+    w = primary.client()
+    running = primary.seed_cluster({"cluster_name": "libs", "spark_version": SPARK, "state": "RUNNING"})[
+        "cluster_id"
+    ]
+    stopped = primary.seed_cluster({"cluster_name": "libs-off", "spark_version": SPARK})["cluster_id"]
+    pypi = compute.Library(pypi=compute.PythonPyPiLibrary(package="requests==2.32.3"))
+    jar = compute.Library(jar="/Volumes/main/libs/a.jar")
+    w.libraries.install(running, [pypi, jar])
+    w.libraries.install(running, [pypi])  # already there: nothing changes
+    w.libraries.install(stopped, [pypi])
+    statuses = list(w.libraries.cluster_status(running))
+    assert [(s.library.as_dict(), s.status.value) for s in statuses] == [
+        (pypi.as_dict(), "INSTALLED"),
+        (jar.as_dict(), "INSTALLED"),
+    ]
+    assert [s.status.value for s in w.libraries.cluster_status(stopped)] == ["PENDING"]
+    every = {s.cluster_id: len(s.library_statuses) for s in w.libraries.all_cluster_statuses()}
+    assert (every[running], every[stopped]) == (2, 1)
+
+    w.libraries.uninstall(running, [jar])
+    assert [s.status.value for s in w.libraries.cluster_status(running)] == [
+        "INSTALLED",
+        "UNINSTALL_ON_RESTART",
+    ]
+    w.libraries.uninstall(stopped, [pypi])
+    assert list(w.libraries.cluster_status(stopped)) == []
+
+    from databricks.sdk.errors import InvalidParameterValue
+
+    with pytest.raises(InvalidParameterValue, match="Cluster no-such-cluster does not exist"):
+        w.libraries.install("no-such-cluster", [pypi])
+    status, body, _ = raw(
+        primary, "POST", "/api/2.0/libraries/install", {"cluster_id": running, "libraries": [{}]}
+    )
+    assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+
+
+def job_count(primary) -> int:
+    return len(list(primary.client().jobs.list()))
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"tasks": [{"task_key": "t", "existing_cluster_id": "gone-1"}]}, "tasks[t].existing_cluster_id"),
+        ({"existing_cluster_id": "gone-2"}, "existing_cluster_id: Cluster gone-2"),
+        (
+            {
+                "job_clusters": [
+                    {"job_cluster_key": "jc", "new_cluster": {"spark_version": SPARK, "policy_id": "p-x"}}
+                ]
+            },
+            "job_clusters[jc].new_cluster.policy_id",
+        ),
+        (
+            {
+                "tasks": [
+                    {"task_key": "t", "new_cluster": {"spark_version": SPARK, "instance_pool_id": "pool-x"}}
+                ]
+            },
+            "tasks[t].new_cluster.instance_pool_id",
+        ),
+        (
+            {
+                "job_clusters": [
+                    {"job_cluster_key": "jc", "new_cluster": {"driver_instance_pool_id": "pool-y"}}
+                ]
+            },
+            "driver_instance_pool_id: Instance pool pool-y",
+        ),
+        (
+            {"tasks": [{"task_key": "t", "run_job_task": {"job_id": 987654}}]},
+            "run_job_task.job_id: Job 987654",
+        ),
+    ],
+)
+def test_job_references_are_checked_on_create_reset_and_update(primary, settings, named):
+    from databricks.sdk.errors import InvalidParameterValue
+
+    w = primary.client()
+    before = job_count(primary)
+    status, body, _ = raw(primary, "POST", "/api/2.2/jobs/create", {"name": "refused", **settings})
+    assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    assert named in body["message"]
+    assert job_count(primary) == before  # nothing created
+
+    job_id = w.jobs.create(name=f"ok-{uuid.uuid4().hex[:6]}").job_id
+    for route, payload in (
+        ("reset", {"new_settings": {"name": "x", **settings}}),
+        ("update", {"new_settings": settings}),
+    ):
+        with pytest.raises(InvalidParameterValue, match=re.escape(named)):
+            w.api_client.do("POST", f"/api/2.2/jobs/{route}", body={"job_id": job_id, **payload})
+    assert w.jobs.get(job_id).settings.name.startswith("ok-")  # unchanged
+
+
+def test_job_references_that_exist_are_accepted(primary):
+    w = primary.client()
+    cluster_id = primary.seed_cluster({"cluster_name": "shared", "spark_version": SPARK})["cluster_id"]
+    policy_id = w.cluster_policies.create(name=f"pol-{uuid.uuid4().hex[:6]}", definition="{}").policy_id
+    target = w.jobs.create(name="target").job_id
+    body = {
+        "name": "refs",
+        "job_clusters": [
+            {"job_cluster_key": "jc", "new_cluster": {"spark_version": SPARK, "policy_id": policy_id}}
+        ],
+        "tasks": [
+            {
+                "task_key": "a",
+                "existing_cluster_id": cluster_id,
+                "notebook_task": {"notebook_path": "/Shared/a"},
+            },
+            {"task_key": "b", "run_job_task": {"job_id": target}},
+        ],
+    }
+    status, created, _ = raw(primary, "POST", "/api/2.2/jobs/create", body)
+    assert status == 200
+    job = w.jobs.get(created["job_id"])
+    assert job.settings.tasks[0].existing_cluster_id == cluster_id
+    assert job.settings.tasks[1].run_job_task.job_id == target
+
+
+def test_jobs_list_is_paged_like_the_jobs_api(primary):
+    w = primary.client()
+    tag = uuid.uuid4().hex[:6]
+    for i in range(23):
+        w.jobs.create(name=f"paged-{tag}-{i}")
+    first = w.api_client.do("GET", "/api/2.2/jobs/list")
+    assert len(first["jobs"]) == 20  # the default limit
+    assert first["has_more"] is True
+    assert first["next_page_token"]
+    assert "tasks" not in first["jobs"][0]["settings"]
+    second = w.api_client.do("GET", "/api/2.2/jobs/list", query={"page_token": first["next_page_token"]})
+    assert {j["job_id"] for j in second["jobs"]}.isdisjoint(j["job_id"] for j in first["jobs"])
+    assert second["prev_page_token"]
+    status, body, _ = raw(primary, "GET", "/api/2.2/jobs/list?limit=101")
+    assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    listed = [j.settings.name for j in w.jobs.list(limit=5)]  # the SDK follows every page
+    assert sum(n.startswith(f"paged-{tag}-") for n in listed) == 23
+    assert [j.settings.name for j in w.jobs.list(name=f"PAGED-{tag}-7")] == [f"paged-{tag}-7"]
+
+
+def test_jobs_get_pages_tasks_over_100_and_the_sdk_joins_them(primary):
+    w = primary.client()
+    tasks = [
+        {"task_key": f"t{i:03}", "notebook_task": {"notebook_path": f"/Shared/n{i}"}} for i in range(150)
+    ]
+    job_id = w.api_client.do("POST", "/api/2.2/jobs/create", body={"name": "wide", "tasks": tasks})["job_id"]
+    page = w.api_client.do("GET", "/api/2.2/jobs/get", query={"job_id": job_id})
+    assert len(page["settings"]["tasks"]) == 100
+    rest = w.api_client.do(
+        "GET", "/api/2.2/jobs/get", query={"job_id": job_id, "page_token": page["next_page_token"]}
+    )
+    assert len(rest["settings"]["tasks"]) == 50
+    assert "next_page_token" not in rest
+    assert [t.task_key for t in w.jobs.get(job_id).settings.tasks] == [t["task_key"] for t in tasks]
+
+    listed = w.api_client.do(
+        "GET", "/api/2.2/jobs/list", query={"expand_tasks": "true", "limit": 100, "name": "wide"}
+    )
+    (job,) = [j for j in listed["jobs"] if j["job_id"] == job_id]
+    assert (len(job["settings"]["tasks"]), job["has_more"]) == (100, True)
+    (full,) = [j for j in w.jobs.list(expand_tasks=True, name="wide") if j.job_id == job_id]
+    assert len(full.settings.tasks) == 150
+
+
+def test_export_size_limit_and_shared_root(primary):
+    from databricks.sdk.errors import DatabricksError
+    from databricks.sdk.service.workspace import ImportFormat, Language
+
+    w = primary.client()
+    assert w.workspace.get_status("/Shared").object_type.value == "DIRECTORY"
+    path = f"/Shared/big-{uuid.uuid4().hex[:6]}"
+    content = ("# Databricks notebook source\n" + "x = 1\n" * 400).encode()
+    w.workspace.import_(
+        path, content=base64.b64encode(content).decode(), format=ImportFormat.SOURCE, language=Language.PYTHON
+    )
+    assert base64.b64decode(w.workspace.export(path).content) == content
+    primary.configure(export_limit_bytes=1024)
+    with pytest.raises(DatabricksError) as refused:
+        w.workspace.export(path)
+    assert refused.value.error_code == "MAX_NOTEBOOK_SIZE_EXCEEDED"
+    assert f"{len(content)} > 1024" in str(refused.value)
+    status, body, _ = raw(primary, "GET", f"/api/2.0/workspace/export?path={path}&format=SOURCE")
+    assert (status, body["error_code"]) == (400, "MAX_NOTEBOOK_SIZE_EXCEEDED")
+    assert primary.configure()["export_limit_bytes"] == 1024
+    primary.configure(export_limit_bytes=10 * 1024 * 1024)
+    assert base64.b64decode(w.workspace.export(path).content) == content
