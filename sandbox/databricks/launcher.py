@@ -35,8 +35,10 @@ MINILAKE_ENV = {"MINILAKE_JOB_EXECUTOR": "subprocess", "MINILAKE_NOTEBOOK": "0"}
 
 
 class DatabricksSandbox:
-    """One sandbox server process: ``start()``, ``url``, ``token``, ``client()``, ``connection()``,
-    ``configure(**knobs)``, ``reset()``, ``stop()``; also a context manager."""
+    """One sandbox server process: ``start()``, ``url``, ``token``, ``workspace_id``, ``client()``,
+    ``connection()``, ``configure(**knobs)``, ``stats()``, ``seed_cluster(spec)``, ``reset()``,
+    ``stop()``; also a context manager. ``workspace_id`` (digits) is what the instance reports as
+    its workspace id (default: minilake's fixed one); give each instance of a pair its own."""
 
     def __init__(
         self, state_dir: str | Path, port: int | None = None, workspace_id: str | None = None
