@@ -429,6 +429,13 @@ def test_a_global_init_script_carries_its_marker_as_a_last_line() -> None:
     assert dr.content_hash("global_init_scripts", changed) != dr.content_hash("global_init_scripts", p.spec)
 
 
+def test_a_global_init_script_must_be_given_as_text() -> None:
+    with pytest.raises(ConfigError) as err:
+        prepare("global_init_scripts", {"script_id": "S1", "name": "proxy"}, ctx())
+    assert err.value.field == "global_init_scripts.script"
+    assert "proxy" in err.value.problem
+
+
 def test_secret_scope_keys_without_a_configured_value_need_one() -> None:
     src = {"name": "etl", "keys": ["db-password", "api-token", "storage-key"]}
     c = ctx(secret_values={"etl": frozenset({"api-token"})})
@@ -1212,3 +1219,25 @@ def test_content_hash_is_sha256_hex_of_canonical_json() -> None:
 
     text = json.dumps(dr.canonical("instance_pools", POOL), sort_keys=True, separators=(",", ":"))
     assert dr.content_hash("instance_pools", POOL) == hashlib.sha256(text.encode()).hexdigest()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    script=st.text("ab #\n", max_size=30),
+    enabled=st.booleans(),
+    position=st.integers(0, 5),
+)
+def test_init_script_hash_ignores_the_marker_line_and_server_fields(
+    script: str, enabled: bool, position: int
+) -> None:
+    src = {"script_id": "S9", "name": "s", "script": script, "enabled": enabled, "position": position}
+    p = prepare("global_init_scripts", src, ctx())
+    assert p.spec is not None
+    assert dr.marker_of("global_init_scripts", p.spec) == f"{WS}:S9"
+    target = {**p.spec, "script_id": "T1", "created_at": 5, "updated_by": "sp", "position": 0}
+    assert dr.content_hash("global_init_scripts", target) == dr.content_hash("global_init_scripts", src)
+    changed = {**target, "script": "echo changed\n" + target["script"]}
+    assert dr.content_hash("global_init_scripts", changed) != dr.content_hash("global_init_scripts", src)
+    assert dr.content_hash("global_init_scripts", {**target, "enabled": not enabled}) != dr.content_hash(
+        "global_init_scripts", src
+    )

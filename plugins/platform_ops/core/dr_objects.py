@@ -868,7 +868,12 @@ def _prepare_scope(source: Mapping[str, Any], ctx: Context) -> Prepared:
 
 def _prepare_script(source: Mapping[str, Any], ctx: Context) -> Prepared:
     spec = {k: source[k] for k in GLOBAL_INIT_SCRIPT_FIELDS if source.get(k) is not None}
-    _require("global_init_scripts", source, "script")
+    if not isinstance(source.get("script"), str):
+        raise ConfigError(
+            "global_init_scripts.script",
+            f"not text in global init script {source.get('name')!r}",
+            "decode the API's base64 script to text before preparing it",
+        )
     marker = marker_value(ctx.source_workspace_id, source_id("global_init_scripts", source))
     return _result(
         "global_init_scripts", source, ctx, Outcome.MIGRATE, set_marker("global_init_scripts", spec, marker)
