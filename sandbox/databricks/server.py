@@ -32,6 +32,7 @@ reaches it with ``WorkspaceClient(host=url, token=<any>, auth_type="pat")``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import tempfile
@@ -105,6 +106,32 @@ def _configure_minilake(state_dir: Path) -> None:
 
     settings.data_dir = data_dir
     settings.duckdb_extension_dir = ext_dir
+    _keep_terminations()
+
+
+def _keep_terminations() -> None:
+    """A cluster terminated while it starts stays terminated, as in Databricks.
+
+    minilake's delayed start flips a cluster to RUNNING whatever happened meanwhile, so a cluster
+    terminated while PENDING came back RUNNING a moment later.
+    """
+    from minilake.services import clusters as minilake_clusters
+
+    started = minilake_clusters._transition
+    if getattr(started, "keeps_terminations", False):
+        return
+
+    async def transition(cluster_id: str, delay_seconds: float, target_state: str) -> None:
+        if target_state != "RUNNING":
+            await started(cluster_id, delay_seconds, target_state)
+            return
+        await asyncio.sleep(delay_seconds)
+        cluster = minilake_clusters._state["clusters"].get(cluster_id)
+        if cluster is not None and cluster.get("state") not in ("TERMINATING", "TERMINATED"):
+            await started(cluster_id, 0, target_state)
+
+    transition.keeps_terminations = True  # type: ignore[attr-defined]
+    minilake_clusters._transition = transition
 
 
 def _put_first(app: FastAPI, routers: list[Any]) -> None:
