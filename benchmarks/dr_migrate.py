@@ -1,0 +1,496 @@
+"""Databricks DR migration: the DAG's tasks against the same objects copied one at a time.
+
+A primary sandbox workspace is seeded (sandbox/dr_seed.py: 400 notebooks, 40 clusters, 120 jobs, or
+2,000 / 100 / 300 with ``--large``; plus files, a policy, a pool, init scripts, a secret scope,
+libraries and ACLs); each run copies it into a fresh, empty secondary with ``latency_seconds`` (50 ms)
+on every request of both workspaces, then the same with 30% of requests answered 429 (Retry-After 1 s).
+
+* sequential: the classic regional-DR procedure (export/import each user folder's notebooks, create
+  each cluster from its config, recreate each job with remapped cluster ids and no schedule), corrected
+  so it completes and leaves a usable secondary: one object at a time through databricks-sdk; policies
+  (not built-in families) and pools (no idle instances) first so clusters can reference them; clusters
+  allow-listed to UI/API sources and to the fields the create API takes, policy and pool ids remapped,
+  each terminated right after its create; the libraries API per cluster; jobs paged to the end, each
+  read with its full task list, bundle-managed ones skipped, job- and task-level cluster ids,
+  job-cluster policy/pool ids and run-job ids remapped, every schedule / continuous / trigger PAUSED;
+  non-inherited ACLs; a marker on every object it creates (as the DAG does) so duplicates are counted
+  the same way. The SDK retries 429s itself, honouring Retry-After.
+* dag: the DAG ``databricks_dr_migrate`` run with ``airflow dags test`` (dry_run false), its tasks
+  reading and writing through the DR hook (one adaptive limiter per workspace, a thread pool per
+  object type). Its wall time includes Airflow's start-up and DAG parsing.
+
+Requests are the sandboxes' own counts (``/_sandbox/stats``, both workspaces). Duplicates: target
+objects sharing a marker, plus markers missing compared with what the seed says is eligible.
+Under 429s the sequential procedure sleeps Retry-After (1 s) on every 429, one request at a time: at
+the default sizes that is most of an hour, so it runs only with ``--sequential-429``.
+Figures, not assertions. Last line: speedup (no faults), the 429 run, duplicates.
+Run with the benchmark environment:
+.venv-bench/bin/python benchmarks/dr_migrate.py [--large | --quick] [--sequential-429]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = REPO / "benchmarks" / ".work" / "dr_migrate"
+sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+
+PRIMARY_ID, SECONDARY_ID = "5100000000000001", "5100000000000002"
+LATENCY = 0.05
+SIZES = {"default": (400, 40, 120), "large": (2000, 100, 300), "quick": (40, 8, 16)}
+MARKER_KEY = "dr_source"
+DAG_ID = "databricks_dr_migrate"
+DAG_FILE = REPO / "dags" / "databricks_dr_migrate.py"
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+def marker(ws: str, source_id: str) -> str:
+    return f"{ws}:{source_id}"
+
+
+# -- the sequential procedure -------------------------------------------------------------------------------
+CLUSTER_FIELDS = (
+    "cluster_name", "spark_version", "node_type_id", "driver_node_type_id", "num_workers", "autoscale",
+    "spark_conf", "spark_env_vars", "custom_tags", "cluster_log_conf", "init_scripts",
+    "autotermination_minutes",
+    "enable_elastic_disk", "instance_pool_id", "driver_instance_pool_id", "policy_id", "data_security_mode",
+    "single_user_name", "aws_attributes", "azure_attributes", "gcp_attributes", "runtime_engine",
+    "ssh_public_keys", "docker_image", "enable_local_disk_encryption", "apply_policy_default_values",
+)  # fmt: skip
+
+
+class Sequential:
+    """The corrected one-at-a-time procedure (see the module docstring)."""
+
+    def __init__(self, src: Any, dst: Any, roots: tuple[str, ...] = ("/Users", "/Shared")) -> None:
+        self.src, self.dst, self.roots = src, dst, roots
+        self.ws = str(src.get_workspace_id())
+        self.ids: dict[str, dict[str, str]] = {}
+        self.skipped: Counter[str] = Counter()
+
+    def run(self) -> Counter[str]:
+        for step in (
+            self.policies, self.pools, self.init_scripts, self.scopes, self.workspace,
+            self.clusters, self.libraries, self.jobs, self.permissions,
+        ):  # fmt: skip
+            step()
+        return Counter({kind: len(ids) for kind, ids in self.ids.items()})
+
+    def _done(self, kind: str, source_id: Any, target_id: Any) -> None:
+        self.ids.setdefault(kind, {})[str(source_id)] = str(target_id)
+
+    def policies(self) -> None:
+        for p in self.src.cluster_policies.list():
+            if p.policy_family_id or p.is_default:
+                self.skipped["cluster_policies"] += 1
+                continue
+            description = f"{p.description or ''}\n[{MARKER_KEY} {marker(self.ws, p.policy_id)}]".lstrip()
+            created = self.dst.cluster_policies.create(
+                name=p.name, definition=p.definition, description=description,
+                max_clusters_per_user=p.max_clusters_per_user,
+            )  # fmt: skip
+            self._done("cluster_policies", p.policy_id, created.policy_id)
+
+    def pools(self) -> None:
+        for p in self.src.instance_pools.list():
+            tags = {**(p.custom_tags or {}), MARKER_KEY: marker(self.ws, p.instance_pool_id)}
+            created = self.dst.instance_pools.create(
+                instance_pool_name=p.instance_pool_name, node_type_id=p.node_type_id, min_idle_instances=0,
+                max_capacity=p.max_capacity, custom_tags=tags,
+                idle_instance_autotermination_minutes=p.idle_instance_autotermination_minutes,
+            )  # fmt: skip
+            self._done("instance_pools", p.instance_pool_id, created.instance_pool_id)
+
+    def init_scripts(self) -> None:
+        for s in self.src.global_init_scripts.list():
+            full = self.src.global_init_scripts.get(s.script_id)
+            text = base64.b64decode(full.script or "").decode()
+            text = f"{text.rstrip()}\n# {MARKER_KEY} {marker(self.ws, s.script_id)}\n"
+            created = self.dst.global_init_scripts.create(
+                name=s.name, script=base64.b64encode(text.encode()).decode(), enabled=s.enabled,
+                position=s.position,
+            )  # fmt: skip
+            self._done("global_init_scripts", s.script_id, created.script_id)
+
+    def scopes(self) -> None:
+        existing = {s.name for s in self.dst.secrets.list_scopes()}
+        for scope in self.src.secrets.list_scopes():
+            if scope.name not in existing:
+                self.dst.secrets.create_scope(scope=scope.name)
+            keys = [k.key for k in self.src.secrets.list_secrets(scope=scope.name)]
+            self.skipped["secret values"] += len(keys)  # values cannot be read through the API
+            self._done("secret_scopes", scope.name, scope.name)
+
+    def workspace(self) -> None:
+        from databricks.sdk.service.workspace import ExportFormat, ImportFormat, Language, ObjectType
+
+        from sandbox.dr_seed import walk
+
+        for root in self.roots:
+            for entry in walk(self.src, root):
+                path = entry.path
+                if entry.object_type == ObjectType.DIRECTORY:
+                    self.dst.workspace.mkdirs(path)
+                elif entry.object_type in (ObjectType.NOTEBOOK, ObjectType.FILE):
+                    content = self.src.workspace.export(path, format=ExportFormat.SOURCE).content or ""
+                    if entry.object_type == ObjectType.NOTEBOOK:
+                        self.dst.workspace.import_(
+                            path=path, format=ImportFormat.SOURCE, content=content, overwrite=True,
+                            language=entry.language or Language.PYTHON,
+                        )  # fmt: skip
+                    else:
+                        self.dst.api_client.do(
+                            "POST", f"/api/2.0/workspace-files/import-file/{path.lstrip('/')}",
+                            query={"overwrite": "true"}, data=base64.b64decode(content),
+                            headers={"Content-Type": "application/octet-stream"},
+                        )  # fmt: skip
+                else:
+                    self.skipped[f"workspace {entry.object_type}"] += 1
+                    continue
+                self._done("workspace_objects", path, path)
+                self.ids.setdefault("object_ids", {})[path] = str(entry.object_id)
+
+    def clusters(self) -> None:
+        from databricks.sdk.service.compute import ClusterSpec
+
+        policies, pools = self.ids.get("cluster_policies", {}), self.ids.get("instance_pools", {})
+        for c in self.src.clusters.list():
+            source = c.cluster_source.value if c.cluster_source else "API"
+            if source not in ("UI", "API"):
+                self.skipped[f"clusters {source}"] += 1
+                continue
+            raw = c.as_dict()
+            body = {k: raw[k] for k in CLUSTER_FIELDS if raw.get(k) not in (None, {}, [])}
+            if "policy_id" in body:
+                body["policy_id"] = policies[body["policy_id"]]
+            for key in ("instance_pool_id", "driver_instance_pool_id"):
+                if key in body:
+                    body[key] = pools[body[key]]
+            body["custom_tags"] = {**body.get("custom_tags", {}), MARKER_KEY: marker(self.ws, c.cluster_id)}
+            parsed = ClusterSpec.from_dict(body)
+            created = self.dst.clusters.create(**{k: getattr(parsed, k) for k in body})
+            target = created.response.cluster_id
+            self.dst.clusters.delete(target)  # terminate: a created cluster starts and bills
+            self._done("clusters", c.cluster_id, target)
+
+    def libraries(self) -> None:
+        from databricks.sdk.errors import NotImplemented as NotServed
+        from databricks.sdk.service.compute import Library
+
+        for source_id, target_id in self.ids.get("clusters", {}).items():
+            try:
+                statuses = list(self.src.libraries.cluster_status(source_id))
+            except NotServed:  # a workspace API without the libraries API
+                self.skipped["cluster_libraries (no libraries API)"] += 1
+                return
+            libraries = [Library.from_dict(s.library.as_dict()) for s in statuses if s.library]
+            if libraries:
+                self.dst.libraries.install(cluster_id=target_id, libraries=libraries)
+                self._done("cluster_libraries", source_id, target_id)
+
+    def _full_job(self, job_id: int) -> dict[str, Any]:
+        job = self.src.jobs.get(job_id)
+        settings = job.settings.as_dict() if job.settings else {}
+        token = job.next_page_token
+        while token:  # arrays over 100 elements come in pages
+            page = self.src.jobs.get(job_id, page_token=token)
+            more = page.settings.as_dict() if page.settings else {}
+            for key in ("tasks", "job_clusters", "environments", "parameters"):
+                settings[key] = settings.get(key, []) + more.get(key, [])
+            token = page.next_page_token
+        return settings
+
+    def _remap_job(self, settings: dict[str, Any]) -> dict[str, Any] | None:
+        clusters = self.ids.get("clusters", {})
+        policies, pools = self.ids.get("cluster_policies", {}), self.ids.get("instance_pools", {})
+        jobs = self.ids.get("jobs", {})
+        for holder in [settings, *settings.get("tasks", [])]:
+            if "existing_cluster_id" in holder:
+                if holder["existing_cluster_id"] not in clusters:
+                    return None  # its cluster was not migrated (filtered): the job cannot run there
+                holder["existing_cluster_id"] = clusters[holder["existing_cluster_id"]]
+            run_job = holder.get("run_job_task")
+            if run_job:
+                run_job["job_id"] = int(jobs[str(run_job["job_id"])])
+        for jc in settings.get("job_clusters", []):
+            new = jc.get("new_cluster", {})
+            if "policy_id" in new:
+                new["policy_id"] = policies[new["policy_id"]]
+            for key in ("instance_pool_id", "driver_instance_pool_id"):
+                if key in new:
+                    new[key] = pools[new[key]]
+        for key in ("schedule", "continuous", "trigger"):
+            if key in settings:
+                settings[key]["pause_status"] = "PAUSED"
+        return settings
+
+    def jobs(self) -> None:
+        from databricks.sdk.service.jobs import JobSettings
+
+        listed = [j.job_id for j in self.src.jobs.list()]  # the SDK follows every page
+        full = {str(j): self._full_job(j) for j in listed}
+
+        def runs_job(settings: dict[str, Any]) -> bool:
+            return any("run_job_task" in t for t in settings.get("tasks", []))
+
+        for job_id in sorted(full, key=lambda j: runs_job(full[j])):  # run-job targets first
+            settings = full[job_id]
+            if settings.get("deployment"):
+                self.skipped["jobs bundle-managed"] += 1
+                continue
+            remapped = self._remap_job(settings)
+            if remapped is None:
+                self.skipped["jobs blocked"] += 1
+                continue
+            remapped["tags"] = {**remapped.get("tags", {}), MARKER_KEY: marker(self.ws, job_id)}
+            parsed = JobSettings.from_dict(remapped)
+            created = self.dst.jobs.create(**{k: getattr(parsed, k) for k in remapped})
+            self._done("jobs", job_id, created.job_id)
+
+    def permissions(self) -> None:
+        from databricks.sdk.service.iam import AccessControlRequest
+        from databricks.sdk.service.workspace import ObjectType
+
+        targets: list[tuple[str, str, str]] = []
+        kinds = {"clusters": "clusters", "jobs": "jobs", "cluster_policies": "cluster-policies",
+                 "instance_pools": "instance-pools"}  # fmt: skip
+        for kind, request in kinds.items():
+            targets += [(request, s, t) for s, t in self.ids.get(kind, {}).items()]
+        for path, object_id in self.ids.get("object_ids", {}).items():
+            status = self.dst.workspace.get_status(path)
+            request = {ObjectType.NOTEBOOK: "notebooks", ObjectType.DIRECTORY: "directories"}.get(
+                status.object_type, "files"
+            )
+            targets.append((request, object_id, str(status.object_id)))
+        for request, source_id, target_id in targets:
+            acl = self.src.permissions.get(request, source_id).as_dict().get("access_control_list", [])
+            entries = []
+            for a in acl:
+                for p in a.get("all_permissions", []):
+                    if not p.get("inherited"):
+                        who = {
+                            k: a[k] for k in ("user_name", "group_name", "service_principal_name") if k in a
+                        }
+                        entries.append(
+                            AccessControlRequest.from_dict({**who, "permission_level": p["permission_level"]})
+                        )
+            if entries:
+                self.dst.permissions.update(request, target_id, access_control_list=entries)
+                self._done("permissions", f"{request}/{source_id}", target_id)
+
+
+# -- the DAG ------------------------------------------------------------------------------------------
+def dag_available() -> bool:
+    return DAG_FILE.is_file() and (REPO / "plugins/platform_ops/operators/dr_migrate.py").is_file()
+
+
+def airflow_env(primary: Any, secondary: Any) -> dict[str, str]:
+    home = WORK / "airflow"
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "PLATFORM_OPS_STATE_ROOT": str(WORK / "state"),
+        "PYTHONPATH": str(REPO / "plugins"),
+        "AIRFLOW_CONN_DR_BENCH_SOURCE": primary.connection(),
+        "AIRFLOW_CONN_DR_BENCH_TARGET": secondary.connection(),
+    }
+    return env
+
+
+def run_dag(primary: Any, secondary: Any) -> None:
+    env = airflow_env(primary, secondary)
+    home = Path(env["AIRFLOW_HOME"])
+    if not (home / "airflow.db").exists():
+        home.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
+        )
+    shutil.rmtree(WORK / "state", ignore_errors=True)  # the checkpoint of an earlier run is not this run's
+    conf = {"source_conn_id": "dr_bench_source", "target_conn_id": "dr_bench_target", "dry_run": False}
+    argv = [sys.executable, "-m", "airflow", "dags", "test", DAG_ID, "-c", json.dumps(conf)]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    (WORK / "dag_test.log").write_text(out.stdout + out.stderr)
+    if out.returncode != 0 or "state=failed" in out.stdout + out.stderr:
+        raise RuntimeError(f"{DAG_ID} failed: see {WORK / 'dag_test.log'}")
+
+
+# -- measuring ----------------------------------------------------------------------------------------
+@dataclass
+class Result:
+    name: str
+    seconds: float
+    requests: int
+    writes: int
+    throttled: int
+    duplicates: int
+    missing: dict[str, int] = field(default_factory=dict)
+
+
+def count_markers(w: Any) -> dict[str, Counter[str]]:
+    """Target objects per marker, per object type (workspace objects are keyed by their path)."""
+    out: dict[str, Counter[str]] = {
+        "clusters": Counter((c.custom_tags or {}).get(MARKER_KEY) for c in w.clusters.list()),
+        "jobs": Counter(
+            (j.settings.tags or {}).get(MARKER_KEY) for j in w.jobs.list() if j.settings is not None
+        ),
+        "instance_pools": Counter((p.custom_tags or {}).get(MARKER_KEY) for p in w.instance_pools.list()),
+        "cluster_policies": Counter(
+            (p.description or "").rsplit(f"[{MARKER_KEY} ", 1)[-1].rstrip("]")
+            if f"[{MARKER_KEY} " in (p.description or "") else None
+            for p in w.cluster_policies.list()
+        ),
+    }  # fmt: skip
+    scripts: Counter[str | None] = Counter()
+    for s in w.global_init_scripts.list():
+        text = base64.b64decode(w.global_init_scripts.get(s.script_id).script or "").decode()
+        last = text.rstrip().rsplit("\n", 1)[-1]
+        scripts[last.split(" ", 2)[2] if last.startswith(f"# {MARKER_KEY} ") else None] += 1
+    out["global_init_scripts"] = scripts  # type: ignore[assignment]
+    return out
+
+
+def check_target(secondary: Any, manifest: Any) -> tuple[int, dict[str, int]]:
+    """(duplicates, missing per type) in the target, by marker against the seed's eligible objects."""
+    w = secondary.client()
+    markers = count_markers(w)
+    duplicates = sum(n - 1 for counts in markers.values() for m, n in counts.items() if m and n > 1)
+    missing: dict[str, int] = {}
+    for kind, counts in markers.items():
+        expected = {marker(manifest.workspace_id, i) for i in manifest.eligible(kind)}
+        if gone := len(expected - set(counts)):
+            missing[kind] = gone
+    from sandbox.dr_seed import walk
+
+    listed = {o.path for root in manifest.roots for o in walk(w, root)}
+    if gone := len(set(manifest.eligible("workspace_objects")) - listed):
+        missing["workspace_objects"] = gone
+    return duplicates, missing
+
+
+def measure(
+    name: str, primary: Any, secondary: Any, manifest: Any, run: Callable[[], Any], rate_429: float
+) -> Result:
+    for sandbox in (primary, secondary):
+        sandbox.configure(latency_seconds=LATENCY, error_rate_429=rate_429, seed=7)
+    before = [s.stats() for s in (primary, secondary)]
+    start = time.perf_counter()
+    run()
+    seconds = time.perf_counter() - start
+    after = [s.stats() for s in (primary, secondary)]
+    for sandbox in (primary, secondary):
+        sandbox.configure(latency_seconds=0, error_rate_429=0)
+    delta = {k: sum(a.get(k, 0) - b.get(k, 0) for a, b in zip(after, before, strict=True))
+             for k in ("requests", "writes", "injected_429")}  # fmt: skip
+    duplicates, missing = check_target(secondary, manifest)
+    return Result(
+        name, seconds, delta["requests"], delta["writes"], delta["injected_429"], duplicates, missing
+    )
+
+
+def fresh_secondary(index: int) -> Any:
+    from sandbox.databricks.launcher import DatabricksSandbox
+    from sandbox.dr_seed import ensure_principals
+
+    sandbox = DatabricksSandbox(WORK / f"secondary-{index}", workspace_id=SECONDARY_ID).start()
+    ensure_principals(sandbox.client())  # identities are out of scope: they exist in the target first
+    return sandbox
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--large", action="store_true", help="2,000 notebooks, 100 clusters, 300 jobs")
+    parser.add_argument("--quick", action="store_true", help="40 / 8 / 16: a smoke run of the harness")
+    parser.add_argument(
+        "--sequential-only", action="store_true", help="measure the sequential procedure only"
+    )
+    parser.add_argument(
+        "--sequential-429",
+        action="store_true",
+        help="also run the sequential procedure under 429s (slow: Retry-After on each, one at a time)",
+    )
+    args = parser.parse_args()
+    notebooks, clusters, jobs = SIZES["large" if args.large else "quick" if args.quick else "default"]
+    from sandbox.databricks.launcher import DatabricksSandbox
+    from sandbox.dr_seed import seed
+
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    primary = DatabricksSandbox(WORK / "primary", workspace_id=PRIMARY_ID).start()
+    started: list[Any] = [primary]
+    try:
+        t0 = time.perf_counter()
+        manifest = seed(primary.client(), sandbox=primary, notebooks=notebooks, files=notebooks // 20,
+                        clusters=clusters, jobs=jobs, blocked_jobs=0)  # fmt: skip
+        counts = manifest.counts()
+        log(f"seeded the primary in {time.perf_counter() - t0:.1f} s: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))  # fmt: skip
+        log(f"latency {LATENCY * 1000:.0f} ms per request on both workspaces")
+        ours = dag_available() and not args.sequential_only
+        results: dict[tuple[str, float], Result] = {}
+        for rate in (0.0, 0.3):
+            runners: list[tuple[str, Callable[[Any], Any]]] = []
+            if rate == 0 or args.sequential_429:
+                runners.append(("sequential", lambda s: Sequential(primary.client(), s.client()).run()))
+            if ours:
+                runners.append(("dag", lambda s: run_dag(primary, s)))
+            for name, runner in runners:
+                secondary = fresh_secondary(len(started))
+                started.append(secondary)
+                result = measure(name, primary, secondary, manifest, lambda r=runner, s=secondary: r(s), rate)
+                results[(name, rate)] = result
+                log(f"{name:<10} 429 rate {rate:.0%}: {result.seconds:7.1f} s, {result.requests} requests "
+                    f"({result.writes} writes, {result.throttled} answered 429), duplicates "
+                    f"{result.duplicates}, missing {result.missing or 'none'}")  # fmt: skip
+                secondary.stop()
+        seq, seq_429 = results[("sequential", 0.0)], results.get(("sequential", 0.3))
+        if ours:
+            dag, dag_429 = results[("dag", 0.0)], results[("dag", 0.3)]
+            summary = [
+                f"speedup {seq.seconds / dag.seconds:.1f}x ({seq.seconds:.1f} s vs {dag.seconds:.1f} s, "
+                f"{seq.requests} vs {dag.requests} requests)",
+                f"429 30%: dag {dag_429.seconds:.1f} s"
+                + (
+                    f", {seq_429.seconds / dag_429.seconds:.1f}x the sequential {seq_429.seconds:.1f} s"
+                    if seq_429
+                    else ""
+                ),
+                f"duplicates {dag_429.duplicates} (no faults {dag.duplicates}), missing "
+                f"{sum(dag_429.missing.values()) + sum(dag.missing.values())}",
+            ]
+        else:
+            summary = [
+                f"sequential {seq.seconds:.1f} s ({seq.requests} requests), duplicates {seq.duplicates}"
+            ]
+            if seq_429:
+                summary.append(
+                    f"429 30%: sequential {seq_429.seconds:.1f} s, duplicates {seq_429.duplicates}"
+                )
+            summary.append("dag: pending (databricks_dr_migrate not available)")
+        log("; ".join(summary))
+    finally:
+        for sandbox in started:
+            sandbox.stop()
+
+
+if __name__ == "__main__":
+    main()
