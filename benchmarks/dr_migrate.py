@@ -346,45 +346,12 @@ class Result:
     missing: dict[str, int] = field(default_factory=dict)
 
 
-def count_markers(w: Any) -> dict[str, Counter[str]]:
-    """Target objects per marker, per object type (workspace objects are keyed by their path)."""
-    out: dict[str, Counter[str]] = {
-        "clusters": Counter((c.custom_tags or {}).get(MARKER_KEY) for c in w.clusters.list()),
-        "jobs": Counter(
-            (j.settings.tags or {}).get(MARKER_KEY) for j in w.jobs.list() if j.settings is not None
-        ),
-        "instance_pools": Counter((p.custom_tags or {}).get(MARKER_KEY) for p in w.instance_pools.list()),
-        "cluster_policies": Counter(
-            (p.description or "").rsplit(f"[{MARKER_KEY} ", 1)[-1].rstrip("]")
-            if f"[{MARKER_KEY} " in (p.description or "") else None
-            for p in w.cluster_policies.list()
-        ),
-    }  # fmt: skip
-    scripts: Counter[str | None] = Counter()
-    for s in w.global_init_scripts.list():
-        text = base64.b64decode(w.global_init_scripts.get(s.script_id).script or "").decode()
-        last = text.rstrip().rsplit("\n", 1)[-1]
-        scripts[last.split(" ", 2)[2] if last.startswith(f"# {MARKER_KEY} ") else None] += 1
-    out["global_init_scripts"] = scripts  # type: ignore[assignment]
-    return out
-
-
 def check_target(secondary: Any, manifest: Any) -> tuple[int, dict[str, int]]:
     """(duplicates, missing per type) in the target, by marker against the seed's eligible objects."""
-    w = secondary.client()
-    markers = count_markers(w)
-    duplicates = sum(n - 1 for counts in markers.values() for m, n in counts.items() if m and n > 1)
-    missing: dict[str, int] = {}
-    for kind, counts in markers.items():
-        expected = {marker(manifest.workspace_id, i) for i in manifest.eligible(kind)}
-        if gone := len(expected - set(counts)):
-            missing[kind] = gone
-    from sandbox.dr_seed import walk
+    from sandbox.dr_seed import target_report
 
-    listed = {o.path for root in manifest.roots for o in walk(w, root)}
-    if gone := len(set(manifest.eligible("workspace_objects")) - listed):
-        missing["workspace_objects"] = gone
-    return duplicates, missing
+    report = target_report(secondary.client(), manifest)
+    return report.duplicates, {kind: len(ids) for kind, ids in report.missing.items()}
 
 
 def measure(

@@ -742,3 +742,82 @@ def _seed_acls(
         key = f"{object_type}/{source_id}"
         manifest.acls[key] = entries
         manifest.add("permissions", key)
+
+
+# -- reading a migrated secondary back ---------------------------------------------------------------
+MARKER_KEY = "dr_source"
+
+
+def _policy_marker(description: str | None) -> str | None:
+    last = (description or "").rstrip().rsplit("\n", 1)[-1]
+    prefix = f"[{MARKER_KEY} "
+    return last[len(prefix) : -1] if last.startswith(prefix) and last.endswith("]") else None
+
+
+def _script_marker(client: Any, script_id: str) -> str | None:
+    text = base64.b64decode(client.global_init_scripts.get(script_id).script or "").decode()
+    last = text.rstrip().rsplit("\n", 1)[-1]
+    prefix = f"# {MARKER_KEY} "
+    return last[len(prefix) :].strip() if last.startswith(prefix) else None
+
+
+@dataclass
+class TargetReport:
+    """What a secondary holds compared with the manifest of its primary, by source marker."""
+
+    per_marker: dict[str, dict[str, int]]  # object type -> marker -> target objects carrying it
+    duplicates: int  # target objects beyond the first per marker
+    missing: dict[str, list[str]]  # object type -> eligible source ids with no target object
+    running_clusters: list[str]  # migrated clusters not terminated
+    unpaused_jobs: list[str]  # source job ids whose copy runs on its own (schedule/continuous/trigger)
+
+
+def target_report(client: Any, manifest: Manifest) -> TargetReport:
+    """Count the secondary's objects per marker (``<source workspace id>:<source id>``) and compare
+    with what the manifest says a complete migration copies (workspace objects by path)."""
+    clusters = list(client.clusters.list())
+    jobs = [j for j in client.jobs.list() if j.settings is not None]
+    markers: dict[str, list[str | None]] = {
+        "clusters": [(c.custom_tags or {}).get(MARKER_KEY) for c in clusters],
+        "jobs": [(j.settings.tags or {}).get(MARKER_KEY) for j in jobs],
+        "instance_pools": [(p.custom_tags or {}).get(MARKER_KEY) for p in client.instance_pools.list()],
+        "cluster_policies": [_policy_marker(p.description) for p in client.cluster_policies.list()],
+        "global_init_scripts": [
+            _script_marker(client, s.script_id) for s in client.global_init_scripts.list()
+        ],
+    }
+    per_marker: dict[str, dict[str, int]] = {}
+    for kind, values in markers.items():
+        counts: dict[str, int] = {}
+        for value in values:
+            if value:
+                counts[value] = counts.get(value, 0) + 1
+        per_marker[kind] = counts
+    duplicates = sum(n - 1 for counts in per_marker.values() for n in counts.values())
+    prefix = f"{manifest.workspace_id}:"
+    missing = {
+        kind: [i for i in manifest.eligible(kind) if f"{prefix}{i}" not in per_marker[kind]]
+        for kind in per_marker
+    }
+    paths = {o.path for root in manifest.roots for o in walk(client, root)}
+    missing["workspace_objects"] = [p for p in manifest.eligible("workspace_objects") if p not in paths]
+    running = [
+        str(c.cluster_id)
+        for c in clusters
+        if (c.custom_tags or {}).get(MARKER_KEY)
+        and c.state
+        and c.state.value not in ("TERMINATED", "TERMINATING")
+    ]
+    unpaused = []
+    for job in jobs:
+        source = (job.settings.tags or {}).get(MARKER_KEY, "")
+        raw = job.settings.as_dict()
+        if source and any(
+            raw.get(k, {}).get("pause_status", "UNPAUSED") == "UNPAUSED"
+            for k in ("schedule", "continuous", "trigger")
+            if k in raw
+        ):
+            unpaused.append(source.split(":", 1)[1])
+    return TargetReport(
+        per_marker, duplicates, {k: v for k, v in missing.items() if v}, running, sorted(set(unpaused))
+    )

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from databricks.sdk.service.jobs import CronSchedule, PauseStatus
 from databricks.sdk.service.workspace import ExportFormat, ObjectType
 
 from sandbox.dr_seed import (
@@ -22,6 +23,7 @@ from sandbox.dr_seed import (
     Manifest,
     ensure_principals,
     seed,
+    target_report,
     walk,
 )
 
@@ -209,6 +211,43 @@ def test_ensure_principals_is_idempotent(w: Any) -> None:
     ensure_principals(w)
     assert sorted(u.user_name for u in w.users.list() if u.user_name in USERS) == sorted(USERS)
     assert [g.display_name for g in w.groups.list()].count(GROUP) == 1
+
+
+@pytest.fixture(scope="module")
+def secondary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from sandbox.databricks.launcher import DatabricksSandbox
+
+    sandbox = DatabricksSandbox(tmp_path_factory.mktemp("dr-seed-2"), workspace_id="4400000000000002").start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+def test_target_report_counts_copies_per_marker(w: Any, manifest: Manifest, secondary: Any) -> None:
+    target = secondary.client()
+    empty = target_report(target, manifest)
+    assert empty.duplicates == 0
+    assert set(empty.missing["jobs"]) == set(manifest.eligible("jobs"))
+    assert set(empty.missing["workspace_objects"]) == set(manifest.eligible("workspace_objects"))
+    job_id = manifest.eligible("jobs")[0]
+    mark = f"{manifest.workspace_id}:{job_id}"
+    schedule = CronSchedule(
+        quartz_cron_expression="0 0 1 * * ?", timezone_id="UTC", pause_status=PauseStatus.UNPAUSED
+    )
+    for _ in range(2):  # a copy made twice: what a retried create without a look-up leaves
+        target.jobs.create(name="copy", tags={"dr_source": mark}, schedule=schedule)
+    cluster_id = manifest.eligible("clusters")[0]
+    spec = {"cluster_name": "copy", "spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge"}
+    made = secondary.seed_cluster(
+        {**spec, "custom_tags": {"dr_source": f"{manifest.workspace_id}:{cluster_id}"}, "state": "RUNNING"}
+    )
+    report = target_report(target, manifest)
+    assert report.duplicates == 1
+    assert report.per_marker["jobs"] == {mark: 2}
+    assert job_id not in report.missing["jobs"]
+    assert report.unpaused_jobs == [job_id]
+    assert report.running_clusters == [made["cluster_id"]]
 
 
 @pytest.mark.parametrize(
