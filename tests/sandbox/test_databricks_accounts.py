@@ -199,9 +199,68 @@ def test_subnets_and_groups_cannot_be_shared_and_a_used_network_cannot_be_delete
     ws = workspace(a, network_id=n.network_id).response
     with pytest.raises(InvalidState, match="used by workspace"):
         a.networks.delete(n.network_id)
+    sandbox.configure_accounts(workspace_delete_requests=0)  # the workspace goes at once
     a.workspaces.delete(ws.workspace_id)
     a.networks.delete(n.network_id)
     assert list(a.networks.list()) == []
+
+
+def test_a_deleted_workspace_is_cancelling_for_a_while_then_gone_and_holds_its_network_until_then(sandbox, a):
+    sandbox.configure_accounts(workspace_delete_requests=4)  # the next 4 requests still see it
+    n = network(a)
+    ws_id = workspace(a, network_id=n.network_id).response.workspace_id
+    a.workspaces.delete(ws_id)
+    a.workspaces.delete(ws_id)  # deleting a workspace that is going already is accepted
+    got = a.workspaces.get(ws_id)
+    assert (got.workspace_status, got.workspace_status_message) == (
+        WorkspaceStatus.CANCELLING,
+        "Workspace is being deleted.",
+    )
+    with pytest.raises(InvalidState, match="used by workspace"):
+        a.networks.delete(n.network_id)  # still in use while the workspace is going
+    assert [w.workspace_id for w in a.workspaces.list()] == [ws_id]
+    with pytest.raises(NotFound):
+        a.workspaces.get(ws_id)
+    assert list(a.workspaces.list()) == []
+    assert a.networks.get(n.network_id).vpc_status == VpcStatus.UNATTACHED
+    a.networks.delete(n.network_id)
+    with pytest.raises(NotFound):
+        a.networks.get(n.network_id)
+    assert sandbox.account_stats()["by_route"]["DELETE workspaces"] == 2
+
+
+def test_objects_a_workspace_uses_cannot_be_deleted_before_it_and_each_kind_deletes(sandbox, a):
+    sandbox.configure_accounts(workspace_delete_requests=0)
+    e = a.vpc_endpoints.create(vpc_endpoint_name="rest", aws_vpc_endpoint_id="vpce-1", region="us-east-1")
+    n = network(a, endpoints=NetworkVpcEndpoints(rest_api=[e.vpc_endpoint_id], dataplane_relay=[]))
+    p = a.private_access.create(private_access_settings_name="pas", region="us-east-1")
+    c = credentials(a, "used")
+    s = a.storage.create(storage_configuration_name="used", root_bucket_info=RootBucketInfo(bucket_name="b"))
+    ws = a.workspaces.create(
+        workspace_name="ws",
+        deployment_name="ws",
+        aws_region="us-east-1",
+        credentials_id=c.credentials_id,
+        storage_configuration_id=s.storage_configuration_id,
+        network_id=n.network_id,
+        private_access_settings_id=p.private_access_settings_id,
+    ).response
+    refusals = (
+        (a.private_access.delete, p.private_access_settings_id),
+        (a.vpc_endpoints.delete, e.vpc_endpoint_id),
+        (a.storage.delete, s.storage_configuration_id),
+        (a.credentials.delete, c.credentials_id),
+    )
+    for delete, object_id in refusals:
+        with pytest.raises(InvalidState, match="used by workspace"):
+            delete(object_id)
+    a.workspaces.delete(ws.workspace_id)
+    for delete, object_id in ((a.networks.delete, n.network_id), *refusals):
+        delete(object_id)
+    with pytest.raises(NotFound):
+        a.credentials.delete(c.credentials_id)  # a second delete: it is gone
+    for api in (a.private_access, a.vpc_endpoints, a.networks, a.storage, a.credentials):
+        assert list(api.list()) == []
 
 
 def test_network_endpoints_must_be_registered(sandbox, a):
@@ -246,6 +305,8 @@ def test_unknown_or_bad_knobs_are_refused(sandbox):
         sandbox.configure_accounts(nope=1)
     with pytest.raises(RuntimeError, match="workspace_outcome"):
         sandbox.configure_accounts(workspace_outcome="DELETED")
+    with pytest.raises(RuntimeError, match="workspace_delete_requests"):
+        sandbox.configure_accounts(workspace_delete_requests=-1)
 
 
 def test_oauth_m2m_service_principal_reaches_the_account_api(sandbox):

@@ -19,7 +19,16 @@ AccountClient (``databricks.sdk.service.provisioning``) calls it:
 
 Names are not unique (as in the real API: a create sent twice makes two objects); a workspace's
 ``deployment_name`` is. Subnets and security groups cannot be shared by two networks, a network
-serves one workspace, and a network used by a workspace cannot be deleted (400 INVALID_STATE).
+serves one workspace, and a network used by a workspace cannot be deleted (400 INVALID_STATE); nor can
+the credentials, storage configuration, private access settings or VPC endpoint registrations a
+workspace uses (through its network for the endpoints). Deleting an object that does not exist
+answers 404.
+
+Deleting a workspace is accepted at once but, as in the real API, it does not go at once: for the
+next ``workspace_delete_requests`` account API requests (of any kind: the sandbox's clock) it still
+answers, CANCELLING "Workspace is being deleted." (the SDK has no deleting status), and keeps its
+network in use; then it answers 404 and its network is UNATTACHED. Deleting it again while it goes is
+accepted.
 
 Lifecycles. A workspace is NOT_PROVISIONED until its first read, then PROVISIONING until
 ``provision_seconds`` have passed (or, when ``provision_reads`` is set, until its Nth read), then
@@ -40,6 +49,7 @@ Knobs (``POST /_sandbox/accounts/config``, or :meth:`AccountStore.configure`; no
   credentials / workspace creates fail with 400 MALFORMED_REQUEST "Failed credential(s) validation
   checks" (what a freshly created IAM role gives until it propagates);
 * ``workspace_unready_reads`` (int, default 0): see the workspace host above;
+* ``workspace_delete_requests`` (int, default 1): how many requests a deleted workspace still answers;
 * ``commit_then_503`` (list of kinds, e.g. ``["workspaces"]``): the next create of each kind is
   committed and then answered 503 TEMPORARILY_UNAVAILABLE (the client cannot know it worked);
 * ``fail_create_503`` (list of kinds): the next create of each kind is answered 503 without being
@@ -134,6 +144,7 @@ class AccountKnobs:
     commit_then_503: list[str] = field(default_factory=list)
     fail_create_503: list[str] = field(default_factory=list)
     workspace_unready_reads: int = 0
+    workspace_delete_requests: int = 1
 
 
 def _count(name: str, value: Any, minimum: int) -> int:
@@ -170,6 +181,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "commit_then_503": lambda n, v: _kinds(n, v),
     "fail_create_503": lambda n, v: _kinds(n, v),
     "workspace_unready_reads": lambda n, v: _count(n, v, 0),
+    "workspace_delete_requests": lambda n, v: _count(n, v, 0),
 }
 
 
@@ -226,6 +238,7 @@ class AccountStore:
         self.pending: dict[str, _Pending] = {}
         self.counts: Counter[str] = Counter()
         self.host_reads: Counter[str] = Counter()
+        self.deleting: dict[str, int] = {}  # workspace id -> requests it still answers
         self._next_workspace_id = 1_000_000_000_000_001
 
     # -- control ---------------------------------------------------------------------------------
@@ -259,10 +272,15 @@ class AccountStore:
             self.pending = {}
             self.counts = Counter()
             self.host_reads = Counter()
+            self.deleting = {}
 
     def count(self, method: str, kind: str) -> None:
         with self._lock:
             self.counts[f"{method} {kind}"] += 1
+            if kind in KINDS:  # one more request: deleted workspaces get closer to gone
+                self._remove_deleted()
+                for key in self.deleting:
+                    self.deleting[key] -= 1
 
     # -- helpers ---------------------------------------------------------------------------------
     def _find(self, kind: str, object_id: str) -> dict[str, Any]:
@@ -496,6 +514,8 @@ class AccountStore:
 
     def _read(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         key = str(obj[ID_FIELDS[kind][0]])
+        if kind == "workspaces" and key in self.deleting:
+            return dict(obj)
         if key in self.pending:
             self.pending[key].reads += 1
         if kind == "vpc-endpoints":
@@ -513,23 +533,58 @@ class AccountStore:
         with self._lock:
             return [self._read(kind, obj) for obj in list(self.objects[kind].values())]
 
+    def _remove_deleted(self) -> None:
+        """Remove the deleted workspaces that answered their last request, freeing their networks."""
+        for key in [k for k, reads in self.deleting.items() if reads <= 0]:
+            del self.deleting[key]
+            obj = self.objects["workspaces"].pop(key)
+            network = self.objects["networks"].get(obj.get("network_id") or "")
+            if network is not None:
+                network.pop("workspace_id", None)
+                network["vpc_status"] = "UNATTACHED"
+
+    def _user(self, kind: str, obj: dict[str, Any]) -> Any:
+        """The workspace that uses ``obj`` (so that it cannot be deleted), None when none does."""
+        if kind == "networks":
+            return obj.get("workspace_id")
+        if kind == "workspaces":
+            return None
+        object_id = str(obj[ID_FIELDS[kind][0]])
+        for workspace in self.objects["workspaces"].values():
+            if kind == "vpc-endpoints":
+                endpoints = self.objects["networks"].get(workspace.get("network_id") or "", {})
+                used = (endpoints.get("vpc_endpoints") or {}).values()
+                if any(object_id in ids for ids in used):
+                    return workspace["workspace_id"]
+            elif workspace.get(ID_FIELDS[kind][0]) == object_id:
+                return workspace["workspace_id"]
+        return None
+
     def delete(self, kind: str, object_id: str) -> dict[str, Any]:
         with self._lock:
             obj = self._find(kind, object_id)
-            if kind == "networks" and obj.get("workspace_id") is not None:
+            user = self._user(kind, obj)
+            if user is not None:
                 raise ApiError(
                     400,
                     "INVALID_STATE",
-                    f"Network configuration {object_id} is used by workspace {obj['workspace_id']}: "
-                    "delete the workspace first.",
+                    f"{DISPLAY[kind]} {object_id} is used by workspace {user}: delete the workspace first.",
                 )
-            if kind == "workspaces" and obj.get("network_id") in self.objects["networks"]:
-                network = self.objects["networks"][obj["network_id"]]
-                network.pop("workspace_id", None)
-                network["vpc_status"] = "UNATTACHED"
+            if kind == "workspaces":
+                return self._delete_workspace(obj)
             self.pending.pop(str(object_id), None)
             del self.objects[kind][str(object_id)]
             return dict(obj)
+
+    def _delete_workspace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        key = str(obj["workspace_id"])
+        if key not in self.deleting:
+            self.pending.pop(key, None)
+            obj["workspace_status"] = "CANCELLING"
+            obj["workspace_status_message"] = "Workspace is being deleted."
+            self.deleting[key] = self.knobs.workspace_delete_requests
+        self._remove_deleted()
+        return dict(obj)
 
     def workspace_host(self, deployment_name: str, api_call: bool = True) -> dict[str, Any]:
         """The workspace behind a deployment's host, if it can answer; raises as the host would.
