@@ -10,13 +10,18 @@ import pytest
 
 from platform_ops.core.workspace_deploy import (
     DIRECT_PUT_THRESHOLD,
+    CleanupOutcome,
     NetworkHealth,
     WaitOutcome,
     WorkspaceStatus,
     WorkspaceWaitEvent,
+    cleanup_plan,
+    cleanup_report,
+    forget_removed,
     hardening_from_params,
     parse_deploy_params,
     plan_lines,
+    remaining_objects,
 )
 from platform_ops.exceptions import ConfigError
 
@@ -159,3 +164,65 @@ def test_commit_policy_fixes_the_assume_role_confs_globally_or_per_bucket():
     assert "spark_conf.fs.s3a.credentialsType" not in definition
     assert definition["spark_conf.fs.s3a.bucket.b.stsAssumeRole.arn"]["value"] == ROLE + "data"
     assert definition[f"spark_conf.{DIRECT_PUT_THRESHOLD}"]["value"] == "0"
+
+
+def _objects(*created: bool) -> list[dict[str, Any]]:
+    kinds = [
+        ("credentials", "c"),
+        ("storage_configuration", "s"),
+        ("vpc_endpoint", "rest"),
+        ("vpc_endpoint", "relay"),
+        ("network", "n"),
+        ("private_access_settings", "p"),
+        ("workspace", "w"),
+    ]
+    return [
+        {"kind": k, "name": n, "object_id": f"id-{n}", "created": c}
+        for (k, n), c in zip(kinds, created, strict=True)
+    ]
+
+
+def test_cleanup_removes_what_this_run_created_in_reverse_order_and_keeps_what_it_adopted():
+    plan = cleanup_plan(_objects(False, True, True, True, True, True, True))
+    assert [d.name for d in plan.deletions] == ["w", "p", "n", "relay", "rest", "s"]
+    assert [o["name"] for o in plan.kept] == ["c"]
+
+
+def test_cleanup_keeps_everything_when_the_workspace_was_adopted():
+    plan = cleanup_plan(_objects(True, True, True, True, True, True, False))
+    assert plan.deletions == []
+    assert len(plan.kept) == 7
+    assert "not created by this run" in plan.reason
+
+
+def test_the_cleanup_report_and_the_ids_a_rerun_must_forget():
+    objects = _objects(False, True, True, True, True, True, True)
+    outcomes = [
+        CleanupOutcome("workspace", "w", "id-w", "deleted"),
+        CleanupOutcome("network", "n", "id-n", "failed", "still in use at the deadline"),
+        CleanupOutcome("storage_configuration", "s", "id-s", "already gone"),
+    ]
+    text = cleanup_report(outcomes, cleanup_plan(objects))
+    assert "deleted workspace 'w' (id-w)" in text
+    assert "could not delete network 'n' (id-n): still in use at the deadline" in text
+    assert "kept credentials 'c' (id-c): adopted" in text
+    recorded = {
+        "workspace:w": "id-w",
+        "network:n": "id-n",
+        "storage_configuration:s": "id-s",
+        "credentials:c": "id-c",
+    }
+    assert forget_removed(recorded, outcomes) == {"network:n": "id-n", "credentials:c": "id-c"}
+    # a key that now names another object (a later run's) is not forgotten
+    assert forget_removed({"workspace:w": "id-other"}, outcomes) == {"workspace:w": "id-other"}
+    assert remaining_objects(objects, outcomes) == [o for o in objects if o["name"] not in {"w", "s"}]
+
+
+def test_bucket_policy_params_reach_the_plan():
+    plan = parse_deploy_params({**PARAMS, "bucket_policy": {"allowed_ips": ["203.0.113.0/24"]}})
+    assert plan.bucket_policy is not None
+    assert plan.bucket_policy.buckets == ("acme-root",)
+    assert plan.bucket_policy.vpc_id == "vpc-0123456789"
+    assert parse_deploy_params(PARAMS).bucket_policy is None
+    with pytest.raises(ConfigError, match=r"bucket_policy\.allowed_ips"):
+        parse_deploy_params({**PARAMS, "bucket_policy": {"allowed_ips": ["300.1.1.1/32"]}})

@@ -6,10 +6,12 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
 
 import pytest
 from databricks.sdk.service.provisioning import CreateCredentialAwsCredentials, CreateCredentialStsRole
 
+from platform_ops.core.workspace_deploy import Deletion, cleanup_plan
 from platform_ops.core.workspace_objects import (
     CREDENTIALS,
     NETWORK,
@@ -303,3 +305,65 @@ def test_secrets_never_reach_logs_or_records(sandbox, deployment, monkeypatch, c
     assert CANARY not in repr(objects)
     assert CANARY not in json.dumps(recorder.ids)
     assert CANARY not in repr(h)
+
+
+def _created_failed_workspace(sandbox, deployment):
+    sandbox.configure_accounts(provision_reads=1, workspace_outcome="FAILED")
+    objects = hook().ensure_all(deployment, iam_checked=True)
+    hook().get_workspace(objects[-1].object_id)  # settles FAILED
+    return [{"kind": o.kind, "name": o.name, "object_id": o.object_id, "created": o.created} for o in objects]
+
+
+def test_cleanup_deletes_the_workspace_waits_until_it_is_gone_then_the_rest_newest_first(sandbox, deployment):
+    objects = _created_failed_workspace(sandbox, deployment)
+    sandbox.configure_accounts(workspace_delete_requests=3)
+    plan = cleanup_plan(objects)
+    outcomes = hook().cleanup(plan.deletions, deadline=time.time() + 20, poll_interval=0.01)
+    assert [(o.kind, o.result) for o in outcomes] == [(d.kind, "deleted") for d in plan.deletions]
+    routes = sandbox.account_stats()["by_route"]
+    assert routes["DELETE workspaces"] == 1
+    assert routes["GET workspaces"] >= 4  # read until it answered 404
+    a = sandbox.account_client(ACCOUNT)
+    for api in (a.workspaces, a.private_access, a.networks, a.vpc_endpoints, a.storage, a.credentials):
+        assert list(api.list()) == []
+
+
+def test_a_deletion_refused_while_in_use_is_retried_until_it_is_free(sandbox, deployment, caplog, capfd):
+    objects = _created_failed_workspace(sandbox, deployment)
+    network = next(o for o in objects if o["kind"] == NETWORK)
+    sandbox.configure_accounts(workspace_delete_requests=3)
+    sandbox.account_client(ACCOUNT).workspaces.delete(int(objects[-1]["object_id"]))  # going, not gone
+    caplog.set_level(logging.INFO)
+    outcome = hook().remove(
+        Deletion(NETWORK, network["name"], network["object_id"]), time.time() + 20, poll_interval=0.01
+    )
+    assert outcome.result == "deleted"
+    assert sandbox.account_stats()["by_route"]["DELETE networks"] >= 2  # refused first, then deleted
+    assert "it is still in use: retrying" in caplog.text + "".join(capfd.readouterr())
+
+
+def test_a_deletion_still_refused_at_the_deadline_is_reported_not_raised(sandbox, deployment):
+    sandbox.configure_accounts(provision_reads=1)  # RUNNING: the network stays in use
+    objects = hook().ensure_all(deployment, iam_checked=True)
+    network = next(o for o in objects if o.kind == NETWORK)
+    started = time.time()
+    outcomes = hook().cleanup(
+        [Deletion(NETWORK, network.name, network.object_id), Deletion(STORAGE, "gone", "no-such-id")],
+        deadline=time.time() + 0.5,
+        poll_interval=0.05,
+    )
+    assert time.time() - started < 10
+    assert outcomes[0].result == "failed"
+    assert "is used by workspace" in outcomes[0].error
+    assert outcomes[1].result == "already gone"
+    assert sandbox.account_stats()["by_route"]["DELETE networks"] >= 2
+
+
+def test_a_workspace_that_does_not_go_by_the_deadline_is_reported(sandbox, deployment):
+    objects = _created_failed_workspace(sandbox, deployment)
+    sandbox.configure_accounts(workspace_delete_requests=10_000)
+    outcome = hook().remove(
+        Deletion(WORKSPACE, "acme-prod", objects[-1]["object_id"]), time.time() + 0.3, 0.05
+    )
+    assert outcome.result == "failed"
+    assert "still CANCELLING" in outcome.error

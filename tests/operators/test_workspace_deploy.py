@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from databricks.sdk.service.provisioning import CreateCredentialAwsCredentials, CreateCredentialStsRole
 from moto import mock_aws
 
@@ -346,3 +347,125 @@ def test_a_workspace_name_that_does_not_resolve_yet_is_retried_until_the_answer_
     out = output()
     assert out.count("does not answer yet") >= 2  # DNS errors are retried, not fatal at once
     assert "acme-prod.invalid" in out
+
+
+def _kinds_left(sandbox: Any) -> dict[str, int]:
+    a = sandbox.account_client(ACCOUNT_ID)
+    apis = {
+        "workspaces": a.workspaces,
+        "private-access-settings": a.private_access,
+        "networks": a.networks,
+        "vpc-endpoints": a.vpc_endpoints,
+        "storage-configurations": a.storage,
+        "credentials": a.credentials,
+    }
+    return {kind: len(list(api.list())) for kind, api in apis.items()}
+
+
+@pytest.mark.parametrize("dag_id", ["workspace_scenarios", "workspace_scenarios_blocking"])
+def test_delete_failed_workspace_removes_what_the_run_created_and_a_rerun_starts_clean(
+    aws, sandbox, output, tmp_path, dag_id
+):
+    hands_on = hands_on_vpc(aws)
+    # adopted, so never deleted: a credential configuration that exists before the run
+    sandbox.account_client(ACCOUNT_ID).credentials.create(
+        credentials_name="acme-prod-credentials",
+        aws_credentials=CreateCredentialAwsCredentials(
+            sts_role=CreateCredentialStsRole(role_arn=hands_on.cross_account_role_arn)
+        ),
+    )
+    # the first read is PROVISIONING: the wait happens in the trigger (deferrable) or in poll (blocking)
+    sandbox.configure_accounts(provision_reads=3, workspace_outcome="FAILED", workspace_delete_requests=3)
+    result = run(params(hands_on, sandbox), dag_id, delete_failed_workspace=True)
+    assert result.state == "failed"
+    out = output()
+    assert ("running trigger in line" in out) is (dag_id == "workspace_scenarios")
+    assert "did not reach RUNNING" in out
+    assert "subnet" in out  # the failure is still explained
+    assert "cleanup: deleted workspace 'acme-prod'" in out
+    assert "kept credentials 'acme-prod-credentials'" in out
+    assert _kinds_left(sandbox) == {**dict.fromkeys(ONE_EACH, 0), "credentials": 1}
+    deletes = {
+        k.split(" ", 1)[1]: n
+        for k, n in sandbox.account_stats()["by_route"].items()
+        if k.startswith("DELETE ")
+    }
+    assert deletes == {kind: n for kind, n in ONE_EACH.items() if kind != "credentials"}
+    cleanup = result.xcom[("deploy", "cleanup")]
+    assert [o["result"] for o in cleanup] == ["deleted"] * 6
+    recorded = json.loads((tmp_path / "state/_shared/workspace_objects/acme-prod.json").read_text())
+    assert list(recorded) == ["credentials:acme-prod-credentials"]  # no stale ids for a re-run
+
+    sandbox.configure_accounts(workspace_outcome="RUNNING", provision_reads=1)
+    again = run(params(hands_on, sandbox), dag_id, delete_failed_workspace=True)
+    assert again.state == "success"
+    created = {o["kind"]: o["created"] for o in again.xcom[("deploy", "return_value")]["objects"]}
+    assert created["credentials"] is False
+    assert created["workspace"] is True
+    assert created["network"] is True
+
+
+def test_without_delete_failed_workspace_a_failed_workspace_is_left_alone(aws, sandbox, output):
+    sandbox.configure_accounts(provision_reads=1, workspace_outcome="FAILED")
+    result = run(params(hands_on_vpc(aws), sandbox))
+    assert result.state == "failed"
+    assert "cleanup:" not in output()
+    assert not any(k.startswith("DELETE ") for k in sandbox.account_stats()["by_route"])
+    assert _kinds_left(sandbox)["workspaces"] == 1
+
+
+def test_cleanup_secrets_stay_out_of_logs_xcom_and_state(aws, sandbox, output, tmp_path):
+    sandbox.configure_accounts(provision_reads=1, workspace_outcome="BANNED")
+    result = run(
+        params(hands_on_vpc(aws), sandbox), "workspace_scenarios_blocking", delete_failed_workspace=True
+    )
+    assert result.state == "failed"
+    out = output()
+    assert "cleanup: deleted workspace" in out
+    state = "".join(p.read_text() for p in (tmp_path / "state").rglob("*.json"))
+    for secret in (CANARY, AWS_CANARY):
+        assert secret not in out
+        assert secret not in json.dumps(list(result.xcom.values()), default=str)
+        assert secret not in state
+
+
+def _policy(aws: Callable[[str], Any], bucket: str) -> dict[str, Any]:
+    return json.loads(aws("s3").get_bucket_policy(Bucket=bucket)["Policy"])
+
+
+def test_the_ip_restriction_is_merged_once_keeps_other_statements_and_bites(aws, sandbox):
+    hands_on = hands_on_vpc(aws)
+    s3 = aws("s3")
+    before = _policy(aws, hands_on.root_bucket_name)["Statement"]
+    s3.put_object(Bucket=hands_on.root_bucket_name, Key="before.txt", Body=b"x")  # allowed before
+    workspace = params(hands_on, sandbox, bucket_policy={"allowed_ips": ["203.0.113.0/24"]})
+    for _ in range(2):
+        result = run(workspace, "workspace_scenarios_blocking")
+        assert result.state == "success"
+    statements = _policy(aws, hands_on.root_bucket_name)["Statement"]
+    ours = [s for s in statements if s.get("Sid") == "PlatformOpsDenyOutsideAllowedNetworks"]
+    assert len(ours) == 1  # two runs, one statement
+    assert statements[: len(before)] == before  # the Databricks grant is untouched
+    gateway = aws("ec2").describe_vpc_endpoints(
+        Filters=[{"Name": "service-name", "Values": [f"com.amazonaws.{REGION}.s3"]}]
+    )["VpcEndpoints"][0]["VpcEndpointId"]
+    assert ours[0]["Condition"]["StringNotEquals"]["aws:SourceVpce"] == [gateway]
+    assert "35.72.28.0/28" in ours[0]["Condition"]["NotIpAddress"]["aws:SourceIp"]  # the control plane
+    applied = result.xcom[("deploy", "return_value")]["bucket_policy"]
+    assert applied == [{"bucket": hands_on.root_bucket_name, "changed": False, "vpc_endpoint_ids": [gateway]}]
+    # moto applies the Deny to object calls without a request context (it cannot see aws:SourceIp):
+    # an object call from this host, outside the list, is refused now
+    with pytest.raises(ClientError) as refused:
+        s3.put_object(Bucket=hands_on.root_bucket_name, Key="after.txt", Body=b"x")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_a_bad_cidr_fails_before_any_call(aws, sandbox, output):
+    hands_on = hands_on_vpc(aws)
+    result = run(params(hands_on, sandbox, bucket_policy={"allowed_ips": ["10.1.2.3/33"]}))
+    assert result.state == "failed"
+    assert account_calls(sandbox) == 0
+    assert ("deploy", "preflight") not in result.xcom
+    out = output()
+    assert "bucket_policy.allowed_ips" in out
+    assert "203.0.113.0/24" in out  # the fix shows the form

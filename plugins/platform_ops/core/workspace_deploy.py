@@ -10,6 +10,8 @@ Pure: no Airflow, no SDK, no I/O.
 * :class:`WorkspaceStatus` is the workspace as the account API reports it, with the network's
   diagnostics when it FAILED; :class:`WorkspaceWaitEvent` is the one JSON-safe event that ends a wait
   (the trigger's and the polling path's alike).
+* :func:`cleanup_plan` is what ``delete_failed_workspace`` removes once the workspace failed: the
+  workspace and the objects this run created, in reverse creation order; what it adopted stays.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from enum import StrEnum
 from typing import Any
 
 from platform_ops.core import workspace_preflight as wp
+from platform_ops.core.bucket_policy import BucketRestriction, restriction_from_params
 from platform_ops.core.workspace_objects import (
+    WORKSPACE,
     ObjectSpec,
     WorkspaceDeployment,
     deployment_from_params,
@@ -229,6 +233,7 @@ class DeployPlan:
     deployment: WorkspaceDeployment
     preflight: wp.PreflightRequest
     hardening: CommitHardening | None = None
+    bucket_policy: BucketRestriction | None = None
 
 
 def _section(params: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -294,7 +299,14 @@ def parse_deploy_params(params: Mapping[str, Any]) -> DeployPlan:
         raise ConfigError("workspace", f"must be a mapping, got {type(params).__name__}", "give a dict")
     deployment = deployment_from_params(params)
     preflight = _preflight_request(params, deployment)
-    return DeployPlan(deployment, preflight, hardening_from_params(params, deployment.deployment_name))
+    restriction = restriction_from_params(
+        params.get("bucket_policy"),
+        deployment.region,
+        str(deployment.storage.fields["root_bucket_info.bucket_name"]),
+        deployment.network.vpc_id,
+    )
+    hardening = hardening_from_params(params, deployment.deployment_name)
+    return DeployPlan(deployment, preflight, hardening, restriction)
 
 
 def _spec_line(spec: ObjectSpec) -> str:
@@ -400,3 +412,94 @@ def hardening_from_params(params: Mapping[str, Any], deployment_name: str) -> Co
         )
     name = commit.get("policy_name") or f"{deployment_name}-s3-commit-service"
     return CommitHardening(str(name), profile, data_role, tuple(buckets), direct)
+
+
+# -- cleanup of a failed deployment ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Deletion:
+    """One account object to delete."""
+
+    kind: str
+    name: str
+    object_id: str
+
+
+@dataclass(frozen=True)
+class CleanupPlan:
+    """What a cleanup deletes (in order) and what it keeps (adopted objects), with why."""
+
+    deletions: list[Deletion]
+    kept: list[Mapping[str, Any]]
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CleanupOutcome:
+    """What happened to one object: ``deleted``, ``already gone`` or ``failed`` (with the error)."""
+
+    kind: str
+    name: str
+    object_id: str
+    result: str
+    error: str = ""
+
+    @property
+    def removed(self) -> bool:
+        """Whether the object no longer exists."""
+        return self.result in ("deleted", "already gone")
+
+    def to_json(self) -> dict[str, str]:
+        """A JSON-safe dict (XCom, the run state)."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "object_id": self.object_id,
+            "result": self.result,
+            "error": self.error,
+        }
+
+
+def cleanup_plan(objects: Sequence[Mapping[str, Any]]) -> CleanupPlan:
+    """The objects to delete after the workspace failed: those this run created, newest first.
+
+    ``objects`` are in creation order (kind, name, object_id, created), the workspace last. An
+    adopted object is never deleted; when the workspace itself was adopted nothing is (the objects it
+    uses could not be deleted before it anyway).
+    """
+    workspace = next((o for o in reversed(objects) if o["kind"] == WORKSPACE), None)
+    if workspace is None or not workspace["created"]:
+        return CleanupPlan([], list(objects), "the workspace was not created by this run: nothing is deleted")
+    deletions = [
+        Deletion(o["kind"], o["name"], str(o["object_id"])) for o in reversed(objects) if o["created"]
+    ]
+    return CleanupPlan(deletions, [o for o in objects if not o["created"]])
+
+
+def cleanup_report(outcomes: Sequence[CleanupOutcome], plan: CleanupPlan) -> str:
+    """One line: what was deleted, what could not be, what was kept."""
+    parts = []
+    for o in outcomes:
+        if o.removed:
+            parts.append(
+                f"{o.result} {o.kind} {o.name!r} ({o.object_id})".replace("already gone", "already gone:")
+            )
+        else:
+            parts.append(f"could not delete {o.kind} {o.name!r} ({o.object_id}): {o.error}")
+    parts += [f"kept {k['kind']} {k['name']!r} ({k['object_id']}): adopted" for k in plan.kept]
+    if plan.reason:
+        parts.insert(0, plan.reason)
+    return "cleanup: " + ("; ".join(parts) or "nothing to delete")
+
+
+def forget_removed(recorded: Mapping[str, str], outcomes: Sequence[CleanupOutcome]) -> dict[str, str]:
+    """The run state's ids (``kind:name`` -> id) without those of the objects that are gone."""
+    gone = {f"{o.kind}:{o.name}": o.object_id for o in outcomes if o.removed}
+    return {k: v for k, v in recorded.items() if gone.get(k) != v}
+
+
+def remaining_objects(
+    objects: Sequence[Mapping[str, Any]], outcomes: Sequence[CleanupOutcome]
+) -> list[Mapping[str, Any]]:
+    """The objects that still exist after the cleanup."""
+    gone = {(o.kind, o.object_id) for o in outcomes if o.removed}
+    return [o for o in objects if (o["kind"], str(o["object_id"])) not in gone]

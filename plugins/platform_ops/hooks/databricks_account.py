@@ -14,6 +14,11 @@ answered "already in use") is followed by a new look-up before anything is sent 
 a cap on credentials and workspace creates, only when the caller says the IAM preflight passed: a
 wrong trust policy gives the same error. Ids are handed to ``on_id`` as soon as they exist. SDK errors
 leave this module as :mod:`platform_ops.exceptions` errors.
+
+:meth:`DatabricksAccountHook.cleanup` deletes objects in the order given: a workspace is deleted and
+then read until it answers 404 (deletion is not immediate); a delete refused because the object is
+still in use (INVALID_STATE, e.g. a network whose workspace is still going) is retried until the
+deadline; every object's outcome is reported, none raised.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from databricks.sdk.service.provisioning import (
     RootBucketInfo,
 )
 
+from platform_ops.core.workspace_deploy import CleanupOutcome, Deletion
 from platform_ops.core.workspace_objects import (
     CREDENTIALS,
     NAME_FIELD,
@@ -57,6 +63,8 @@ from platform_ops.exceptions import (
     ConfigError,
     ExternalServiceError,
     InvalidRequestError,
+    ResourceConflictError,
+    ResourceNotFoundError,
     TransientServiceError,
 )
 from platform_ops.hooks import databricks_client
@@ -69,6 +77,11 @@ OnId = Callable[[str, str, str], None]
 def translate(exc: BaseException, operation: str) -> ExternalServiceError:
     """The :mod:`platform_ops.exceptions` error for an SDK or transport exception of the account API."""
     return databricks_client.translate(exc, operation, SERVICE)
+
+
+def is_in_use(exc: BaseException) -> bool:
+    """Whether Databricks refused a delete because the object is still used (INVALID_STATE)."""
+    return isinstance(exc, DatabricksError) and exc.error_code == "INVALID_STATE"
 
 
 def is_validation_failure(exc: BaseException) -> bool:
@@ -217,6 +230,94 @@ class DatabricksAccountHook(BaseHook):
         """One network, with ``error_messages``, ``warning_messages`` and ``vpc_status``."""
         with _translated("get network"):
             return self.client.networks.get(network_id).as_dict()
+
+    # -- delete ----------------------------------------------------------------------------------
+    def delete_object(self, kind: str, object_id: str) -> None:
+        """Send one delete.
+
+        Raises:
+            ResourceConflictError: the object is still in use (retryable).
+            ResourceNotFoundError: it does not exist.
+            ExternalServiceError: any other refusal (translated).
+        """
+        deleters: dict[str, Callable[[str], Any]] = {
+            CREDENTIALS: self.client.credentials.delete,
+            STORAGE: self.client.storage.delete,
+            VPC_ENDPOINT: self.client.vpc_endpoints.delete,
+            NETWORK: self.client.networks.delete,
+            PRIVATE_ACCESS: self.client.private_access.delete,
+            WORKSPACE: lambda i: self.client.workspaces.delete(int(i)),
+        }
+        try:
+            with _translated(f"delete {kind}"):
+                try:
+                    deleters[kind](object_id)
+                except DatabricksError as exc:
+                    if is_in_use(exc):
+                        raise ResourceConflictError(SERVICE, f"delete {kind}", str(exc)) from exc
+                    raise
+        except ExternalServiceError as exc:
+            self.log.info("Deleting %s %s: %s", kind, object_id, exc.message)
+            raise
+
+    def wait_workspace_gone(self, workspace_id: str, deadline: float, poll_interval: float) -> None:
+        """Read a deleted workspace until it answers 404.
+
+        Raises:
+            TransientServiceError: it still answers at ``deadline``.
+        """
+        while True:
+            try:
+                status = self.get_workspace(workspace_id).get("workspace_status")
+            except ResourceNotFoundError:
+                self.log.info("Workspace %s is gone", workspace_id)
+                return
+            except TransientServiceError as exc:
+                status = f"unknown ({exc.message})"
+            if time.time() >= deadline:
+                raise TransientServiceError(
+                    SERVICE, "delete workspace", f"workspace {workspace_id} still {status} at the deadline"
+                )
+            self.log.info("Workspace %s is being deleted (%s): waiting", workspace_id, status)
+            time.sleep(poll_interval)
+
+    def remove(self, deletion: Deletion, deadline: float, poll_interval: float) -> CleanupOutcome:
+        """Delete one object, retrying "in use" and transient refusals until ``deadline``; never raises."""
+
+        def outcome(result: str, error: str = "") -> CleanupOutcome:
+            return CleanupOutcome(deletion.kind, deletion.name, deletion.object_id, result, error)
+
+        while True:
+            try:
+                self.delete_object(deletion.kind, deletion.object_id)
+                break
+            except ResourceNotFoundError:
+                return outcome("already gone")
+            except ExternalServiceError as exc:
+                if not exc.retryable or time.time() >= deadline:
+                    return outcome("failed", exc.message)
+                self.log.warning(
+                    "Deleting %s %r (%s) was refused, %s: retrying in %.1f s",
+                    deletion.kind,
+                    deletion.name,
+                    deletion.object_id,
+                    "it is still in use" if isinstance(exc, ResourceConflictError) else exc.message,
+                    poll_interval,
+                )
+                time.sleep(poll_interval)
+        if deletion.kind == WORKSPACE:
+            try:
+                self.wait_workspace_gone(deletion.object_id, deadline, poll_interval)
+            except ExternalServiceError as exc:
+                return outcome("failed", exc.message)
+        self.log.info("Deleted %s %r (%s)", deletion.kind, deletion.name, deletion.object_id)
+        return outcome("deleted")
+
+    def cleanup(
+        self, deletions: list[Deletion], deadline: float, poll_interval: float
+    ) -> list[CleanupOutcome]:
+        """Delete each object in order (see :meth:`remove`); one that fails does not stop the others."""
+        return [self.remove(d, deadline, poll_interval) for d in deletions]
 
     # -- find or create --------------------------------------------------------------------------
     def ensure(

@@ -9,6 +9,11 @@ the SDK and never logged.
 A fresh workspace answers "does not have any associated worker environments" for a while, and its DNS
 name may not resolve yet: both are :class:`~platform_ops.exceptions.TransientServiceError` here, for the
 caller to retry until its own deadline.
+
+:func:`restrict_buckets` writes the IP restriction of
+:mod:`platform_ops.core.bucket_policy` into the buckets' policies through the Amazon provider's S3Hook
+(one read and at most one write per bucket), after one EC2 call that finds the VPC's S3 gateway
+endpoint when the parameters name none.
 """
 
 from __future__ import annotations
@@ -18,10 +23,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from botocore.exceptions import BotoCoreError, ClientError
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
 
-from platform_ops.exceptions import ExternalServiceError, TransientServiceError
+from platform_ops.core.bucket_policy import BucketRestriction, merge_statement
+from platform_ops.exceptions import ConfigError, ExternalServiceError, TransientServiceError
+from platform_ops.hooks import aws_network
 from platform_ops.hooks.databricks_account import DatabricksAccountHook, translate
 
 SERVICE = "Databricks workspace"
@@ -120,3 +130,66 @@ def ensure_cluster_policy(
         error = translate(exc, "cluster policies")
         raise type(error)(SERVICE, "cluster policies", error.message) from exc
     return str(policy.policy_id), "updated"
+
+
+def s3_gateway_endpoints(aws_conn_id: str | None, region: str, vpc_id: str) -> list[str]:
+    """The VPC's S3 gateway endpoint ids (one EC2 call).
+
+    Raises:
+        ExternalServiceError: translated from botocore.
+    """
+    ec2 = EC2Hook(aws_conn_id=aws_conn_id, region_name=region, api_type="client_type").conn
+    filters = [
+        {"Name": "vpc-id", "Values": [vpc_id]},
+        {"Name": "service-name", "Values": [f"com.amazonaws.{region}.s3"]},
+        {"Name": "vpc-endpoint-type", "Values": ["Gateway"]},
+    ]
+    try:
+        found = ec2.describe_vpc_endpoints(Filters=filters)["VpcEndpoints"]
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_network.translate("ec2", "DescribeVpcEndpoints", exc) from exc
+    return sorted(e["VpcEndpointId"] for e in found if str(e.get("State", "")).lower() != "deleted")
+
+
+def _current_policy(s3: Any, bucket: str) -> dict[str, Any] | None:
+    try:
+        document: dict[str, Any] = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchBucketPolicy":
+            return None
+        raise
+    return document
+
+
+def restrict_buckets(
+    aws_conn_id: str | None, region: str, restriction: BucketRestriction
+) -> list[dict[str, Any]]:
+    """Merge the restriction's Deny statement into each bucket's policy; write only what changes.
+
+    Returns one entry per bucket: ``bucket``, ``changed``, ``vpc_endpoint_ids``.
+
+    Raises:
+        ConfigError: no S3 gateway endpoint is given or found (clusters would lose the buckets).
+        ExternalServiceError: translated from botocore.
+    """
+    endpoints = list(restriction.vpc_endpoint_ids) or s3_gateway_endpoints(
+        aws_conn_id, region, restriction.vpc_id
+    )
+    if not endpoints:
+        raise ConfigError(
+            "bucket_policy.s3_gateway_endpoint_ids",
+            f"the VPC {restriction.vpc_id} has no S3 gateway endpoint: its clusters would lose the buckets",
+            "add the S3 gateway endpoint on the cluster subnets' route tables, or name it here",
+        )
+    statement = restriction.statement(endpoints)
+    s3 = S3Hook(aws_conn_id=aws_conn_id, region_name=region).get_conn()
+    results = []
+    for bucket in restriction.buckets:
+        try:
+            merged, changed = merge_statement(_current_policy(s3, bucket), statement)
+            if changed:
+                s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(merged))
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_network.translate("s3", "bucket policy", exc) from exc
+        results.append({"bucket": bucket, "changed": changed, "vpc_endpoint_ids": endpoints})
+    return results

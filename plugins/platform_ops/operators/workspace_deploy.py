@@ -24,6 +24,16 @@ Steps, each before the next:
    instance profile registered in the workspace, and a cluster policy (found by name, created or
    updated) fixing the AssumeRole Spark confs on the data role, optionally with the commit service's
    direct upload off.
+8. **Bucket policy** (when ``bucket_policy.allowed_ips`` is given), last because it may refuse
+   object calls from here: a Deny of ``s3:*`` on the root bucket (or ``bucket_policy.buckets``)
+   outside the allowed IPs, the region's control plane IPs and the VPC's S3 gateway endpoint,
+   merged into the bucket policy by its Sid (a re-run changes nothing; other statements stay).
+
+With ``delete_failed_workspace``, a workspace that ends FAILED (or BANNED, CANCELLING, or not RUNNING
+by the deadline) is deleted and waited for until it is gone, then the objects this run created are
+deleted in reverse creation order (an object in use is retried until ``cleanup_timeout``); adopted
+objects are never deleted. The task still fails, its message and XCom ``cleanup`` saying what was
+deleted and what was not, and the run state forgets the deleted ids so a re-run starts clean.
 
 Credentials come from the Airflow connections only; they never reach the logs, XCom, rendered fields
 or the run state.
@@ -56,10 +66,19 @@ from platform_ops.core.workspace_deploy import (
     WaitOutcome,
     WorkspaceStatus,
     WorkspaceWaitEvent,
+    cleanup_plan,
+    cleanup_report,
+    forget_removed,
     parse_deploy_params,
     plan_lines,
+    remaining_objects,
 )
-from platform_ops.exceptions import ConfigError, InvalidRequestError, TransientServiceError
+from platform_ops.exceptions import (
+    ConfigError,
+    ExternalServiceError,
+    InvalidRequestError,
+    TransientServiceError,
+)
 from platform_ops.hooks.aws_network import AwsNetworkHook
 from platform_ops.hooks.databricks_account import (
     AccountObject,
@@ -70,6 +89,7 @@ from platform_ops.hooks.workspace_deploy import (
     current_user,
     ensure_cluster_policy,
     ensure_instance_profile,
+    restrict_buckets,
 )
 from platform_ops.state import RunStateStore
 from platform_ops.task_failures import fail_fast_on_permanent_errors
@@ -104,10 +124,20 @@ class WorkspaceDeployOperator(BaseOperator):
         account_retry_policy: how creates are retried (validation backoff, endpoints); the hook's default.
         workspace_host: the new workspace's URL, overriding the parameters' (``{deployment_name}`` is
             filled in); default ``https://<deployment_name>.cloud.databricks.com``.
+        delete_failed_workspace: when the workspace does not reach RUNNING, delete it and the objects
+            this run created (see the module docstring).
+        cleanup_timeout: seconds the cleanup may take (deletes refused as "in use" are retried until then).
         **kwargs: BaseOperator arguments.
     """
 
-    template_fields = ("workspace", "config_path", "dry_run_only", "workspace_host", "timeout")
+    template_fields = (
+        "workspace",
+        "config_path",
+        "dry_run_only",
+        "workspace_host",
+        "timeout",
+        "delete_failed_workspace",
+    )
     ui_color = "#ffe8d6"
 
     def __init__(
@@ -126,6 +156,8 @@ class WorkspaceDeployOperator(BaseOperator):
         state_conn_id: str | None = None,
         account_retry_policy: RetryPolicy | None = None,
         workspace_host: str | None = None,
+        delete_failed_workspace: bool | str = False,
+        cleanup_timeout: float = 1800.0,
         **kwargs: Any,
     ) -> None:
         """Assign the arguments; nothing is read or called here."""
@@ -143,6 +175,8 @@ class WorkspaceDeployOperator(BaseOperator):
         self.state_conn_id = state_conn_id
         self.account_retry_policy = account_retry_policy
         self.workspace_host = workspace_host
+        self.delete_failed_workspace = delete_failed_workspace
+        self.cleanup_timeout = cleanup_timeout
 
     # -- collaborators ---------------------------------------------------------------------------
     @cached_property
@@ -163,7 +197,8 @@ class WorkspaceDeployOperator(BaseOperator):
             ConfigError: naming the bad field and the fix.
         """
         parse_bool("dry_run", self.dry_run_only)
-        for name in ("timeout", "poll_interval", "answer_timeout"):
+        parse_bool("delete_failed_workspace", self.delete_failed_workspace)
+        for name in ("timeout", "poll_interval", "answer_timeout", "cleanup_timeout"):
             setattr(self, name, _seconds(name, getattr(self, name)))
         if (self.workspace is None) == is_unset(self.config_path):
             raise ConfigError(
@@ -209,6 +244,8 @@ class WorkspaceDeployOperator(BaseOperator):
                     f"  then in the workspace: instance profile {plan.hardening.instance_profile_arn}, "
                     f"cluster policy {plan.hardening.policy_name!r} {plan.hardening.policy_definition()}"
                 )
+            if plan.bucket_policy is not None:
+                lines.append(f"  last: {plan.bucket_policy.describe()}")
             for line in lines:
                 self.log.info("%s", line)
             if parse_bool("dry_run", self.dry_run_only):
@@ -222,7 +259,7 @@ class WorkspaceDeployOperator(BaseOperator):
             workspace = objects[-1]
             settled = WorkspaceWaitEvent.of(read_status(self.account, workspace["object_id"]))
             if settled is not None:  # already RUNNING (a re-run), or already failed
-                return self._finish(plan, settled, objects)
+                return self._finish(plan, settled, objects, context)
             deadline = time.time() + float(self.timeout)
             if self.deferrable:
                 self.defer(
@@ -237,7 +274,7 @@ class WorkspaceDeployOperator(BaseOperator):
                     kwargs={"objects": objects},
                     timeout=timedelta(seconds=float(self.timeout) + _DEFER_MARGIN),
                 )
-            return self._finish(plan, self.poll(workspace["object_id"], deadline), objects)
+            return self._finish(plan, self.poll(workspace["object_id"], deadline), objects, context)
 
     def execute_complete(
         self, context: Any, event: Mapping[str, Any], objects: list[dict[str, Any]] | None = None
@@ -254,7 +291,7 @@ class WorkspaceDeployOperator(BaseOperator):
                     run_id=context.get("run_id"),
                 )
                 objects = list((doc or {}).get("objects") or [])
-            return self._finish(plan, WorkspaceWaitEvent.from_json(event), objects)
+            return self._finish(plan, WorkspaceWaitEvent.from_json(event), objects, context)
 
     def ensure_objects(self, plan: DeployPlan, context: Any, iam_checked: bool) -> list[dict[str, Any]]:
         """Find or create every account object (step 4); ids reach the run state as they exist."""
@@ -311,7 +348,10 @@ class WorkspaceDeployOperator(BaseOperator):
                 last[-1] if last else None,
             ),
         )
-        event: WorkspaceWaitEvent | None = retrying(once)
+        try:
+            event: WorkspaceWaitEvent | None = retrying(once)
+        except ExternalServiceError as exc:  # permanent (denied, invalid, not found): as the trigger says
+            return WorkspaceWaitEvent(workspace_id, WaitOutcome.FAILED, str(exc), last[-1] if last else None)
         if event is None:  # tenacity hands back the last result only through the callback above
             raise TransientServiceError(SERVICE, "wait for RUNNING", f"workspace {workspace_id}: no status")
         return event
@@ -334,8 +374,14 @@ class WorkspaceDeployOperator(BaseOperator):
         return user
 
     def _finish(
-        self, plan: DeployPlan, event: WorkspaceWaitEvent, objects: list[dict[str, Any]]
+        self, plan: DeployPlan, event: WorkspaceWaitEvent, objects: list[dict[str, Any]], context: Any
     ) -> dict[str, Any]:
+        if event.outcome is not WaitOutcome.RUNNING and parse_bool(
+            "delete_failed_workspace", self.delete_failed_workspace
+        ):
+            self.log.error("Workspace %s did not reach RUNNING: %s", event.workspace_id, event.message)
+            report = self.cleanup(plan, objects, context)
+            raise InvalidRequestError(SERVICE, "wait for RUNNING", f"{event.message}; {report}")
         if event.outcome is WaitOutcome.TIMED_OUT:  # a retry of the task adopts everything and waits again
             self.log.error("Workspace %s: %s", event.workspace_id, event.message)
             raise TransientServiceError(SERVICE, "wait for RUNNING", event.message)
@@ -356,7 +402,49 @@ class WorkspaceDeployOperator(BaseOperator):
             "user": user["userName"],
             "objects": objects,
             "hardening": self.harden(plan.hardening, host),
+            # last: once written, object calls from outside the allowed networks are refused
+            "bucket_policy": self.restrict_bucket(plan),
         }
+
+    def restrict_bucket(self, plan: DeployPlan) -> list[dict[str, Any]] | None:
+        """Merge the IP restriction into the bucket policies (step 8), when asked for."""
+        if plan.bucket_policy is None:
+            return None
+        results = restrict_buckets(self.aws_conn_id, plan.deployment.region, plan.bucket_policy)
+        for r in results:
+            self.log.info(
+                "Bucket policy of %s: %s", r["bucket"], "restriction written" if r["changed"] else "unchanged"
+            )
+        return results
+
+    def cleanup(self, plan: DeployPlan, objects: list[dict[str, Any]], context: Any) -> str:
+        """Delete the failed workspace and what this run created; update the run state; the report."""
+        to_delete = cleanup_plan(objects)
+        if to_delete.reason:
+            self.log.warning("Cleanup: %s", to_delete.reason)
+        outcomes = self.account.cleanup(
+            to_delete.deletions, time.time() + float(self.cleanup_timeout), float(self.poll_interval)
+        )
+        report = cleanup_report(outcomes, to_delete)
+        (self.log.info if all(o.removed for o in outcomes) else self.log.error)("%s", report)
+        name = plan.deployment.deployment_name
+        self.store.update_shared(STATE_NAMESPACE, name, lambda doc: forget_removed(dict(doc or {}), outcomes))
+        ti = context["ti"]
+        self.store.put(
+            {
+                "deployment_name": name,
+                "objects": remaining_objects(objects, outcomes),
+                "cleanup": [o.to_json() for o in outcomes],
+            },
+            self.dag_id,
+            self.task_id,
+            context.get("logical_date"),
+            STATE_NAME,
+            int(getattr(ti, "try_number", 1) or 1),
+            run_id=context.get("run_id"),
+        )
+        ti.xcom_push(key="cleanup", value=[o.to_json() for o in outcomes])
+        return report
 
     def harden(self, hardening: CommitHardening | None, host: str) -> dict[str, Any] | None:
         """Register the instance profile and find-or-update the S3 commit-service cluster policy (step 7)."""

@@ -38,4 +38,6 @@ for dag_id, deferrable in (("workspace_scenarios", True), ("workspace_scenarios_
             answer_timeout=10,
             deferrable=deferrable,
             account_retry_policy=FAST,
+            delete_failed_workspace="{{ dag_run.conf.get('delete_failed_workspace', False) }}",
+            cleanup_timeout=20,
         )
