@@ -11,10 +11,13 @@ provision that Databricks workspace on its customer-managed AWS VPC (**Workspace
 3. print the plan: the account objects found or created, by name;
 4. unless `dry_run`: find or create each account object (an identical one is adopted, a different
    one is a drift error), ids recorded in the run state as soon as they exist;
-5. wait for RUNNING in the triggerer (no worker slot held) and check that the new workspace answers.
+5. wait for RUNNING in the triggerer (no worker slot held) and check that the new workspace answers;
+6. with `bucket_policy.allowed_ips` in the file, last: restrict the root bucket to those IPs, the
+   control plane's and the VPC's S3 gateway endpoint.
 
 Params: `dry_run` (default **true**: a manual trigger checks and plans only; set it to false to
-provision), `wait_minutes` (how long to wait for RUNNING).
+provision), `wait_minutes` (how long to wait for RUNNING), `delete_failed_workspace` (default false:
+when the workspace fails, delete it and the account objects this run created; adopted ones stay).
 Connections: `databricks_account` (the account console: host, `extra.account_id`, a token or an
 OAuth service principal) and `aws_default` (the AWS account of the VPC). Locally, the sandbox and
 moto stand in; `PLATFORM_OPS_WORKSPACE_HOST` (e.g. `http://127.0.0.1:8000/_sandbox/workspaces/{deployment_name}`)
@@ -72,6 +75,12 @@ for dag_id, paths in dag_configs(CONFIGS, "databricks_workspace_provision_").ite
                 maximum=24 * 60,
                 description="how long to wait for the workspace to be RUNNING",
             ),
+            "delete_failed_workspace": Param(
+                False,
+                type="boolean",
+                description="if the workspace fails: delete it and the objects this run created "
+                "(adopted objects stay); the run still fails",
+            ),
         },
     ) as dag:
         WorkspaceDeployOperator(
@@ -81,6 +90,7 @@ for dag_id, paths in dag_configs(CONFIGS, "databricks_workspace_provision_").ite
             databricks_conn_id="databricks_account",
             aws_conn_id="aws_default",
             timeout="{{ params.wait_minutes * 60 }}",
+            delete_failed_workspace="{{ params.delete_failed_workspace }}",
             poll_interval=POLL_SECONDS,
             workspace_host=WORKSPACE_HOST,
             deferrable=True,  # the wait for RUNNING holds no worker slot
