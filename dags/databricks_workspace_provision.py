@@ -18,6 +18,8 @@ provision that Databricks workspace on its customer-managed AWS VPC (**Workspace
 Params: `dry_run` (default **true**: a manual trigger checks and plans only; set it to false to
 provision), `wait_minutes` (how long to wait for RUNNING), `delete_failed_workspace` (default false:
 when the workspace fails, delete it and the account objects this run created; adopted ones stay).
+A file with `local: true` (the shipped `local-demo.yaml`) is tagged `local`: `make demo` provisions
+it against moto and the sandbox.
 Connections: `databricks_account` (the account console: host, `extra.account_id`, a token or an
 OAuth service principal) and `aws_default` (the AWS account of the VPC). Locally, the sandbox and
 moto stand in; `PLATFORM_OPS_WORKSPACE_HOST` (e.g. `http://127.0.0.1:8000/_sandbox/workspaces/{deployment_name}`)
@@ -32,7 +34,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, Param
 
-from platform_ops.config_files import collision, dag_configs
+from platform_ops.config_files import collision, dag_configs, load_yaml
 from platform_ops.dag_defaults import default_args
 from platform_ops.operators.workspace_deploy import WorkspaceDeployOperator
 
@@ -51,12 +53,14 @@ for dag_id, paths in dag_configs(CONFIGS, "databricks_workspace_provision_").ite
     if clash:  # never provision from whichever of the two files happened to sort last
         raise ValueError(clash)
     path = paths[0]
+    # a file marked `local: true` provisions against the local stand-ins: `make demo` runs its DAG
+    local = load_yaml(path).get("local") is True
     with DAG(
         dag_id=dag_id,
         schedule=None,
         start_date=START,
         catchup=False,
-        tags=TAGS,
+        tags=[*TAGS, "local"] if local else TAGS,
         doc_md=__doc__,
         description=f"Provision the Databricks workspace of {path.name}",
         default_args=default_args(retries=1),

@@ -363,3 +363,31 @@ def build_hands_on_vpc(
         data_role_arn=roles["data_role_arn"],
         **net,
     )
+
+
+def recreate_interface_endpoint(
+    clients: ClientFactory, hands_on: HandsOnVpc, key: str, private_dns: bool = True
+) -> str:
+    """Replace one of the hands-on interface endpoints (``relay``, ``workspace``, ``sts``, ``kinesis``)
+    by a new one with ``private_dns`` chosen at creation (moto ignores ``modify_vpc_endpoint``'s
+    private DNS); ``hands_on.endpoint_ids`` gets the new id, which is returned."""
+    services = {
+        "sts": f"com.amazonaws.{hands_on.region}.sts",
+        "kinesis": f"com.amazonaws.{hands_on.region}.kinesis-streams",
+        "relay": wp.relay_service(hands_on.region),
+        "workspace": wp.workspace_service(hands_on.region),
+    }
+    if key not in services:
+        raise ValueError(f"endpoint {key!r}: one of {sorted(services)}")
+    ec2 = clients("ec2")
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[hands_on.endpoint_ids[key]])
+    new_id = _interface(
+        ec2,
+        hands_on.vpc_id,
+        services[key],
+        hands_on.endpoint_subnet_id,
+        hands_on.endpoint_group_id,
+        private_dns,
+    )
+    hands_on.endpoint_ids[key] = new_id
+    return new_id

@@ -39,6 +39,8 @@ class Step:
     conf: dict = field(default_factory=dict)
     expect: str = "success"
     before: Callable[[], None] | None = None  # e.g. a knob of a local stand-in
+    # reads the step's log once it ended: (did it do what it should, notes to print)
+    after: Callable[[Path], tuple[bool, list[str]]] | None = None
 
 
 def register_model_version() -> None:
@@ -49,6 +51,162 @@ def register_model_version() -> None:
 def no_flex_capacity() -> None:
     """The Reservation API fake keeps new commitments PENDING: capacity is not available."""
     FAKES["bigquery_reservation"].api.config["active_after_reads"] = None
+
+
+# -- workspace provisioning: the hands-on VPC in a moto server, the sandbox's account API ---------------
+PROVISION_DAG = "databricks_workspace_provision_local_demo"
+WORKSPACE_TEMPLATE = REPO / "include" / "config" / "workspaces" / "local-demo.yaml"
+NPIP_TEXT = ("NPIP tunnel setup failure", "WaitForNgrokTunnel")
+PROVISION: dict[str, Any] = {}  # the moto VPC, its clients, the account API's counts before a step
+
+
+def workspace_config() -> None:
+    """Write the demo workspace's file (the shipped one, with the ids moto gave) where the DAG reads it."""
+    from platform_ops.config_files import load_yaml
+
+    h = PROVISION["vpc"]
+    doc = load_yaml(WORKSPACE_TEMPLATE)
+    doc["aws_account_id"] = h.aws_account_id
+    doc["credentials"] = {"role_arn": h.cross_account_role_arn}
+    doc["storage"] = {"bucket_name": h.root_bucket_name, "role_arn": h.storage_role_arn}
+    doc["network"] = {
+        "vpc_id": h.vpc_id,
+        "subnet_ids": h.cluster_subnet_ids,
+        "cluster_security_group_ids": [h.cluster_group_id],
+        "endpoint_security_group_id": h.endpoint_group_id,
+        "endpoint_subnet_ids": [h.endpoint_subnet_id],
+    }
+    link = doc["private_link"]
+    link["rest_api_endpoint"] = {"aws_vpc_endpoint_id": h.endpoint_ids["workspace"]}
+    link["dataplane_relay_endpoint"] = {"aws_vpc_endpoint_id": h.endpoint_ids["relay"]}
+    link["front_end_endpoint_id"] = h.endpoint_ids["front_end"]
+    doc["commit_service"] = {"cluster_role_arn": h.cluster_role_arn, "data_role_arn": h.data_role_arn}
+    (DEMO / "workspaces" / WORKSPACE_TEMPLATE.name).write_text(json.dumps(doc, indent=2))  # JSON is YAML
+
+
+def start_provisioning_stand_ins(env: dict[str, str]) -> None:
+    """moto (the hands-on VPC, relay endpoint's private DNS off) and the sandbox's account API."""
+    from platform_ops.config_files import load_yaml
+    from sandbox.aws_vpc import Knobs, boto3_factory, build_hands_on_vpc
+
+    template = load_yaml(WORKSPACE_TEMPLATE)
+    region = template["region"]
+    if "databricks" not in FAKES:
+        FAKES["databricks"] = stand_ins.databricks_workspace(env, DEMO / "databricks")
+    sandbox = FAKES["databricks"]
+    FAKES["aws"] = stand_ins.aws_moto(env, region)
+    # the demo's own boto3 clients build the VPC in moto: never a developer's AWS credentials
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")  # noqa: S106 - moto's
+    clients = boto3_factory(region, FAKES["aws"].url)
+    started = time.monotonic()
+    PROVISION["clients"] = clients
+    PROVISION["vpc"] = build_hands_on_vpc(
+        clients,
+        region,
+        Knobs(relay_private_dns=False, name_prefix="demo"),
+        databricks_account_id=template["account_id"],
+    )
+    (DEMO / "workspaces").mkdir(parents=True, exist_ok=True)
+    workspace_config()
+    env.update(
+        AIRFLOW_CONN_DATABRICKS_ACCOUNT=sandbox.account_connection(template["account_id"]),
+        PLATFORM_OPS_WORKSPACE_CONFIG_DIR=str(DEMO / "workspaces"),
+        PLATFORM_OPS_WORKSPACE_HOST=sandbox.workspace_host_template(),
+        PLATFORM_OPS_WORKSPACE_POLL_SECONDS="1",
+    )
+    h = PROVISION["vpc"]
+    print(
+        f"demo: hands-on VPC {h.vpc_id} built in moto in {time.monotonic() - started:.1f} s: public subnet"
+        f" + NAT {h.nat_gateway_id}, cluster subnets {', '.join(h.cluster_subnet_ids)}, endpoint subnet"
+        f" {h.endpoint_subnet_id}, groups {h.cluster_group_id}/{h.endpoint_group_id},"
+        f" endpoints {', '.join(sorted(h.endpoint_ids))}, IAM roles and root bucket {h.root_bucket_name};"
+        f" workspace file {DEMO / 'workspaces' / WORKSPACE_TEMPLATE.name}",
+        flush=True,
+    )
+
+
+def account_counts() -> None:
+    """Remember the account API's request counts before a step."""
+    PROVISION["before"] = FAKES["databricks"].account_stats()["by_route"]
+
+
+def relay_private_dns_on() -> None:
+    """Replace the relay endpoint by one with private DNS (moto sets it only at creation)."""
+    from sandbox.aws_vpc import recreate_interface_endpoint
+
+    old = PROVISION["vpc"].endpoint_ids["relay"]
+    new = recreate_interface_endpoint(PROVISION["clients"], PROVISION["vpc"], "relay", private_dns=True)
+    workspace_config()
+    print(f"  relay endpoint {old} replaced by {new} with private DNS on; workspace file updated", flush=True)
+    account_counts()
+
+
+def account_writes() -> tuple[dict[str, int], dict[str, int]]:
+    """The account API requests of the last step: per method, and the POSTs per object kind."""
+    after = FAKES["databricks"].account_stats()["by_route"]
+    before = PROVISION["before"]
+    delta = {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0)}
+    methods: dict[str, int] = {}
+    for key, n in delta.items():
+        methods[key.split(" ", 1)[0]] = methods.get(key.split(" ", 1)[0], 0) + n
+    posts = {k.split(" ", 1)[1]: n for k, n in delta.items() if k.startswith("POST ")}
+    return methods, posts
+
+
+def provision_notes(log: Path) -> list[str]:
+    """What the provisioning task logged: errors, objects, status changes, the answer."""
+    markers = (
+        "[error]",
+        "Preflight read AWS",
+        "Created ",
+        "Adopted ",
+        "Workspace ",
+        "Pausing task as DEFERRED",
+    )
+    notes, seen = [], set()
+    for line in log.read_text(errors="replace").splitlines():
+        for marker in markers:
+            if marker in line and "Created dag run" not in line:
+                text = line[line.index(marker) :].split(" [", 1)[0].strip()
+                if text not in seen:
+                    seen.add(text)
+                    notes.append(text[:200])
+                break
+    return notes
+
+
+def preflight_quotes_npip(log: Path) -> tuple[bool, list[str]]:
+    """Run 1: the preflight's error quotes the runbook's NPIP failure; no account API call at all."""
+    text = log.read_text(errors="replace")
+    quoted = all(part in text for part in NPIP_TEXT)
+    methods, _ = account_writes()
+    notes = [n for n in provision_notes(log) if "Preflight" in n or n.startswith("[error]")]
+    if quoted:
+        start = text.index(NPIP_TEXT[0])
+        notes.append(
+            "the failure it prevents: ..." + text[start : text.index(NPIP_TEXT[1], start) + 18] + " ..."
+        )
+    notes.append(f"NPIP failure text quoted: {'yes' if quoted else 'NO'}; account API calls: {methods or 0}")
+    return quoted and not methods, notes
+
+
+def provisioned(log: Path) -> tuple[bool, list[str]]:
+    """Run 2: every object created once, RUNNING reached in the triggerer, the workspace answered."""
+    text = log.read_text(errors="replace")
+    methods, posts = account_writes()
+    deferred = "Pausing task as DEFERRED" in text  # the wait ran in the trigger, not on the worker
+    ok = deferred and "answers at" in text and sum(posts.values()) > 0 and max(posts.values()) <= 2
+    notes = provision_notes(log)
+    notes.append(f"account API: {methods}; POSTs per kind: {posts}")
+    return ok, notes
+
+
+def nothing_created(log: Path) -> tuple[bool, list[str]]:
+    """Run 3: every object adopted: 0 POSTs to the account API."""
+    methods, posts = account_writes()
+    notes = [n for n in provision_notes(log) if not n.startswith("Workspace ") or "answers" in n]
+    notes.append(f"account API: {methods}; POSTs: {sum(posts.values())}")
+    return not posts and "answers at" in log.read_text(errors="replace"), notes
 
 
 SCENARIOS: dict[str, list[Step]] = {
@@ -97,6 +255,32 @@ SCENARIOS: dict[str, list[Step]] = {
             "repaired without the var (under a scheduler: a backfill of the date with"
             " --reprocess-behavior failed --dag-run-conf '{}'): only stg_orders and its descendants",
             "2026-11-21",
+        ),
+    ],
+    PROVISION_DAG: [
+        Step(
+            "provision local-demo on the hands-on VPC whose relay (SCC) endpoint has no private DNS: the"
+            " preflight fails with the runbook's NPIP failure, before any account API call",
+            "2026-11-23T01:00:00+00:00",
+            {"dry_run": False},
+            expect="failed",
+            before=account_counts,
+            after=preflight_quotes_npip,
+        ),
+        Step(
+            "relay endpoint fixed: each account object created once, the wait for RUNNING deferred to the"
+            " triggerer, then the new workspace's host answers (SCIM Me)",
+            "2026-11-23T02:00:00+00:00",
+            {"dry_run": False},
+            before=relay_private_dns_on,
+            after=provisioned,
+        ),
+        Step(
+            "re-run: every object found by name and adopted, nothing created (0 POSTs)",
+            "2026-11-23T03:00:00+00:00",
+            {"dry_run": False},
+            before=account_counts,
+            after=nothing_created,
         ),
     ],
 }
@@ -251,6 +435,9 @@ def run_step(dag_id: str, n: int, total: int, step: Step, env: dict[str, str]) -
     if dag_id == "dbt_transform":
         path, invocations = dbt_state(step.date)
         where, notes = str(path.relative_to(REPO)), dbt_notes(invocations[before:])
+    if step.after:
+        checked, extra = step.after(log)
+        ok, notes = ok and checked, notes + extra
     print(f"  -> {result} (expected {step.expect}) in {seconds:.1f} s; log: {log.relative_to(REPO)}")
     for note in notes:
         print(f"     {note}")
@@ -295,6 +482,8 @@ def main() -> int:
         start_reservation_fake(env)
     if SERVING_DAG in dags:
         start_databricks_sandbox(env)
+    if PROVISION_DAG in dags:
+        start_provisioning_stand_ins(env)
     for dag_id in dags:
         steps = SCENARIOS.get(dag_id, [Step("run once", time.strftime("%Y-%m-%d"))])
         for n, step in enumerate(steps, 1):

@@ -6,6 +6,8 @@ caller passes on to Airflow) and returns what it started; the caller stops it.
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,3 +54,40 @@ def databricks_workspace(env: dict[str, str], state_dir: Path) -> Any:
     env["AIRFLOW_CONN_DATABRICKS_DEFAULT"] = sandbox.connection()
     print(f"Databricks sandbox on {sandbox.url} (databricks_default points at it)", flush=True)
     return sandbox
+
+
+class MotoServer:
+    """A moto server (the AWS wire protocol) on a free 127.0.0.1 port, in this process."""
+
+    def __init__(self) -> None:
+        """Pick the port; :meth:`start` serves."""
+        from moto.server import ThreadedMotoServer
+
+        from sandbox.ports import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+
+    def start(self) -> MotoServer:
+        """Serve until :meth:`stop` (its request log silenced: werkzeug's logger)."""
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (everything it held is gone)."""
+        self._server.stop()
+
+    def connection(self, region: str) -> str:
+        """An Airflow ``aws`` connection (JSON) reaching this server."""
+        extra = {"endpoint_url": self.url, "region_name": region}
+        return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra})
+
+
+def aws_moto(env: dict[str, str], region: str) -> MotoServer:
+    """A moto server standing in for AWS (empty); aws_default points at it."""
+    server = MotoServer().start()
+    env["AIRFLOW_CONN_AWS_DEFAULT"] = server.connection(region)
+    print(f"AWS stand-in (moto server) on {server.url} (aws_default points at it)", flush=True)
+    return server

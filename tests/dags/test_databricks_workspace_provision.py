@@ -77,6 +77,21 @@ def test_params_are_typed_and_dry_run_defaults_to_true(monkeypatch, tmp_path) ->
     assert task.deferrable is True
 
 
+def test_only_a_workspace_file_marked_local_gives_a_dag_make_demo_runs(monkeypatch, tmp_path) -> None:
+    folder = tmp_path / "workspaces"
+    folder.mkdir()
+    shutil.copy(CONFIGS / "acme-dev.yaml", folder / "team-a.yaml")
+    shutil.copy(CONFIGS / "local-demo.yaml", folder / "local-demo.yaml")
+    doc = yaml.safe_load((CONFIGS / "acme-dev.yaml").read_text())
+    (folder / "team-b.yaml").write_text(yaml.safe_dump({**doc, "local": False}))
+    bag = load_dag(monkeypatch, folder)
+    tagged = {d for d, dag in bag.dags.items() if "local" in dag.tags}
+    assert tagged == {"databricks_workspace_provision_local_demo"}
+    shipped = {d for d, p in parse_folder(REPO / "dags")["dags"].items() if "local" in p["tags"]}
+    assert "databricks_workspace_provision_local_demo" in shipped
+    assert "databricks_workspace_provision_acme_dev" not in shipped
+
+
 @pytest.mark.integration
 def test_a_manual_trigger_of_the_shipped_dag_checks_and_plans_only(
     databricks_sandbox, monkeypatch, tmp_path, capfd
