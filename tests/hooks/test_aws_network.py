@@ -21,7 +21,7 @@ from platform_ops.exceptions import (
     TransientServiceError,
 )
 from platform_ops.hooks.aws_network import AwsNetworkHook, translate
-from sandbox.aws_vpc import HandsOnVpc, Knobs, boto3_factory, build_hands_on_vpc
+from sandbox.aws_vpc import HandsOnVpc, Knobs, boto3_factory, build_hands_on_vpc, recreate_interface_endpoint
 
 REGION = "ap-northeast-1"
 CONN_ID = "preflight_aws"
@@ -128,13 +128,53 @@ def _nothing(c: Callable[[str], Any], h: HandsOnVpc) -> None:
     return None
 
 
-# rule id -> (build knobs, what to break after the build, request overrides)
-BREAKS: dict[str, tuple[Knobs, Breaker, dict[str, Any]]] = {
+def _cluster_subnet(cidr: str, zone: str) -> Breaker:
+    """Replace the second cluster subnet by a new one (routed through the cluster table)."""
+
+    def apply(c: Callable[[str], Any], h: HandsOnVpc) -> None:
+        ec2 = c("ec2")
+        subnet = ec2.create_subnet(VpcId=h.vpc_id, CidrBlock=cidr, AvailabilityZone=f"{h.region}{zone}")
+        subnet_id = subnet["Subnet"]["SubnetId"]
+        ec2.associate_route_table(RouteTableId=h.cluster_route_table_id, SubnetId=subnet_id)
+        h.cluster_subnet_ids[1] = subnet_id
+
+    return apply
+
+
+def _s3_gateway_on_public_table(c: Callable[[str], Any], h: HandsOnVpc) -> None:
+    ec2 = c("ec2")
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[h.endpoint_ids["s3"]])
+    h.endpoint_ids["s3"] = ec2.create_vpc_endpoint(
+        VpcId=h.vpc_id,
+        ServiceName=f"com.amazonaws.{h.region}.s3",
+        VpcEndpointType="Gateway",
+        RouteTableIds=[h.public_route_table_id],
+    )["VpcEndpoint"]["VpcEndpointId"]
+
+
+def _more_groups(c: Callable[[str], Any], h: HandsOnVpc) -> None:
+    ec2 = c("ec2")
+    for i in range(4):
+        h.extra[f"group{i}"] = ec2.create_security_group(
+            GroupName=f"more-{i}", Description="x", VpcId=h.vpc_id
+        )["GroupId"]
+
+
+_NO_3306 = {"IpProtocol": "tcp", "FromPort": 3306, "ToPort": 3306, "IpRanges": [{"CidrIp": wp.ANYWHERE}]}
+Overrides = dict[str, Any] | Callable[[HandsOnVpc], dict[str, Any]]
+
+# rule id -> (build knobs, what to break after the build, request overrides: fixed or from the build)
+BREAKS: dict[str, tuple[Knobs, Breaker, Overrides]] = {
     "VPC-DNS": (
         Knobs(),
         lambda c, h: c("ec2").modify_vpc_attribute(VpcId=h.vpc_id, EnableDnsHostnames={"Value": False}),
         {},
     ),
+    "SUBNET-COUNT": (Knobs(), lambda c, h: h.cluster_subnet_ids.__delitem__(1), {}),
+    "SUBNET-AZ": (Knobs(), _cluster_subnet("10.0.48.0/20", "a"), {}),
+    "SUBNET-NETMASK": (Knobs(), _cluster_subnet("10.0.48.0/27", "c"), {}),
+    "SUBNET-NETMASK-SMALL": (Knobs(), _cluster_subnet("10.0.48.0/26", "c"), {}),
+    "SUBNET-CAPACITY": (Knobs(), _nothing, {"max_nodes": 2100}),  # a /20 has 4091 free addresses
     "SUBNET-PRIVATE": (Knobs(), _route_to_igw, {}),
     "NAT-EGRESS": (
         Knobs(),
@@ -163,6 +203,29 @@ BREAKS: dict[str, tuple[Knobs, Breaker, dict[str, Any]]] = {
             {"IpProtocol": "udp", "FromPort": 0, "ToPort": 65535, "UserIdGroupPairs": []},
         ),
         {},
+    ),
+    "SG-COUNT": (
+        Knobs(),
+        _more_groups,
+        lambda h: {"security_group_ids": (h.cluster_group_id, h.endpoint_group_id, *h.extra.values())},
+    ),
+    "SG-NETWORK-GROUPS": (Knobs(), _nothing, lambda h: {"security_group_ids": (h.cluster_group_id,)}),
+    "SG-CLUSTER-METASTORE": (Knobs(), _revoke("cluster_group_id", "egress", dict(_NO_3306)), {}),
+    "SG-CLUSTER-METASTORE-UNUSED": (
+        Knobs(),
+        _revoke("cluster_group_id", "egress", dict(_NO_3306)),
+        {"metastore": wp.Metastore.EXTERNAL_HIVE},
+    ),
+    "EP-S3-GATEWAY": (Knobs(), _s3_gateway_on_public_table, {}),
+    "PAS-PUBLIC-ACCESS": (Knobs(), _nothing, {"front_end_endpoint_id": None}),
+    "PAS-FRONTEND": (Knobs(), _nothing, lambda h: {"front_end_endpoint_id": h.endpoint_ids["sts"]}),
+    "PAS-ALLOWED-ENDPOINTS": (
+        Knobs(),
+        _nothing,
+        lambda h: {
+            "private_access_level": wp.PrivateAccessLevel.ENDPOINT,
+            "allowed_vpc_endpoint_ids": (h.endpoint_ids["sts"],),
+        },
     ),
     "SG-ENDPOINT-SELF": (
         Knobs(),
@@ -235,18 +298,61 @@ BREAKS: dict[str, tuple[Knobs, Breaker, dict[str, Any]]] = {
 }
 
 
+def test_every_rule_is_broken_in_moto() -> None:
+    assert set(BREAKS) == set(wp.RULES)
+
+
 @pytest.mark.parametrize("rule_id", sorted(BREAKS))
 def test_breaking_it_in_moto_fails_the_right_rule(aws: Callable[[str], Any], rule_id: str) -> None:
-    knobs, breaker, overrides = BREAKS[rule_id]
+    knobs, breaker, given = BREAKS[rule_id]
     hands_on = build_hands_on_vpc(aws, knobs=knobs)
     hook = AwsNetworkHook(aws_conn_id=CONN_ID, region_name=REGION)
-    if breaker is not _nothing:  # broken after the build: the rule held before
-        report, _ = preflight(hands_on, hook, **overrides)
+    if breaker is not _nothing or knobs == Knobs():  # the rule held before the break or the overrides
+        report, _ = preflight(hands_on, hook)
         assert rule_id not in report.failed_rules()
     breaker(aws, hands_on)
+    overrides = given(hands_on) if callable(given) else given
     report, _ = preflight(hands_on, hook, **overrides)
     assert rule_id in report.failed_rules(), report.lines()
     assert report.ok is (wp.RULES[rule_id].severity is wp.Severity.WARNING and not report.errors)
+
+
+def _replace_rules(
+    ec2: Any, group_id: str, ingress: list[dict[str, Any]], egress: list[dict[str, Any]]
+) -> None:
+    described = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=described["IpPermissions"])
+    ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=described["IpPermissionsEgress"])
+    if ingress:
+        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=ingress)
+    if egress:
+        ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=egress)
+
+
+def test_split_port_ranges_and_protocol_all_pass_in_moto(aws: Callable[[str], Any]) -> None:
+    """The groups' rules written another way (protocol -1, TCP split in two ranges, 8443-8451 in two)."""
+    hands_on = build_hands_on_vpc(aws)
+    ec2, cluster, endpoints = aws("ec2"), hands_on.cluster_group_id, hands_on.endpoint_group_id
+
+    def pair(group_id: str, proto: str, low: int | None = None, high: int | None = None) -> dict[str, Any]:
+        rule: dict[str, Any] = {"IpProtocol": proto, "UserIdGroupPairs": [{"GroupId": group_id}]}
+        return rule if low is None else {**rule, "FromPort": low, "ToPort": high}
+
+    def anywhere(low: int, high: int) -> dict[str, Any]:
+        return {"IpProtocol": "tcp", "FromPort": low, "ToPort": high, "IpRanges": [{"CidrIp": wp.ANYWHERE}]}
+
+    ports = [(443, 443), (2443, 2443), (3306, 3306), (6666, 6666), (8443, 8446), (8447, 8451)]
+    split = [pair(cluster, "tcp", 0, 999), pair(cluster, "tcp", 1000, 65535), pair(cluster, "udp", 0, 65535)]
+    _replace_rules(ec2, cluster, split, [pair(cluster, "-1"), *(anywhere(a, b) for a, b in ports)])
+    _replace_rules(ec2, endpoints, [pair(endpoints, "-1")], [pair(endpoints, "-1")])
+    report, _ = preflight(hands_on)
+    assert report.findings == (), report.lines()
+
+    _replace_rules(
+        ec2, cluster, split[:1] + split[2:], [pair(cluster, "-1"), *(anywhere(a, b) for a, b in ports)]
+    )
+    report, _ = preflight(hands_on)
+    assert report.failed_rules() == {"SG-CLUSTER-SELF"}, report.lines()
 
 
 def test_relay_endpoint_without_private_dns_fails_with_the_npip_text(aws: Callable[[str], Any]) -> None:
@@ -257,12 +363,41 @@ def test_relay_endpoint_without_private_dns_fails_with_the_npip_text(aws: Callab
     assert "WaitForNgrokTunnel" in json.loads(report.to_json())["errors"][0]["later_failure"]
 
 
+def test_swapped_relay_and_workspace_endpoints_are_caught_by_their_service_names(
+    aws: Callable[[str], Any],
+) -> None:
+    """moto accepts any service name: the rules compare each endpoint with the region's service table."""
+    hands_on = build_hands_on_vpc(aws)
+    relay, rest = hands_on.endpoint_ids["relay"], hands_on.endpoint_ids["workspace"]
+    report, _ = preflight(hands_on, relay_endpoint_id=rest, workspace_endpoint_id=relay)
+    found = {f.rule_id: f for f in report.errors}
+    assert set(found) == {"PL-RELAY", "PL-WORKSPACE"}, report.lines()
+    assert found["PL-RELAY"].resource_id == rest
+    assert f"expected {wp.relay_service(REGION)}" in found["PL-RELAY"].message
+    assert f"expected {wp.workspace_service(REGION)}" in found["PL-WORKSPACE"].message
+
+
 def test_modify_vpc_endpoint_cannot_fix_private_dns_in_moto(aws: Callable[[str], Any]) -> None:
     """moto ignores modify_vpc_endpoint(PrivateDnsEnabled): the builder sets it at creation instead."""
     hands_on = build_hands_on_vpc(aws, knobs=Knobs(relay_private_dns=False))
     aws("ec2").modify_vpc_endpoint(VpcEndpointId=hands_on.endpoint_ids["relay"], PrivateDnsEnabled=True)
     report, _ = preflight(hands_on)
     assert "PL-RELAY" in report.failed_rules()
+
+
+def test_recreating_the_relay_endpoint_with_private_dns_clears_the_npip_error(
+    aws: Callable[[str], Any],
+) -> None:
+    """What `make demo` does between its failing and its provisioning run."""
+    hands_on = build_hands_on_vpc(aws, knobs=Knobs(relay_private_dns=False))
+    old = hands_on.endpoint_ids["relay"]
+    new = recreate_interface_endpoint(aws, hands_on, "relay", private_dns=True)
+    assert new != old
+    assert hands_on.endpoint_ids["relay"] == new
+    report, _ = preflight(hands_on)
+    assert report.findings == (), report.lines()
+    with pytest.raises(ValueError, match="front_end"):
+        recreate_interface_endpoint(aws, hands_on, "front_end")
 
 
 def test_nat_route_removed_with_sts_private_dns_off_names_the_security_daemon_failure(
