@@ -68,3 +68,14 @@ class AccessDeniedError(ExternalServiceError):
 
 class InvalidRequestError(ExternalServiceError):
     """The service rejected the request as malformed or invalid: retrying the same request cannot help."""
+
+
+class ExportTooLargeError(InvalidRequestError):
+    """A workspace object is over the size the export API answers: report it, the rest can go on."""
+
+    def __init__(self, path: str, size: int | None, service: str = "Databricks") -> None:
+        """Record the object's ``path`` and ``size`` in bytes (None when the workspace did not say)."""
+        self.path = path
+        self.size = size
+        shown = "unknown size" if size is None else f"{size} bytes"
+        super().__init__(service, f"export {path}", f"{path} ({shown}) is over the export size limit")
