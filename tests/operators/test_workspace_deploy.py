@@ -405,6 +405,19 @@ def test_delete_failed_workspace_removes_what_the_run_created_and_a_rerun_starts
     assert created["network"] is True
 
 
+@pytest.mark.parametrize("dag_id", ["workspace_scenarios", "workspace_scenarios_blocking"])
+def test_a_workspace_not_running_by_the_deadline_is_cleaned_up_too_and_the_task_fails(
+    aws, sandbox, output, dag_id
+):
+    sandbox.configure_accounts(provision_reads=1_000_000)  # PROVISIONING for good
+    result = run(params(hands_on_vpc(aws), sandbox), dag_id, delete_failed_workspace=True, timeout=1)
+    assert result.state == "failed"
+    out = output()
+    assert "not RUNNING by the deadline" in out
+    assert "cleanup: deleted workspace 'acme-prod'" in out
+    assert _kinds_left(sandbox) == dict.fromkeys(ONE_EACH, 0)
+
+
 def test_without_delete_failed_workspace_a_failed_workspace_is_left_alone(aws, sandbox, output):
     sandbox.configure_accounts(provision_reads=1, workspace_outcome="FAILED")
     result = run(params(hands_on_vpc(aws), sandbox))

@@ -33,7 +33,7 @@ for dag_id, deferrable in (("workspace_scenarios", True), ("workspace_scenarios_
             dry_run="{{ dag_run.conf.get('dry_run', False) }}",
             databricks_conn_id="dbx_account",
             aws_conn_id="preflight_aws",
-            timeout=30,
+            timeout="{{ dag_run.conf.get('timeout', 30) }}",
             poll_interval=0.1,
             answer_timeout=10,
             deferrable=deferrable,
