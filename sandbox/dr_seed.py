@@ -41,6 +41,9 @@ from typing import Any
 USERS = ("alice@example.com", "bob@example.com", "carol@example.com")
 GROUP = "data-engineers"
 SERVICE_PRINCIPAL = "dr-etl-service-principal"
+# An account-level service principal has one application id in every workspace it is added to;
+# ACLs name it by that id.
+SERVICE_PRINCIPAL_APP_ID = "6b7c1d2e-3f40-4a51-8b62-7c83d94ea5f6"
 ROOTS = ("/Users", "/Shared")
 SPARK_VERSION = "15.4.x-scala2.12"
 NODE_TYPE = "i3.xlarge"
@@ -182,7 +185,11 @@ def seed(
 
     manifest = Manifest(workspace_id=str(client.get_workspace_id()), sizes=dict(sizes))
     ensure_principals(client)
-    manifest.principals = {"users": list(USERS), "groups": [GROUP], "service_principals": [SERVICE_PRINCIPAL]}
+    manifest.principals = {
+        "users": list(USERS),
+        "groups": [GROUP],
+        "service_principals": [SERVICE_PRINCIPAL_APP_ID],
+    }
     _seed_workspace(client, manifest, notebooks, files, repos_notebooks, workers)
     if oversized_notebooks:
         _seed_oversized(client, manifest, oversized_notebooks, oversized_bytes)
@@ -208,8 +215,10 @@ def ensure_principals(client: Any) -> None:
             client.users.create(user_name=user)
     if not any(g.display_name == GROUP for g in client.groups.list()):
         client.groups.create(display_name=GROUP)
-    if not any(sp.display_name == SERVICE_PRINCIPAL for sp in client.service_principals.list()):
-        client.service_principals.create(display_name=SERVICE_PRINCIPAL)
+    if not any(sp.application_id == SERVICE_PRINCIPAL_APP_ID for sp in client.service_principals.list()):
+        client.service_principals.create(
+            display_name=SERVICE_PRINCIPAL, application_id=SERVICE_PRINCIPAL_APP_ID
+        )
 
 
 # -- workspace objects ------------------------------------------------------------------------------------
@@ -708,7 +717,7 @@ def _seed_acls(
     from databricks.sdk.service.iam import AccessControlRequest
 
     group_run = {"group_name": GROUP, "permission_level": "CAN_MANAGE_RUN"}
-    sp_view = {"service_principal_name": SERVICE_PRINCIPAL, "permission_level": "CAN_VIEW"}
+    sp_view = {"service_principal_name": SERVICE_PRINCIPAL_APP_ID, "permission_level": "CAN_VIEW"}
     targets: list[tuple[str, str, str, list[dict[str, str]]]] = []
     for cluster_id in (by_source["UI"] + by_source["API"])[:3]:
         entries = [

@@ -19,6 +19,7 @@ from sandbox.dr_seed import (
     SCOPE,
     SECRET_KEYS,
     SERVICE_PRINCIPAL,
+    SERVICE_PRINCIPAL_APP_ID,
     USERS,
     Manifest,
     ensure_principals,
@@ -204,7 +205,20 @@ def test_acls_name_principals_that_exist(w: Any, manifest: Manifest) -> None:
     users = {u.user_name for u in w.users.list()}
     assert set(USERS) <= users
     assert GROUP in {g.display_name for g in w.groups.list()}
-    assert SERVICE_PRINCIPAL in {s.display_name for s in w.service_principals.list()}
+    # ACLs name service principals by application id: every principal named exists under that name
+    existing = users | {g.display_name for g in w.groups.list()}
+    existing |= {s.application_id for s in w.service_principals.list()}
+    named = {
+        v
+        for entries in manifest.acls.values()
+        for e in entries
+        for k, v in e.items()
+        if k != "permission_level"
+    }
+    assert named <= existing
+    assert (SERVICE_PRINCIPAL, SERVICE_PRINCIPAL_APP_ID) in {
+        (s.display_name, s.application_id) for s in w.service_principals.list()
+    }
 
 
 def test_ensure_principals_is_idempotent(w: Any) -> None:
