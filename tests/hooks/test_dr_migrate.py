@@ -265,6 +265,40 @@ def test_policies_pools_and_clusters_round_trip(hook: DrWorkspaceHook) -> None:
     assert hook.cluster_state(cluster_id) in ("TERMINATING", "TERMINATED")
 
 
+def test_clusters_are_listed_to_the_last_page_with_their_source(primary: Any, hook: DrWorkspaceHook) -> None:
+    prefix = unique("dr-cl")
+    sources = ["UI", "JOB", "PIPELINE", "API"]
+    seeded = {
+        primary.seed_cluster(
+            {
+                "cluster_name": f"{prefix}-{i}",
+                "spark_version": "15.4.x-scala2.12",
+                "cluster_source": sources[i % 4],
+            }
+        )["cluster_id"]: sources[i % 4]
+        for i in range(105)
+    }
+    listed = {c["cluster_id"]: c.get("cluster_source") for c in hook.list_objects("clusters")}
+    assert {i: listed.get(i) for i in seeded} == seeded
+
+
+def test_cluster_libraries_for_every_cluster(primary: Any, hook: DrWorkspaceHook) -> None:
+    spec = {"cluster_name": unique("dr-lib"), "spark_version": "15.4.x-scala2.12", "num_workers": 0}
+    with_libraries, without = hook.create("clusters", spec), primary.seed_cluster(spec)["cluster_id"]
+    libraries: list[dict[str, Any]] = [
+        {"pypi": {"package": "requests==2.32.3"}},
+        {"whl": "/Workspace/Shared/dr/x.whl"},
+    ]
+    assert (
+        hook.create("cluster_libraries", {"cluster_id": with_libraries, "libraries": libraries})
+        == with_libraries
+    )
+    hook.install_libraries(with_libraries, libraries)  # installing again changes nothing
+    listed = {e["cluster_id"]: e["libraries"] for e in hook.list_objects("cluster_libraries")}
+    assert sorted(map(str, listed[with_libraries])) == sorted(map(str, libraries))
+    assert listed[without] == []
+
+
 def test_jobs_are_listed_to_the_last_page_with_every_task(hook: DrWorkspaceHook) -> None:
     prefix = unique("dr-many")
     made = {hook.create("jobs", {"name": f"{prefix}-{i}"}) for i in range(105)}
