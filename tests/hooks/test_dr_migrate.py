@@ -402,6 +402,17 @@ def test_workspace_objects_under_the_roots_and_their_content(hook: DrWorkspaceHo
     assert hook.export(notebook) == b"print(2)\n"
 
 
+def test_an_import_without_overwrite_is_not_replayed(primary: Any, hook: DrWorkspaceHook) -> None:
+    path = f"/Shared/{unique('dr-once')}"
+    primary.configure(commit_then_503=1, retry_after_seconds=0)
+    with pytest.raises(TransientServiceError):  # not the conflict a replay would meet
+        hook.import_object({"path": path, "object_type": "NOTEBOOK", "language": "PYTHON"}, b"x = 1\n", False)
+    assert hook.export(path) == b"x = 1\n"
+    primary.configure(commit_then_503=1)
+    hook.import_object({"path": path, "object_type": "NOTEBOOK", "language": "PYTHON"}, b"x = 2\n", True)
+    assert hook.export(path) == b"x = 2\n"
+
+
 def test_an_export_over_the_limit_names_path_and_size(primary: Any, hook: DrWorkspaceHook) -> None:
     path = f"/Shared/{unique('dr-big')}"
     hook.import_object({"path": path, "object_type": "NOTEBOOK", "language": "PYTHON"}, b"x" * 500, False)

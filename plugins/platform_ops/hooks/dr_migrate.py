@@ -514,7 +514,11 @@ class DrWorkspaceHook(BaseHook):
             raise ValueError(f"object_type: {object_type!r} has no update; use import_object(overwrite=True)")
 
     def import_object(self, entry: Mapping[str, Any], content: bytes | None, overwrite: bool) -> None:
-        """Write a workspace object: DIRECTORY (mkdirs), NOTEBOOK (SOURCE, its language) or FILE."""
+        """Write a workspace object: DIRECTORY (mkdirs), NOTEBOOK (SOURCE, its language) or FILE.
+
+        Without ``overwrite`` an ambiguous failure is not replayed (the replay would find the object
+        and be refused): it raises :class:`~platform_ops.exceptions.TransientServiceError`.
+        """
         path, kind = str(entry["path"]), entry.get("object_type")
         op = f"import {path}"
         if kind == "DIRECTORY":
@@ -527,12 +531,12 @@ class DrWorkspaceHook(BaseHook):
                 "content": base64.b64encode(content or b"").decode(),
                 "overwrite": overwrite,
             }
-            self._call(
-                "POST", "/api/2.0/workspace/import", op, body={k: v for k, v in body.items() if v is not None}
-            )
+            sent = {k: v for k, v in body.items() if v is not None}
+            self._call("POST", "/api/2.0/workspace/import", op, replay=overwrite, body=sent)
         elif kind == "FILE":
             url = f"/api/2.0/workspace-files/import-file/{quote(path.lstrip('/'))}"
-            self._call("POST", url, op, query={"overwrite": str(overwrite).lower()}, data=content or b"")
+            query = {"overwrite": str(overwrite).lower()}
+            self._call("POST", url, op, replay=overwrite, query=query, data=content or b"")
         else:
             raise ValueError(f"object_type: cannot import a workspace {kind!r} ({path})")
 
