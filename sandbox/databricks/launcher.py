@@ -36,7 +36,7 @@ MINILAKE_ENV = {"MINILAKE_JOB_EXECUTOR": "subprocess", "MINILAKE_NOTEBOOK": "0"}
 
 class DatabricksSandbox:
     """One sandbox server process: ``start()``, ``url``, ``token``, ``workspace_id``, ``client()``,
-    ``connection()``, ``configure(**knobs)``, ``stats()``, ``seed_cluster(spec)``, ``reset()``,
+    ``connection()``, ``configure(**knobs)``, ``stats()``, ``seed_cluster(spec)``, ``reset()``, ``wipe()``,
     ``stop()``; also a context manager. ``workspace_id`` (digits) is what the instance reports as
     its workspace id (default: minilake's fixed one); give each instance of a pair its own."""
 
@@ -137,6 +137,11 @@ class DatabricksSandbox:
         """Knobs back to defaults, counters cleared and the sandbox's endpoints and models gone
         (minilake's objects untouched)."""
         self._call("POST", "/_sandbox/reset", {})
+
+    def wipe(self) -> None:
+        """``reset()`` and minilake's objects gone too (clusters, jobs, policies, pools, secrets,
+        workspace files, ...): an empty workspace with ``/Shared`` and the user's home."""
+        self._call("POST", "/_sandbox/wipe", {})
 
     def add_model_version(self, full_name: str, **fields: Any) -> dict[str, Any]:
         """Register the next version of a Unity Catalog model (``source``, ``run_id``, ``comment``,

@@ -36,6 +36,7 @@ import asyncio
 import os
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -144,6 +145,21 @@ def _put_first(app: FastAPI, routers: list[Any]) -> None:
     app.router.routes[0:0] = added
 
 
+def _wiper(state_dir: Path, cluster_extras: clusters.ClusterExtras) -> Callable[[], Awaitable[None]]:
+    """Empty minilake's stores (as its ``POST /_minilake/reset``) and put back what a new workspace has."""
+
+    async def wipe() -> None:
+        from minilake.admin import reset_state
+        from minilake.services.workspace import ensure_user_home
+
+        await reset_state()
+        cluster_extras.clear()
+        workspace.ensure_shared(state_dir / "minilake")
+        ensure_user_home()
+
+    return wipe
+
+
 def create_app(state_dir: str | Path, workspace_id: str | None = None) -> FastAPI:
     """minilake's FastAPI app with the sandbox's routes in front; ``app.state.sandbox`` holds
     ``faults`` (knobs), ``registry`` (UC models) and ``endpoints`` (serving) for in-process use.
@@ -177,7 +193,12 @@ def create_app(state_dir: str | Path, workspace_id: str | None = None) -> FastAP
             clusters.router(cluster_extras),
             job_settings.router(cluster_extras),
             workspace.router(faults),
-            admin.router(faults, registry, [registry.reset, endpoints.reset, account_store.reset]),
+            admin.router(
+                faults,
+                registry,
+                [registry.reset, endpoints.reset, account_store.reset],
+                wipe=_wiper(state_dir, cluster_extras),
+            ),
             discovery.router(workspace_id),
         ],
     )

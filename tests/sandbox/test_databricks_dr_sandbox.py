@@ -393,3 +393,25 @@ def test_export_size_limit_and_shared_root(primary):
     assert primary.configure()["export_limit_bytes"] == 1024
     primary.configure(export_limit_bytes=10 * 1024 * 1024)
     assert base64.b64decode(w.workspace.export(path).content) == content
+
+
+def test_wipe_leaves_an_empty_workspace(pair):
+    primary, secondary = pair
+    w = primary.client()
+    w.jobs.create(name="to-be-wiped")
+    cluster_id = primary.seed_cluster({"cluster_name": "gone", "spark_version": SPARK, "state": "RUNNING"})[
+        "cluster_id"
+    ]
+    w.libraries.install(cluster_id, [compute.Library(jar="/a.jar")])
+    w.workspace.mkdirs("/Shared/wiped")
+    other = secondary.client().jobs.create(name="stays").job_id
+    primary.configure(latency_seconds=0.01)
+
+    primary.wipe()
+    assert list(w.jobs.list()) == []
+    assert list(w.clusters.list()) == []
+    assert list(w.libraries.all_cluster_statuses()) == []
+    assert [o.path for o in w.workspace.list("/Shared")] == []
+    assert w.workspace.get_status("/Users/minilake-user").object_type.value == "DIRECTORY"
+    assert primary.configure()["latency_seconds"] == 0
+    assert secondary.client().jobs.get(other).settings.name == "stays"  # the other instance is untouched

@@ -6,13 +6,15 @@
 * ``GET  /_sandbox/stats`` -> API requests seen (per method and route template) and faults injected;
 * ``POST /_sandbox/reset`` -> knobs back to defaults, counters cleared, every store emptied
   (minilake's own state is reset by its ``POST /_minilake/reset``);
+* ``POST /_sandbox/wipe`` -> the same and minilake's state too: an empty workspace (``/Shared``
+  and the user's home only), for tests that need one;
 * ``POST /_sandbox/models/{full_name}/versions`` with optional ``source``, ``run_id``, ``comment``,
   ``status`` (default READY) -> the new ModelVersionInfo: how versions get registered here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import APIRouter, Request
 
@@ -20,8 +22,14 @@ from sandbox.databricks.fault import Faults, read_json
 from sandbox.databricks.routes.models import ModelRegistry
 
 
-def router(faults: Faults, registry: ModelRegistry, resets: Iterable[Callable[[], None]]) -> APIRouter:
-    """The control routes; ``resets`` empty the stores on ``POST /_sandbox/reset``."""
+def router(
+    faults: Faults,
+    registry: ModelRegistry,
+    resets: Iterable[Callable[[], None]],
+    wipe: Callable[[], Awaitable[None]] | None = None,
+) -> APIRouter:
+    """The control routes; ``resets`` empty the stores on ``POST /_sandbox/reset``, ``wipe`` also
+    minilake's on ``POST /_sandbox/wipe``."""
     api = APIRouter(prefix="/_sandbox")
     reset_all = [faults.reset, *resets]
 
@@ -45,6 +53,14 @@ def router(faults: Faults, registry: ModelRegistry, resets: Iterable[Callable[[]
     async def reset() -> dict:
         for fn in reset_all:
             fn()
+        return {}
+
+    @api.post("/wipe")
+    async def wipe_all() -> dict:
+        for fn in reset_all:
+            fn()
+        if wipe is not None:
+            await wipe()
         return {}
 
     @api.post("/models/{full_name}/versions")

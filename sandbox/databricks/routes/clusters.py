@@ -198,8 +198,12 @@ class ClusterExtras:
         self.remember(cluster_id, body, source)
         return self.merged(stored)
 
-    def reset(self) -> None:
-        """Nothing: the extra fields belong to minilake's clusters, which outlive a sandbox reset."""
+    def clear(self) -> None:
+        """Forget everything (minilake's clusters are gone: ``POST /_sandbox/wipe``). A sandbox reset
+        keeps it all: the extra fields belong to minilake's clusters, which outlive a reset."""
+        with self._lock:
+            self.fields.clear()
+            self.libraries.clear()
 
 
 def check_references(spec: dict[str, Any], where: str = "") -> None:
