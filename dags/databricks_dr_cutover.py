@@ -1,0 +1,54 @@
+"""
+### databricks_dr_cutover
+
+Make the secondary workspace take over after `databricks_dr_migrate`: un-pause in the target exactly
+the jobs whose schedule, continuous run or trigger was un-paused in the source when they were
+migrated (their statuses are in the migration's checkpoint), and with `pause_source` pause them in
+the source. Jobs that were paused in the source stay paused. Running it again changes nothing.
+
+The documented first choice for disaster recovery is Databricks' managed disaster recovery (enabled
+by the account team); this DAG completes `databricks_dr_migrate` for workspaces without it.
+
+Params: `source_conn_id`, `target_conn_id` (the migration's pair), `confirm` (must be **true**: the
+cutover starts jobs in the target), `pause_source`.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param
+
+from platform_ops.dag_defaults import default_args
+from platform_ops.operators.dr_migrate import DrCutoverOperator
+
+with DAG(
+    dag_id="databricks_dr_cutover",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=False,
+    tags=["databricks", "disaster-recovery", "manual"],
+    doc_md=__doc__,
+    description="Un-pause in the secondary workspace the jobs that ran in the source",
+    default_args=default_args(retries=1),
+    render_template_as_native_obj=True,
+    max_active_runs=1,
+    params={
+        "source_conn_id": Param(
+            "databricks_primary",
+            type="string",
+            minLength=1,
+            description="Databricks connection of the source",
+        ),
+        "target_conn_id": Param(
+            "databricks_secondary",
+            type="string",
+            minLength=1,
+            description="Databricks connection of the target",
+        ),
+        "confirm": Param(
+            False, type="boolean", description="required: the cutover starts jobs in the target"
+        ),
+        "pause_source": Param(False, type="boolean", description="also pause those jobs in the source"),
+    },
+) as dag:
+    DrCutoverOperator(task_id="cutover")

@@ -1,0 +1,117 @@
+"""
+### databricks_dr_migrate
+
+Copy a Databricks workspace's objects to a secondary workspace for disaster recovery: cluster
+policies (not the built-in families), instance pools, secret scopes and their keys, global init
+scripts, notebooks and files under `roots`, clusters, cluster libraries, jobs and their permissions.
+
+The documented first choice is Databricks' managed disaster recovery, which the account team enables.
+This DAG serves the workspaces that do not have it, and the objects it does not cover.
+
+1. `preflight` (**DrPreflightOperator**): reads both workspaces, checks that every user, group and
+   service principal named by a source ACL exists in the target (nothing is written otherwise), and
+   prints per object type what would be created, updated, left identical, filtered (with the
+   reason), blocked by an unresolved reference, in conflict with a same-name object that carries no
+   migration marker, or lacking a secret value. Mounts, Git folders (/Repos), MLflow, Unity Catalog
+   tables and data, users and groups are reported as out of scope, never migrated.
+   `dry_run` (default **true**) stops here: no task writes to either workspace.
+2. `migrate_<type>` (**DrMigrateOperator**), one task per type in dependency order: a thread pool
+   (`parallelism`) sharing one adaptive rate limiter per workspace host; every object is looked up
+   in the target by its marker before any create, so a re-run, a retry or a new run after a crash
+   never duplicates anything. Schedules, continuous runs and triggers arrive PAUSED. Progress is
+   logged every N objects. The resume checkpoint is shared by every run of the same
+   (source, target) pair.
+3. `teardown` (**DrTeardownOperator**, runs even after a failure): terminates the clusters this run
+   created, unless `keep_clusters_running`.
+4. `validate` (**DrValidateOperator**): every eligible object identical in both workspaces,
+   every migrated schedule/continuous/trigger PAUSED, every created cluster terminated; the table
+   is in the log, the counts in XCom, the report in the run state.
+
+Then trigger `databricks_dr_cutover` to un-pause in the target what ran in the source.
+
+Params: `source_conn_id`, `target_conn_id` (Airflow Databricks connections), `dry_run`,
+`object_types`, `roots`, `keep_clusters_running`, `keep_idle_instances`, `skip_blocked_jobs`,
+`references` (`warehouses` / `pipelines` / `notification_destinations` id maps), the secret values'
+source (`secret_values_conn_id`: a connection whose extra is `{scope: {key: value}}`, or
+`secret_values_variable`: a Variable holding that JSON; values are never logged), `parallelism`.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param
+
+from platform_ops.dag_defaults import default_args
+from platform_ops.operators.dr_migrate import OBJECT_TYPES, build_dr_migration
+
+START = pendulum.datetime(2026, 11, 1, tz="UTC")
+TAGS = ["databricks", "disaster-recovery", "manual"]
+
+with DAG(
+    dag_id="databricks_dr_migrate",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    tags=TAGS,
+    doc_md=__doc__,
+    description="Copy a Databricks workspace to a secondary one: dry run first, resumable, validated",
+    default_args=default_args(retries=2),
+    render_template_as_native_obj=True,
+    max_active_runs=1,  # two runs of one pair would race on the same target objects
+    params={
+        "source_conn_id": Param(
+            "databricks_primary",
+            type="string",
+            minLength=1,
+            description="Databricks connection of the source",
+        ),
+        "target_conn_id": Param(
+            "databricks_secondary",
+            type="string",
+            minLength=1,
+            description="Databricks connection of the secondary workspace (must differ from the source)",
+        ),
+        "dry_run": Param(True, type="boolean", description="read both workspaces and print the plan only"),
+        "object_types": Param(
+            list(OBJECT_TYPES),
+            type="array",
+            items={"type": "string", "enum": list(OBJECT_TYPES)},
+            minItems=1,
+            description="the object types to migrate (dependencies are found by marker when left out)",
+        ),
+        "roots": Param(
+            ["/Users", "/Shared"],
+            type="array",
+            items={"type": "string", "pattern": "^/"},
+            minItems=1,
+            description="workspace folders whose notebooks and files are copied (/Repos never is)",
+        ),
+        "keep_clusters_running": Param(
+            False, type="boolean", description="leave the clusters this run creates running (they bill)"
+        ),
+        "keep_idle_instances": Param(
+            False, type="boolean", description="keep instance pools' min idle instances (default 0)"
+        ),
+        "skip_blocked_jobs": Param(
+            False,
+            type="boolean",
+            description="skip jobs whose cluster or reference cannot be resolved (else validation fails)",
+        ),
+        "references": Param(
+            {},
+            type="object",
+            description='id maps for what is not migrated: {"warehouses": {src: tgt}, "pipelines": {...}, '
+            '"notification_destinations": {...}}',
+        ),
+        "secret_values_conn_id": Param(
+            None,
+            type=["null", "string"],
+            description="connection whose extra holds {scope: {key: value}} for the secret scopes",
+        ),
+        "secret_values_variable": Param(
+            None, type=["null", "string"], description="Variable holding {scope: {key: value}} as JSON"
+        ),
+        "parallelism": Param(8, type="integer", minimum=1, maximum=64, description="threads per object type"),
+    },
+) as dag:
+    build_dr_migration()

@@ -1,0 +1,1130 @@
+"""DR migration operators: copy a Databricks workspace's objects to a secondary workspace, then cut over.
+
+The tasks of ``databricks_dr_migrate``, each reading the run's params (see
+:class:`~platform_ops.core.dr_migrate.DrParams`) unless given ``dr_params``:
+
+* :class:`DrPreflightOperator` reads both workspaces, checks that every principal named by a source
+  ACL exists in the target, and prints per object type what a run would create, update, leave
+  identical, filter, find blocked or in conflict, leave out of scope or lack a secret value for.
+  A dry run stops here: the tasks after it write nothing to either workspace.
+* :class:`DrMigrateOperator` (``object_type=...``, one task per type) copies one type: a thread pool
+  shares the host's adaptive limiter (the hook's), every object is found in the target by its marker
+  before any create, a same-name object without marker is a conflict (never adopted), and the ids
+  go to the checkpoint shared by every run of the (source, target) pair, flushed every
+  ``flush_every`` objects and in ``finally``.
+* :class:`DrTeardownOperator` terminates the clusters this run created (``trigger_rule=all_done``)
+  unless ``keep_clusters_running``.
+* :class:`DrValidateOperator` compares every eligible object's canonical form in both workspaces
+  (notebooks and files by their exported bytes), checks that every migrated schedule, continuous
+  run and trigger is PAUSED and every cluster the run created is terminated, stores the report in
+  the run state, pushes the counts to XCom and fails unless everything is identical or skipped
+  with a reason.
+* :class:`DrCutoverOperator` (``databricks_dr_cutover``, ``confirm=true``) un-pauses in the target
+  exactly the jobs that were un-paused in the source (their statuses are in the checkpoint) and
+  optionally pauses them in the source. It is idempotent.
+
+Secret values never leave their configured source (a connection's extra or a Variable holding
+``{scope: {key: value}}``) except towards the target's secrets API: they are masked, and never
+reach logs, XCom or the run state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseHook, BaseOperator, Variable
+from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.log import mask_secret
+
+from platform_ops.core import dr_objects as objs
+from platform_ops.core.dr_migrate import (
+    CHECKPOINT_NAMESPACE,
+    PAUSED,
+    UNPAUSED,
+    Action,
+    Check,
+    Checkpoint,
+    CheckpointDelta,
+    CutoverParams,
+    Decision,
+    DrParams,
+    PlanReport,
+    TargetIndex,
+    ValidationReport,
+    Verdict,
+    check_distinct_hosts,
+    check_distinct_workspaces,
+    checkpoint_key,
+    classify,
+    parse_secret_values,
+    progress_line,
+    unpaused_triggers,
+    verdict,
+)
+from platform_ops.exceptions import ConfigError, ExternalServiceError
+from platform_ops.hooks.dr_migrate import DrWorkspaceHook, ExportTooLargeError
+from platform_ops.state import RunStateStore
+from platform_ops.task_failures import fail_fast_on_permanent_errors
+
+OBJECT_TYPES = objs.OBJECT_TYPES  # for the DAG files, which import no core module
+VALIDATION_STATE = "dr_validation"
+# The types whose target ids a type's specs refer to (rebuilt from the target's markers each run).
+DEPENDS_ON: dict[str, tuple[str, ...]] = {
+    "clusters": ("cluster_policies", "instance_pools"),
+    "cluster_libraries": ("clusters",),
+    "jobs": ("cluster_policies", "instance_pools", "clusters", "jobs"),
+}
+# Permission object types per migrated type (workspace objects: per their own object_type).
+PERMISSION_TYPES = ("cluster_policies", "instance_pools", "clusters", "jobs", "workspace_objects")
+_WORKSPACE_PERMISSIONS = {"NOTEBOOK": "notebooks", "DIRECTORY": "directories", "FILE": "files"}
+TERMINATED = ("TERMINATED", "TERMINATING")
+_OWNER = "IS_OWNER"
+# The task of a type runs after the tasks of the types its specs refer to (the others start at once).
+TASK_UPSTREAM: dict[str, tuple[str, ...]] = {
+    "clusters": ("cluster_policies", "instance_pools", "global_init_scripts", "workspace_objects"),
+    "cluster_libraries": ("clusters",),
+    "jobs": ("cluster_policies", "instance_pools", "workspace_objects", "clusters"),
+    "permissions": tuple(t for t in OBJECT_TYPES if t != "permissions"),
+}
+
+
+def build_dr_migration(
+    migrate_operators: Mapping[str, type[DrMigrateOperator]] | None = None, **task_kwargs: Any
+) -> dict[str, BaseOperator]:
+    """The migration's tasks in the current DAG, wired in dependency order; returns them by task id.
+
+    ``preflight`` first; one ``migrate_<type>`` per object type after the types its specs refer to
+    (``migrate_operators`` may give a type its own DrMigrateOperator subclass); ``teardown`` after
+    every migration task whatever happened; ``validate`` last. ``task_kwargs`` go to every task.
+    """
+    preflight = DrPreflightOperator(task_id="preflight", **task_kwargs)
+    tasks: dict[str, BaseOperator] = {"preflight": preflight}
+    for object_type in OBJECT_TYPES:
+        cls = (migrate_operators or {}).get(object_type, DrMigrateOperator)
+        task = cls(task_id=f"migrate_{object_type}", object_type=object_type, **task_kwargs)
+        ups = TASK_UPSTREAM.get(object_type, ())
+        for up in ups:
+            tasks[f"migrate_{up}"] >> task
+        if not ups:
+            preflight >> task
+        tasks[task.task_id] = task
+    teardown = DrTeardownOperator(task_id="teardown", **task_kwargs)
+    validate = DrValidateOperator(task_id="validate", **task_kwargs)
+    [tasks[f"migrate_{t}"] for t in OBJECT_TYPES] >> teardown
+    [tasks["migrate_permissions"], teardown] >> validate
+    tasks.update(teardown=teardown, validate=validate)
+    return tasks
+
+
+# -- shared plumbing -------------------------------------------------------------------------------
+@dataclass
+class Pair:
+    """The two workspaces of a run, opened and checked to be distinct."""
+
+    source: DrWorkspaceHook
+    target: DrWorkspaceHook
+    source_id: str
+    target_id: str
+
+    @property
+    def key(self) -> str:
+        """The checkpoint key of the pair."""
+        return checkpoint_key(self.source_id, self.target_id)
+
+
+@dataclass
+class Side:
+    """One object type as both workspaces hold it now, prepared against the current id map."""
+
+    object_type: str
+    source: list[dict[str, Any]]
+    index: TargetIndex
+    target: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _marker_ids(
+    pair_source_id: str, object_type: str, target_objects: Iterable[Mapping[str, Any]]
+) -> dict[str, str]:
+    """Source id -> target id, read back from the target's markers (or paths and names)."""
+    out: dict[str, str] = {}
+    prefix = f"{pair_source_id}:"
+    for obj in target_objects:
+        target_id = objs.source_id(object_type, obj)
+        if object_type in ("workspace_objects", "secret_scopes"):
+            out[target_id] = target_id
+            continue
+        marker = objs.marker_of(object_type, obj)
+        if marker and marker.startswith(prefix):
+            out.setdefault(marker[len(prefix) :], target_id)
+    return out
+
+
+class DrBaseOperator(BaseOperator):
+    """What every DR task shares: its params, the two workspaces, the checkpoint.
+
+    Args:
+        dr_params: the migration's params (templated); default: the DAG run's params.
+        state_root: RunStateStore root (default: the configured one).
+        state_conn_id: RunStateStore connection (default: the configured one).
+        **kwargs: BaseOperator arguments.
+    """
+
+    template_fields: Sequence[str] = ("dr_params",)
+    ui_color = "#ffd8c2"
+    params_class: type[DrParams] | type[CutoverParams] = DrParams
+
+    def __init__(
+        self,
+        *,
+        dr_params: Mapping[str, Any] | None = None,
+        state_root: str | None = None,
+        state_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Assign the arguments; nothing is read or called here."""
+        super().__init__(**kwargs)
+        self.dr_params = dr_params
+        self.state_root = state_root
+        self.state_conn_id = state_conn_id
+
+    @cached_property
+    def store(self) -> RunStateStore:
+        """The run state store (the checkpoint's home)."""
+        return RunStateStore(self.state_root, self.state_conn_id)
+
+    def raw_params(self, context: Any) -> dict[str, Any]:
+        """``dr_params``, or the run's params restricted to the migration's fields."""
+        if self.dr_params is not None:
+            if not isinstance(self.dr_params, Mapping):
+                raise ConfigError(
+                    "dr_params", f"{self.dr_params!r} is not a mapping", "pass the params as a dict"
+                )
+            return dict(self.dr_params)
+        known = {f.name for f in fields(self.params_class)}
+        return {k: v for k, v in dict(context.get("params") or {}).items() if k in known}
+
+    def migration_params(self, context: Any) -> DrParams:
+        """The run's :class:`DrParams` (ConfigError naming the field before any call)."""
+        return DrParams.from_params(self.raw_params(context))
+
+    def open_pair(self, source_conn_id: str, target_conn_id: str, parallelism: int = 8) -> Pair:
+        """Both hooks; refuses one workspace reached twice (by host first, with no call; then by id)."""
+        source = DrWorkspaceHook(source_conn_id, max_concurrency=parallelism)
+        target = DrWorkspaceHook(target_conn_id, max_concurrency=parallelism)
+        check_distinct_hosts(source.host, target.host)
+        source_id, target_id = str(source.workspace_id), str(target.workspace_id)
+        check_distinct_workspaces(source_id, target_id)
+        self.log.info(
+            "Source workspace %s (%s), target workspace %s (%s)",
+            source_id,
+            source.host,
+            target_id,
+            target.host,
+        )
+        return Pair(source, target, source_id, target_id)
+
+    def checkpoint(self, pair: Pair) -> Checkpoint:
+        """The pair's checkpoint as stored (empty when there is none)."""
+        doc = self.store.get_shared(CHECKPOINT_NAMESPACE, pair.key)
+        return Checkpoint.from_dict(doc, pair.source_id, pair.target_id)
+
+    def flush(self, pair: Pair, delta: CheckpointDelta) -> None:
+        """Merge ``delta`` into the stored checkpoint with a compare-and-set."""
+        if not len(delta):
+            return
+
+        def change(doc: Any) -> dict[str, Any]:
+            return Checkpoint.from_dict(doc, pair.source_id, pair.target_id).merged(delta).to_dict()
+
+        self.store.update_shared(CHECKPOINT_NAMESPACE, pair.key, change)
+
+    def secret_values(self, params: DrParams) -> dict[str, dict[str, str]]:
+        """The configured secret values (masked in every log from here on); empty when none is set."""
+        if params.secret_values_conn_id:
+            extra = BaseHook.get_connection(params.secret_values_conn_id).extra_dejson
+            values = parse_secret_values(extra, "secret_values_conn_id")
+        elif params.secret_values_variable:
+            raw = Variable.get(params.secret_values_variable, default=None)
+            if raw is None:
+                raise ConfigError(
+                    "secret_values_variable",
+                    f"Variable {params.secret_values_variable!r} does not exist",
+                    "create it holding {scope: {key: value}}, or leave the param empty",
+                )
+            values = parse_secret_values(raw, "secret_values_variable")
+        else:
+            return {}
+        for keys in values.values():
+            for secret in keys.values():
+                mask_secret(secret)
+        return values
+
+    def context_for(
+        self,
+        params: DrParams,
+        pair: Pair,
+        checkpoint: Checkpoint,
+        object_type: str,
+        secrets: Mapping[str, Mapping[str, str]],
+    ) -> objs.Context:
+        """The prepare context: ids from the checkpoint, corrected by the target's markers."""
+        id_map: dict[str, dict[str, str]] = {k: dict(v) for k, v in checkpoint.id_map.items()}
+        filtered: dict[str, dict[str, str]] = {}
+        for dep in DEPENDS_ON.get(object_type, ()):
+            id_map[dep] = {
+                **id_map.get(dep, {}),
+                **_marker_ids(pair.source_id, dep, pair.target.list_objects(dep)),
+            }
+            if dep == object_type:
+                continue
+            dep_ctx = self._plain_context(params, pair, id_map, {}, secrets)
+            filtered[dep] = {
+                p.source_id: p.reason
+                for p in (objs.prepare(dep, o, dep_ctx) for o in pair.source.list_objects(dep, params.roots))
+                if p.outcome is objs.Outcome.FILTERED
+            }
+        return self._plain_context(params, pair, id_map, filtered, secrets)
+
+    @staticmethod
+    def _plain_context(
+        params: DrParams,
+        pair: Pair,
+        id_map: Mapping[str, Mapping[str, str]],
+        filtered: Mapping[str, Mapping[str, str]],
+        secrets: Mapping[str, Mapping[str, str]],
+    ) -> objs.Context:
+        return objs.Context(
+            source_workspace_id=pair.source_id,
+            id_map=id_map,
+            filtered=filtered,
+            references=params.references,
+            keep_idle_instances=params.keep_idle_instances,
+            skip_blocked_jobs=params.skip_blocked_jobs,
+            roots=params.roots,
+            export_limit_bytes=params.export_limit_bytes,
+            secret_values={scope: frozenset(keys) for scope, keys in secrets.items()},
+        )
+
+
+def _libraries_key(library: Mapping[str, Any]) -> str:
+    return repr(sorted((k, repr(v)) for k, v in library.items()))
+
+
+def same_content(object_type: str, spec: Mapping[str, Any], target: Mapping[str, Any]) -> bool:
+    """Whether the target copy already matches the body a run would write (workspace objects aside)."""
+    if object_type == "secret_scopes":
+        return set(spec.get("keys") or ()) <= set(target.get("keys") or ())
+    if object_type == "cluster_libraries":
+        have = {_libraries_key(lib) for lib in target.get("libraries") or ()}
+        return all(_libraries_key(lib) in have for lib in spec.get("libraries") or ())
+    return objs.content_hash(object_type, spec) == objs.content_hash(object_type, target)
+
+
+class Comparer:
+    """Decides whether a target copy is identical: specs by canonical hash, notebooks by exported bytes."""
+
+    def __init__(self, pair: Pair, checkpoint: Checkpoint) -> None:
+        """Compare within ``pair``, trusting the checkpoint's source hashes for unchanged notebooks."""
+        self.pair = pair
+        self.hashes = checkpoint.hashes.get("workspace_objects", {})
+        self.source_bytes: dict[str, bytes] = {}
+
+    def identical(
+        self, prepared: objs.Prepared, found: Mapping[str, Any] | None, trust_checkpoint: bool
+    ) -> bool | None:
+        """True/False when the copy was found, None when there is none."""
+        if found is None or prepared.spec is None:
+            return None
+        if prepared.object_type != "workspace_objects":
+            return same_content(prepared.object_type, prepared.spec, found)
+        if prepared.spec.get("object_type") == "DIRECTORY":
+            return True
+        digest = _digest(self.export_source(prepared.source_id))
+        if trust_checkpoint and self.hashes.get(prepared.source_id) == digest:
+            return True
+        return _digest(self.pair.target.export(prepared.source_id)) == digest
+
+    def export_source(self, path: str) -> bytes:
+        """The source's bytes of ``path`` (read once per task)."""
+        if path not in self.source_bytes:
+            self.source_bytes[path] = self.pair.source.export(path)
+        return self.source_bytes[path]
+
+
+def read_side(pair: Pair, params: DrParams, object_type: str) -> Side:
+    """Both workspaces' objects of one type (jobs in the order their run_job_task references need)."""
+    source = pair.source.list_objects(object_type, params.roots)
+    if object_type == "jobs":
+        source = [dict(j) for j in objs.job_order(source)]
+    target = pair.target.list_objects(object_type, params.roots)
+    return Side(object_type, source, TargetIndex.of(object_type, target), target)
+
+
+def decide_side(
+    side: Side,
+    ctx: objs.Context,
+    comparer: Comparer,
+    trust_checkpoint: bool,
+    planning: bool = False,
+) -> list[tuple[objs.Prepared, Decision]]:
+    """Prepare and classify every source object of a side (exports of oversized notebooks are blocked).
+
+    ``planning`` (the dry run's plan) records each decision in ``ctx``'s id map and filtered map as
+    it goes, a create under a placeholder id, so what refers to it is planned as a run would do it.
+    """
+    out = []
+    for obj in side.source:
+        prepared = objs.prepare(side.object_type, obj, ctx)
+        found = side.index.found(prepared)
+        try:
+            same = comparer.identical(prepared, found[1] if found else None, trust_checkpoint)
+        except ExportTooLargeError as exc:
+            prepared = _too_large(prepared, exc)
+            same = None
+        decision = classify(prepared, side.index, same)
+        if planning:
+            _plan_into(ctx, prepared, decision)
+        out.append((prepared, decision))
+    return out
+
+
+def _plan_into(ctx: objs.Context, prepared: objs.Prepared, decision: Decision) -> None:
+    """Record a planned decision in the (mutable) maps of ``ctx``."""
+    if decision.action in (Action.CREATE, Action.UPDATE, Action.IDENTICAL):
+        planned = decision.target_id or f"new-{prepared.source_id}"
+        ctx.id_map.setdefault(prepared.object_type, {})[prepared.source_id] = planned  # type: ignore[attr-defined]
+    elif decision.action is Action.FILTERED:
+        ctx.filtered.setdefault(prepared.object_type, {})[prepared.source_id] = prepared.reason  # type: ignore[attr-defined]
+
+
+def _too_large(prepared: objs.Prepared, exc: ExportTooLargeError) -> objs.Prepared:
+    return objs.Prepared(
+        prepared.object_type,
+        prepared.source_id,
+        prepared.name,
+        prepared.marker,
+        objs.Outcome.BLOCKED,
+        None,
+        f"{exc.path} is over the export size limit ({exc.size} bytes): copy it another way",
+    )
+
+
+# -- preflight -------------------------------------------------------------------------------------
+class DrPreflightOperator(DrBaseOperator):
+    """Read both workspaces, check the ACL principals, print the plan; a dry run ends the run here.
+
+    Returns (XCom) the workspace ids, whether it is a dry run, and the counts per type and action;
+    the principals missing in the target fail the task before any write.
+    """
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Validate, read, check, plan."""
+        with fail_fast_on_permanent_errors():
+            params = self.migration_params(context)
+            secrets = self.secret_values(params)
+            pair = self.open_pair(params.source_conn_id, params.target_conn_id, params.parallelism)
+            checkpoint = self.checkpoint(pair)
+            if "permissions" in params.object_types:
+                self.check_principals(pair, params)
+            report = PlanReport(tuple(self.plan(params, pair, checkpoint, secrets)))
+            for line in report.lines():
+                self.log.info("%s", line)
+            if params.dry_run:
+                self.log.info(
+                    "Dry run: nothing was written to either workspace; %d write(s) planned", report.writes
+                )
+            return {
+                "dry_run": params.dry_run,
+                "source_workspace_id": pair.source_id,
+                "target_workspace_id": pair.target_id,
+                "counts": report.counts(),
+                "writes_planned": report.writes,
+            }
+
+    def plan(
+        self, params: DrParams, pair: Pair, checkpoint: Checkpoint, secrets: Mapping[str, Mapping[str, str]]
+    ) -> list[Decision]:
+        """Every selected type's decisions, in dependency order, as a run would make them.
+
+        The types the selected ones refer to are read too (their planned ids resolve references).
+        """
+        needed = set(params.object_types)
+        for object_type in params.object_types:
+            needed.update(DEPENDS_ON.get(object_type, ()))
+        ctx = self._plain_context(params, pair, {}, {}, secrets)
+        comparer = Comparer(pair, checkpoint)
+        decisions: list[Decision] = []
+        for object_type in OBJECT_TYPES:
+            if object_type == "permissions" or object_type not in needed:
+                continue
+            side = read_side(pair, params, object_type)
+            decided = decide_side(side, ctx, comparer, trust_checkpoint=True, planning=True)
+            if object_type in params.object_types:
+                decisions += [d for _, d in decided]
+        return decisions
+
+    def check_principals(self, pair: Pair, params: DrParams) -> None:
+        """Every principal in a source ACL of the selected types must exist in the target.
+
+        Raises:
+            ConfigError: naming the missing principals and where they appear.
+        """
+        known = pair.target.principals()
+        missing: dict[str, list[str]] = {}
+        for object_type, object_id in permission_objects(pair.source, params):
+            entries = objs.acl_entries(pair.source.get_permissions(object_type, object_id))
+            for principal in sorted(objs.principals(entries) - known):
+                missing.setdefault(principal, []).append(f"{object_type}/{object_id}")
+        if missing:
+            listed = "; ".join(
+                f"{p} (in {', '.join(w[:3])}{'...' if len(w) > 3 else ''})"
+                for p, w in sorted(missing.items())
+            )
+            raise ConfigError(
+                "permissions",
+                f"{len(missing)} principal(s) of the source ACLs do not exist in the target: {listed}",
+                "create them in the target (users, groups and service principals are not migrated), "
+                "or leave 'permissions' out of object_types",
+            )
+
+
+def permission_objects(hook: DrWorkspaceHook, params: DrParams) -> list[tuple[str, str]]:
+    """(permission object type, id) of every object whose ACL a run copies, as ``hook`` lists them."""
+    out: list[tuple[str, str]] = []
+    for object_type in PERMISSION_TYPES:
+        for obj in hook.list_objects(object_type, params.roots):
+            if object_type == "workspace_objects":
+                kind = _WORKSPACE_PERMISSIONS.get(str(obj.get("object_type")))
+                if (
+                    kind
+                    and obj.get("object_id") is not None
+                    and not str(obj.get("path", "")).startswith("/Repos")
+                ):
+                    out.append((kind, str(obj["object_id"])))
+            elif object_type == "clusters" and obj.get("cluster_source") not in ("UI", "API"):
+                continue
+            else:
+                out.append((object_type, objs.source_id(object_type, obj)))
+    return out
+
+
+# -- migration of one type -------------------------------------------------------------------------
+class Recorder:
+    """Thread-safe progress and checkpoint bookkeeping of one migration task."""
+
+    def __init__(
+        self,
+        total: int,
+        flush: Callable[[CheckpointDelta], None],
+        flush_every: int,
+        progress_every: int,
+        log_progress: Callable[[int, int], None],
+    ) -> None:
+        """Count to ``total``; flush every ``flush_every`` entries; log every ``progress_every`` objects."""
+        self.total = total
+        self.done = 0
+        self.pending = CheckpointDelta()
+        self.lock = threading.Lock()
+        self._flush = flush
+        self.flush_every = flush_every
+        self.progress_every = progress_every
+        self.log_progress = log_progress
+
+    def record(self, change: Callable[[CheckpointDelta], None], finished: bool = True) -> None:
+        """Apply ``change`` to the pending delta; flush and log progress on schedule."""
+        with self.lock:
+            change(self.pending)
+            if finished:
+                self.done += 1
+            due = len(self.pending) >= self.flush_every
+            if finished and (self.done % self.progress_every == 0 or self.done == self.total):
+                self.log_progress(self.done, self.total)
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is pending (a failed write keeps it pending for the next flush)."""
+        with self.lock:
+            delta, self.pending = self.pending, CheckpointDelta()
+        try:
+            self._flush(delta)
+        except BaseException:
+            with self.lock:
+                merged = CheckpointDelta(
+                    **{f.name: getattr(delta, f.name) + getattr(self.pending, f.name) for f in fields(delta)}
+                )
+                self.pending = merged
+            raise
+
+
+class DrMigrateOperator(DrBaseOperator):
+    """Copy one object type to the target: find by marker, create once, update, or leave identical.
+
+    Args:
+        object_type: one of ``OBJECT_TYPES``.
+        **kwargs: DrBaseOperator arguments.
+
+    Returns (XCom) the count per action, the writes made and the failures.
+    """
+
+    def __init__(self, *, object_type: str, **kwargs: Any) -> None:
+        """One task per object type; an unknown type fails when the DAG is parsed."""
+        super().__init__(**kwargs)
+        if object_type not in OBJECT_TYPES:
+            raise ValueError(
+                f"object_type: unknown object type {object_type!r}; use one of {', '.join(OBJECT_TYPES)}"
+            )
+        self.object_type = object_type
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Migrate the type unless the run is a dry run or the type is not selected."""
+        with fail_fast_on_permanent_errors():
+            params = self.migration_params(context)
+            if params.dry_run:
+                self.log.info("Dry run: %s not migrated (nothing is written)", self.object_type)
+                return {"dry_run": True}
+            if self.object_type not in params.object_types:
+                self.log.info("%s is not among object_types: nothing to do", self.object_type)
+                return {"selected": False}
+            secrets = self.secret_values(params) if self.object_type == "secret_scopes" else {}
+            pair = self.open_pair(params.source_conn_id, params.target_conn_id, params.parallelism)
+            run_id = str(context.get("run_id") or "")
+            if self.object_type == "permissions":
+                return PermissionCopy(self, pair, params).run()
+            return TypeMigration(self, pair, params, secrets, run_id).run()
+
+
+class TypeMigration:
+    """One object type's copy, run by :class:`DrMigrateOperator`."""
+
+    def __init__(
+        self,
+        op: DrMigrateOperator,
+        pair: Pair,
+        params: DrParams,
+        secrets: Mapping[str, Mapping[str, str]],
+        run_id: str,
+    ) -> None:
+        """Copy ``op.object_type`` within ``pair``."""
+        self.op = op
+        self.pair = pair
+        self.params = params
+        self.secrets = secrets
+        self.run_id = run_id
+        self.object_type = op.object_type
+        self.failures: dict[str, str] = {}
+        self.comparer = Comparer(pair, Checkpoint(pair.source_id, pair.target_id))
+        self.actions: dict[str, int] = {}
+        self.writes = 0
+        self.count_lock = threading.Lock()
+
+    def run(self) -> dict[str, Any]:
+        """Rounds of prepare + apply until no object becomes migratable (jobs that run other jobs)."""
+        checkpoint = self.op.checkpoint(self.pair)
+        self.comparer = Comparer(self.pair, checkpoint)
+        side = read_side(self.pair, self.params, self.object_type)
+        recorder = Recorder(
+            len(side.source),
+            lambda delta: self.op.flush(self.pair, delta),
+            self.params.flush_every,
+            self.params.progress_every,
+            self._progress,
+        )
+        try:
+            pending = side.source
+            while pending:
+                ctx = self.op.context_for(self.params, self.pair, checkpoint, self.object_type, self.secrets)
+                decided = decide_side(Side(self.object_type, pending, side.index), ctx, self.comparer, True)
+                pending = self._apply(decided, pending, recorder)
+        finally:
+            recorder.flush()
+        self._log_summary()
+        if self.failures:
+            listed = "; ".join(f"{k}: {v}" for k, v in list(self.failures.items())[:10])
+            raise RuntimeError(
+                f"{len(self.failures)} {self.object_type} object(s) failed (a retry resumes): {listed}"
+            )
+        return {
+            "object_type": self.object_type,
+            "actions": dict(sorted(self.actions.items())),
+            "writes": self.writes,
+            "failures": 0,
+        }
+
+    def _progress(self, done: int, total: int) -> None:
+        limiter = self.pair.target.limiter
+        self.op.log.info(
+            "%s", progress_line(self.object_type, done, total, limiter.retries, limiter.concurrency)
+        )
+
+    def _apply(
+        self,
+        decided: list[tuple[objs.Prepared, Decision]],
+        pending: list[dict[str, Any]],
+        recorder: Recorder,
+    ) -> list[dict[str, Any]]:
+        """Apply the writes in the thread pool; returns the jobs to prepare again.
+
+        A job that runs another job of this run which is not in the target yet waits for the next
+        round; when a round migrates nothing new, the waiting jobs are reported as blocked.
+        """
+        waiting = job_references(pending) if self.object_type == "jobs" else {}
+        retry: list[dict[str, Any]] = []
+        work: list[tuple[objs.Prepared, Decision]] = []
+        for (prepared, decision), source in zip(decided, pending, strict=True):
+            if decision.action is Action.BLOCKED and waiting.get(prepared.source_id):
+                retry.append(source)
+            else:
+                work.append((prepared, decision))
+        with ThreadPoolExecutor(max_workers=self.params.parallelism, thread_name_prefix="dr-migrate") as pool:
+            results = list(pool.map(lambda item: self._one(item[0], item[1], recorder), work))
+        migrated = any(
+            target_id and decision.action in (Action.CREATE, Action.UPDATE, Action.IDENTICAL)
+            for (_, decision), target_id in zip(work, results, strict=True)
+        )
+        if retry and not migrated:  # nothing new to point at: they stay blocked
+            for prepared, decision in decided:
+                if any(objs.source_id("jobs", r) == prepared.source_id for r in retry):
+                    self._one(prepared, decision, recorder)
+            return []
+        return retry
+
+    def _count(self, action: Action, wrote: bool = False) -> None:
+        with self.count_lock:
+            self.actions[str(action)] = self.actions.get(str(action), 0) + 1
+            self.writes += int(wrote)
+
+    def _one(self, prepared: objs.Prepared, decision: Decision, recorder: Recorder) -> str | None:
+        """Apply one decision; returns the target id when the object is (now) in the target."""
+        sid = prepared.source_id
+        try:
+            target_id = self._write(prepared, decision)
+        except ExportTooLargeError as exc:
+            self._count(Action.BLOCKED)
+            self.op.log.warning("%s blocked: %s", self.object_type, _too_large(prepared, exc).reason)
+            recorder.record(lambda d: None)
+            return None
+        except ExternalServiceError as exc:
+            message = str(exc)
+            self.failures[sid] = message
+            self.op.log.error("%s %s (%s) failed: %s", self.object_type, prepared.name, sid, message)
+            recorder.record(lambda d: d.failures.append((self.object_type, sid, message)))
+            return None
+        if decision.action not in (Action.CREATE, Action.UPDATE, Action.IDENTICAL):
+            self._count(decision.action)
+            self.op.log.info(
+                "%s %s: %s (%s): %s", self.object_type, decision.action, prepared.name, sid, decision.reason
+            )
+            recorder.record(lambda d: None)
+            return None
+        self._count(decision.action, wrote=decision.action is not Action.IDENTICAL)
+
+        def note(d: CheckpointDelta) -> None:
+            if target_id:
+                d.ids.append((self.object_type, sid, target_id))
+            d.cleared.append((self.object_type, sid))
+            if (
+                prepared.object_type == "workspace_objects"
+                and prepared.spec
+                and prepared.spec.get("object_type") != "DIRECTORY"
+            ):
+                d.hashes.append((self.object_type, sid, _digest(self._content(prepared))))
+            elif prepared.spec is not None:
+                d.hashes.append((self.object_type, sid, objs.content_hash(self.object_type, prepared.spec)))
+            if prepared.object_type == "jobs":
+                d.pauses.append((sid, prepared.pause_status or ""))
+
+        recorder.record(note)
+        return target_id
+
+    def _content(self, prepared: objs.Prepared) -> bytes:
+        return self.comparer.export_source(prepared.source_id)
+
+    def _write(self, prepared: objs.Prepared, decision: Decision) -> str | None:
+        """The writes of one decision (none for identical or not migrated)."""
+        if decision.action not in (Action.CREATE, Action.UPDATE) or prepared.spec is None:
+            return decision.target_id
+        spec = dict(prepared.spec)
+        target = self.pair.target
+        if self.object_type == "workspace_objects":
+            content = None if spec.get("object_type") == "DIRECTORY" else self._content(prepared)
+            target.import_object(spec, content, overwrite=True)
+            return prepared.source_id
+        if self.object_type == "secret_scopes":
+            return self._secret_scope(prepared, decision)
+        if self.object_type == "cluster_libraries":
+            self._libraries(spec, decision)
+            return str(spec["cluster_id"])
+        if decision.action is Action.UPDATE and decision.target_id:
+            target.update(self.object_type, decision.target_id, spec)
+            return decision.target_id
+        target_id, created = target.create_once(self.object_type, spec, self._lookup(prepared))
+        if self.object_type == "clusters" and created:
+            self._cluster_created(target_id)
+        return target_id
+
+    def _lookup(self, prepared: objs.Prepared) -> Callable[[], str | None]:
+        def lookup() -> str | None:
+            found = TargetIndex.of(
+                self.object_type, self.pair.target.list_objects(self.object_type, self.params.roots)
+            ).found(prepared)
+            return found[0] if found else None
+
+        return lookup
+
+    def _cluster_created(self, target_id: str) -> None:
+        """Record the new cluster for the teardown, and stop it now unless it should keep running."""
+        self.op.flush(self.pair, CheckpointDelta(clusters=[(self.run_id, target_id)]))
+        if not self.params.keep_clusters_running:
+            self.pair.target.terminate_cluster(target_id)
+
+    def _secret_scope(self, prepared: objs.Prepared, decision: Decision) -> str:
+        spec = prepared.spec or {}
+        scope = str(spec["scope"])
+        target = self.pair.target
+        if decision.action is Action.CREATE:
+            target.create_once(self.object_type, spec, self._lookup(prepared))
+        have = set()
+        if decision.target_id:
+            found = [o for o in target.list_objects("secret_scopes") if o.get("name") == scope]
+            have = set(found[0].get("keys") or ()) if found else set()
+        for key in spec.get("keys") or ():
+            if key not in have:
+                target.put_secret(scope, key, self.secrets[scope][key])
+        return scope
+
+    def _libraries(self, spec: Mapping[str, Any], decision: Decision) -> None:
+        cluster_id = str(spec["cluster_id"])
+        have: set[str] = set()
+        if decision.action is Action.UPDATE:
+            for entry in self.pair.target.list_objects("cluster_libraries"):
+                if str(entry.get("cluster_id")) == cluster_id:
+                    have = {_libraries_key(lib) for lib in entry.get("libraries") or ()}
+        missing = [lib for lib in spec.get("libraries") or () if _libraries_key(lib) not in have]
+        if missing:
+            self.pair.target.install_libraries(cluster_id, missing)
+
+    def _log_summary(self) -> None:
+        self.op.log.info(
+            "%s: %s; %d write(s), %d failure(s)",
+            self.object_type,
+            ", ".join(f"{k} {v}" for k, v in sorted(self.actions.items())) or "nothing in the source",
+            self.writes,
+            len(self.failures),
+        )
+
+
+def job_references(jobs: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """Source job id -> the ids of the jobs among ``jobs`` that its run_job_tasks run."""
+    ids = {objs.source_id("jobs", j) for j in jobs}
+    out: dict[str, set[str]] = {}
+    for job in jobs:
+        settings = job.get("settings") or {}
+        refs = {
+            str((task.get("run_job_task") or {}).get("job_id"))
+            for task in settings.get("tasks") or ()
+            if isinstance(task, Mapping) and task.get("run_job_task")
+        }
+        out[objs.source_id("jobs", job)] = refs & ids
+    return out
+
+
+# -- permissions -----------------------------------------------------------------------------------
+class PermissionCopy:
+    """Copy the non-inherited ACLs of every migrated object (principals were checked by the preflight)."""
+
+    def __init__(self, op: DrMigrateOperator, pair: Pair, params: DrParams) -> None:
+        """Copy within ``pair``."""
+        self.op = op
+        self.pair = pair
+        self.params = params
+
+    def targets(self) -> list[tuple[str, str, str]]:
+        """(permission type, source id, target id) of every migrated object."""
+        mapped: dict[str, dict[str, str]] = {}
+        for object_type in PERMISSION_TYPES:
+            if object_type == "workspace_objects":
+                continue
+            mapped[object_type] = _marker_ids(
+                self.pair.source_id, object_type, self.pair.target.list_objects(object_type)
+            )
+        out = []
+        for object_type, source_id in permission_objects(self.pair.source, self.params):
+            if object_type in mapped:
+                target_id = mapped[object_type].get(source_id)
+                if target_id:
+                    out.append((object_type, source_id, target_id))
+        out += self._workspace_targets()
+        return out
+
+    def _workspace_targets(self) -> list[tuple[str, str, str]]:
+        roots = self.params.roots
+        target_ids = {
+            str(o.get("path")): str(o.get("object_id"))
+            for o in self.pair.target.list_objects("workspace_objects", roots)
+            if o.get("object_id") is not None
+        }
+        out = []
+        for o in self.pair.source.list_objects("workspace_objects", roots):
+            kind = _WORKSPACE_PERMISSIONS.get(str(o.get("object_type")))
+            path = str(o.get("path"))
+            if kind and path in target_ids and o.get("object_id") is not None:
+                out.append((kind, str(o["object_id"]), target_ids[path]))
+        return out
+
+    def compare(
+        self, object_type: str, source_id: str, target_id: str
+    ) -> tuple[list[dict[str, Any]], bool, str | None]:
+        """The entries to set, whether the target already has them, and an owner problem.
+
+        A source ACL that names no owner keeps the target's owner (the identity that created it).
+        """
+        entries = objs.acl_entries(self.pair.source.get_permissions(object_type, source_id))
+        current = objs.acl_entries(self.pair.target.get_permissions(object_type, target_id))
+        if any(e.get("permission_level") == _OWNER for e in entries):
+            problem = objs.owner_problem(object_type, entries)
+        else:
+            problem = None
+            entries = [*entries, *(e for e in current if e.get("permission_level") == _OWNER)]
+        same = _acl_key(entries) <= _acl_key(current)
+        return entries, same, problem
+
+    def run(self) -> dict[str, Any]:
+        """Set every ACL that differs; an object whose owner is ambiguous is reported and left alone."""
+        counts: dict[str, int] = {}
+        problems: list[str] = []
+        lock = threading.Lock()
+
+        def one(item: tuple[str, str, str]) -> None:
+            object_type, source_id, target_id = item
+            entries, same, problem = self.compare(object_type, source_id, target_id)
+            if problem:
+                outcome = "blocked"
+                problems.append(f"{object_type}/{source_id}: {problem}")
+            elif same:
+                outcome = "identical"
+            else:
+                self.pair.target.set_permissions(object_type, target_id, entries)
+                outcome = "update"
+            with lock:
+                counts[outcome] = counts.get(outcome, 0) + 1
+
+        with ThreadPoolExecutor(
+            max_workers=self.params.parallelism, thread_name_prefix="dr-permissions"
+        ) as pool:
+            list(pool.map(one, self.targets()))
+        for problem in problems:
+            self.op.log.warning("permissions blocked: %s", problem)
+        self.op.log.info(
+            "permissions: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to copy"
+        )
+        return {
+            "object_type": "permissions",
+            "actions": counts,
+            "writes": counts.get("update", 0),
+            "failures": 0,
+        }
+
+
+def _acl_key(entries: Iterable[Mapping[str, Any]]) -> set[str]:
+    return {repr(sorted((k, str(v)) for k, v in e.items())) for e in entries}
+
+
+# -- teardown --------------------------------------------------------------------------------------
+class DrTeardownOperator(DrBaseOperator):
+    """Terminate the clusters this run created (all_done: also after a failure), unless kept running."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        """A teardown runs whatever happened upstream."""
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Terminate each of this run's clusters that is not terminated yet."""
+        with fail_fast_on_permanent_errors():
+            params = self.migration_params(context)
+            if params.dry_run or params.keep_clusters_running:
+                self.log.info(
+                    "Nothing to terminate (%s)", "dry run" if params.dry_run else "keep_clusters_running"
+                )
+                return {"terminated": []}
+            pair = self.open_pair(params.source_conn_id, params.target_conn_id, params.parallelism)
+            mine = self.checkpoint(pair).clusters_created.get(str(context.get("run_id") or ""), [])
+            stopped = []
+            for cluster_id in mine:
+                if pair.target.cluster_state(cluster_id) not in TERMINATED:
+                    pair.target.terminate_cluster(cluster_id)
+                    stopped.append(cluster_id)
+            self.log.info(
+                "Clusters this run created: %d; terminated now: %s", len(mine), ", ".join(stopped) or "none"
+            )
+            return {"terminated": stopped, "created": list(mine)}
+
+
+# -- validation ------------------------------------------------------------------------------------
+class DrValidateOperator(DrBaseOperator):
+    """Compare source and target per type, check pauses and clusters; fail unless all is well."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Build the report, store it, push the counts, log the table; fail on any failing verdict."""
+        with fail_fast_on_permanent_errors():
+            params = self.migration_params(context)
+            if params.dry_run:
+                self.log.info("Dry run: nothing to validate")
+                return {"dry_run": True}
+            pair = self.open_pair(params.source_conn_id, params.target_conn_id, params.parallelism)
+            secrets = self.secret_values(params) if "secret_scopes" in params.object_types else {}
+            checkpoint = self.checkpoint(pair)
+            verdicts: list[Verdict] = []
+            for object_type in params.object_types:
+                if object_type == "permissions":
+                    verdicts += self.permissions(pair, params)
+                    continue
+                verdicts += self.type_verdicts(pair, params, checkpoint, object_type, secrets)
+            if not params.keep_clusters_running:
+                verdicts += self.clusters(pair, checkpoint, str(context.get("run_id") or ""))
+            report = ValidationReport(tuple(verdicts))
+            self.store_report(report, context)
+            for line in report.lines():
+                (self.log.info if report.ok else self.log.warning)("%s", line)
+            summary = {"ok": report.ok, "counts": report.counts(), "failures": len(report.failures)}
+            context["ti"].xcom_push(key="counts", value=summary)
+            if not report.ok:
+                raise AirflowFailException(
+                    f"DR validation failed for {len(report.failures)} object(s): see the table in the log "
+                    f"and the report in the run state ({VALIDATION_STATE})"
+                )
+            return summary
+
+    def type_verdicts(
+        self,
+        pair: Pair,
+        params: DrParams,
+        checkpoint: Checkpoint,
+        object_type: str,
+        secrets: Mapping[str, Mapping[str, str]],
+    ) -> list[Verdict]:
+        """One verdict per source object of a type; jobs also by their pause status."""
+        ctx = self.context_for(params, pair, Checkpoint(pair.source_id, pair.target_id), object_type, secrets)
+        side = read_side(pair, params, object_type)
+        out = []
+        for prepared, decision in decide_side(side, ctx, Comparer(pair, checkpoint), trust_checkpoint=False):
+            found = side.index.found(prepared)
+            identical = decision.action is Action.IDENTICAL
+            v = verdict(prepared, side.index, identical if found else None)
+            if object_type == "jobs" and found and v.check is Check.IDENTICAL:
+                running = unpaused_triggers(dict(found[1].get("settings") or {}))
+                if running:
+                    v = Verdict(
+                        object_type,
+                        prepared.source_id,
+                        prepared.name,
+                        Check.NOT_PAUSED,
+                        f"{', '.join(running)} not PAUSED in the target",
+                    )
+            out.append(v)
+        return out
+
+    def permissions(self, pair: Pair, params: DrParams) -> list[Verdict]:
+        """Each migrated object's target ACL holds the source's non-inherited entries."""
+        copy = PermissionCopy(self, pair, params)  # type: ignore[arg-type]  # only its reads are used
+        out = []
+        for object_type, source_id, target_id in copy.targets():
+            _, same, problem = copy.compare(object_type, source_id, target_id)
+            check = Check.BLOCKED if problem else Check.IDENTICAL if same else Check.DIFFERS
+            out.append(Verdict("permissions", f"{object_type}/{source_id}", target_id, check, problem or ""))
+        return out
+
+    def clusters(self, pair: Pair, checkpoint: Checkpoint, run_id: str) -> list[Verdict]:
+        """Every cluster this run created is terminated."""
+        out = []
+        for cluster_id in checkpoint.clusters_created.get(run_id, []):
+            state = pair.target.cluster_state(cluster_id)
+            check = Check.IDENTICAL if state in TERMINATED else Check.RUNNING
+            out.append(Verdict("created_clusters", cluster_id, cluster_id, check, f"state {state}"))
+        return out
+
+    def store_report(self, report: ValidationReport, context: Any) -> None:
+        """The full report in the run state (one version per try)."""
+        ti = context["ti"]
+        self.store.put(
+            report.to_dict(),
+            self.dag_id,
+            self.task_id,
+            context.get("logical_date"),
+            VALIDATION_STATE,
+            int(getattr(ti, "try_number", 1) or 1),
+            run_id=context.get("run_id"),
+        )
+
+
+# -- cutover ---------------------------------------------------------------------------------------
+class DrCutoverOperator(DrBaseOperator):
+    """Un-pause in the target exactly the jobs that ran un-paused in the source; optionally pause the source.
+
+    Idempotent: a job already in the wanted state is left alone. Needs ``confirm=true``.
+    """
+
+    params_class = CutoverParams
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Validate, then flip the pause statuses."""
+        with fail_fast_on_permanent_errors():
+            params = CutoverParams.from_params(self.raw_params(context))
+            pair = self.open_pair(params.source_conn_id, params.target_conn_id)
+            checkpoint = self.checkpoint(pair)
+            wanted = {sid for sid, status in checkpoint.pause.items() if status == UNPAUSED}
+            if not checkpoint.pause:
+                raise ConfigError(
+                    "source_conn_id",
+                    f"no migration checkpoint for workspaces {pair.source_id} -> {pair.target_id}",
+                    "run databricks_dr_migrate (dry_run=false) for this pair first",
+                )
+            target_ids = _marker_ids(pair.source_id, "jobs", pair.target.list_objects("jobs"))
+            unpaused, already, missing = [], [], []
+            target_jobs = {objs.source_id("jobs", j): j for j in pair.target.list_objects("jobs")}
+            for sid in sorted(wanted):
+                tid = target_ids.get(sid)
+                if tid is None:
+                    missing.append(sid)
+                    continue
+                if unpaused_triggers(dict(target_jobs[tid].get("settings") or {})):
+                    already.append(tid)
+                else:
+                    pair.target.set_job_pause(tid, UNPAUSED)
+                    unpaused.append(tid)
+            paused_source = self.pause_source(pair, wanted) if params.pause_source else []
+            self.log.info(
+                "Cutover: %d job(s) un-paused in the target (%d already were), %d paused in the source; "
+                "missing: %s",
+                len(unpaused),
+                len(already),
+                len(paused_source),
+                ", ".join(missing) or "none",
+            )
+            return {
+                "unpaused": unpaused,
+                "already_unpaused": already,
+                "paused_in_source": paused_source,
+                "missing": missing,
+            }
+
+    def pause_source(self, pair: Pair, wanted: set[str]) -> list[str]:
+        """Pause the source's copies of ``wanted`` that still run."""
+        out = []
+        for job in pair.source.list_objects("jobs"):
+            sid = objs.source_id("jobs", job)
+            if sid in wanted and unpaused_triggers(dict(job.get("settings") or {})):
+                pair.source.set_job_pause(sid, PAUSED)
+                out.append(sid)
+        return out

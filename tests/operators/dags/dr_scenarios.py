@@ -1,0 +1,66 @@
+"""Test DAGs: the DR migration's tasks with their params from the run conf, no retries.
+
+``dr_scenarios`` is the migration as the shipped DAG wires it; ``dr_scenarios_crash`` is the same,
+except that its process "dies" after ``conf['crash_after']`` creates in the target before any
+checkpoint flush (its flushes never reach the store, as with a killed worker); ``dr_cutover_scenarios``
+is the cutover.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG
+
+from platform_ops.operators.dr_migrate import DrCutoverOperator, DrMigrateOperator, build_dr_migration
+
+ARGS: dict[str, Any] = {
+    "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
+    "catchup": False,
+    "tags": ["test"],
+    "doc_md": __doc__,
+    "render_template_as_native_obj": True,
+    "default_args": {"owner": "tests", "retries": 0},
+}
+PARAMS = "{{ dag_run.conf['dr'] }}"
+
+
+class Killed(RuntimeError):
+    """What the worker's death looks like to the task: nothing after it runs, no finally flushes."""
+
+
+class CrashingMigrateOperator(DrMigrateOperator):
+    """Dies after ``conf['crash_after']`` creates in the target; its checkpoint never reaches the store."""
+
+    def execute(self, context: Any) -> Any:
+        self.crash_after = int(context["dag_run"].conf["crash_after"])
+        return super().execute(context)
+
+    def flush(self, pair: Any, delta: Any) -> None:
+        """Lost with the process."""
+
+    def open_pair(self, *args: Any, **kwargs: Any) -> Any:
+        pair = super().open_pair(*args, **kwargs)
+        create = pair.target.create
+        made = {"n": 0}
+        limit = self.crash_after
+
+        def dying_create(object_type: str, spec: dict[str, Any]) -> str:
+            if made["n"] >= limit:
+                raise Killed(f"killed after {made['n']} creates")
+            made["n"] += 1
+            return str(create(object_type, spec))
+
+        pair.target.create = dying_create  # type: ignore[method-assign]
+        return pair
+
+
+with DAG(dag_id="dr_scenarios", schedule=None, **ARGS):
+    build_dr_migration(dr_params=PARAMS)
+
+with DAG(dag_id="dr_scenarios_crash", schedule=None, **ARGS):
+    build_dr_migration({"jobs": CrashingMigrateOperator}, dr_params=PARAMS)
+
+with DAG(dag_id="dr_cutover_scenarios", schedule=None, **ARGS):
+    DrCutoverOperator(task_id="cutover", dr_params=PARAMS)

@@ -1,0 +1,530 @@
+"""The DR migration end to end against the sandbox pair (primary, secondary), through dag.test().
+
+Each test wipes both workspaces, seeds a small primary through databricks-sdk, and runs the test DAGs
+of tests/operators/dags/dr_scenarios.py (the migration wired as the shipped DAG wires it). Writes are
+counted by the sandbox (POST/PUT/PATCH/DELETE requests on the API).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from platform_ops.core.dr_objects import MARKER_KEY
+from tests.airflow_runner import RunResult, run_dag
+
+pytestmark = pytest.mark.integration
+
+DAGS = Path(__file__).parent / "dags"
+SECRET_CANARY = "canary-secret-7f3e9b21"
+NOTEBOOK_CANARY = "canary-notebook-5d0c44aa"
+SPARK = "15.4.x-scala2.12"
+NODE = "i3.xlarge"
+ROOT = "/Shared/dr-test"
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+def wipe(client: Any) -> None:
+    """Remove every object a migration copies, so each test starts from empty workspaces."""
+    for job in client.jobs.list():
+        client.jobs.delete(job.job_id)
+    for cluster in client.clusters.list():
+        client.clusters.permanent_delete(cluster.cluster_id)
+    for policy in client.cluster_policies.list():
+        if not policy.is_default:
+            client.cluster_policies.delete(policy.policy_id)
+    for pool in client.instance_pools.list():
+        client.instance_pools.delete(pool.instance_pool_id)
+    for scope in client.secrets.list_scopes():
+        client.secrets.delete_scope(scope.name)
+    for script in client.global_init_scripts.list():
+        client.global_init_scripts.delete(script.script_id)
+    for root in ("/Shared", "/Users"):
+        entries = list(client.workspace.list(root)) if _exists(client, root) else []
+        for entry in entries:
+            client.workspace.delete(entry.path, recursive=True)
+
+
+def _exists(client: Any, path: str) -> bool:
+    return any(entry.path == path for entry in client.workspace.list("/"))
+
+
+@pytest.fixture
+def pair(
+    databricks_sandbox_pair, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[Any, Any]]:
+    """Both workspaces empty, default knobs, the connections and a fresh state root."""
+    primary, secondary = databricks_sandbox_pair
+    for sandbox in (primary, secondary):
+        sandbox.reset()
+        wipe(sandbox.client())
+        sandbox.reset()  # counters from zero
+    monkeypatch.setenv("AIRFLOW_CONN_DBX_PRIMARY", primary.connection())
+    monkeypatch.setenv("AIRFLOW_CONN_DBX_SECONDARY", secondary.connection())
+    monkeypatch.setenv("AIRFLOW_CONN_DBX_PRIMARY_AGAIN", primary.connection())
+    monkeypatch.setenv("AIRFLOW_VAR_DR_SECRETS", json.dumps({"app-secrets": {"password": SECRET_CANARY}}))
+    monkeypatch.setenv("PLATFORM_OPS_STATE_ROOT", f"file://{tmp_path}/state")
+    yield primary, secondary
+    for sandbox in (primary, secondary):
+        sandbox.reset()
+
+
+@pytest.fixture
+def output(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
+    """What the runs printed and logged since the last call (dag.test() uses either way)."""
+
+    def read() -> str:
+        text = "".join(capfd.readouterr()) + caplog.text
+        caplog.clear()
+        return text
+
+    return read
+
+
+# -- seeding -------------------------------------------------------------------------------------
+def notebook(text: str) -> str:
+    return base64.b64encode(f"# Databricks notebook source\nprint({text!r})\n".encode()).decode()
+
+
+def seed(primary: Any, *, unpaused_job: bool = True) -> dict[str, str]:
+    """A policy, a pool, a scope, an init script, notebooks and a file, a cluster on the policy and
+    pool, and three jobs: scheduled (un-paused), continuous (paused) and one that runs the first."""
+    w = primary.client()
+    api = w.api_client
+    ids: dict[str, str] = {}
+    ids["policy"] = api.do(
+        "POST",
+        "/api/2.0/policies/clusters/create",
+        body={
+            "name": "etl-policy",
+            "definition": json.dumps({"spark_version": {"type": "fixed", "value": SPARK}}),
+        },
+    )["policy_id"]
+    ids["pool"] = api.do(
+        "POST",
+        "/api/2.0/instance-pools/create",
+        body={"instance_pool_name": "etl-pool", "node_type_id": NODE, "min_idle_instances": 2},
+    )["instance_pool_id"]
+    api.do("POST", "/api/2.0/secrets/scopes/create", body={"scope": "app-secrets"})
+    api.do(
+        "POST", "/api/2.0/secrets/put", body={"scope": "app-secrets", "key": "password", "string_value": "x"}
+    )
+    api.do(
+        "POST",
+        "/api/2.0/global-init-scripts",
+        body={
+            "name": "deps",
+            "script": base64.b64encode(b"#!/bin/bash\necho deps\n").decode(),
+            "enabled": True,
+        },
+    )
+    api.do("POST", "/api/2.0/workspace/mkdirs", body={"path": ROOT})
+    for name, text in (("ingest", NOTEBOOK_CANARY), ("report", "report")):
+        api.do(
+            "POST",
+            "/api/2.0/workspace/import",
+            body={
+                "path": f"{ROOT}/{name}",
+                "format": "SOURCE",
+                "language": "PYTHON",
+                "content": notebook(text),
+            },
+        )
+    ids["cluster"] = api.do(
+        "POST",
+        "/api/2.1/clusters/create",
+        body={
+            "cluster_name": "etl-shared",
+            "spark_version": SPARK,
+            "instance_pool_id": ids["pool"],
+            "policy_id": ids["policy"],
+            "num_workers": 1,
+            "autotermination_minutes": 30,
+        },
+    )["cluster_id"]
+    task = {"task_key": "main", "notebook_task": {"notebook_path": f"{ROOT}/ingest"}}
+    schedule = {"quartz_cron_expression": "0 0 5 * * ?", "timezone_id": "UTC"}
+    ids["scheduled"] = str(
+        api.do(
+            "POST",
+            "/api/2.2/jobs/create",
+            body={
+                "name": "nightly-ingest",
+                "tasks": [{**task, "existing_cluster_id": ids["cluster"]}],
+                "schedule": {**schedule, "pause_status": "UNPAUSED" if unpaused_job else "PAUSED"},
+            },
+        )["job_id"]
+    )
+    ids["continuous"] = str(
+        api.do(
+            "POST",
+            "/api/2.2/jobs/create",
+            body={
+                "name": "stream",
+                "tasks": [{**task, "job_cluster_key": "jc"}],
+                "job_clusters": [
+                    {
+                        "job_cluster_key": "jc",
+                        "new_cluster": {
+                            "spark_version": SPARK,
+                            "instance_pool_id": ids["pool"],
+                            "num_workers": 1,
+                        },
+                    }
+                ],
+                "continuous": {"pause_status": "PAUSED"},
+            },
+        )["job_id"]
+    )
+    ids["runner"] = str(
+        api.do(
+            "POST",
+            "/api/2.2/jobs/create",
+            body={
+                "name": "runner",
+                "tasks": [{"task_key": "go", "run_job_task": {"job_id": int(ids["scheduled"])}}],
+            },
+        )["job_id"]
+    )
+    return ids
+
+
+# -- running -------------------------------------------------------------------------------------
+DATE = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def dr(**changes: Any) -> dict[str, Any]:
+    return {
+        "source_conn_id": "dbx_primary",
+        "target_conn_id": "dbx_secondary",
+        "dry_run": False,
+        "secret_values_variable": "dr_secrets",
+        "parallelism": 4,
+        "progress_every": 2,
+        "flush_every": 2,
+        **changes,
+    }
+
+
+def run(dag_id: str = "dr_scenarios", **conf: Any) -> RunResult:
+    return run_dag(DAGS, dag_id, DATE, {"dr": dr(**conf.pop("dr", {})), **conf})
+
+
+def writes(sandbox: Any) -> int:
+    return int(sandbox.stats()["writes"])
+
+
+def posts(sandbox: Any) -> dict[str, int]:
+    return {k: v for k, v in sandbox.stats()["by_route"].items() if not k.startswith("GET ")}
+
+
+def target_objects(secondary: Any) -> dict[str, Counter[str]]:
+    """Per type, how many target objects carry each source marker (or path / scope name)."""
+    api = secondary.client().api_client
+    out: dict[str, Counter[str]] = {}
+    clusters = api.do("GET", "/api/2.1/clusters/list").get("clusters") or []
+    out["clusters"] = Counter((c.get("custom_tags") or {}).get(MARKER_KEY) for c in clusters)
+    pools = api.do("GET", "/api/2.0/instance-pools/list").get("instance_pools") or []
+    out["instance_pools"] = Counter((p.get("custom_tags") or {}).get(MARKER_KEY) for p in pools)
+    policies = api.do("GET", "/api/2.0/policies/clusters/list").get("policies") or []
+    out["cluster_policies"] = Counter(p["name"] for p in policies if not p.get("is_default"))
+    jobs = api.do("GET", "/api/2.2/jobs/list", query={"limit": 100}).get("jobs") or []
+    out["jobs"] = Counter((j["settings"].get("tags") or {}).get(MARKER_KEY) for j in jobs)
+    scripts = api.do("GET", "/api/2.0/global-init-scripts").get("scripts") or []
+    out["global_init_scripts"] = Counter(s["name"] for s in scripts)
+    return out
+
+
+def one_each(secondary: Any, ids: dict[str, str]) -> None:
+    """Exactly one target object per migrated source object, no extra ones."""
+    found = target_objects(secondary)
+    assert found["cluster_policies"] == Counter({"etl-policy": 1})
+    assert found["instance_pools"] == Counter({f"{PRIMARY_ID}:{ids['pool']}": 1})
+    assert found["clusters"] == Counter({f"{PRIMARY_ID}:{ids['cluster']}": 1})
+    assert found["global_init_scripts"] == Counter({"deps": 1})
+    assert found["jobs"] == Counter(
+        {f"{PRIMARY_ID}:{ids[k]}": 1 for k in ("scheduled", "continuous", "runner")}
+    )
+
+
+PRIMARY_ID = ""  # filled in by the autouse fixture below
+
+
+@pytest.fixture(autouse=True)
+def _primary_id(databricks_sandbox_pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(globals(), "PRIMARY_ID", str(databricks_sandbox_pair[0].workspace_id))
+
+
+# -- tests ---------------------------------------------------------------------------------------
+def test_dry_run_plans_every_type_and_writes_nothing(pair, output):
+    primary, secondary = pair
+    seed(primary)
+    primary.reset()
+    result = run(dr={"dry_run": True})
+    assert result.state == "success", output()[-4000:]
+    assert writes(primary) == 0
+    assert writes(secondary) == 0
+    plan = result.xcom[("preflight", "return_value")]
+    assert plan["dry_run"] is True
+    counts = plan["counts"]
+    assert counts["jobs"] == {"create": 3}
+    assert counts["clusters"] == {"create": 1}
+    assert counts["secret_scopes"] == {"create": 1}
+    assert counts["workspace_objects"]["create"] == 3  # the folder and its two notebooks
+    text = output()
+    assert "DR plan (objects per action):" in text
+    assert "out of scope, not migrated: repos" in text
+
+
+def test_full_run_validates_green_and_a_rerun_writes_nothing(pair, output, tmp_path):
+    primary, secondary = pair
+    ids = seed(primary)
+    first = run()
+    text = output()
+    assert first.state == "success", text[-6000:]
+    one_each(secondary, ids)
+    counts = first.xcom[("validate", "counts")]
+    assert counts["ok"] is True
+    assert counts["failures"] == 0
+    assert "DR validation (objects per check):" in text
+    assert "validation passed" in text
+    assert "jobs: 3/3 done" in text  # the progress line
+    # the migrated schedule is paused; the cluster the run created is terminated
+    api = secondary.client().api_client
+    jobs = api.do("GET", "/api/2.2/jobs/list", query={"limit": 100, "expand_tasks": "true"})["jobs"]
+    nightly = next(j for j in jobs if j["settings"]["name"] == "nightly-ingest")
+    assert nightly["settings"]["schedule"]["pause_status"] == "PAUSED"
+    cluster = api.do("GET", "/api/2.1/clusters/list")["clusters"][0]
+    assert cluster["state"] in ("TERMINATED", "TERMINATING")
+    runner = next(j for j in jobs if j["settings"]["name"] == "runner")
+    assert str(runner["settings"]["tasks"][0]["run_job_task"]["job_id"]) == str(nightly["job_id"])
+    report = json.loads(next((tmp_path / "state").rglob("dr_validation.json")).read_text())
+    assert report["ok"] is True
+
+    before = writes(secondary), writes(primary)
+    again = run()
+    assert again.state == "success", output()[-4000:]
+    assert (writes(secondary), writes(primary)) == before  # nothing to do
+    one_each(secondary, ids)
+
+    # without the checkpoint a re-run still creates nothing: objects are found by their markers
+    for doc in (tmp_path / "state" / "_shared" / "dr_migrate").glob("*.json"):
+        doc.unlink()
+    third = run()
+    assert third.state == "success", output()[-4000:]
+    assert (writes(secondary), writes(primary)) == before
+
+
+def test_a_crash_between_creates_and_the_checkpoint_then_a_rerun_leaves_one_copy_each(pair, output, tmp_path):
+    primary, secondary = pair
+    ids = seed(primary)
+    crashed = run("dr_scenarios_crash", crash_after=1)
+    assert crashed.states["migrate_jobs"] == "failed", output()[-4000:]
+    assert "killed after 1 creates" in output()
+    checkpoint = json.loads(next((tmp_path / "state" / "_shared" / "dr_migrate").glob("*.json")).read_text())
+    assert "jobs" not in checkpoint["id_map"]  # the created job never reached the checkpoint
+    assert sum(1 for _ in target_objects(secondary)["jobs"].elements()) == 1
+
+    # a new run of the pair resumes: the job created before the crash is found by its marker
+    again = run()
+    assert again.state == "success", output()[-4000:]
+    one_each(secondary, ids)
+    assert again.xcom[("migrate_jobs", "return_value")]["actions"] == {"create": 2, "identical": 1}
+
+
+def test_a_create_committed_then_answered_503_is_not_duplicated(pair, output):
+    primary, secondary = pair
+    ids = seed(primary)
+    secondary.configure(commit_then_503=6)
+    result = run()
+    assert result.state == "success", output()[-4000:]
+    assert secondary.stats()["committed_503"] == 6
+    one_each(secondary, ids)
+
+
+def test_a_429_storm_completes_without_duplicates(pair, output):
+    primary, secondary = pair
+    ids = seed(primary)
+    for sandbox in pair:
+        sandbox.configure(error_rate_429=0.3, retry_after_seconds=0, seed=7)
+    result = run()
+    assert result.state == "success", output()[-4000:]
+    assert secondary.stats()["injected_429"] > 0
+    assert primary.stats()["injected_429"] > 0
+    one_each(secondary, ids)
+    assert result.xcom[("validate", "counts")]["ok"] is True
+
+
+def test_an_oversized_notebook_is_reported_and_the_rest_migrated(pair, output):
+    primary, secondary = pair
+    seed(primary)
+    big = base64.b64encode(b"# Databricks notebook source\n" + b"x = 1\n" * 400).decode()
+    primary.client().api_client.do(
+        "POST",
+        "/api/2.0/workspace/import",
+        body={"path": f"{ROOT}/huge", "format": "SOURCE", "language": "PYTHON", "content": big},
+    )
+    primary.configure(export_limit_bytes=1000)
+    result = run()
+    text = output()
+    assert result.states["migrate_workspace_objects"] == "success", text[-4000:]
+    assert result.xcom[("migrate_workspace_objects", "return_value")]["actions"]["blocked"] == 1
+    assert f"{ROOT}/huge" in text
+    assert "over the export" in text
+    paths = {o.path for o in secondary.client().workspace.list(ROOT)}
+    assert paths == {f"{ROOT}/ingest", f"{ROOT}/report"}
+    assert result.states["validate"] == "failed"  # the copy is incomplete, and says so
+    assert f"workspace_objects blocked: {ROOT}/huge" in text
+
+
+def filtered_cluster_job(primary: Any) -> str:
+    """A JOB-source cluster (filtered) and a job pinned to it."""
+    cluster = primary.seed_cluster(
+        {"cluster_name": "job-run-cluster", "spark_version": SPARK, "cluster_source": "JOB"}
+    )
+    return str(
+        primary.client().api_client.do(
+            "POST",
+            "/api/2.2/jobs/create",
+            body={
+                "name": "pinned",
+                "tasks": [
+                    {
+                        "task_key": "t",
+                        "existing_cluster_id": cluster["cluster_id"],
+                        "notebook_task": {"notebook_path": f"{ROOT}/report"},
+                    }
+                ],
+            },
+        )["job_id"]
+    )
+
+
+def test_a_job_on_a_filtered_cluster_is_blocked_without_a_post_or_skipped_by_param(pair, output):
+    primary, secondary = pair
+    ids = seed(primary)
+    pinned = filtered_cluster_job(primary)
+    blocked = run()
+    text = output()
+    assert blocked.xcom[("migrate_jobs", "return_value")]["actions"] == {"blocked": 1, "create": 3}
+    assert secondary.stats()["by_route"]["POST /api/2.2/jobs/create"] == 3  # none for the pinned job
+    assert "job-run-cluster" in text or "cluster_source JOB" in text
+    assert blocked.states["validate"] == "failed"
+    one_each(secondary, ids)
+
+    skipped = run(dr={"skip_blocked_jobs": True})
+    assert skipped.state == "success", output()[-4000:]
+    assert skipped.xcom[("migrate_jobs", "return_value")]["actions"] == {"identical": 3, "skipped": 1}
+    assert f"{PRIMARY_ID}:{pinned}" not in target_objects(secondary)["jobs"]
+
+
+def test_a_principal_missing_in_the_target_fails_the_preflight_before_any_write(pair, output):
+    primary, secondary = pair
+    ids = seed(primary)
+    api = primary.client().api_client
+    api.do(
+        "POST",
+        "/api/2.0/preview/scim/v2/Users",
+        body={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "only-in-primary@example.com",
+        },
+    )
+    api.do(
+        "PATCH",
+        f"/api/2.0/permissions/jobs/{ids['scheduled']}",
+        body={
+            "access_control_list": [
+                {"user_name": "only-in-primary@example.com", "permission_level": "CAN_VIEW"}
+            ]
+        },
+    )
+    primary.reset()
+    result = run()
+    assert result.states["preflight"] == "failed"
+    assert writes(secondary) == 0
+    assert writes(primary) == 0
+    text = output()
+    assert "only-in-primary@example.com" in text
+    assert "permissions:" in text
+
+
+def test_cutover_unpauses_only_what_ran_in_the_source_and_is_idempotent(pair, output):
+    primary, secondary = pair
+    seed(primary)
+    assert run().state == "success", output()[-4000:]
+
+    refused = run("dr_cutover_scenarios", dr={"confirm": False})
+    assert refused.state == "failed"
+    assert "confirm: is false" in output()
+
+    def statuses(sandbox: Any) -> dict[str, str | None]:
+        jobs = sandbox.client().api_client.do("GET", "/api/2.2/jobs/list", query={"limit": 100})["jobs"]
+        out = {}
+        for j in jobs:
+            s = j["settings"]
+            block = s.get("schedule") or s.get("continuous") or s.get("trigger")
+            out[s["name"]] = block.get("pause_status") if block else None
+        return out
+
+    conf = {
+        "source_conn_id": "dbx_primary",
+        "target_conn_id": "dbx_secondary",
+        "confirm": True,
+        "pause_source": True,
+    }
+    done = run("dr_cutover_scenarios", dr=conf)
+    assert done.state == "success", output()[-4000:]
+    assert statuses(secondary) == {"nightly-ingest": "UNPAUSED", "stream": "PAUSED", "runner": None}
+    assert statuses(primary) == {"nightly-ingest": "PAUSED", "stream": "PAUSED", "runner": None}
+    before = writes(secondary), writes(primary)
+    again = run("dr_cutover_scenarios", dr=conf)
+    assert again.state == "success"
+    assert (writes(secondary), writes(primary)) == before
+    assert again.xcom[("cutover", "return_value")]["already_unpaused"]
+
+
+def test_canaries_never_reach_state_xcom_or_logs(pair, output, tmp_path):
+    primary, secondary = pair
+    seed(primary)
+    result = run()
+    text = output()
+    assert result.state == "success", text[-4000:]
+    state = "".join(p.read_text() for p in (tmp_path / "state").rglob("*.json"))
+    assert state
+    xcom = json.dumps(list(result.xcom.values()), default=str)
+    for canary in (SECRET_CANARY, NOTEBOOK_CANARY):
+        assert canary not in text
+        assert canary not in state
+        assert canary not in xcom
+    # the secret did reach the target's scope, and the notebook its copy
+    keys = [s.key for s in secondary.client().secrets.list_secrets("app-secrets")]
+    assert keys == ["password"]
+    exported = secondary.client().workspace.export(f"{ROOT}/ingest").content
+    assert NOTEBOOK_CANARY in base64.b64decode(exported).decode()
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"target_conn_id": "dbx_primary_again"}, "target_conn_id: reaches the source's host"),
+        ({"object_types": ["jobs", "dashboards"]}, "object_types: unknown object type 'dashboards'"),
+        ({"parallelism": 0}, "parallelism: 0 is out of range"),
+    ],
+)
+def test_bad_params_fail_before_any_call(pair, output, changes, words):
+    primary, secondary = pair
+    seed(primary)
+    primary.reset()
+    result = run(dr=changes)
+    assert result.states["preflight"] == "failed"
+    assert primary.stats()["requests"] == 0
+    assert secondary.stats()["requests"] == 0
+    assert words in output()
