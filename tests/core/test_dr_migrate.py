@@ -247,3 +247,20 @@ def test_unpaused_triggers_treat_a_missing_status_as_running():
 
 def test_progress_line():
     assert progress_line("jobs", 50, 120, 3, 4) == "jobs: 50/120 done, 3 retries, concurrency 4"
+
+
+def scope(keys: list[str], reason: str = "") -> Prepared:
+    return Prepared(
+        "secret_scopes", "app", "app", None, Outcome.MIGRATE, {"scope": "app", "keys": keys}, reason
+    )
+
+
+def test_a_scope_copied_without_some_values_is_listed_in_the_plan_and_fails_validation():
+    index = TargetIndex.of("secret_scopes", [{"name": "app", "keys": ["k1"]}])
+    partial = scope(["k1"], "secret_scopes app: needs value: k2")
+    plan = PlanReport((classify(partial, index, identical=True),))
+    assert "  secret_scopes identical: app (app): secret_scopes app: needs value: k2" in plan.lines()
+    checked = verdict(partial, index, identical=True)
+    assert checked.check is Check.NEEDS_VALUE
+    assert "k2" in checked.reason
+    assert verdict(scope(["k1"]), index, identical=True).check is Check.IDENTICAL

@@ -603,7 +603,7 @@ class PlanReport:
             lines.append(f"  out of scope, not migrated: {reason_name}: {reason}")
         shown: Counter[str] = Counter()
         for d in self.decisions:
-            if d.action in (Action.CREATE, Action.UPDATE, Action.IDENTICAL):
+            if d.action in (Action.CREATE, Action.UPDATE, Action.IDENTICAL) and not d.reason:
                 continue
             shown[d.object_type] += 1
             if shown[d.object_type] <= self.detail_limit:
@@ -661,7 +661,8 @@ def verdict(prepared: Prepared, index: TargetIndex, identical: bool | None) -> V
     """The verdict on one source object: present by marker and identical, or not migrated with a reason.
 
     Filtered, out-of-scope and skipped objects pass with their reason; blocked ones, conflicts,
-    scopes that need values, missing and differing copies fail.
+    scopes that need values (a copied scope whose keys lack some values too), missing and
+    differing copies fail.
     """
     base = {"object_type": prepared.object_type, "source_id": prepared.source_id, "name": prepared.name}
     decision = classify(prepared, index, identical)
@@ -674,6 +675,8 @@ def verdict(prepared: Prepared, index: TargetIndex, identical: bool | None) -> V
         Action.NEEDS_VALUE: Check.NEEDS_VALUE,
     }
     check = checks.get(decision.action, Check.SKIPPED)
+    if check is Check.IDENTICAL and prepared.object_type == "secret_scopes" and prepared.reason:
+        check = Check.NEEDS_VALUE  # the keys with values are there; the others are not
     reason = decision.reason
     if check is Check.DIFFERS:
         reason = "the target copy differs from the source"
