@@ -528,3 +528,20 @@ def test_bad_params_fail_before_any_call(pair, output, changes, words):
     assert primary.stats()["requests"] == 0
     assert secondary.stats()["requests"] == 0
     assert words in output()
+
+
+def test_clusters_kept_running_stay_up_and_a_later_teardown_stops_only_its_own_run(pair, output):
+    primary, secondary = pair
+    seed(primary)
+    kept = run(dr={"keep_clusters_running": True})
+    assert kept.state == "success", output()[-4000:]
+    api = secondary.client().api_client
+    (cluster,) = api.do("GET", "/api/2.1/clusters/list")["clusters"]
+    assert cluster["state"] not in ("TERMINATING", "TERMINATED")
+    assert "POST /api/2.1/clusters/delete" not in posts(secondary)
+
+    later = run()  # nothing to create: this run's teardown has no cluster of its own to stop
+    assert later.state == "success", output()[-4000:]
+    assert later.xcom[("teardown", "return_value")] == {"terminated": [], "created": []}
+    state = api.do("GET", "/api/2.1/clusters/get", query={"cluster_id": cluster["cluster_id"]})["state"]
+    assert state not in ("TERMINATING", "TERMINATED")
