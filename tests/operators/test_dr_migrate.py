@@ -545,3 +545,28 @@ def test_clusters_kept_running_stay_up_and_a_later_teardown_stops_only_its_own_r
     assert later.xcom[("teardown", "return_value")] == {"terminated": [], "created": []}
     state = api.do("GET", "/api/2.1/clusters/get", query={"cluster_id": cluster["cluster_id"]})["state"]
     assert state not in ("TERMINATING", "TERMINATED")
+
+
+def test_the_rich_seed_migrates_validates_green_and_a_rerun_writes_nothing(pair, output, monkeypatch):
+    from sandbox import dr_seed
+
+    primary, secondary = pair
+    manifest = dr_seed.seed(primary.client(), sandbox=primary, notebooks=12, files=3, clusters=8, jobs=10)
+    dr_seed.ensure_principals(secondary.client())
+    values = {dr_seed.SCOPE: {key: f"value-of-{key}" for key in dr_seed.SECRET_KEYS}}
+    monkeypatch.setenv("AIRFLOW_VAR_DR_SECRETS", json.dumps(values))
+    first = run()
+    text = output()
+    assert first.state == "success", text[-6000:]
+    assert first.xcom[("validate", "counts")]["ok"] is True
+    jobs = first.xcom[("migrate_jobs", "return_value")]["actions"]
+    assert jobs.get("create") == len(manifest.eligible("jobs"))
+    assert first.xcom[("migrate_permissions", "return_value")]["actions"].get("update", 0) > 0
+    assert first.xcom[("migrate_clusters", "return_value")]["actions"] == {
+        "create": len(manifest.eligible("clusters")),
+        "filtered": len(manifest.filtered["clusters"]),
+    }
+    before = writes(secondary), writes(primary)
+    again = run()
+    assert again.state == "success", output()[-4000:]
+    assert (writes(secondary), writes(primary)) == before
