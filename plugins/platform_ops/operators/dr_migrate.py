@@ -376,26 +376,40 @@ def decide_side(
     comparer: Comparer,
     trust_checkpoint: bool,
     planning: bool = False,
+    workers: int = 1,
 ) -> list[tuple[objs.Prepared, Decision]]:
     """Prepare and classify every source object of a side (exports of oversized notebooks are blocked).
 
-    ``planning`` (the dry run's plan) records each decision in ``ctx``'s id map and filtered map as
-    it goes, a create under a placeholder id, so what refers to it is planned as a run would do it.
+    The comparisons (notebook exports) run on ``workers`` threads. ``planning`` (the dry run's plan)
+    records each decision in ``ctx``'s id map and filtered map, a create under a placeholder id, so
+    what refers to it is planned as a run would do it (jobs one by one: a job may run another).
     """
-    out = []
-    for obj in side.source:
-        prepared = objs.prepare(side.object_type, obj, ctx)
-        found = side.index.found(prepared)
-        try:
-            same = comparer.identical(prepared, found[1] if found else None, trust_checkpoint)
-        except ExportTooLargeError as exc:
-            prepared = _too_large(prepared, exc)
-            same = None
-        decision = classify(prepared, side.index, same)
-        if planning:
-            _plan_into(ctx, prepared, decision)
-        out.append((prepared, decision))
+    if planning and side.object_type == "jobs":
+        out = []
+        for obj in side.source:
+            job, decision = _decided(side, comparer, trust_checkpoint, objs.prepare("jobs", obj, ctx))
+            _plan_into(ctx, job, decision)
+            out.append((job, decision))
+        return out
+    prepared = [objs.prepare(side.object_type, obj, ctx) for obj in side.source]
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="dr-compare") as pool:
+        out = list(pool.map(lambda p: _decided(side, comparer, trust_checkpoint, p), prepared))
+    if planning:
+        for prepared_one, decision in out:
+            _plan_into(ctx, prepared_one, decision)
     return out
+
+
+def _decided(
+    side: Side, comparer: Comparer, trust_checkpoint: bool, prepared: objs.Prepared
+) -> tuple[objs.Prepared, Decision]:
+    found = side.index.found(prepared)
+    try:
+        same = comparer.identical(prepared, found[1] if found else None, trust_checkpoint)
+    except ExportTooLargeError as exc:
+        prepared = _too_large(prepared, exc)
+        same = None
+    return prepared, classify(prepared, side.index, same)
 
 
 def _plan_into(ctx: objs.Context, prepared: objs.Prepared, decision: Decision) -> None:
@@ -468,7 +482,7 @@ class DrPreflightOperator(DrBaseOperator):
             if object_type == "permissions" or object_type not in needed:
                 continue
             side = read_side(pair, params, object_type)
-            decided = decide_side(side, ctx, comparer, trust_checkpoint=True, planning=True)
+            decided = decide_side(side, ctx, comparer, True, planning=True, workers=params.parallelism)
             if object_type in params.object_types:
                 decisions += [d for _, d in decided]
         return decisions
@@ -481,10 +495,15 @@ class DrPreflightOperator(DrBaseOperator):
         """
         known = pair.target.principals()
         missing: dict[str, list[str]] = {}
-        for object_type, object_id in permission_objects(pair.source, params):
-            entries = objs.acl_entries(pair.source.get_permissions(object_type, object_id))
-            for principal in sorted(objs.principals(entries) - known):
-                missing.setdefault(principal, []).append(f"{object_type}/{object_id}")
+        targets = permission_objects(pair.source, params)
+
+        def named(item: tuple[str, str]) -> set[str]:
+            return objs.principals(objs.acl_entries(pair.source.get_permissions(*item)))
+
+        with ThreadPoolExecutor(max_workers=params.parallelism, thread_name_prefix="dr-acls") as pool:
+            for (object_type, object_id), names in zip(targets, pool.map(named, targets), strict=True):
+                for principal in sorted(names - known):
+                    missing.setdefault(principal, []).append(f"{object_type}/{object_id}")
         if missing:
             listed = "; ".join(
                 f"{p} (in {', '.join(w[:3])}{'...' if len(w) > 3 else ''})"
@@ -644,7 +663,13 @@ class TypeMigration:
             pending = side.source
             while pending:
                 ctx = self.op.context_for(self.params, self.pair, checkpoint, self.object_type, self.secrets)
-                decided = decide_side(Side(self.object_type, pending, side.index), ctx, self.comparer, True)
+                decided = decide_side(
+                    Side(self.object_type, pending, side.index),
+                    ctx,
+                    self.comparer,
+                    True,
+                    workers=self.params.parallelism,
+                )
                 pending = self._apply(decided, pending, recorder)
         finally:
             recorder.flush()
@@ -1018,7 +1043,8 @@ class DrValidateOperator(DrBaseOperator):
         ctx = self.context_for(params, pair, Checkpoint(pair.source_id, pair.target_id), object_type, secrets)
         side = read_side(pair, params, object_type)
         out = []
-        for prepared, decision in decide_side(side, ctx, Comparer(pair, checkpoint), trust_checkpoint=False):
+        compared = decide_side(side, ctx, Comparer(pair, checkpoint), False, workers=params.parallelism)
+        for prepared, decision in compared:
             found = side.index.found(prepared)
             identical = decision.action is Action.IDENTICAL
             v = verdict(prepared, side.index, identical if found else None)
