@@ -5,8 +5,8 @@ Copy a Databricks workspace's objects to a secondary workspace for disaster reco
 policies (not the built-in families), instance pools, secret scopes and their keys, global init
 scripts, notebooks and files under `roots`, clusters, cluster libraries, jobs and their permissions.
 
-The documented first choice is Databricks' managed disaster recovery, which the account team enables.
-This DAG serves the workspaces that do not have it, and the objects it does not cover.
+The documented first choice is Databricks' managed disaster recovery (gated by the account team).
+This DAG serves the workspaces without it, and the objects it does not cover.
 
 1. `preflight` (**DrPreflightOperator**): reads both workspaces, checks that every user, group and
    service principal named by a source ACL exists in the target (nothing is written otherwise), and

@@ -570,3 +570,32 @@ def test_the_rich_seed_migrates_validates_green_and_a_rerun_writes_nothing(pair,
     again = run()
     assert again.state == "success", output()[-4000:]
     assert (writes(secondary), writes(primary)) == before
+
+
+def test_secret_values_from_a_connection_extra_reach_the_target_and_nothing_else(
+    pair, output, monkeypatch, tmp_path
+):
+    primary, secondary = pair
+    seed(primary)
+    extra = {"app-secrets": {"password": SECRET_CANARY}}
+    monkeypatch.setenv("AIRFLOW_CONN_DR_SECRET_SOURCE", json.dumps({"conn_type": "generic", "extra": extra}))
+    conf = {
+        "secret_values_variable": None,
+        "secret_values_conn_id": "dr_secret_source",
+        "object_types": ["secret_scopes"],
+    }
+    result = run(dr=conf)
+    text = output()
+    assert result.state == "success", text[-4000:]
+    assert [s.key for s in secondary.client().secrets.list_secrets("app-secrets")] == ["password"]
+    state = "".join(p.read_text() for p in (tmp_path / "state").rglob("*.json"))
+    for where in (text, state, json.dumps(list(result.xcom.values()), default=str)):
+        assert SECRET_CANARY not in where
+
+    # without a configured value the scope is reported, not created
+    for sandbox in pair:
+        wipe(sandbox.client())
+    seed(primary)
+    missing = run(dr={"secret_values_variable": None, "object_types": ["secret_scopes"], "dry_run": True})
+    assert missing.xcom[("preflight", "return_value")]["counts"]["secret_scopes"] == {"needs_value": 1}
+    assert "needs value: password" in output()

@@ -687,10 +687,10 @@ class TypeMigration:
         }
 
     def _progress(self, done: int, total: int) -> None:
-        limiter = self.pair.target.limiter
-        self.op.log.info(
-            "%s", progress_line(self.object_type, done, total, limiter.retries, limiter.concurrency)
-        )
+        """Done/total, the retries both hosts' limiters made, and the target host's concurrency now."""
+        source, target = self.pair.source.limiter, self.pair.target.limiter
+        retries = target.retries + (source.retries if source is not target else 0)
+        self.op.log.info("%s", progress_line(self.object_type, done, total, retries, target.concurrency))
 
     def _apply(
         self,
