@@ -599,3 +599,24 @@ def test_secret_values_from_a_connection_extra_reach_the_target_and_nothing_else
     missing = run(dr={"secret_values_variable": None, "object_types": ["secret_scopes"], "dry_run": True})
     assert missing.xcom[("preflight", "return_value")]["counts"]["secret_scopes"] == {"needs_value": 1}
     assert "needs value: password" in output()
+
+
+def test_a_cluster_single_user_missing_in_the_target_fails_the_preflight(pair, output):
+    primary, secondary = pair
+    seed(primary)
+    primary.client().api_client.do(
+        "POST",
+        "/api/2.1/clusters/create",
+        body={
+            "cluster_name": "personal",
+            "spark_version": SPARK,
+            "num_workers": 0,
+            "data_security_mode": "SINGLE_USER",
+            "single_user_name": "nobody-in-the-target@example.com",
+        },
+    )
+    primary.reset()
+    result = run(dr={"object_types": ["clusters"]})
+    assert result.states["preflight"] == "failed"
+    assert writes(secondary) == 0
+    assert "nobody-in-the-target@example.com (in clusters/" in output()

@@ -448,7 +448,7 @@ class DrPreflightOperator(DrBaseOperator):
             secrets = self.secret_values(params)
             pair = self.open_pair(params.source_conn_id, params.target_conn_id, params.parallelism)
             checkpoint = self.checkpoint(pair)
-            if "permissions" in params.object_types:
+            if {"permissions", "clusters", "jobs"} & set(params.object_types):
                 self.check_principals(pair, params)
             report = PlanReport(tuple(self.plan(params, pair, checkpoint, secrets)))
             for line in report.lines():
@@ -488,14 +488,16 @@ class DrPreflightOperator(DrBaseOperator):
         return decisions
 
     def check_principals(self, pair: Pair, params: DrParams) -> None:
-        """Every principal in a source ACL of the selected types must exist in the target.
+        """Every principal a run would name in the target must exist there.
+
+        That is: ACL entries (when permissions are copied), clusters' single users, jobs' run_as.
 
         Raises:
             ConfigError: naming the missing principals and where they appear.
         """
         known = pair.target.principals()
         missing: dict[str, list[str]] = {}
-        targets = permission_objects(pair.source, params)
+        targets = permission_objects(pair.source, params) if "permissions" in params.object_types else []
 
         def named(item: tuple[str, str]) -> set[str]:
             return objs.principals(objs.acl_entries(pair.source.get_permissions(*item)))
@@ -504,6 +506,9 @@ class DrPreflightOperator(DrBaseOperator):
             for (object_type, object_id), names in zip(targets, pool.map(named, targets), strict=True):
                 for principal in sorted(names - known):
                     missing.setdefault(principal, []).append(f"{object_type}/{object_id}")
+        for object_type, object_id, names in spec_principals(pair.source, params):
+            for principal in sorted(names - known):
+                missing.setdefault(principal, []).append(f"{object_type}/{object_id}")
         if missing:
             listed = "; ".join(
                 f"{p} (in {', '.join(w[:3])}{'...' if len(w) > 3 else ''})"
@@ -512,9 +517,28 @@ class DrPreflightOperator(DrBaseOperator):
             raise ConfigError(
                 "permissions",
                 f"{len(missing)} principal(s) of the source ACLs do not exist in the target: {listed}",
-                "create them in the target (users, groups and service principals are not migrated), "
-                "or leave 'permissions' out of object_types",
+                "create them in the target (users, groups and service principals are not migrated); "
+                "nothing was written to either workspace",
             )
+
+
+def spec_principals(hook: DrWorkspaceHook, params: DrParams) -> list[tuple[str, str, set[str]]]:
+    """(type, source id, principals) that the selected clusters and jobs name outside their ACLs.
+
+    A cluster's single user and a job's run_as must exist in the target for the create to succeed.
+    """
+    out: list[tuple[str, str, set[str]]] = []
+    for object_type in ("clusters", "jobs"):
+        if object_type not in params.object_types:
+            continue
+        for obj in hook.list_objects(object_type, params.roots):
+            if object_type == "clusters" and obj.get("cluster_source") not in ("UI", "API"):
+                continue
+            body = (obj.get("settings") or {}) if object_type == "jobs" else obj
+            names = objs.spec_principals(object_type, body)
+            if names:
+                out.append((object_type, objs.source_id(object_type, obj), names))
+    return out
 
 
 def permission_objects(hook: DrWorkspaceHook, params: DrParams) -> list[tuple[str, str]]:
