@@ -620,3 +620,27 @@ def test_a_cluster_single_user_missing_in_the_target_fails_the_preflight(pair, o
     assert result.states["preflight"] == "failed"
     assert writes(secondary) == 0
     assert "nobody-in-the-target@example.com (in clusters/" in output()
+
+
+def test_a_same_name_object_without_marker_is_a_conflict_never_adopted_or_overwritten(pair, output):
+    primary, secondary = pair
+    seed(primary)
+    theirs = {
+        "name": "etl-policy",
+        "definition": json.dumps({"spark_version": {"type": "fixed", "value": "other"}}),
+    }
+    policy_id = secondary.client().api_client.do("POST", "/api/2.0/policies/clusters/create", body=theirs)[
+        "policy_id"
+    ]
+    secondary.reset()
+    result = run(dr={"object_types": ["cluster_policies"]})
+    text = output()
+    assert result.xcom[("preflight", "return_value")]["counts"]["cluster_policies"] == {"conflict": 1}
+    assert result.xcom[("migrate_cluster_policies", "return_value")]["actions"] == {"conflict": 1}
+    assert writes(secondary) == 0
+    kept = secondary.client().api_client.do(
+        "GET", "/api/2.0/policies/clusters/get", query={"policy_id": policy_id}
+    )
+    assert json.loads(kept["definition"]) == json.loads(theirs["definition"])
+    assert result.states["validate"] == "failed"
+    assert "cluster_policies conflict: etl-policy" in text
