@@ -26,7 +26,7 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
-    tags=["databricks", "disaster-recovery", "manual"],
+    tags=["databricks", "disaster-recovery", "manual", "local"],  # local: make demo runs it
     doc_md=__doc__,
     description="Un-pause in the secondary workspace the jobs that ran in the source",
     default_args=default_args(retries=1),

@@ -45,7 +45,7 @@ from platform_ops.dag_defaults import default_args
 from platform_ops.operators.dr_migrate import OBJECT_TYPES, build_dr_migration
 
 START = pendulum.datetime(2026, 11, 1, tz="UTC")
-TAGS = ["databricks", "disaster-recovery", "manual"]
+TAGS = ["databricks", "disaster-recovery", "manual", "local"]  # local: make demo runs it on two sandboxes
 
 with DAG(
     dag_id="databricks_dr_migrate",

@@ -286,6 +286,162 @@ SCENARIOS: dict[str, list[Step]] = {
 }
 
 
+# -- Databricks DR migration: a seeded primary and an empty secondary (two sandbox instances) -----------
+DR_DAG = "databricks_dr_migrate"
+DR_CUTOVER_DAG = "databricks_dr_cutover"
+DR_CONNS = {"source_conn_id": "databricks_primary", "target_conn_id": "databricks_secondary"}
+DR_SECRET_VARIABLE = "dr_demo_secret_values"  # noqa: S105 - a Variable's name, not a secret
+DR: dict[str, Any] = {}  # the seed's manifest, both workspaces' request counts before a step
+DR_LOG_STARTS = (
+    "DR plan", "DR validation", "validation ", "Dry run:", "object type", "  ", "cluster_policies",
+    "instance_pools", "secret_scopes", "global_init_scripts", "workspace_objects", "clusters",
+    "cluster_libraries", "jobs", "permissions",
+)  # fmt: skip
+
+
+def start_dr_stand_ins(env: dict[str, str]) -> None:
+    """Two sandbox workspaces: the primary seeded (every object type, small sizes), the secondary
+    empty; the secret scope's values (which the API never returns) come from an Airflow Variable."""
+    from sandbox.dr_seed import SCOPE, SECRET_KEYS
+
+    primary, secondary, manifest = stand_ins.databricks_dr_pair(env, DEMO / "dr")
+    FAKES["dr_primary"], FAKES["dr_secondary"] = primary, secondary
+    DR["manifest"] = manifest
+    value = json.dumps({SCOPE: {key: f"demo-value-of-{key}" for key in SECRET_KEYS}})
+    env[f"AIRFLOW_VAR_{DR_SECRET_VARIABLE.upper()}"] = value
+
+
+def dr_counts() -> None:
+    """Remember both workspaces' request counts before a step."""
+    DR["before"] = {side: FAKES[side].stats() for side in ("dr_primary", "dr_secondary")}
+
+
+def dr_writes() -> dict[str, int]:
+    """Writes (POST/PUT/PATCH/DELETE) each workspace saw during the last step."""
+    out = {}
+    for side in ("dr_primary", "dr_secondary"):
+        after, before = FAKES[side].stats(), DR["before"][side]
+        out[side.removeprefix("dr_")] = after["writes"] - before["writes"]
+    return out
+
+
+def dr_log_lines(log: Path, limit: int = 45) -> list[str]:
+    """The plan / validation tables, their detail lines and the progress lines the tasks logged."""
+    import re
+
+    pattern = re.compile(r"\[(?:info|warning|error)\s*\] (.*?)(?: \[airflow\.task[^\]]*\].*)?$")
+    notes: list[str] = []
+    for line in log.read_text(errors="replace").splitlines():
+        match = pattern.search(line)
+        text = match.group(1).rstrip() if match else ""
+        if text.startswith(DR_LOG_STARTS) and text not in notes:
+            notes.append(text[:160])
+    if len(notes) > limit:
+        notes = [*notes[:limit], f"... {len(notes) - limit} more lines in the log"]
+    return notes
+
+
+def dr_dry_run(log: Path) -> tuple[bool, list[str]]:
+    """Dry run: a plan per object type, 0 writes to either workspace."""
+    writes = dr_writes()
+    notes = dr_log_lines(log)
+    notes.append(f"writes: primary {writes['primary']}, secondary {writes['secondary']} (expected 0 and 0)")
+    return not any(writes.values()), notes
+
+
+def dr_report_notes() -> tuple[bool, list[str]]:
+    """The secondary read back by marker: duplicates, missing objects, running clusters, unpaused jobs."""
+    from sandbox.dr_seed import target_report
+
+    report = target_report(FAKES["dr_secondary"].client(), DR["manifest"])
+    copies = ", ".join(f"{k} {len(v)}" for k, v in sorted(report.per_marker.items()))
+    missing = ", ".join(f"{k} {len(v)}" for k, v in sorted(report.missing.items())) or "none"
+    notes = [
+        f"secondary by marker: {copies}; duplicates {report.duplicates}; missing "
+        f"{missing}; clusters running "
+        f"{len(report.running_clusters)}; jobs not paused {len(report.unpaused_jobs)}"
+    ]
+    ok = not report.duplicates and not report.missing and not report.running_clusters
+    return ok and not report.unpaused_jobs, notes
+
+
+def dr_migrated(log: Path) -> tuple[bool, list[str]]:
+    """Real run: writes to the secondary only, validation green, nothing duplicated, nothing running."""
+    writes = dr_writes()
+    ok, notes = dr_report_notes()
+    notes = dr_log_lines(log) + notes
+    notes.append(f"writes: primary {writes['primary']}, secondary {writes['secondary']}")
+    return ok and writes["primary"] == 0 and writes["secondary"] > 0, notes
+
+
+def dr_nothing_to_do(log: Path) -> tuple[bool, list[str]]:
+    """Re-run: every object found by marker and identical: 0 writes."""
+    writes = dr_writes()
+    ok, notes = dr_report_notes()
+    notes = [n for n in dr_log_lines(log) if not n.startswith("  ")] + notes
+    notes.append(f"writes: primary {writes['primary']}, secondary {writes['secondary']} (expected 0 and 0)")
+    return ok and not any(writes.values()), notes
+
+
+def dr_cut_over(log: Path) -> tuple[bool, list[str]]:
+    """Cutover: exactly the jobs un-paused in the primary run on their own in the secondary."""
+    from sandbox.dr_seed import target_report
+
+    manifest = DR["manifest"]
+    report = target_report(FAKES["dr_secondary"].client(), manifest)
+    eligible = set(manifest.eligible("jobs"))
+    expected = sorted(j for j, s in manifest.pause_status.items() if s == "UNPAUSED" and j in eligible)
+    writes = dr_writes()
+    notes = [
+        f"un-paused in the secondary: {len(report.unpaused_jobs)} job(s), un-paused in the primary: "
+        f"{len(expected)}; same jobs: {'yes' if report.unpaused_jobs == expected else 'NO'}",
+        f"writes: primary {writes['primary']} (pause_source off), secondary {writes['secondary']}",
+    ]
+    return report.unpaused_jobs == expected and writes["primary"] == 0, notes
+
+
+DR_RUN = {**DR_CONNS, "secret_values_variable": DR_SECRET_VARIABLE}
+SCENARIOS[DR_DAG] = [
+    Step(
+        "dry run (the default): both workspaces read, a plan per object type (create / identical /"
+        " filtered / blocked / out of scope / needs value), nothing written",
+        "2026-11-24T01:00:00+00:00",
+        {**DR_RUN, "dry_run": True},
+        before=dr_counts,
+        after=dr_dry_run,
+    ),
+    Step(
+        "real run: every object in scope copied once (one task per type, threads inside), created"
+        " clusters terminated, schedules paused, then validated",
+        "2026-11-24T02:00:00+00:00",
+        {**DR_RUN, "dry_run": False},
+        before=dr_counts,
+        after=dr_migrated,
+    ),
+    Step(
+        "re-run: every object found by its marker and identical: nothing to do (0 writes)",
+        "2026-11-24T03:00:00+00:00",
+        {**DR_RUN, "dry_run": False},
+        before=dr_counts,
+        after=dr_nothing_to_do,
+    ),
+]
+SCENARIOS[DR_CUTOVER_DAG] = [
+    Step(
+        "cutover (confirm): un-pause in the secondary exactly the jobs un-paused in the primary",
+        "2026-11-24T04:00:00+00:00",
+        {**DR_CONNS, "confirm": True},
+        before=dr_counts,
+        after=dr_cut_over,
+    ),
+]
+
+
+def dr_order(dags: list[str]) -> list[str]:
+    """The cutover runs after the migration it cuts over to."""
+    return sorted(dags, key=lambda d: d == DR_CUTOVER_DAG)
+
+
 def sh(argv: list[str], log: Path, env: dict[str, str]) -> int:
     with log.open("w") as fh:
         return subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, check=False).returncode
@@ -484,6 +640,9 @@ def main() -> int:
         start_databricks_sandbox(env)
     if PROVISION_DAG in dags:
         start_provisioning_stand_ins(env)
+    if DR_DAG in dags:
+        start_dr_stand_ins(env)
+    dags = dr_order(dags)
     for dag_id in dags:
         steps = SCENARIOS.get(dag_id, [Step("run once", time.strftime("%Y-%m-%d"))])
         for n, step in enumerate(steps, 1):

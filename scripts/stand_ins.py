@@ -91,3 +91,31 @@ def aws_moto(env: dict[str, str], region: str) -> MotoServer:
     env["AIRFLOW_CONN_AWS_DEFAULT"] = server.connection(region)
     print(f"AWS stand-in (moto server) on {server.url} (aws_default points at it)", flush=True)
     return server
+
+
+DR_PRIMARY_ID, DR_SECONDARY_ID = "7100000000000001", "7100000000000002"
+DR_DEMO_SIZES = {"notebooks": 16, "files": 4, "clusters": 8, "jobs": 12, "repos_notebooks": 2}
+
+
+def databricks_dr_pair(env: dict[str, str], state_dir: Path) -> tuple[Any, Any, Any]:
+    """Two local Databricks workspaces with distinct ids for the DR migration: the primary seeded
+    (sandbox/dr_seed.py, small sizes), the secondary empty but for the same users and groups
+    (identities are not migrated). The DAGs' default connections ``databricks_primary`` and
+    ``databricks_secondary`` point at them. Returns (primary, secondary, the seed's manifest)."""
+    from sandbox.databricks.launcher import DatabricksSandbox
+    from sandbox.dr_seed import ensure_principals, seed
+
+    primary = DatabricksSandbox(state_dir / "primary", workspace_id=DR_PRIMARY_ID).start()
+    secondary = DatabricksSandbox(state_dir / "secondary", workspace_id=DR_SECONDARY_ID).start()
+    manifest = seed(primary.client(), sandbox=primary, **DR_DEMO_SIZES)
+    ensure_principals(secondary.client())
+    env["AIRFLOW_CONN_DATABRICKS_PRIMARY"] = primary.connection()
+    env["AIRFLOW_CONN_DATABRICKS_SECONDARY"] = secondary.connection()
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(manifest.counts().items()))
+    print(
+        f"Databricks DR pair: primary {primary.url} (workspace {DR_PRIMARY_ID}, seeded: {counts}), "
+        f"secondary {secondary.url} (workspace {DR_SECONDARY_ID}, empty); connections "
+        "databricks_primary / databricks_secondary",
+        flush=True,
+    )
+    return primary, secondary, manifest
