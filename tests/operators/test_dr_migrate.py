@@ -332,6 +332,11 @@ def test_a_crash_between_creates_and_the_checkpoint_then_a_rerun_leaves_one_copy
     assert "jobs" not in checkpoint["id_map"]  # the created job never reached the checkpoint
     assert sum(1 for _ in target_objects(secondary)["jobs"].elements()) == 1
 
+    # the teardown ran after the failure: the cluster the run created is not running
+    clusters = secondary.client().api_client.do("GET", "/api/2.1/clusters/list")["clusters"]
+    assert crashed.states["teardown"] == "success"
+    assert {c["state"] for c in clusters} <= {"TERMINATING", "TERMINATED"}
+
     # a new run of the pair resumes: the job created before the crash is found by its marker
     again = run()
     assert again.state == "success", output()[-4000:]
@@ -644,3 +649,17 @@ def test_a_same_name_object_without_marker_is_a_conflict_never_adopted_or_overwr
     assert json.loads(kept["definition"]) == json.loads(theirs["definition"])
     assert result.states["validate"] == "failed"
     assert "cluster_policies conflict: etl-policy" in text
+
+
+def test_a_task_that_fails_midway_flushes_its_checkpoint_in_finally(pair, output, tmp_path):
+    primary, secondary = pair
+    seed(primary)
+    failed = run("dr_scenarios_crash", crash_after=1, killed=False, dr={"flush_every": 1000})
+    assert failed.states["migrate_jobs"] == "failed", output()[-4000:]
+    checkpoint = json.loads(next((tmp_path / "state" / "_shared" / "dr_migrate").glob("*.json")).read_text())
+    assert len(checkpoint["id_map"]["jobs"]) == 1  # the one job created before the failure
+    (created,) = checkpoint["id_map"]["jobs"].values()
+    assert target_objects(secondary)["jobs"] == Counter(
+        {f"{PRIMARY_ID}:{next(iter(checkpoint['id_map']['jobs']))}": 1}
+    )
+    assert created

@@ -1,9 +1,9 @@
 """Test DAGs: the DR migration's tasks with their params from the run conf, no retries.
 
 ``dr_scenarios`` is the migration as the shipped DAG wires it; ``dr_scenarios_crash`` is the same,
-except that its process "dies" after ``conf['crash_after']`` creates in the target before any
-checkpoint flush (its flushes never reach the store, as with a killed worker); ``dr_cutover_scenarios``
-is the cutover.
+except that its jobs task fails after ``conf['crash_after']`` creates in the target; with
+``conf['killed']`` (the default) its flushes never reach the store, as with a killed worker.
+``dr_cutover_scenarios`` is the cutover.
 """
 
 from __future__ import annotations
@@ -35,10 +35,13 @@ class CrashingMigrateOperator(DrMigrateOperator):
 
     def execute(self, context: Any) -> Any:
         self.crash_after = int(context["dag_run"].conf["crash_after"])
+        self.killed = bool(context["dag_run"].conf.get("killed", True))
         return super().execute(context)
 
     def flush(self, pair: Any, delta: Any) -> None:
-        """Lost with the process."""
+        """Lost with the process when it is killed; a failure that is not a kill still flushes."""
+        if not self.killed:
+            super().flush(pair, delta)
 
     def open_pair(self, *args: Any, **kwargs: Any) -> Any:
         pair = super().open_pair(*args, **kwargs)
