@@ -23,11 +23,13 @@ on every request of both workspaces, then the same with 30% of requests answered
 
 Requests are the sandboxes' own counts (``/_sandbox/stats``, both workspaces). Duplicates: target
 objects sharing a marker, plus markers missing compared with what the seed says is eligible.
-Under 429s the sequential procedure sleeps Retry-After (1 s) on every 429, one request at a time: at
-the default sizes that is most of an hour, so it runs only with ``--sequential-429``.
+The 429 run is bound by Retry-After, not by the copy: the sequential procedure sleeps it (1 s) on
+every 429, one request at a time, and the DAG's limiter pauses every thread for it and halves its
+concurrency. It runs at ``--sizes-429`` (default quick: 40 notebooks, 8 clusters, 16 jobs, about
+ten minutes), the sequential procedure only with ``--sequential-429``.
 Figures, not assertions. Last line: speedup (no faults), the 429 run, duplicates.
 Run with the benchmark environment:
-.venv-bench/bin/python benchmarks/dr_migrate.py [--large | --quick] [--sequential-429]
+.venv-bench/bin/python benchmarks/dr_migrate.py [--large | --quick] [--sizes-429 SIZE] [--sequential-429]
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-WORK = REPO / "benchmarks" / ".work" / "dr_migrate"
+# one folder per run: two runs at once (or a run and a smoke run) must not delete each other's files
+WORK = REPO / "benchmarks" / ".work" / "dr_migrate" / f"run-{os.getpid()}"
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
 PRIMARY_ID, SECONDARY_ID = "5100000000000001", "5100000000000002"
