@@ -31,31 +31,6 @@ ROOT = "/Shared/dr-test"
 
 
 # -- fixtures ------------------------------------------------------------------------------------
-def wipe(client: Any) -> None:
-    """Remove every object a migration copies, so each test starts from empty workspaces."""
-    for job in client.jobs.list():
-        client.jobs.delete(job.job_id)
-    for cluster in client.clusters.list():
-        client.clusters.permanent_delete(cluster.cluster_id)
-    for policy in client.cluster_policies.list():
-        if not policy.is_default:
-            client.cluster_policies.delete(policy.policy_id)
-    for pool in client.instance_pools.list():
-        client.instance_pools.delete(pool.instance_pool_id)
-    for scope in client.secrets.list_scopes():
-        client.secrets.delete_scope(scope.name)
-    for script in client.global_init_scripts.list():
-        client.global_init_scripts.delete(script.script_id)
-    for root in ("/Shared", "/Users"):
-        entries = list(client.workspace.list(root)) if _exists(client, root) else []
-        for entry in entries:
-            client.workspace.delete(entry.path, recursive=True)
-
-
-def _exists(client: Any, path: str) -> bool:
-    return any(entry.path == path for entry in client.workspace.list("/"))
-
-
 @pytest.fixture
 def pair(
     databricks_sandbox_pair, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -63,9 +38,7 @@ def pair(
     """Both workspaces empty, default knobs, the connections and a fresh state root."""
     primary, secondary = databricks_sandbox_pair
     for sandbox in (primary, secondary):
-        sandbox.reset()
-        wipe(sandbox.client())
-        sandbox.reset()  # counters from zero
+        sandbox.wipe()  # empty workspace, default knobs, counters from zero
     monkeypatch.setenv("AIRFLOW_CONN_DBX_PRIMARY", primary.connection())
     monkeypatch.setenv("AIRFLOW_CONN_DBX_SECONDARY", secondary.connection())
     monkeypatch.setenv("AIRFLOW_CONN_DBX_PRIMARY_AGAIN", primary.connection())
@@ -599,7 +572,7 @@ def test_secret_values_from_a_connection_extra_reach_the_target_and_nothing_else
 
     # without a configured value the scope is reported, not created
     for sandbox in pair:
-        wipe(sandbox.client())
+        sandbox.wipe()
     seed(primary)
     missing = run(dr={"secret_values_variable": None, "object_types": ["secret_scopes"], "dry_run": True})
     assert missing.xcom[("preflight", "return_value")]["counts"]["secret_scopes"] == {"needs_value": 1}

@@ -204,6 +204,22 @@ def test_cluster_list_is_paged_and_the_sdk_follows_the_pages(primary):
     assert all(c.cluster_source == compute.ClusterSource.JOB for c in only_jobs)
 
 
+def test_deleting_while_paging_ends_the_list_instead_of_failing(primary):
+    """A token whose offset is past the end after deletions answers an empty last page, as a cursor
+    would: a cleanup that deletes what it lists must not get a 400."""
+    w = primary.client()
+    for i in range(5):
+        primary.seed_cluster({"cluster_name": f"gone{i}", "spark_version": SPARK})
+    first = w.api_client.do("GET", "/api/2.1/clusters/list", query={"page_size": 3})
+    for cluster in w.clusters.list():
+        w.clusters.permanent_delete(cluster.cluster_id)
+    rest = w.api_client.do(
+        "GET", "/api/2.1/clusters/list", query={"page_size": 3, "page_token": first["next_page_token"]}
+    )
+    assert rest.get("clusters", []) == []
+    assert "next_page_token" not in rest
+
+
 def test_libraries_api(primary):
     w = primary.client()
     running = primary.seed_cluster({"cluster_name": "libs", "spark_version": SPARK, "state": "RUNNING"})[
