@@ -103,6 +103,7 @@ def test_object_types_in_dependency_order_and_out_of_scope_reasons() -> None:
     order = dr.OBJECT_TYPES
     assert order.index("cluster_policies") < order.index("clusters") < order.index("jobs")
     assert order.index("instance_pools") < order.index("clusters") < order.index("cluster_libraries")
+    assert order[0] == "instance_pools"  # a policy may fix a pool id; a pool refers to nothing
     assert order[-1] == "permissions"
     assert set(dr.OUT_OF_SCOPE) == {"mounts", "repos", "mlflow", "unity_catalog", "identities"}
     assert all(len(reason) > 30 for reason in dr.OUT_OF_SCOPE.values())

@@ -636,3 +636,34 @@ def test_a_task_that_fails_midway_flushes_its_checkpoint_in_finally(pair, output
         {f"{PRIMARY_ID}:{next(iter(checkpoint['id_map']['jobs']))}": 1}
     )
     assert created
+
+
+def test_a_policy_that_fixes_a_pool_is_migrated_by_the_first_run(pair, output):
+    primary, secondary = pair
+    api = primary.client().api_client
+    pool = api.do(
+        "POST",
+        "/api/2.0/instance-pools/create",
+        body={"instance_pool_name": "policy-pool", "node_type_id": NODE},
+    )["instance_pool_id"]
+    api.do(
+        "POST",
+        "/api/2.0/policies/clusters/create",
+        body={
+            "name": "pool-policy",
+            "definition": json.dumps({"instance_pool_id": {"type": "fixed", "value": pool}}),
+        },
+    )
+    primary.reset()
+    types = ["cluster_policies", "instance_pools"]
+    planned = run(dr={"object_types": types, "dry_run": True})
+    assert planned.xcom[("preflight", "return_value")]["counts"]["cluster_policies"] == {"create": 1}
+
+    first = run(dr={"object_types": types})
+    assert first.state == "success", output()[-4000:]
+    assert first.xcom[("migrate_cluster_policies", "return_value")]["actions"] == {"create": 1}
+    target = secondary.client().api_client
+    policies = target.do("GET", "/api/2.0/policies/clusters/list")["policies"]
+    (copy,) = [p for p in policies if p["name"] == "pool-policy"]
+    (target_pool,) = target.do("GET", "/api/2.0/instance-pools/list")["instance_pools"]
+    assert json.loads(copy["definition"])["instance_pool_id"]["value"] == target_pool["instance_pool_id"]

@@ -25,7 +25,9 @@ Additions to the shared interface: ``IDENTITY_BY_NAME``, ``PERMISSION_OBJECT_TYP
 ``pipelines`` and ``notification_destinations``; :class:`Context` refuses relative roots, a non-positive
 export limit and an empty workspace id. One rule differs from the first outline: a policy created from a
 policy family WITH overrides is migrated (it is a workspace's own policy, created with the family id and
-the overrides); default policies and a family's plain instance are filtered.
+the overrides); default policies and a family's plain instance are filtered. ``OBJECT_TYPES`` puts
+instance pools before cluster policies (the outline had them the other way round): a policy's definition
+may fix a pool id, while a pool refers to nothing.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ from typing import Any
 from platform_ops.exceptions import ConfigError
 
 OBJECT_TYPES = (
+    "instance_pools",  # first: pools refer to nothing, and a policy may fix a pool id
     "cluster_policies",
-    "instance_pools",
     "secret_scopes",
     "global_init_scripts",
     "workspace_objects",

@@ -76,6 +76,7 @@ OBJECT_TYPES = objs.OBJECT_TYPES  # for the DAG files, which import no core modu
 VALIDATION_STATE = "dr_validation"
 # The types whose target ids a type's specs refer to (rebuilt from the target's markers each run).
 DEPENDS_ON: dict[str, tuple[str, ...]] = {
+    "cluster_policies": ("instance_pools",),
     "clusters": ("cluster_policies", "instance_pools"),
     "cluster_libraries": ("clusters",),
     "jobs": ("cluster_policies", "instance_pools", "clusters", "jobs"),
@@ -87,6 +88,7 @@ TERMINATED = ("TERMINATED", "TERMINATING")
 _OWNER = "IS_OWNER"
 # The task of a type runs after the tasks of the types its specs refer to (the others start at once).
 TASK_UPSTREAM: dict[str, tuple[str, ...]] = {
+    "cluster_policies": ("instance_pools",),  # a policy's definition may fix a pool id
     "clusters": ("cluster_policies", "instance_pools", "global_init_scripts", "workspace_objects"),
     "cluster_libraries": ("clusters",),
     "jobs": ("cluster_policies", "instance_pools", "workspace_objects", "clusters"),
