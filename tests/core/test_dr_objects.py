@@ -881,6 +881,9 @@ def test_run_job_targets_include_for_each_tasks() -> None:
         9, [{"task_key": "l", "for_each_task": {"task": {"task_key": "i", "run_job_task": {"job_id": 12}}}}]
     )
     assert dr.run_job_targets(src) == ["12"]
+    target = job(12, [nb_task("a")])
+    assert dr.job_dependencies([src, target, job(13, [nb_task("b")])]) == {"9": ["12"], "12": [], "13": []}
+    assert dr.job_dependencies([src]) == {"9": []}  # a job outside the list is no dependency
 
 
 # --- permissions --------------------------------------------------------------------------------

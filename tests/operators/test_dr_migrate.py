@@ -667,3 +667,27 @@ def test_a_policy_that_fixes_a_pool_is_migrated_by_the_first_run(pair, output):
     (copy,) = [p for p in policies if p["name"] == "pool-policy"]
     (target_pool,) = target.do("GET", "/api/2.0/instance-pools/list")["instance_pools"]
     assert json.loads(copy["definition"])["instance_pool_id"]["value"] == target_pool["instance_pool_id"]
+
+
+def test_a_job_whose_for_each_task_runs_another_job_is_migrated_by_the_first_run(pair, output):
+    primary, secondary = pair
+    api = primary.client().api_client
+    task = {"task_key": "main", "notebook_task": {"notebook_path": f"{ROOT}/ingest"}}
+    inner = str(api.do("POST", "/api/2.2/jobs/create", body={"name": "inner", "tasks": [task]})["job_id"])
+    loop = {
+        "task_key": "loop",
+        "for_each_task": {
+            "inputs": "[1, 2]",
+            "task": {"task_key": "each", "run_job_task": {"job_id": int(inner)}},
+        },
+    }
+    api.do("POST", "/api/2.2/jobs/create", body={"name": "fan-out", "tasks": [loop]})
+    first = run(dr={"object_types": ["jobs"]})
+    assert first.state == "success", output()[-4000:]
+    assert first.xcom[("migrate_jobs", "return_value")]["actions"] == {"create": 2}
+    jobs = secondary.client().api_client.do(
+        "GET", "/api/2.2/jobs/list", query={"limit": 100, "expand_tasks": "true"}
+    )["jobs"]
+    by_name = {j["settings"]["name"]: j for j in jobs}
+    copied = by_name["fan-out"]["settings"]["tasks"][0]["for_each_task"]["task"]["run_job_task"]
+    assert str(copied["job_id"]) == str(by_name["inner"]["job_id"])

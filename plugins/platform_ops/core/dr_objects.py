@@ -21,13 +21,13 @@ for workspace objects) looked up in ``Context.id_map``, and the source's permiss
 Additions to the shared interface: ``IDENTITY_BY_NAME``, ``PERMISSION_OBJECT_TYPES``, ``REFERENCE_KINDS``,
 ``JOB_TAG_LIMIT``, ``CLUSTER_CREATE_FIELDS`` / ``POOL_CREATE_FIELDS`` / ``POLICY_CREATE_FIELDS``,
 :func:`object_name`, :func:`set_marker`, :func:`job_cycles`, :func:`run_job_targets`,
-:func:`spec_principals`; reference maps ``queries``, ``alerts`` and ``dashboards`` next to ``warehouses``,
-``pipelines`` and ``notification_destinations``; :class:`Context` refuses relative roots, a non-positive
-export limit and an empty workspace id. One rule differs from the first outline: a policy created from a
-policy family WITH overrides is migrated (it is a workspace's own policy, created with the family id and
-the overrides); default policies and a family's plain instance are filtered. ``OBJECT_TYPES`` puts
-instance pools before cluster policies (the outline had them the other way round): a policy's definition
-may fix a pool id, while a pool refers to nothing.
+:func:`job_dependencies`, :func:`spec_principals`; reference maps ``queries``, ``alerts`` and
+``dashboards`` next to ``warehouses``, ``pipelines`` and ``notification_destinations``; :class:`Context`
+refuses relative roots, a non-positive export limit and an empty workspace id. One rule differs from the
+first outline: a policy created from a policy family WITH overrides is migrated (it is a workspace's own
+policy, created with the family id and the overrides); default policies and a family's plain instance are
+filtered. ``OBJECT_TYPES`` puts instance pools before cluster policies (the outline had them the other way
+round): a policy's definition may fix a pool id, while a pool refers to nothing.
 """
 
 from __future__ import annotations
@@ -713,7 +713,8 @@ def run_job_targets(job: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def _dependency_graph(jobs: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+def job_dependencies(jobs: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Source job id -> the ids of the jobs among ``jobs`` that it starts (:func:`run_job_targets`)."""
     ids = [str(_require("jobs", j, "job_id")) for j in jobs]
     known = set(ids)
     return {jid: [t for t in run_job_targets(j) if t in known] for jid, j in zip(ids, jobs, strict=True)}
@@ -721,7 +722,7 @@ def _dependency_graph(jobs: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]
 
 def job_cycles(jobs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     """Groups of jobs that start each other through run_job_task (a job starting itself included)."""
-    graph = _dependency_graph(jobs)
+    graph = job_dependencies(jobs)
 
     def reach(start: str) -> set[str]:
         seen: set[str] = set()
@@ -751,7 +752,7 @@ def job_order(jobs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     Jobs in a cycle (and jobs that start them) come last: :func:`prepare` blocks them, since the job
     they start is not in the target yet.
     """
-    graph = _dependency_graph(jobs)
+    graph = job_dependencies(jobs)
     by_id = {str(j["job_id"]): j for j in jobs}
     done: set[str] = set()
     order: list[Mapping[str, Any]] = []

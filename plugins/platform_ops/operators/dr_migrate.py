@@ -729,7 +729,7 @@ class TypeMigration:
         A job that runs another job of this run which is not in the target yet waits for the next
         round; when a round migrates nothing new, the waiting jobs are reported as blocked.
         """
-        waiting = job_references(pending) if self.object_type == "jobs" else {}
+        waiting = objs.job_dependencies(pending) if self.object_type == "jobs" else {}
         retry: list[dict[str, Any]] = []
         work: list[tuple[objs.Prepared, Decision]] = []
         for (prepared, decision), source in zip(decided, pending, strict=True):
@@ -873,21 +873,6 @@ class TypeMigration:
             self.writes,
             len(self.failures),
         )
-
-
-def job_references(jobs: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
-    """Source job id -> the ids of the jobs among ``jobs`` that its run_job_tasks run."""
-    ids = {objs.source_id("jobs", j) for j in jobs}
-    out: dict[str, set[str]] = {}
-    for job in jobs:
-        settings = job.get("settings") or {}
-        refs = {
-            str((task.get("run_job_task") or {}).get("job_id"))
-            for task in settings.get("tasks") or ()
-            if isinstance(task, Mapping) and task.get("run_job_task")
-        }
-        out[objs.source_id("jobs", job)] = refs & ids
-    return out
 
 
 # -- permissions -----------------------------------------------------------------------------------
