@@ -143,6 +143,18 @@ def test_checkpoint_round_trips_and_merges_deltas_from_concurrent_tasks():
     assert len(first) == 4
 
 
+def test_a_migration_never_overwrites_the_source_status_of_a_job_the_cutover_paused():
+    migrated = Checkpoint("1", "2").merged(CheckpointDelta(pauses=[("7", "UNPAUSED"), ("8", "PAUSED")]))
+    cut = migrated.merged(CheckpointDelta(cutover_paused=["7"], cutover_unpaused=["7"]))
+    later = cut.merged(CheckpointDelta(pauses=[("7", "PAUSED"), ("8", "UNPAUSED"), ("9", "PAUSED")]))
+    assert later.pause == {"7": "UNPAUSED", "8": "UNPAUSED", "9": "PAUSED"}
+    assert later.cutover_paused == {"7"}
+    assert Checkpoint.from_dict(later.to_dict(), "1", "2") == later
+    # a job the cutover recorded before any migration recorded it gets its status from the migration
+    fresh = Checkpoint("1", "2").merged(CheckpointDelta(cutover_paused=["5"], pauses=[("5", "UNPAUSED")]))
+    assert fresh.pause == {"5": "UNPAUSED"}
+
+
 def test_a_checkpoint_of_another_pair_or_a_corrupt_one_reads_as_empty():
     doc = Checkpoint("1", "2", id_map={"jobs": {"a": "b"}}).to_dict()
     assert Checkpoint.from_dict(doc, "1", "3").id_map == {}

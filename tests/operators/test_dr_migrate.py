@@ -691,3 +691,51 @@ def test_a_job_whose_for_each_task_runs_another_job_is_migrated_by_the_first_run
     by_name = {j["settings"]["name"]: j for j in jobs}
     copied = by_name["fan-out"]["settings"]["tasks"][0]["for_each_task"]["task"]["run_job_task"]
     assert str(copied["job_id"]) == str(by_name["inner"]["job_id"])
+
+
+def schedule_statuses(sandbox: Any) -> dict[str, str | None]:
+    """Job name -> the pause status of its schedule, continuous run or trigger (None: none of them)."""
+    jobs = sandbox.client().api_client.do("GET", "/api/2.2/jobs/list", query={"limit": 100})["jobs"]
+    out = {}
+    for j in jobs:
+        s = j["settings"]
+        block = s.get("schedule") or s.get("continuous") or s.get("trigger")
+        out[s["name"]] = block.get("pause_status") if block else None
+    return out
+
+
+def test_a_migration_after_a_cutover_keeps_what_ran_in_the_source_for_the_next_cutover(
+    pair, output, tmp_path
+):
+    primary, secondary = pair
+    seed(primary)
+    assert run().state == "success", output()[-4000:]
+    conf = {
+        "source_conn_id": "dbx_primary",
+        "target_conn_id": "dbx_secondary",
+        "confirm": True,
+        "pause_source": True,
+    }
+    assert run("dr_cutover_scenarios", dr=conf).state == "success", output()[-4000:]
+    assert schedule_statuses(primary)["nightly-ingest"] == "PAUSED"  # paused by the cutover
+    wanted = {"nightly-ingest": "UNPAUSED", "stream": "PAUSED", "runner": None}
+    assert schedule_statuses(secondary) == wanted
+
+    # the migration runs again (the source is paused by us now, the target runs the job)
+    again = run()
+    assert again.state == "success", output()[-4000:]
+    checkpoint = json.loads(next((tmp_path / "state" / "_shared" / "dr_migrate").glob("*.json")).read_text())
+    assert sorted(checkpoint["pause"].values()) == ["", "PAUSED", "UNPAUSED"]
+
+    # failing back pauses the target again; the next cutover un-pauses the same jobs
+    api = secondary.client().api_client
+    for job in api.do("GET", "/api/2.2/jobs/list", query={"limit": 100, "expand_tasks": "true"})["jobs"]:
+        settings = job["settings"]
+        if settings.get("schedule"):
+            settings["schedule"]["pause_status"] = "PAUSED"
+            api.do("POST", "/api/2.2/jobs/reset", body={"job_id": job["job_id"], "new_settings": settings})
+    assert schedule_statuses(secondary)["nightly-ingest"] == "PAUSED"
+    second = run("dr_cutover_scenarios", dr=conf)
+    assert second.state == "success", output()[-4000:]
+    assert schedule_statuses(secondary) == wanted
+    assert schedule_statuses(primary) == {"nightly-ingest": "PAUSED", "stream": "PAUSED", "runner": None}

@@ -345,6 +345,10 @@ def _nested(raw: Any) -> dict[str, dict[str, str]]:
     return {str(k): {str(i): str(j) for i, j in v.items()} for k, v in raw.items() if isinstance(v, Mapping)}
 
 
+def _ids(raw: Any) -> frozenset[str]:
+    return frozenset(str(i) for i in raw) if isinstance(raw, list) else frozenset()
+
+
 @dataclass
 class CheckpointDelta:
     """What a task learned since its last flush; merged into the stored checkpoint on flush."""
@@ -356,6 +360,8 @@ class CheckpointDelta:
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # type, source id, message
     cleared: list[tuple[str, str]] = field(default_factory=list)  # type, source id: no longer failing
     forgotten: list[tuple[str, str]] = field(default_factory=list)  # type, source id: gone from the target
+    cutover_paused: list[str] = field(default_factory=list)  # source job ids the cutover paused in the source
+    cutover_unpaused: list[str] = field(default_factory=list)  # source job ids the cutover runs in the target
 
     def __len__(self) -> int:
         """How many entries wait for a flush."""
@@ -364,7 +370,13 @@ class CheckpointDelta:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """The resume document of one (source, target) workspace pair."""
+    """The resume document of one (source, target) workspace pair.
+
+    ``pause`` holds each migrated job's source pause status as it was before any cutover: a job the
+    cutover paused in the source (``cutover_paused``) keeps its recorded status whatever a later
+    migration reads there, so every cutover un-pauses the same jobs. ``cutover_unpaused`` lists the
+    jobs a cutover un-paused in the target (the validation expects them to run).
+    """
 
     source_workspace_id: str
     target_workspace_id: str
@@ -373,6 +385,8 @@ class Checkpoint:
     pause: Mapping[str, str] = field(default_factory=dict)
     clusters_created: Mapping[str, Sequence[str]] = field(default_factory=dict)
     failures: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    cutover_paused: frozenset[str] = frozenset()
+    cutover_unpaused: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -389,6 +403,8 @@ class Checkpoint:
             "pause": dict(self.pause),
             "clusters_created": {k: list(v) for k, v in self.clusters_created.items()},
             "failures": {k: dict(v) for k, v in self.failures.items()},
+            "cutover_paused": sorted(self.cutover_paused),
+            "cutover_unpaused": sorted(self.cutover_unpaused),
         }
 
     @classmethod
@@ -413,6 +429,8 @@ class Checkpoint:
                 else {}
             ),
             failures=_nested(doc.get("failures")),
+            cutover_paused=_ids(doc.get("cutover_paused")),
+            cutover_unpaused=_ids(doc.get("cutover_unpaused")),
         )
 
     def merged(self, delta: CheckpointDelta) -> Checkpoint:
@@ -435,14 +453,21 @@ class Checkpoint:
         for run_id, cluster_id in delta.clusters:
             if cluster_id not in clusters.setdefault(run_id, []):
                 clusters[run_id].append(cluster_id)
+        paused_by_cutover = self.cutover_paused | set(delta.cutover_paused)
+        pause = {**self.pause}
+        for sid, status in delta.pauses:
+            if sid not in paused_by_cutover or sid not in pause:  # the cutover's pause is not the source's
+                pause[sid] = status
         return Checkpoint(
             self.source_workspace_id,
             self.target_workspace_id,
             id_map={k: v for k, v in id_map.items() if v},
             hashes={k: v for k, v in hashes.items() if v},
-            pause={**self.pause, **dict(delta.pauses)},
+            pause=pause,
             clusters_created=clusters,
             failures={k: v for k, v in failures.items() if v},
+            cutover_paused=frozenset(paused_by_cutover),
+            cutover_unpaused=self.cutover_unpaused | set(delta.cutover_unpaused),
         )
 
 

@@ -1061,7 +1061,7 @@ class DrValidateOperator(DrBaseOperator):
             v = verdict(prepared, side.index, identical if found else None)
             if object_type == "jobs" and found and v.check is Check.IDENTICAL:
                 running = unpaused_triggers(dict(found[1].get("settings") or {}))
-                if running:
+                if running and prepared.source_id not in checkpoint.cutover_unpaused:
                     v = Verdict(
                         object_type,
                         prepared.source_id,
@@ -1130,6 +1130,7 @@ class DrCutoverOperator(DrBaseOperator):
             target_ids = _marker_ids(pair.source_id, "jobs", pair.target.list_objects("jobs"))
             unpaused, already, missing = [], [], []
             target_jobs = {objs.source_id("jobs", j): j for j in pair.target.list_objects("jobs")}
+            running: list[str] = []  # source ids of the jobs the target runs now
             for sid in sorted(wanted):
                 tid = target_ids.get(sid)
                 if tid is None:
@@ -1140,6 +1141,8 @@ class DrCutoverOperator(DrBaseOperator):
                 else:
                     pair.target.set_job_pause(tid, UNPAUSED)
                     unpaused.append(tid)
+                running.append(sid)
+            self.flush(pair, CheckpointDelta(cutover_unpaused=running))
             paused_source = self.pause_source(pair, wanted) if params.pause_source else []
             self.log.info(
                 "Cutover: %d job(s) un-paused in the target (%d already were), %d paused in the source; "
@@ -1157,11 +1160,17 @@ class DrCutoverOperator(DrBaseOperator):
             }
 
     def pause_source(self, pair: Pair, wanted: set[str]) -> list[str]:
-        """Pause the source's copies of ``wanted`` that still run."""
-        out = []
-        for job in pair.source.list_objects("jobs"):
-            sid = objs.source_id("jobs", job)
-            if sid in wanted and unpaused_triggers(dict(job.get("settings") or {})):
-                pair.source.set_job_pause(sid, PAUSED)
-                out.append(sid)
+        """Pause the source's copies of ``wanted`` that still run.
+
+        They are recorded in the checkpoint first: a later migration then keeps their source status
+        (un-paused) instead of reading the pause this cutover made, whatever happens after the record.
+        """
+        out = [
+            objs.source_id("jobs", job)
+            for job in pair.source.list_objects("jobs")
+            if objs.source_id("jobs", job) in wanted and unpaused_triggers(dict(job.get("settings") or {}))
+        ]
+        self.flush(pair, CheckpointDelta(cutover_paused=out))
+        for sid in out:
+            pair.source.set_job_pause(sid, PAUSED)
         return out
