@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -23,6 +28,7 @@ from tests.airflow_runner import RunResult, run_dag
 pytestmark = pytest.mark.integration
 
 DAGS = Path(__file__).parent / "dags"
+REPO = Path(__file__).resolve().parents[2]
 SECRET_CANARY = "canary-secret-7f3e9b21"
 NOTEBOOK_CANARY = "canary-notebook-5d0c44aa"
 SPARK = "15.4.x-scala2.12"
@@ -739,3 +745,55 @@ def test_a_migration_after_a_cutover_keeps_what_ran_in_the_source_for_the_next_c
     assert second.state == "success", output()[-4000:]
     assert schedule_statuses(secondary) == wanted
     assert schedule_statuses(primary) == {"nightly-ingest": "PAUSED", "stream": "PAUSED", "runner": None}
+
+
+KILLED_TASK = """
+import json, sys
+
+from platform_ops.operators.dr_migrate import DrMigrateOperator
+
+task = DrMigrateOperator(task_id="migrate_jobs", object_type="jobs", dr_params=json.loads(sys.argv[1]))
+task.execute({"run_id": "killed-run", "params": {}})
+"""
+
+
+def test_a_migration_task_killed_midway_then_a_rerun_leaves_one_copy_each(pair, output, tmp_path):
+    """The jobs task runs in a process of its own, SIGKILLed once the target holds some of its jobs."""
+    primary, secondary = pair
+    api = primary.client().api_client
+    task = {"task_key": "main", "notebook_task": {"notebook_path": f"{ROOT}/ingest"}}
+    sources = {
+        str(api.do("POST", "/api/2.2/jobs/create", body={"name": f"job-{i:02d}", "tasks": [task]})["job_id"])
+        for i in range(16)
+    }
+    secondary.configure(latency_seconds=0.15)
+    params = dr(object_types=["jobs"], parallelism=2)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "plugins")}
+    log = (tmp_path / "killed-task.log").open("wb")
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_TASK, json.dumps(params)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while secondary.stats()["by_route"].get("POST /api/2.2/jobs/create", 0) < 3:
+            assert child.poll() is None, (tmp_path / "killed-task.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the jobs task never started creating"
+            time.sleep(0.02)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)  # the process and whatever it started: no finally runs
+        child.wait()
+        log.close()
+    assert child.returncode == -signal.SIGKILL, (tmp_path / "killed-task.log").read_text()[-3000:]
+    created = target_objects(secondary)["jobs"]
+    assert 1 <= sum(created.values()) < len(sources)  # killed midway through the task
+
+    secondary.configure(latency_seconds=0)
+    again = run(dr={"object_types": ["jobs"]})
+    assert again.state == "success", output()[-4000:]
+    assert again.xcom[("validate", "counts")]["ok"] is True
+    assert target_objects(secondary)["jobs"] == Counter({f"{PRIMARY_ID}:{sid}": 1 for sid in sources})
