@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -132,3 +132,13 @@ def databricks_sandbox_pair(
     finally:
         secondary.stop()
         primary.stop()
+
+
+@pytest.fixture
+def reset_sandbox_pair(databricks_sandbox_pair: Any) -> Iterator[Any]:
+    """The session's sandbox pair with default knobs and zeroed counters, reset again afterwards."""
+    for sandbox in databricks_sandbox_pair:
+        sandbox.reset()
+    yield databricks_sandbox_pair
+    for sandbox in databricks_sandbox_pair:
+        sandbox.reset()

@@ -8,21 +8,7 @@ import time
 import pytest
 
 from platform_ops.core.adaptive_limiter import AdaptiveLimiter, limiter_for
-
-
-class FakeTime:
-    """A clock that only moves when someone sleeps; every sleep is recorded."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.fake_time import FakeTime
 
 
 def limiter(fake: FakeTime, **kwargs: int) -> AdaptiveLimiter:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,32 +30,14 @@ from platform_ops.exceptions import (
     TransientServiceError,
 )
 from platform_ops.hooks.dr_migrate import AMBIGUOUS, FINAL, REFUSED, DrWorkspaceHook, failure_kind
+from tests.fake_time import FakeTime
 
 pytestmark = pytest.mark.integration
 
 
-class FakeTime:
-    """A clock that moves only when the limiter sleeps; the sleeps are recorded."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
-def pair(databricks_sandbox_pair: Any) -> Iterator[Any]:
-    for sandbox in databricks_sandbox_pair:
-        sandbox.reset()
-    yield databricks_sandbox_pair
-    for sandbox in databricks_sandbox_pair:
-        sandbox.reset()
+def pair(reset_sandbox_pair: Any) -> Any:
+    return reset_sandbox_pair
 
 
 @pytest.fixture

@@ -283,14 +283,7 @@ class WorkspaceDeployOperator(BaseOperator):
         with fail_fast_on_permanent_errors():
             plan = self.validate()
             if objects is None:  # the run state has them when the deferral did not carry them
-                doc = self.store.get_latest(
-                    self.dag_id,
-                    self.task_id,
-                    context.get("logical_date"),
-                    STATE_NAME,
-                    run_id=context.get("run_id"),
-                )
-                objects = list((doc or {}).get("objects") or [])
+                objects = list((self._load_state(context) or {}).get("objects") or [])
             return self._finish(plan, WorkspaceWaitEvent.from_json(event), objects, context)
 
     def ensure_objects(self, plan: DeployPlan, context: Any, iam_checked: bool) -> list[dict[str, Any]]:
@@ -313,16 +306,7 @@ class WorkspaceDeployOperator(BaseOperator):
             self.log.info(
                 "%s %s %r: %s", "Created" if o["created"] else "Adopted", o["kind"], o["name"], o["object_id"]
             )
-        ti = context["ti"]
-        self.store.put(
-            {"deployment_name": deployment.deployment_name, "objects": objects},
-            self.dag_id,
-            self.task_id,
-            context.get("logical_date"),
-            STATE_NAME,
-            int(getattr(ti, "try_number", 1) or 1),
-            run_id=context.get("run_id"),
-        )
+        self._save_state(context, {"deployment_name": deployment.deployment_name, "objects": objects})
         return objects
 
     def poll(self, workspace_id: str, deadline: float) -> WorkspaceWaitEvent:
@@ -429,13 +413,22 @@ class WorkspaceDeployOperator(BaseOperator):
         (self.log.info if all(o.removed for o in outcomes) else self.log.error)("%s", report)
         name = plan.deployment.deployment_name
         self.store.update_shared(STATE_NAMESPACE, name, lambda doc: forget_removed(dict(doc or {}), outcomes))
-        ti = context["ti"]
-        self.store.put(
+        self._save_state(
+            context,
             {
                 "deployment_name": name,
                 "objects": remaining_objects(objects, outcomes),
                 "cleanup": [o.to_json() for o in outcomes],
             },
+        )
+        context["ti"].xcom_push(key="cleanup", value=[o.to_json() for o in outcomes])
+        return report
+
+    def _save_state(self, context: Any, doc: dict[str, Any]) -> None:
+        """This run's provisioning document (its objects, the cleanup) as the version of this try."""
+        ti = context["ti"]
+        self.store.put(
+            doc,
             self.dag_id,
             self.task_id,
             context.get("logical_date"),
@@ -443,8 +436,12 @@ class WorkspaceDeployOperator(BaseOperator):
             int(getattr(ti, "try_number", 1) or 1),
             run_id=context.get("run_id"),
         )
-        ti.xcom_push(key="cleanup", value=[o.to_json() for o in outcomes])
-        return report
+
+    def _load_state(self, context: Any) -> Any | None:
+        """The latest provisioning document of this run (None when there is none)."""
+        return self.store.get_latest(
+            self.dag_id, self.task_id, context.get("logical_date"), STATE_NAME, run_id=context.get("run_id")
+        )
 
     def harden(self, hardening: CommitHardening | None, host: str) -> dict[str, Any] | None:
         """Register the instance profile and find-or-update the S3 commit-service cluster policy (step 7)."""
