@@ -819,8 +819,8 @@ class TypeMigration:
         if decision.action is Action.UPDATE and decision.target_id:
             target.update(self.object_type, decision.target_id, spec)
             return decision.target_id
-        target_id, created = target.create_once(self.object_type, spec, self._lookup(prepared))
-        if self.object_type == "clusters" and created:
+        target_id, _ = target.create_once(self.object_type, spec, self._lookup(prepared))
+        if self.object_type == "clusters":  # created now, or committed before an ambiguous failure: ours
             self._cluster_created(target_id)
         return target_id
 
@@ -1075,12 +1075,16 @@ class DrValidateOperator(DrBaseOperator):
     def permissions(self, pair: Pair, params: DrParams) -> list[Verdict]:
         """Each migrated object's target ACL holds the source's non-inherited entries."""
         copy = PermissionCopy(self, pair, params)  # type: ignore[arg-type]  # only its reads are used
-        out = []
-        for object_type, source_id, target_id in copy.targets():
+
+        def one(item: tuple[str, str, str]) -> Verdict:
+            object_type, source_id, target_id = item
             _, same, problem = copy.compare(object_type, source_id, target_id)
             check = Check.BLOCKED if problem else Check.IDENTICAL if same else Check.DIFFERS
-            out.append(Verdict("permissions", f"{object_type}/{source_id}", target_id, check, problem or ""))
-        return out
+            return Verdict("permissions", f"{object_type}/{source_id}", target_id, check, problem or "")
+
+        # two reads per object: on the task's thread pool, as the copy does
+        with ThreadPoolExecutor(max_workers=params.parallelism, thread_name_prefix="dr-check-acls") as pool:
+            return list(pool.map(one, copy.targets()))
 
     def clusters(self, pair: Pair, checkpoint: Checkpoint, run_id: str) -> list[Verdict]:
         """Every cluster this run created is terminated."""
