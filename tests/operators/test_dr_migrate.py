@@ -797,3 +797,19 @@ def test_a_migration_task_killed_midway_then_a_rerun_leaves_one_copy_each(pair, 
     assert again.state == "success", output()[-4000:]
     assert again.xcom[("validate", "counts")]["ok"] is True
     assert target_objects(secondary)["jobs"] == Counter({f"{PRIMARY_ID}:{sid}": 1 for sid in sources})
+
+
+def test_a_cluster_create_committed_then_answered_503_is_still_this_run_s_to_terminate(
+    pair, output, tmp_path
+):
+    primary, secondary = pair
+    ids = seed(primary)
+    secondary.configure(commit_then_503=3)  # the pool, the policy and the cluster
+    result = run(dr={"object_types": ["instance_pools", "cluster_policies", "clusters"]})
+    assert result.state == "success", output()[-4000:]
+    assert secondary.stats()["committed_503"] == 3
+    (cluster,) = secondary.client().api_client.do("GET", "/api/2.1/clusters/list")["clusters"]
+    assert (cluster["custom_tags"] or {})[MARKER_KEY] == f"{PRIMARY_ID}:{ids['cluster']}"
+    assert cluster["state"] in ("TERMINATED", "TERMINATING")
+    checkpoint = json.loads(next((tmp_path / "state" / "_shared" / "dr_migrate").glob("*.json")).read_text())
+    assert checkpoint["clusters_created"] == {result.run_id: [cluster["cluster_id"]]}
