@@ -813,3 +813,23 @@ def test_a_cluster_create_committed_then_answered_503_is_still_this_run_s_to_ter
     assert cluster["state"] in ("TERMINATED", "TERMINATING")
     checkpoint = json.loads(next((tmp_path / "state" / "_shared" / "dr_migrate").glob("*.json")).read_text())
     assert checkpoint["clusters_created"] == {result.run_id: [cluster["cluster_id"]]}
+
+
+def test_a_cluster_a_killed_run_never_recorded_is_stopped_by_the_next_run(pair, output, tmp_path):
+    primary, secondary = pair
+    seed(primary)
+    types = ["instance_pools", "cluster_policies", "clusters"]
+    crashed = run(
+        "dr_scenarios_crash_clusters", crash_after=1, die_after_create=True, dr={"object_types": types}
+    )
+    assert crashed.states["migrate_clusters"] == "failed", output()[-4000:]
+    api = secondary.client().api_client
+    (cluster,) = api.do("GET", "/api/2.1/clusters/list")["clusters"]
+    assert cluster["state"] not in ("TERMINATED", "TERMINATING")  # created, never recorded, left running
+
+    again = run(dr={"object_types": types})
+    assert again.state == "success", output()[-4000:]
+    (cluster,) = api.do("GET", "/api/2.1/clusters/list")["clusters"]
+    assert cluster["state"] in ("TERMINATED", "TERMINATING")
+    checkpoint = json.loads(next((tmp_path / "state" / "_shared" / "dr_migrate").glob("*.json")).read_text())
+    assert checkpoint["clusters_created"] == {again.run_id: [cluster["cluster_id"]]}

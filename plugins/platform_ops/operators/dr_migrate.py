@@ -672,11 +672,13 @@ class TypeMigration:
         self.actions: dict[str, int] = {}
         self.writes = 0
         self.count_lock = threading.Lock()
+        self.recorded: set[str] = set()  # the clusters some run has recorded as created
 
     def run(self) -> dict[str, Any]:
         """Rounds of prepare + apply until no object becomes migratable (jobs that run other jobs)."""
         checkpoint = self.op.checkpoint(self.pair)
         self.comparer = Comparer(self.pair, checkpoint)
+        self.recorded = {c for ids in checkpoint.clusters_created.values() for c in ids}
         side = read_side(self.pair, self.params, self.object_type)
         recorder = Recorder(
             len(side.source),
@@ -804,6 +806,8 @@ class TypeMigration:
     def _write(self, prepared: objs.Prepared, decision: Decision) -> str | None:
         """The writes of one decision (none for identical or not migrated)."""
         if decision.action not in (Action.CREATE, Action.UPDATE) or prepared.spec is None:
+            if decision.action is Action.IDENTICAL and decision.target_id:
+                self._adopt_unrecorded_cluster(decision.target_id)
             return decision.target_id
         spec = dict(prepared.spec)
         target = self.pair.target
@@ -818,6 +822,7 @@ class TypeMigration:
             return str(spec["cluster_id"])
         if decision.action is Action.UPDATE and decision.target_id:
             target.update(self.object_type, decision.target_id, spec)
+            self._adopt_unrecorded_cluster(decision.target_id)
             return decision.target_id
         target_id, _ = target.create_once(self.object_type, spec, self._lookup(prepared))
         if self.object_type == "clusters":  # created now, or committed before an ambiguous failure: ours
@@ -832,6 +837,15 @@ class TypeMigration:
             return found[0] if found else None
 
         return lookup
+
+    def _adopt_unrecorded_cluster(self, target_id: str) -> None:
+        """A running cluster of ours that no run recorded (its run died first) becomes this run's."""
+        if self.object_type != "clusters" or target_id in self.recorded:
+            return
+        if self.pair.target.cluster_state(target_id) in TERMINATED:
+            return
+        self.op.log.info("clusters: %s runs and no run recorded it: this run's teardown stops it", target_id)
+        self._cluster_created(target_id)
 
     def _cluster_created(self, target_id: str) -> None:
         """Record the new cluster for the teardown, and stop it now unless it should keep running."""

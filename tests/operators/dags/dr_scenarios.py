@@ -3,6 +3,8 @@
 ``dr_scenarios`` is the migration as the shipped DAG wires it; ``dr_scenarios_crash`` is the same,
 except that its jobs task fails after ``conf['crash_after']`` creates in the target; with
 ``conf['killed']`` (the default) its flushes never reach the store, as with a killed worker.
+``dr_scenarios_crash_clusters`` crashes the same way in its clusters task; with
+``conf['die_after_create']`` the crash comes right after a create the target committed.
 ``dr_cutover_scenarios`` is the cutover.
 """
 
@@ -36,6 +38,7 @@ class CrashingMigrateOperator(DrMigrateOperator):
     def execute(self, context: Any) -> Any:
         self.crash_after = int(context["dag_run"].conf["crash_after"])
         self.killed = bool(context["dag_run"].conf.get("killed", True))
+        self.die_after_create = bool(context["dag_run"].conf.get("die_after_create", False))
         return super().execute(context)
 
     def flush(self, pair: Any, delta: Any) -> None:
@@ -48,12 +51,16 @@ class CrashingMigrateOperator(DrMigrateOperator):
         create = pair.target.create
         made = {"n": 0}
         limit = self.crash_after
+        die_after_create = self.die_after_create
 
         def dying_create(object_type: str, spec: dict[str, Any]) -> str:
             if made["n"] >= limit:
                 raise Killed(f"killed after {made['n']} creates")
             made["n"] += 1
-            return str(create(object_type, spec))
+            created = str(create(object_type, spec))
+            if die_after_create and made["n"] >= limit:
+                raise Killed(f"killed after {made['n']} creates")
+            return created
 
         pair.target.create = dying_create  # type: ignore[method-assign]
         return pair
@@ -64,6 +71,9 @@ with DAG(dag_id="dr_scenarios", schedule=None, **ARGS):
 
 with DAG(dag_id="dr_scenarios_crash", schedule=None, **ARGS):
     build_dr_migration({"jobs": CrashingMigrateOperator}, dr_params=PARAMS)
+
+with DAG(dag_id="dr_scenarios_crash_clusters", schedule=None, **ARGS):
+    build_dr_migration({"clusters": CrashingMigrateOperator}, dr_params=PARAMS)
 
 with DAG(dag_id="dr_cutover_scenarios", schedule=None, **ARGS):
     DrCutoverOperator(task_id="cutover", dr_params=PARAMS)
