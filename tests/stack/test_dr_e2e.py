@@ -7,6 +7,10 @@ secondary ends with exactly one object per source object (counted by marker), va
 The secret values come from a Variable (a name Airflow does not mask by itself): they reach the
 secondary's scope and no task log (read back through the API) nor XCom. A second manual run of the
 same pair then writes nothing: the checkpoint belongs to the workspace pair, not to a run.
+
+The pair starts with this module, after the stack: its two connections and the Variable are created
+through the REST API (stored in the metadata DB, as on a running deployment), not in the
+environment the stack's processes started with.
 """
 
 from __future__ import annotations
