@@ -20,6 +20,7 @@ from platform_ops.core.dr_migrate import (
     check_distinct_workspaces,
     checkpoint_key,
     classify,
+    keep_pauses,
     parse_secret_values,
     progress_line,
     unpaused_triggers,
@@ -153,6 +154,22 @@ def test_a_migration_never_overwrites_the_source_status_of_a_job_the_cutover_pau
     # a job the cutover recorded before any migration recorded it gets its status from the migration
     fresh = Checkpoint("1", "2").merged(CheckpointDelta(cutover_paused=["5"], pauses=[("5", "UNPAUSED")]))
     assert fresh.pause == {"5": "UNPAUSED"}
+
+
+def test_keep_pauses_takes_the_current_pause_status_of_each_trigger_block():
+    spec = {"name": "j", "schedule": {"quartz_cron_expression": "x", "pause_status": "PAUSED"}, "tags": {}}
+    current = {"schedule": {"quartz_cron_expression": "y", "pause_status": "UNPAUSED"}, "trigger": {}}
+    kept = keep_pauses(spec, current)
+    assert kept == {
+        "name": "j",
+        "schedule": {"quartz_cron_expression": "x", "pause_status": "UNPAUSED"},
+        "tags": {},
+    }
+    assert spec["schedule"]["pause_status"] == "PAUSED"  # the spec itself is left as it was
+    assert keep_pauses(spec, {"schedule": {"quartz_cron_expression": "y"}})["schedule"]["pause_status"] == (
+        "UNPAUSED"
+    )
+    assert keep_pauses(spec, {}) == spec
 
 
 def test_a_checkpoint_of_another_pair_or_a_corrupt_one_reads_as_empty():

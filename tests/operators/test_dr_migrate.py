@@ -833,3 +833,22 @@ def test_a_cluster_a_killed_run_never_recorded_is_stopped_by_the_next_run(pair, 
     assert cluster["state"] in ("TERMINATED", "TERMINATING")
     checkpoint = json.loads(next((tmp_path / "state" / "_shared" / "dr_migrate").glob("*.json")).read_text())
     assert checkpoint["clusters_created"] == {again.run_id: [cluster["cluster_id"]]}
+
+
+def test_an_update_after_the_cutover_keeps_the_jobs_it_un_paused_running(pair, output):
+    primary, secondary = pair
+    ids = seed(primary)
+    assert run().state == "success", output()[-4000:]
+    conf = {"source_conn_id": "dbx_primary", "target_conn_id": "dbx_secondary", "confirm": True}
+    assert run("dr_cutover_scenarios", dr=conf).state == "success", output()[-4000:]
+    assert schedule_statuses(secondary)["nightly-ingest"] == "UNPAUSED"
+
+    # the source job changes; the next migration updates the target copy
+    api = primary.client().api_client
+    job = api.do("GET", "/api/2.2/jobs/get", query={"job_id": ids["scheduled"]})
+    settings = {**job["settings"], "timeout_seconds": 3600}
+    api.do("POST", "/api/2.2/jobs/reset", body={"job_id": job["job_id"], "new_settings": settings})
+    again = run()
+    assert again.state == "success", output()[-4000:]
+    assert again.xcom[("migrate_jobs", "return_value")]["actions"].get("update") == 1
+    assert schedule_statuses(secondary) == {"nightly-ingest": "UNPAUSED", "stream": "PAUSED", "runner": None}

@@ -725,6 +725,19 @@ def unpaused_triggers(settings: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def keep_pauses(spec: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """Job settings ``spec`` with the pause status of each trigger block taken from ``current``.
+
+    For the update of a job a cutover runs in the target: the migration's PAUSED must not stop it.
+    """
+    out = {k: (dict(v) if k in TRIGGERS and isinstance(v, Mapping) else v) for k, v in spec.items()}
+    for name in TRIGGERS:
+        block, now = out.get(name), current.get(name)
+        if isinstance(block, dict) and isinstance(now, Mapping):
+            block["pause_status"] = now.get("pause_status", UNPAUSED)
+    return out
+
+
 @dataclass(frozen=True)
 class ValidationReport:
     """The validation of a run: one verdict per source object, paused triggers and created clusters."""

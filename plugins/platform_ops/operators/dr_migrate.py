@@ -62,6 +62,7 @@ from platform_ops.core.dr_migrate import (
     check_distinct_workspaces,
     checkpoint_key,
     classify,
+    keep_pauses,
     parse_secret_values,
     progress_line,
     unpaused_triggers,
@@ -673,13 +674,17 @@ class TypeMigration:
         self.writes = 0
         self.count_lock = threading.Lock()
         self.recorded: set[str] = set()  # the clusters some run has recorded as created
+        self.cutover_unpaused: frozenset[str] = frozenset()  # jobs a cutover runs in the target
+        self.index = TargetIndex({}, {})
 
     def run(self) -> dict[str, Any]:
         """Rounds of prepare + apply until no object becomes migratable (jobs that run other jobs)."""
         checkpoint = self.op.checkpoint(self.pair)
         self.comparer = Comparer(self.pair, checkpoint)
         self.recorded = {c for ids in checkpoint.clusters_created.values() for c in ids}
+        self.cutover_unpaused = checkpoint.cutover_unpaused
         side = read_side(self.pair, self.params, self.object_type)
+        self.index = side.index
         recorder = Recorder(
             len(side.source),
             lambda delta: self.op.flush(self.pair, delta),
@@ -821,6 +826,9 @@ class TypeMigration:
             self._libraries(spec, decision)
             return str(spec["cluster_id"])
         if decision.action is Action.UPDATE and decision.target_id:
+            found = self.index.found(prepared)
+            if self.object_type == "jobs" and found and prepared.source_id in self.cutover_unpaused:
+                spec = keep_pauses(spec, dict(found[1].get("settings") or {}))  # the target runs it now
             target.update(self.object_type, decision.target_id, spec)
             self._adopt_unrecorded_cluster(decision.target_id)
             return decision.target_id
