@@ -794,7 +794,8 @@ def test_a_migration_task_killed_midway_then_a_rerun_leaves_one_copy_each(pair, 
     # the batches flushed before the kill reached the checkpoint (flush_every=2: one per job)
     (doc,) = (tmp_path / "state" / "_shared" / "dr_migrate").glob("*.json")  # none: nothing was flushed
     flushed = {f"{PRIMARY_ID}:{sid}" for sid in json.loads(doc.read_text())["id_map"]["jobs"]}
-    assert flushed and flushed <= set(created)
+    assert flushed
+    assert flushed <= set(created)
 
     secondary.configure(latency_seconds=0)
     again = run(dr={"object_types": ["jobs"]})
