@@ -4,6 +4,7 @@ throttles retried by the hook, creates never duplicated, lists complete, secrets
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -382,6 +383,40 @@ def test_workspace_objects_under_the_roots_and_their_content(hook: DrWorkspaceHo
     assert hook.export(file) == b"a,b\n1,2\n"
     hook.import_object(entries[notebook], b"print(2)\n", overwrite=True)
     assert hook.export(notebook) == b"print(2)\n"
+
+
+def test_the_folders_of_one_level_are_listed_at_once(
+    hook: DrWorkspaceHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wide tree is walked level by level with the folders of a level listed concurrently (one
+    folder at a time made a 400-notebook tree cost seconds per listing), and nothing is lost."""
+    root = f"/Shared/{unique('dr-wide')}"
+    for i in range(6):
+        hook.import_object({"path": f"{root}/d{i}/inner", "object_type": "DIRECTORY"}, None, overwrite=False)
+        hook.import_object(
+            {"path": f"{root}/d{i}/inner/nb", "object_type": "NOTEBOOK", "language": "PYTHON"}, b"1\n", False
+        )
+    in_flight, peak, lock = [0], [0], threading.Lock()
+    list_folder = hook._workspace_list
+
+    def counted(path: str) -> list[dict[str, Any]]:
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        try:
+            time.sleep(0.05)  # long enough for the level's other folders to start
+            return list_folder(path)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    monkeypatch.setattr(hook, "_workspace_list", counted)
+    paths = [e["path"] for e in hook.list_objects("workspace_objects", roots=(root,))]
+    assert sorted(paths) == sorted(
+        [f"{root}/d{i}{tail}" for i in range(6) for tail in ("", "/inner", "/inner/nb")]
+    )
+    assert len(paths) == len(set(paths))
+    assert peak[0] > 1
 
 
 def test_an_import_without_overwrite_is_not_replayed(primary: Any, hook: DrWorkspaceHook) -> None:

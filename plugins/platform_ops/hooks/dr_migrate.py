@@ -27,6 +27,7 @@ import base64
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -352,12 +353,19 @@ class DrWorkspaceHook(BaseHook):
         return script
 
     def _workspace_tree(self, roots: Sequence[str]) -> list[dict[str, Any]]:
+        """Every entry under ``roots``, breadth first.
+
+        The folders of one level are listed at once: one call per folder, up to ``max_concurrency``
+        in flight (the limiter still bounds them).
+        """
         found: list[dict[str, Any]] = []
-        pending = list(roots)
-        while pending:
-            entries = self._workspace_list(pending.pop(0))
-            found += entries
-            pending += [e["path"] for e in entries if e.get("object_type") == "DIRECTORY"]
+        level = list(roots)
+        workers = max(1, self.max_concurrency)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dr-tree") as pool:
+            while level:
+                entries = [e for listed in pool.map(self._workspace_list, level) for e in listed]
+                found += entries
+                level = [e["path"] for e in entries if e.get("object_type") == "DIRECTORY"]
         return found
 
     def _workspace_list(self, path: str) -> list[dict[str, Any]]:
