@@ -19,7 +19,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from platform_ops.dag_defaults import default_args
-from platform_ops.operators.dr_migrate import DrCutoverOperator
+from platform_ops.operators.dr_migrate import DrCutoverOperator, workspace_pair_params
 
 with DAG(
     dag_id="databricks_dr_cutover",
@@ -33,18 +33,7 @@ with DAG(
     render_template_as_native_obj=True,
     max_active_runs=1,
     params={
-        "source_conn_id": Param(
-            "databricks_primary",
-            type="string",
-            minLength=1,
-            description="Databricks connection of the source",
-        ),
-        "target_conn_id": Param(
-            "databricks_secondary",
-            type="string",
-            minLength=1,
-            description="Databricks connection of the target",
-        ),
+        **workspace_pair_params(),
         "confirm": Param(
             False, type="boolean", description="required: the cutover starts jobs in the target"
         ),

@@ -42,7 +42,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from platform_ops.dag_defaults import default_args
-from platform_ops.operators.dr_migrate import OBJECT_TYPES, build_dr_migration
+from platform_ops.operators.dr_migrate import OBJECT_TYPES, build_dr_migration, workspace_pair_params
 
 START = pendulum.datetime(2026, 11, 1, tz="UTC")
 TAGS = ["databricks", "disaster-recovery", "manual", "local"]  # local: make demo runs it on two sandboxes
@@ -59,18 +59,7 @@ with DAG(
     render_template_as_native_obj=True,
     max_active_runs=1,  # two runs of one pair would race on the same target objects
     params={
-        "source_conn_id": Param(
-            "databricks_primary",
-            type="string",
-            minLength=1,
-            description="Databricks connection of the source",
-        ),
-        "target_conn_id": Param(
-            "databricks_secondary",
-            type="string",
-            minLength=1,
-            description="Databricks connection of the secondary workspace (must differ from the source)",
-        ),
+        **workspace_pair_params(),
         "dry_run": Param(True, type="boolean", description="read both workspaces and print the plan only"),
         "object_types": Param(
             list(OBJECT_TYPES),
