@@ -262,7 +262,7 @@ snapshots = st.one_of(
 )
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(log_rows, snapshots)
 def test_duckdb_matches_the_reference_on_random_logs(con, rows, snap) -> None:
     log = [
