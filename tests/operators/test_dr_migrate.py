@@ -449,15 +449,6 @@ def test_cutover_unpauses_only_what_ran_in_the_source_and_is_idempotent(pair, ou
     assert refused.state == "failed"
     assert "confirm: is false" in output()
 
-    def statuses(sandbox: Any) -> dict[str, str | None]:
-        jobs = sandbox.client().api_client.do("GET", "/api/2.2/jobs/list", query={"limit": 100})["jobs"]
-        out = {}
-        for j in jobs:
-            s = j["settings"]
-            block = s.get("schedule") or s.get("continuous") or s.get("trigger")
-            out[s["name"]] = block.get("pause_status") if block else None
-        return out
-
     conf = {
         "source_conn_id": "dbx_primary",
         "target_conn_id": "dbx_secondary",
@@ -466,8 +457,8 @@ def test_cutover_unpauses_only_what_ran_in_the_source_and_is_idempotent(pair, ou
     }
     done = run("dr_cutover_scenarios", dr=conf)
     assert done.state == "success", output()[-4000:]
-    assert statuses(secondary) == {"nightly-ingest": "UNPAUSED", "stream": "PAUSED", "runner": None}
-    assert statuses(primary) == {"nightly-ingest": "PAUSED", "stream": "PAUSED", "runner": None}
+    assert schedule_statuses(secondary) == {"nightly-ingest": "UNPAUSED", "stream": "PAUSED", "runner": None}
+    assert schedule_statuses(primary) == {"nightly-ingest": "PAUSED", "stream": "PAUSED", "runner": None}
     before = writes(secondary), writes(primary)
     again = run("dr_cutover_scenarios", dr=conf)
     assert again.state == "success"
