@@ -61,6 +61,29 @@ class HandsOnVpc:
     databricks_account_id: str = DATABRICKS_ACCOUNT_ID
     extra: dict[str, str] = field(default_factory=dict)
 
+    def fill_workspace_file(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Point a workspace file's AWS ids (account, roles, bucket, network, endpoints) at this VPC;
+        the rest of ``doc`` is kept. Returns ``doc``, changed in place."""
+        doc["aws_account_id"] = self.aws_account_id
+        doc.setdefault("credentials", {})["role_arn"] = self.cross_account_role_arn
+        doc["storage"] = {"bucket_name": self.root_bucket_name, "role_arn": self.storage_role_arn}
+        doc["network"] = {
+            "vpc_id": self.vpc_id,
+            "subnet_ids": self.cluster_subnet_ids,
+            "cluster_security_group_ids": [self.cluster_group_id],
+            "endpoint_security_group_id": self.endpoint_group_id,
+            "endpoint_subnet_ids": [self.endpoint_subnet_id],
+        }
+        link = doc.setdefault("private_link", {})
+        link.setdefault("rest_api_endpoint", {})["aws_vpc_endpoint_id"] = self.endpoint_ids["workspace"]
+        link.setdefault("dataplane_relay_endpoint", {})["aws_vpc_endpoint_id"] = self.endpoint_ids["relay"]
+        link["front_end_endpoint_id"] = self.endpoint_ids["front_end"]
+        doc["commit_service"] = {
+            "cluster_role_arn": self.cluster_role_arn,
+            "data_role_arn": self.data_role_arn,
+        }
+        return doc
+
     def request(self, **overrides: Any) -> wp.PreflightRequest:
         """The preflight request of a PrivateLink workspace on this VPC (fields overridable)."""
         base = wp.PreflightRequest(

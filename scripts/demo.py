@@ -64,23 +64,7 @@ def workspace_config() -> None:
     """Write the demo workspace's file (the shipped one, with the ids moto gave) where the DAG reads it."""
     from platform_ops.config_files import load_yaml
 
-    h = PROVISION["vpc"]
-    doc = load_yaml(WORKSPACE_TEMPLATE)
-    doc["aws_account_id"] = h.aws_account_id
-    doc["credentials"] = {"role_arn": h.cross_account_role_arn}
-    doc["storage"] = {"bucket_name": h.root_bucket_name, "role_arn": h.storage_role_arn}
-    doc["network"] = {
-        "vpc_id": h.vpc_id,
-        "subnet_ids": h.cluster_subnet_ids,
-        "cluster_security_group_ids": [h.cluster_group_id],
-        "endpoint_security_group_id": h.endpoint_group_id,
-        "endpoint_subnet_ids": [h.endpoint_subnet_id],
-    }
-    link = doc["private_link"]
-    link["rest_api_endpoint"] = {"aws_vpc_endpoint_id": h.endpoint_ids["workspace"]}
-    link["dataplane_relay_endpoint"] = {"aws_vpc_endpoint_id": h.endpoint_ids["relay"]}
-    link["front_end_endpoint_id"] = h.endpoint_ids["front_end"]
-    doc["commit_service"] = {"cluster_role_arn": h.cluster_role_arn, "data_role_arn": h.data_role_arn}
+    doc = PROVISION["vpc"].fill_workspace_file(load_yaml(WORKSPACE_TEMPLATE))
     (DEMO / "workspaces" / WORKSPACE_TEMPLATE.name).write_text(json.dumps(doc, indent=2))  # JSON is YAML
 
 

@@ -109,22 +109,7 @@ def test_a_manual_trigger_of_the_shipped_dag_checks_and_plans_only(
     databricks_sandbox.reset()
     with mock_aws():
         h = build_hands_on_vpc(boto3_factory(REGION), region=REGION, databricks_account_id=ACCOUNT_ID)
-        doc = yaml.safe_load((CONFIGS / "acme-dev.yaml").read_text())
-        doc.update(aws_account_id=h.aws_account_id)
-        doc["credentials"]["role_arn"] = h.cross_account_role_arn
-        doc["storage"] = {"bucket_name": h.root_bucket_name, "role_arn": h.storage_role_arn}
-        doc["network"] = {
-            "vpc_id": h.vpc_id,
-            "subnet_ids": h.cluster_subnet_ids,
-            "cluster_security_group_ids": [h.cluster_group_id],
-            "endpoint_security_group_id": h.endpoint_group_id,
-            "endpoint_subnet_ids": [h.endpoint_subnet_id],
-        }
-        link = doc["private_link"]
-        link["rest_api_endpoint"]["aws_vpc_endpoint_id"] = h.endpoint_ids["workspace"]
-        link["dataplane_relay_endpoint"]["aws_vpc_endpoint_id"] = h.endpoint_ids["relay"]
-        link["front_end_endpoint_id"] = h.endpoint_ids["front_end"]
-        doc["commit_service"] = {"cluster_role_arn": h.cluster_role_arn, "data_role_arn": h.data_role_arn}
+        doc = h.fill_workspace_file(yaml.safe_load((CONFIGS / "acme-dev.yaml").read_text()))
         folder = tmp_path / "workspaces"
         folder.mkdir()
         (folder / "acme-dev.yaml").write_text(yaml.safe_dump(doc))
