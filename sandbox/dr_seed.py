@@ -712,9 +712,10 @@ PERMISSION_REQUEST_TYPES = {
 def _seed_acls(
     client: Any, manifest: Manifest, by_source: dict[str, list[str]], policy_id: str, pool_id: str
 ) -> None:
-    """Non-inherited ACLs; the manifest keys them ``<object type>/<source id>`` (workspace objects by
-    path) and keeps the entries, in request form."""
+    """Non-inherited ACLs and the secret scope's ACL; the manifest keys them ``<object type>/<source
+    id>`` (workspace objects by path, the scope by name) and keeps the entries, in request form."""
     from databricks.sdk.service.iam import AccessControlRequest
+    from databricks.sdk.service.workspace import AclPermission
 
     group_run = {"group_name": GROUP, "permission_level": "CAN_MANAGE_RUN"}
     sp_view = {"service_principal_name": SERVICE_PRINCIPAL_APP_ID, "permission_level": "CAN_VIEW"}
@@ -741,6 +742,11 @@ def _seed_acls(
         request = "notebooks" if kinds[path] == "NOTEBOOK" else "directories"
         object_id = str(client.workspace.get_status(path).object_id)
         targets.append((request, object_id, path, [{"user_name": USERS[2], "permission_level": "CAN_READ"}]))
+    # the scope's readers: the secrets API's own ACL form, one item per principal
+    scope_entry = {"principal": GROUP, "permission": "READ"}
+    client.secrets.put_acl(scope=SCOPE, principal=GROUP, permission=AclPermission.READ)
+    manifest.acls[f"secret_scopes/{SCOPE}"] = [scope_entry]
+    manifest.add("permissions", f"secret_scopes/{SCOPE}")
     for request, object_id, source_id, entries in targets:
         client.permissions.update(
             request_object_type=PERMISSION_REQUEST_TYPES[request],

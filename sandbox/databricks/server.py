@@ -15,6 +15,7 @@ puts its own routers in front of that catch-all:
 * ``routes.job_settings``: job references checked on create/reset/update, list paging, and
   ``jobs/get`` paging its tasks over 100;
 * ``routes.workspace``: the workspace export size limit (``export_limit_bytes``), and ``/Shared``;
+* ``routes.secret_scopes``: secret scopes backed by an Azure Key Vault (kept and listed as such);
 * ``routes.admin``: ``/_sandbox`` knobs (``fault``), reset, health, and model-version seeding;
 * ``fault.FaultLayer`` (middleware): latency and faults on every ``/api/`` request, minilake's
   included, and request counts per route; ``fault.WorkspaceIdentity`` (middleware): the workspace
@@ -53,6 +54,7 @@ from sandbox.databricks.routes import (
     job_settings,
     jobs,
     models,
+    secret_scopes,
     serving,
     workspace,
 )
@@ -193,6 +195,7 @@ def create_app(state_dir: str | Path, workspace_id: str | None = None) -> FastAP
             clusters.router(cluster_extras),
             job_settings.router(cluster_extras),
             workspace.router(faults),
+            secret_scopes.router(),
             admin.router(
                 faults,
                 registry,

@@ -944,6 +944,26 @@ def test_acl_entries_keep_only_direct_grants_in_request_form() -> None:
     assert dr.acl_entries({"access_control_list": entries}) == entries  # request form passes through
 
 
+def test_a_secret_scope_acl_list_gives_the_items_secrets_acls_put_takes() -> None:
+    listed = {
+        "items": [
+            {"principal": "users", "permission": "MANAGE"},
+            {"principal": "secret-readers", "permission": "READ"},
+            {"principal": "secret-readers", "permission": "READ"},
+            {"principal": "", "permission": "READ"},
+        ]
+    }
+    entries = dr.acl_entries(listed)
+    assert entries == [
+        {"principal": "secret-readers", "permission": "READ"},
+        {"principal": "users", "permission": "MANAGE"},
+    ]
+    assert all(set(e) <= fields_of(workspace.AclItem) for e in entries)
+    assert dr.principals(entries) == {"secret-readers", "users"}
+    assert dr.acl_entries({}) == []  # a scope without ACL items
+    assert {"admins", "users"} <= dr.BUILTIN_GROUPS
+
+
 def test_a_job_needs_exactly_one_owner_who_is_not_a_group() -> None:
     owner = {"user_name": "ana@example.com", "permission_level": "IS_OWNER"}
     viewer = {"group_name": "g", "permission_level": "CAN_VIEW"}

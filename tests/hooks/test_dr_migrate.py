@@ -355,6 +355,29 @@ def test_secret_scopes_with_their_key_names_and_no_value_in_the_log(
     assert canary not in str(missing.value)
 
 
+def test_a_vault_backed_scope_is_listed_with_its_backend_and_no_key_listing(
+    primary: Any, hook: DrWorkspaceHook
+) -> None:
+    vault = {"resource_id": "/subscriptions/0/vaults/kv", "dns_name": "https://kv.vault.azure.net/"}
+    name = unique("dr-vault")
+    hook.client.api_client.do(
+        "POST",
+        "/api/2.0/secrets/scopes/create",
+        body={"scope": name, "scope_backend_type": "AZURE_KEYVAULT", "backend_azure_keyvault": vault},
+    )
+    before = primary.stats()["by_route"].get("GET /api/2.0/secrets/list", 0)
+    listed = {s["name"]: s for s in hook.list_objects("secret_scopes")}
+    assert listed[name] == {
+        "name": name,
+        "backend_type": "AZURE_KEYVAULT",
+        "keyvault_metadata": vault,
+        "keys": [],
+    }
+    plain = [s for s in listed.values() if s["backend_type"] == "DATABRICKS"]
+    # the keys of Databricks-backed scopes only (the vault's are in the vault)
+    assert primary.stats()["by_route"].get("GET /api/2.0/secrets/list", 0) - before == len(plain)
+
+
 def test_global_init_scripts_are_text_both_ways(hook: DrWorkspaceHook) -> None:
     name, text = unique("dr-init"), "#!/bin/bash\necho hello\n# dr_source 1:2\n"
     script_id = hook.create("global_init_scripts", {"name": name, "script": text, "enabled": False})
@@ -417,6 +440,37 @@ def test_the_folders_of_one_level_are_listed_at_once(
     )
     assert len(paths) == len(set(paths))
     assert peak[0] > 1
+
+
+def test_a_read_only_hook_lists_each_type_once_and_hands_out_copies(
+    primary: Any, conns: tuple[str, str]
+) -> None:
+    """A task that only reads a workspace lists each type once (the preflight and the validation
+    used to walk the source tree two and three times); each caller gets its own copy to change."""
+    writer = new_hook(conns[0])
+    root = f"/Shared/{unique('dr-memo')}"
+    writer.import_object({"path": f"{root}/a", "object_type": "DIRECTORY"}, None, overwrite=False)
+    reader = DrWorkspaceHook(conns[0], limiter=AdaptiveLimiter(max_concurrency=4), memoize_listings=True)
+
+    def listings() -> int:
+        return int(primary.stats()["by_route"].get("GET /api/2.0/workspace/list", 0))
+
+    before = listings()
+    first = reader.list_objects("workspace_objects", roots=(root,))
+    walked = listings() - before
+    assert walked == 2  # the root and its one folder
+    first[0]["path"] = "changed by a caller"
+    first.clear()
+    writer.import_object({"path": f"{root}/b", "object_type": "DIRECTORY"}, None, overwrite=False)
+    again = reader.list_objects("workspace_objects", roots=(root,))
+    assert listings() - before == walked  # answered from the first listing
+    assert [e["path"] for e in again] == [f"{root}/a"]
+    # another root is another listing; a hook that writes lists every time
+    assert [e["path"] for e in reader.list_objects("workspace_objects", roots=(f"{root}/a",))] == []
+    assert {e["path"] for e in writer.list_objects("workspace_objects", roots=(root,))} == {
+        f"{root}/a",
+        f"{root}/b",
+    }
 
 
 def test_an_import_without_overwrite_is_not_replayed(primary: Any, hook: DrWorkspaceHook) -> None:

@@ -22,7 +22,10 @@ from typing import Any
 
 import pytest
 
+from platform_ops.core.dr_migrate import DrParams
 from platform_ops.core.dr_objects import MARKER_KEY
+from platform_ops.hooks.dr_migrate import DrWorkspaceHook
+from platform_ops.operators.dr_migrate import permission_objects
 from tests.airflow_runner import RunResult, run_dag
 
 pytestmark = pytest.mark.integration
@@ -260,6 +263,15 @@ def test_dry_run_plans_every_type_and_writes_nothing(pair, output):
     text = output()
     assert "DR plan (objects per action):" in text
     assert "out of scope, not migrated: repos" in text
+    # the preflight walks the source tree once and reads each ACL once (it read both twice)
+    seen = primary.stats()["by_route"]
+    objects = permission_objects(DrWorkspaceHook("dbx_primary"), DrParams.from_params(dr()))
+    walk = primary.stats()["by_route"]["GET /api/2.0/workspace/list"] - seen["GET /api/2.0/workspace/list"]
+    assert seen["GET /api/2.0/workspace/list"] == walk
+    acl_reads = (
+        seen["GET /api/2.0/permissions/{object_type}/{object_id}"] + seen["GET /api/2.0/secrets/acls/list"]
+    )
+    assert acl_reads == len(objects) > 3
 
 
 def test_full_run_validates_green_and_a_rerun_writes_nothing(pair, output, tmp_path):
@@ -438,6 +450,66 @@ def test_a_principal_missing_in_the_target_fails_the_preflight_before_any_write(
     text = output()
     assert "only-in-primary@example.com" in text
     assert "permissions:" in text
+
+
+def test_scope_acls_are_copied_after_the_principal_check_and_vault_scopes_are_left_alone(pair, output):
+    """A scope's ACL names a group: the preflight fails until the group exists in the target, then
+    the run copies the ACL item, validation compares it, and a re-run writes nothing. A scope backed
+    by an Azure Key Vault is filtered: not created, its ACL neither checked nor copied."""
+    primary, secondary = pair
+    seed(primary)
+    api = primary.client().api_client
+    group = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "secret-readers"}
+    api.do("POST", "/api/2.0/preview/scim/v2/Groups", body=group)
+    api.do(
+        "POST",
+        "/api/2.0/secrets/acls/put",
+        body={"scope": "app-secrets", "principal": "secret-readers", "permission": "READ"},
+    )
+    vault = {"resource_id": "/subscriptions/0/vaults/kv", "dns_name": "https://kv.vault.azure.net/"}
+    api.do(
+        "POST",
+        "/api/2.0/secrets/scopes/create",
+        body={"scope": "in-vault", "scope_backend_type": "AZURE_KEYVAULT", "backend_azure_keyvault": vault},
+    )
+    api.do(
+        "POST",
+        "/api/2.0/secrets/acls/put",
+        body={"scope": "in-vault", "principal": "only-in-primary-group", "permission": "READ"},
+    )
+    primary.reset()
+
+    refused = run()
+    assert refused.states["preflight"] == "failed"
+    assert (writes(primary), writes(secondary)) == (0, 0)
+    text = output()
+    assert "secret-readers (in secret_scopes/app-secrets)" in text
+    assert "only-in-primary-group" not in text  # the vault scope's ACL is not checked
+
+    target = secondary.client().api_client
+    target.do("POST", "/api/2.0/preview/scim/v2/Groups", body=group)
+    first = run()
+    assert first.state == "success", output()[-6000:]
+    plan = first.xcom[("preflight", "return_value")]["counts"]["secret_scopes"]
+    assert plan == {"create": 1, "filtered": 1}
+    scopes = {s["name"] for s in target.do("GET", "/api/2.0/secrets/scopes/list")["scopes"]}
+    assert scopes == {"app-secrets"}
+    items = target.do("GET", "/api/2.0/secrets/acls/list", query={"scope": "app-secrets"})["items"]
+    assert {"principal": "secret-readers", "permission": "READ"} in items
+    report = first.xcom[("validate", "counts")]
+    assert report["ok"] is True
+
+    before = writes(secondary)
+    assert run().state == "success", output()[-4000:]
+    assert writes(secondary) == before
+    # a reader removed in the target is put back by the next run, with one write
+    target.do(
+        "POST", "/api/2.0/secrets/acls/delete", body={"scope": "app-secrets", "principal": "secret-readers"}
+    )
+    assert run().state == "success", output()[-4000:]
+    assert posts(secondary).get("POST /api/2.0/secrets/acls/put") == 2
+    items = target.do("GET", "/api/2.0/secrets/acls/list", query={"scope": "app-secrets"})["items"]
+    assert {"principal": "secret-readers", "permission": "READ"} in items
 
 
 def test_cutover_unpauses_only_what_ran_in_the_source_and_is_idempotent(pair, output):

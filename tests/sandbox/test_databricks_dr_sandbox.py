@@ -428,3 +428,39 @@ def test_wipe_leaves_an_empty_workspace(pair):
     assert w.workspace.get_status("/Users/minilake-user").object_type.value == "DIRECTORY"
     assert primary.configure()["latency_seconds"] == 0
     assert secondary.client().jobs.get(other).settings.name == "stays"  # the other instance is untouched
+
+
+def test_vault_backed_scopes_are_kept_listed_as_such_and_refuse_writes(pair):
+    from databricks.sdk.errors import BadRequest, InvalidParameterValue
+    from databricks.sdk.service.workspace import AzureKeyVaultSecretScopeMetadata, ScopeBackendType
+
+    primary, _ = pair
+    w = primary.client()
+    vault = AzureKeyVaultSecretScopeMetadata(
+        resource_id="/subscriptions/0/resourceGroups/dr/providers/Microsoft.KeyVault/vaults/kv-dr",
+        dns_name="https://kv-dr.vault.azure.net/",
+    )
+    w.secrets.create_scope(
+        "in-vault", scope_backend_type=ScopeBackendType.AZURE_KEYVAULT, backend_azure_keyvault=vault
+    )
+    w.secrets.create_scope("plain")
+    listed = {s.name: s for s in w.secrets.list_scopes()}
+    assert listed["in-vault"].backend_type is ScopeBackendType.AZURE_KEYVAULT
+    assert listed["in-vault"].keyvault_metadata.dns_name == vault.dns_name
+    assert listed["plain"].backend_type is ScopeBackendType.DATABRICKS
+    assert listed["plain"].keyvault_metadata is None
+    with pytest.raises(BadRequest, match="Azure Key Vault"):
+        w.secrets.put_secret("in-vault", "k", string_value="v")
+    w.secrets.put_secret("plain", "k", string_value="v")
+    assert [s.key for s in w.secrets.list_secrets("plain")] == ["k"]
+    with pytest.raises(InvalidParameterValue, match="dns_name"):
+        w.secrets.create_scope(
+            "half",
+            scope_backend_type=ScopeBackendType.AZURE_KEYVAULT,
+            backend_azure_keyvault=AzureKeyVaultSecretScopeMetadata(
+                resource_id=vault.resource_id, dns_name=""
+            ),
+        )
+    primary.wipe()
+    w.secrets.create_scope("in-vault")  # the name is free again, and the new scope is a plain one
+    assert [s.backend_type for s in w.secrets.list_scopes()] == [ScopeBackendType.DATABRICKS]

@@ -182,13 +182,19 @@ def test_filtered_and_blocked_jobs_are_named(w: Any, manifest: Manifest) -> None
 
 def test_acls_name_principals_that_exist(w: Any, manifest: Manifest) -> None:
     types = {key.split("/", 1)[0] for key in manifest.created["permissions"]}
-    assert types == {"clusters", "jobs", "cluster_policies", "instance_pools", "workspace_objects"}
+    assert types == {
+        "clusters", "jobs", "cluster_policies", "instance_pools", "workspace_objects", "secret_scopes",
+    }  # fmt: skip
     request_types = {
         "clusters": "clusters", "jobs": "jobs", "cluster_policies": "cluster-policies",
         "instance_pools": "instance-pools",
     }  # fmt: skip
     for key, entries in manifest.acls.items():
         object_type, source_id = key.split("/", 1)
+        if object_type == "secret_scopes":
+            items = {(a.principal, a.permission.value) for a in w.secrets.list_acls(source_id)}
+            assert {(e["principal"], e["permission"]) for e in entries} <= items, key
+            continue
         if object_type == "workspace_objects":
             status = w.workspace.get_status(source_id)
             request = "notebooks" if status.object_type == ObjectType.NOTEBOOK else "directories"
@@ -213,7 +219,7 @@ def test_acls_name_principals_that_exist(w: Any, manifest: Manifest) -> None:
         for entries in manifest.acls.values()
         for e in entries
         for k, v in e.items()
-        if k != "permission_level"
+        if k not in ("permission_level", "permission")
     }
     assert named <= existing
     assert (SERVICE_PRINCIPAL, SERVICE_PRINCIPAL_APP_ID) in {

@@ -181,6 +181,8 @@ _SCRIPT_MARKER = re.compile(r"^# " + MARKER_KEY + r" (\S+)$")
 # What a remapped id is replaced with in the comparison form.
 _REF = "<ref>"
 _PRINCIPAL_KEYS = ("user_name", "group_name", "service_principal_name")
+# The groups every workspace has (they are never listed as missing from a target).
+BUILTIN_GROUPS = frozenset({"admins", "users"})
 
 
 class Outcome(StrEnum):
@@ -368,7 +370,16 @@ def acl_entries(permissions: Mapping[str, Any]) -> list[dict[str, str]]:
     """The non-inherited entries of a permissions response, in the form a permissions request takes.
 
     ``{"user_name"|"group_name"|"service_principal_name": ..., "permission_level": ...}``, sorted.
+    A secret scope's ACL list (``{"items": [{"principal", "permission"}]}``, all direct) gives
+    ``{"principal": ..., "permission": ...}`` entries, the form ``secrets/acls/put`` takes.
     """
+    if "items" in permissions:
+        scope_entries = {
+            (str(i["principal"]), str(i["permission"]))
+            for i in permissions.get("items") or []
+            if i.get("principal") and i.get("permission")
+        }
+        return [{"principal": p, "permission": level} for p, level in sorted(scope_entries)]
     entries: set[tuple[str, str, str]] = set()
     for item in permissions.get("access_control_list") or []:
         key = next((k for k in _PRINCIPAL_KEYS if item.get(k)), None)
@@ -385,7 +396,7 @@ def acl_entries(permissions: Mapping[str, Any]) -> list[dict[str, str]]:
 
 def principals(entries: Sequence[Mapping[str, Any]]) -> set[str]:
     """The user names, group names and service principal application ids the entries name."""
-    return {e[k] for e in entries for k in _PRINCIPAL_KEYS if e.get(k)}
+    return {e[k] for e in entries for k in (*_PRINCIPAL_KEYS, "principal") if e.get(k)}
 
 
 def owner_problem(object_type: str, entries: Sequence[Mapping[str, Any]]) -> str | None:

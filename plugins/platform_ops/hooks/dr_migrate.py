@@ -24,6 +24,7 @@ Secret values travel only in :meth:`put_secret`'s request body; nothing here log
 from __future__ import annotations
 
 import base64
+import copy
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -182,6 +183,7 @@ class DrWorkspaceHook(BaseHook):
         max_concurrency: int = 8,
         limiter: AdaptiveLimiter | None = None,
         max_attempts: int = 30,
+        memoize_listings: bool = False,
         **kwargs: Any,
     ) -> None:
         """Remember the settings; nothing is called until a method needs the workspace.
@@ -191,6 +193,8 @@ class DrWorkspaceHook(BaseHook):
             max_concurrency: calls in flight at once to the host (the limiter's starting limit).
             limiter: the limiter to use (default: the process's one for the host).
             max_attempts: attempts of one call before a throttled or failing call gives up.
+            memoize_listings: list each object type once and answer later :meth:`list_objects`
+                calls from that listing (a copy of it): for a workspace the task only reads.
             **kwargs: passed to BaseHook.
         """
         super().__init__(**kwargs)
@@ -198,6 +202,9 @@ class DrWorkspaceHook(BaseHook):
         self.max_concurrency = max_concurrency
         self.max_attempts = max_attempts
         self._limiter = limiter
+        self.memoize_listings = memoize_listings
+        self._listings: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
+        self._listings_lock = threading.Lock()
 
     # -- client ----------------------------------------------------------------------------------
     @cached_property
@@ -284,9 +291,20 @@ class DrWorkspaceHook(BaseHook):
     ) -> list[dict[str, Any]]:
         """Every object of ``object_type`` in this workspace, complete (see the module's design notes).
 
+        With ``memoize_listings``, a type is listed once and each call gets its own copy.
+
         Raises:
             ValueError: an object type this hook cannot list (permissions are read per object).
         """
+        if not self.memoize_listings:
+            return self._list_now(object_type, roots)
+        key = (object_type, tuple(roots) if object_type == "workspace_objects" else ())
+        with self._listings_lock:  # one listing per type, even when threads ask at once
+            if key not in self._listings:
+                self._listings[key] = self._list_now(object_type, roots)
+            return copy.deepcopy(self._listings[key])
+
+    def _list_now(self, object_type: str, roots: Sequence[str]) -> list[dict[str, Any]]:
         listers: dict[str, Callable[[], list[dict[str, Any]]]] = {
             "secret_scopes": self._secret_scopes,
             "global_init_scripts": self._init_scripts,
@@ -330,8 +348,17 @@ class DrWorkspaceHook(BaseHook):
                 return job
 
     def _secret_scopes(self) -> list[dict[str, Any]]:
+        """Each scope with its backend and key names (a vault-backed scope's keys are in its vault)."""
         scopes = self._call("GET", "/api/2.0/secrets/scopes/list", "list secret scopes").get("scopes") or []
-        return [{"name": s["name"], "keys": self._secret_keys(s["name"])} for s in scopes]
+        out = []
+        for s in scopes:
+            backend = str(s.get("backend_type") or "DATABRICKS")
+            scope: dict[str, Any] = {"name": s["name"], "backend_type": backend}
+            if s.get("keyvault_metadata"):
+                scope["keyvault_metadata"] = dict(s["keyvault_metadata"])
+            scope["keys"] = self._secret_keys(s["name"]) if backend == "DATABRICKS" else []
+            out.append(scope)
+        return out
 
     def _secret_keys(self, scope: str) -> list[str]:
         answer = self._call(

@@ -83,7 +83,14 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "jobs": ("cluster_policies", "instance_pools", "clusters", "jobs"),
 }
 # Permission object types per migrated type (workspace objects: per their own object_type).
-PERMISSION_TYPES = ("cluster_policies", "instance_pools", "clusters", "jobs", "workspace_objects")
+PERMISSION_TYPES = (
+    "cluster_policies",
+    "instance_pools",
+    "secret_scopes",
+    "clusters",
+    "jobs",
+    "workspace_objects",
+)
 _WORKSPACE_PERMISSIONS = {"NOTEBOOK": "notebooks", "DIRECTORY": "directories", "FILE": "files"}
 TERMINATED = ("TERMINATED", "TERMINATING")
 _OWNER = "IS_OWNER"
@@ -169,6 +176,16 @@ class Side:
     target: list[dict[str, Any]] = field(default_factory=list)
 
 
+def pool_threads(parallelism: int) -> int:
+    """Threads of a task's pool: enough to keep each host's ``parallelism`` slots busy.
+
+    A thread waits on one host at a time (export from the source, then import into the target) and
+    spends some time between its calls, so ``parallelism`` threads would leave slots idle; each
+    host's limiter still admits at most ``parallelism`` calls at once, whatever the thread count.
+    """
+    return 2 * parallelism
+
+
 def _digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
@@ -238,10 +255,26 @@ class DrBaseOperator(BaseOperator):
         """The run's :class:`DrParams` (ConfigError naming the field before any call)."""
         return DrParams.from_params(self.raw_params(context))
 
-    def open_pair(self, source_conn_id: str, target_conn_id: str, parallelism: int = 8) -> Pair:
-        """Both hooks; refuses one workspace reached twice (by host first, with no call; then by id)."""
-        source = DrWorkspaceHook(source_conn_id, max_concurrency=parallelism)
-        target = DrWorkspaceHook(target_conn_id, max_concurrency=parallelism)
+    def open_pair(
+        self,
+        source_conn_id: str,
+        target_conn_id: str,
+        parallelism: int = 8,
+        *,
+        source_read_only: bool = True,
+        target_read_only: bool = False,
+    ) -> Pair:
+        """Both hooks; refuses one workspace reached twice (by host first, with no call; then by id).
+
+        A workspace the task only reads lists each object type once (the hook memoizes its listings):
+        the source for every task but the cutover, the target for the preflight and the validation.
+        """
+        source = DrWorkspaceHook(
+            source_conn_id, max_concurrency=parallelism, memoize_listings=source_read_only
+        )
+        target = DrWorkspaceHook(
+            target_conn_id, max_concurrency=parallelism, memoize_listings=target_read_only
+        )
         check_distinct_hosts(source.host, target.host)
         source_id, target_id = str(source.workspace_id), str(target.workspace_id)
         check_distinct_workspaces(source_id, target_id)
@@ -467,11 +500,20 @@ class DrPreflightOperator(DrBaseOperator):
         with fail_fast_on_permanent_errors():
             params = self.migration_params(context)
             secrets = self.secret_values(params)
-            pair = self.open_pair(params.source_conn_id, params.target_conn_id, params.parallelism)
+            pair = self.open_pair(
+                params.source_conn_id, params.target_conn_id, params.parallelism, target_read_only=True
+            )
             checkpoint = self.checkpoint(pair)
-            if {"permissions", "clusters", "jobs"} & set(params.object_types):
-                self.check_principals(pair, params)
-            report = PlanReport(tuple(self.plan(params, pair, checkpoint, secrets)))
+            # the ACL reads of the principal check (the source's host) run beside the plan's reads;
+            # a missing principal still fails the task before the plan is printed, and neither writes
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="dr-preflight") as pool:
+                principals = None
+                if {"permissions", "clusters", "jobs"} & set(params.object_types):
+                    principals = pool.submit(self.check_principals, pair, params)
+                planned = pool.submit(self.plan, params, pair, checkpoint, secrets)
+                if principals is not None:
+                    principals.result()
+                report = PlanReport(tuple(planned.result()))
             for line in report.lines():
                 self.log.info("%s", line)
             if params.dry_run:
@@ -503,7 +545,9 @@ class DrPreflightOperator(DrBaseOperator):
             if object_type == "permissions" or object_type not in needed:
                 continue
             side = read_side(pair, params, object_type)
-            decided = decide_side(side, ctx, comparer, True, planning=True, workers=params.parallelism)
+            decided = decide_side(
+                side, ctx, comparer, True, planning=True, workers=pool_threads(params.parallelism)
+            )
             if object_type in params.object_types:
                 decisions += [d for _, d in decided]
         return decisions
@@ -516,14 +560,16 @@ class DrPreflightOperator(DrBaseOperator):
         Raises:
             ConfigError: naming the missing principals and where they appear.
         """
-        known = pair.target.principals()
+        known = pair.target.principals() | objs.BUILTIN_GROUPS
         missing: dict[str, list[str]] = {}
         targets = permission_objects(pair.source, params) if "permissions" in params.object_types else []
 
         def named(item: tuple[str, str]) -> set[str]:
             return objs.principals(objs.acl_entries(pair.source.get_permissions(*item)))
 
-        with ThreadPoolExecutor(max_workers=params.parallelism, thread_name_prefix="dr-acls") as pool:
+        with ThreadPoolExecutor(
+            max_workers=pool_threads(params.parallelism), thread_name_prefix="dr-acls"
+        ) as pool:
             for (object_type, object_id), names in zip(targets, pool.map(named, targets), strict=True):
                 for principal in sorted(names - known):
                     missing.setdefault(principal, []).append(f"{object_type}/{object_id}")
@@ -577,6 +623,8 @@ def permission_objects(hook: DrWorkspaceHook, params: DrParams) -> list[tuple[st
                     out.append((kind, str(obj["object_id"])))
             elif object_type == "clusters" and obj.get("cluster_source") not in ("UI", "API"):
                 continue
+            elif object_type == "secret_scopes" and obj.get("backend_type", "DATABRICKS") != "DATABRICKS":
+                continue  # a vault-backed scope is not migrated
             else:
                 out.append((object_type, objs.source_id(object_type, obj)))
     return out
@@ -719,7 +767,7 @@ class TypeMigration:
                     ctx,
                     self.comparer,
                     True,
-                    workers=self.params.parallelism,
+                    workers=pool_threads(self.params.parallelism),
                 )
                 pending = self._apply(decided, pending, recorder)
         finally:
@@ -762,7 +810,9 @@ class TypeMigration:
                 retry.append(source)
             else:
                 work.append((prepared, decision))
-        with ThreadPoolExecutor(max_workers=self.params.parallelism, thread_name_prefix="dr-migrate") as pool:
+        with ThreadPoolExecutor(
+            max_workers=pool_threads(self.params.parallelism), thread_name_prefix="dr-migrate"
+        ) as pool:
             results = list(pool.map(lambda item: self._one(item[0], item[1], recorder), work))
         migrated = any(
             target_id and decision.action in (Action.CREATE, Action.UPDATE, Action.IDENTICAL)
@@ -973,6 +1023,9 @@ class PermissionCopy:
             problem = None
             entries = [*entries, *(e for e in current if e.get("permission_level") == _OWNER)]
         same = _acl_key(entries) <= _acl_key(current)
+        if object_type == "secret_scopes":  # scope ACL items are put one by one: the missing ones only
+            have = _acl_key(current)
+            entries = [e for e in entries if not _acl_key([e]) <= have]
         return entries, same, problem
 
     def run(self) -> dict[str, Any]:
@@ -996,7 +1049,7 @@ class PermissionCopy:
                 counts[outcome] = counts.get(outcome, 0) + 1
 
         with ThreadPoolExecutor(
-            max_workers=self.params.parallelism, thread_name_prefix="dr-permissions"
+            max_workers=pool_threads(self.params.parallelism), thread_name_prefix="dr-permissions"
         ) as pool:
             list(pool.map(one, self.targets()))
         for problem in problems:
@@ -1036,11 +1089,16 @@ class DrTeardownOperator(DrBaseOperator):
                 return {"terminated": []}
             pair = self.open_pair(params.source_conn_id, params.target_conn_id, params.parallelism)
             mine = self.checkpoint(pair).clusters_created.get(str(context.get("run_id") or ""), [])
-            stopped = []
-            for cluster_id in mine:
-                if pair.target.cluster_state(cluster_id) not in TERMINATED:
-                    pair.target.terminate_cluster(cluster_id)
-                    stopped.append(cluster_id)
+
+            def stop(cluster_id: str) -> str | None:
+                if pair.target.cluster_state(cluster_id) in TERMINATED:
+                    return None
+                pair.target.terminate_cluster(cluster_id)
+                return cluster_id
+
+            # the clusters' reads and terminations run on the task's pool, like its other calls
+            with ThreadPoolExecutor(max_workers=params.parallelism, thread_name_prefix="dr-teardown") as pool:
+                stopped = [c for c in pool.map(stop, mine) if c]
             self.log.info(
                 "Clusters this run created: %d; terminated now: %s", len(mine), ", ".join(stopped) or "none"
             )
@@ -1058,17 +1116,31 @@ class DrValidateOperator(DrBaseOperator):
             if params.dry_run:
                 self.log.info("Dry run: nothing to validate")
                 return {"dry_run": True}
-            pair = self.open_pair(params.source_conn_id, params.target_conn_id, params.parallelism)
+            pair = self.open_pair(
+                params.source_conn_id, params.target_conn_id, params.parallelism, target_read_only=True
+            )
             secrets = self.secret_values(params) if "secret_scopes" in params.object_types else {}
             checkpoint = self.checkpoint(pair)
-            verdicts: list[Verdict] = []
-            for object_type in params.object_types:
-                if object_type == "permissions":
-                    verdicts += self.permissions(pair, params)
-                    continue
-                verdicts += self.type_verdicts(pair, params, checkpoint, object_type, secrets)
-            if not params.keep_clusters_running:
-                verdicts += self.clusters(pair, checkpoint, str(context.get("run_id") or ""))
+            run_id = str(context.get("run_id") or "")
+
+            def lane(object_types: Sequence[str]) -> dict[str, list[Verdict]]:
+                out: dict[str, list[Verdict]] = {}
+                for object_type in object_types:
+                    if object_type == "permissions":
+                        out[object_type] = self.permissions(pair, params)
+                    elif object_type == "created_clusters":
+                        out[object_type] = self.clusters(pair, checkpoint, run_id, params.parallelism)
+                    else:
+                        out[object_type] = self.type_verdicts(pair, params, checkpoint, object_type, secrets)
+                return out
+
+            # the ACL reads (two per object) run beside the other types' reads: each host's limiter
+            # bounds the calls of both lanes together
+            checks = [*params.object_types, *(() if params.keep_clusters_running else ("created_clusters",))]
+            lanes = [[t for t in checks if t == "permissions"], [t for t in checks if t != "permissions"]]
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="dr-validate") as pool:
+                by_type = {t: found for done in pool.map(lane, lanes) for t, found in done.items()}
+            verdicts = [v for t in checks for v in by_type[t]]
             report = ValidationReport(tuple(verdicts))
             self.store_report(report, context)
             for line in report.lines():
@@ -1094,7 +1166,9 @@ class DrValidateOperator(DrBaseOperator):
         ctx = self.context_for(params, pair, Checkpoint(pair.source_id, pair.target_id), object_type, secrets)
         side = read_side(pair, params, object_type)
         out = []
-        compared = decide_side(side, ctx, Comparer(pair, checkpoint), False, workers=params.parallelism)
+        compared = decide_side(
+            side, ctx, Comparer(pair, checkpoint), False, workers=pool_threads(params.parallelism)
+        )
         for prepared, decision in compared:
             found = side.index.found(prepared)
             identical = decision.action is Action.IDENTICAL
@@ -1122,15 +1196,20 @@ class DrValidateOperator(DrBaseOperator):
             check = Check.BLOCKED if problem else Check.IDENTICAL if same else Check.DIFFERS
             return Verdict("permissions", f"{object_type}/{source_id}", target_id, check, problem or "")
 
-        # two reads per object: on the task's thread pool, as the copy does
-        with ThreadPoolExecutor(max_workers=params.parallelism, thread_name_prefix="dr-check-acls") as pool:
+        with ThreadPoolExecutor(
+            max_workers=pool_threads(params.parallelism), thread_name_prefix="dr-check-acls"
+        ) as pool:
             return list(pool.map(one, copy.targets()))
 
-    def clusters(self, pair: Pair, checkpoint: Checkpoint, run_id: str) -> list[Verdict]:
+    def clusters(
+        self, pair: Pair, checkpoint: Checkpoint, run_id: str, parallelism: int = 8
+    ) -> list[Verdict]:
         """Every cluster this run created is terminated."""
+        created = checkpoint.clusters_created.get(run_id, [])
+        with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="dr-check-clusters") as pool:
+            states = list(pool.map(pair.target.cluster_state, created))
         out = []
-        for cluster_id in checkpoint.clusters_created.get(run_id, []):
-            state = pair.target.cluster_state(cluster_id)
+        for cluster_id, state in zip(created, states, strict=True):
             check = Check.IDENTICAL if state in TERMINATED else Check.RUNNING
             out.append(Verdict("created_clusters", cluster_id, cluster_id, check, f"state {state}"))
         return out
@@ -1162,7 +1241,7 @@ class DrCutoverOperator(DrBaseOperator):
         """Validate, then flip the pause statuses."""
         with fail_fast_on_permanent_errors():
             params = CutoverParams.from_params(self.raw_params(context))
-            pair = self.open_pair(params.source_conn_id, params.target_conn_id)
+            pair = self.open_pair(params.source_conn_id, params.target_conn_id, source_read_only=False)
             checkpoint = self.checkpoint(pair)
             wanted = {sid for sid, status in checkpoint.pause.items() if status == UNPAUSED}
             if not checkpoint.pause:

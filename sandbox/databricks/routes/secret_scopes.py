@@ -1,0 +1,79 @@
+"""Secret scopes backed by an Azure Key Vault, in front of minilake's secrets API.
+
+minilake creates every scope Databricks-backed and lists it so. Databricks also has scopes backed by
+an Azure Key Vault (``scope_backend_type: AZURE_KEYVAULT`` with ``backend_azure_keyvault``
+``{resource_id, dns_name}``): their secrets live in the vault, and the API cannot write them.
+
+* ``POST /api/2.0/secrets/scopes/create`` of an AZURE_KEYVAULT scope needs both vault fields (400
+  INVALID_PARAMETER_VALUE otherwise) and keeps them; any other scope is minilake's.
+* ``GET /api/2.0/secrets/scopes/list`` lists each scope with its ``backend_type`` and, for a
+  vault-backed one, its ``keyvault_metadata``.
+* ``POST /api/2.0/secrets/put`` into a vault-backed scope is refused (400 BAD_REQUEST).
+
+The vault fields are kept in minilake's own record of the scope, so its reset and wipe clear them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from sandbox.databricks.fault import ApiError, invalid
+
+VAULT = "AZURE_KEYVAULT"
+
+
+def router() -> APIRouter:
+    from minilake.models.secrets import CreateScopeRequest
+    from minilake.services import secrets as minilake_secrets
+
+    api = APIRouter(prefix="/api/2.0/secrets")
+
+    def scopes() -> dict[str, dict[str, Any]]:  # minilake's reset replaces its store: read it per call
+        return minilake_secrets._state["scopes"]  # type: ignore[no-any-return]
+
+    @api.post("/scopes/create")
+    async def create(request: Request) -> Any:
+        body = await request.json()
+        backend = body.get("scope_backend_type") or "DATABRICKS"
+        if backend not in ("DATABRICKS", VAULT):
+            raise invalid(f"scope_backend_type {backend!r} is not DATABRICKS or {VAULT}")
+        vault = body.get("backend_azure_keyvault") or {}
+        if backend == VAULT and not (vault.get("resource_id") and vault.get("dns_name")):
+            raise invalid("backend_azure_keyvault needs resource_id and dns_name for an AZURE_KEYVAULT scope")
+        request_body = {k: body[k] for k in ("scope", "initial_manage_principal") if k in body}
+        answer = await minilake_secrets.create_scope(CreateScopeRequest(**request_body))
+        if backend == VAULT:
+            scopes()[body["scope"]]["keyvault"] = {
+                "resource_id": vault["resource_id"],
+                "dns_name": vault["dns_name"],
+            }
+        return answer
+
+    @api.get("/scopes/list")
+    async def list_scopes() -> dict[str, Any]:
+        listed = []
+        for name, stored in scopes().items():
+            vault = stored.get("keyvault")
+            scope: dict[str, Any] = {"name": name, "backend_type": VAULT if vault else "DATABRICKS"}
+            if vault:
+                scope["keyvault_metadata"] = dict(vault)
+            listed.append(scope)
+        return {"scopes": listed}
+
+    @api.post("/put")
+    async def put(request: Request) -> Any:
+        body = await request.json()
+        stored = scopes().get(str(body.get("scope")))
+        if stored is not None and stored.get("keyvault"):
+            raise ApiError(
+                400,
+                "BAD_REQUEST",
+                f"Scope {body['scope']} is backed by an Azure Key Vault: write its secrets in the vault",
+            )
+        from minilake.models.secrets import PutSecretRequest
+
+        return await minilake_secrets.put_secret(PutSecretRequest(**body))
+
+    return api
