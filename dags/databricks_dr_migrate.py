@@ -2,7 +2,8 @@
 ### databricks_dr_migrate
 
 Copy a Databricks workspace's objects to a secondary workspace for disaster recovery: cluster
-policies (not the built-in families), instance pools, secret scopes and their keys, global init
+policies (not the built-in families), instance pools, secret scopes with their keys and ACLs (not
+the scopes backed by an Azure Key Vault: recreate those over the secondary's vault), global init
 scripts, notebooks and files under `roots`, clusters, cluster libraries, jobs and their permissions.
 
 The documented first choice is Databricks' managed disaster recovery (gated by the account team).
@@ -16,7 +17,8 @@ This DAG serves the workspaces without it, and the objects it does not cover.
    tables and data, users and groups are reported as out of scope, never migrated.
    `dry_run` (default **true**) stops here: no task writes to either workspace.
 2. `migrate_<type>` (**DrMigrateOperator**), one task per type in dependency order: a thread pool
-   (`parallelism`) sharing one adaptive rate limiter per workspace host; every object is looked up
+   sharing one adaptive rate limiter per workspace host (at most `parallelism` calls in flight to
+   each workspace, fewer while it answers 429/503); every object is looked up
    in the target by its marker before any create, so a re-run, a retry or a new run after a crash
    never duplicates anything. Schedules, continuous runs and triggers arrive PAUSED. Progress is
    logged every N objects. The resume checkpoint is shared by every run of the same
@@ -33,7 +35,9 @@ Params: `source_conn_id`, `target_conn_id` (Airflow Databricks connections), `dr
 `object_types`, `roots`, `keep_clusters_running`, `keep_idle_instances`, `skip_blocked_jobs`,
 `references` (`warehouses` / `pipelines` / `notification_destinations` id maps), the secret values'
 source (`secret_values_conn_id`: a connection whose extra is `{scope: {key: value}}`, or
-`secret_values_variable`: a Variable holding that JSON; values are never logged), `parallelism`.
+`secret_values_variable`: a Variable holding that JSON; values are never logged),
+`refresh_secret_values` (values cannot be read back, so a key already in the target is not put
+again unless this is true: set it after rotating a secret), `parallelism`.
 """
 
 from __future__ import annotations
@@ -100,7 +104,14 @@ with DAG(
         "secret_values_variable": Param(
             None, type=["null", "string"], description="Variable holding {scope: {key: value}} as JSON"
         ),
-        "parallelism": Param(8, type="integer", minimum=1, maximum=64, description="threads per object type"),
+        "refresh_secret_values": Param(
+            False,
+            type="boolean",
+            description="put every configured secret value again (after a rotation in the source)",
+        ),
+        "parallelism": Param(
+            8, type="integer", minimum=1, maximum=64, description="calls in flight per workspace"
+        ),
     },
 ) as dag:
     build_dr_migration()

@@ -8,6 +8,7 @@ counted by the sandbox (POST/PUT/PATCH/DELETE requests on the API).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import signal
@@ -646,6 +647,52 @@ def test_secret_values_from_a_connection_extra_reach_the_target_and_nothing_else
     missing = run(dr={"secret_values_variable": None, "object_types": ["secret_scopes"], "dry_run": True})
     assert missing.xcom[("preflight", "return_value")]["counts"]["secret_scopes"] == {"needs_value": 1}
     assert "needs value: password" in output()
+
+
+def secret_digest(sandbox: Any, scope: str, key: str) -> str:
+    """The SHA-256 of the value the sandbox stores (the API never returns a value)."""
+    return str(
+        sandbox.client().api_client.do("GET", "/_sandbox/secrets/digest", query={"scope": scope, "key": key})[
+            "sha256"
+        ]
+    )
+
+
+def test_a_rotated_value_is_put_again_only_when_asked(pair, output, monkeypatch, tmp_path):
+    """Keys already in the target are left alone (a re-run writes nothing); after a rotation,
+    refresh_secret_values puts every configured value again, and the new value stays unlogged."""
+    primary, secondary = pair
+    seed(primary)
+    only_scopes = {"object_types": ["secret_scopes"]}
+    assert run(dr=only_scopes).state == "success", output()[-4000:]
+    digest = hashlib.sha256(SECRET_CANARY.encode()).hexdigest()
+    assert secret_digest(secondary, "app-secrets", "password") == digest
+
+    rotated = "rotated-canary-91b0e5d2"
+    monkeypatch.setenv("AIRFLOW_VAR_DR_SECRETS", json.dumps({"app-secrets": {"password": rotated}}))
+    before = posts(secondary).get("POST /api/2.0/secrets/put", 0)
+    assert run(dr=only_scopes).state == "success", output()[-4000:]
+    # not noticed: no value can be read back to compare
+    assert posts(secondary).get("POST /api/2.0/secrets/put", 0) == before
+    assert secret_digest(secondary, "app-secrets", "password") == digest
+
+    refreshed = run(dr={**only_scopes, "refresh_secret_values": True})
+    text = output()
+    assert refreshed.state == "success", text[-4000:]
+    assert refreshed.xcom[("preflight", "return_value")]["counts"]["secret_scopes"] == {"update": 1}
+    assert posts(secondary).get("POST /api/2.0/secrets/put", 0) == before + 1
+    assert secret_digest(secondary, "app-secrets", "password") == hashlib.sha256(rotated.encode()).hexdigest()
+    assert refreshed.xcom[("validate", "counts")]["ok"] is True
+    state = "".join(p.read_text() for p in (tmp_path / "state").rglob("*.json"))
+    for where in (text, state, json.dumps(list(refreshed.xcom.values()), default=str)):
+        assert rotated not in where
+
+    # asking for a refresh without any configured value is a params error, before any call
+    requests_before = secondary.stats()["requests"]
+    bad = run(dr={**only_scopes, "refresh_secret_values": True, "secret_values_variable": None})
+    assert bad.states["preflight"] == "failed"
+    assert "refresh_secret_values" in output()
+    assert secondary.stats()["requests"] == requests_before
 
 
 def test_a_cluster_single_user_missing_in_the_target_fails_the_preflight(pair, output):

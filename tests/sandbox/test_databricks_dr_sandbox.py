@@ -7,6 +7,7 @@ with default knobs and cleared counters; minilake's own objects are left to each
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import time
@@ -453,6 +454,11 @@ def test_vault_backed_scopes_are_kept_listed_as_such_and_refuse_writes(pair):
         w.secrets.put_secret("in-vault", "k", string_value="v")
     w.secrets.put_secret("plain", "k", string_value="v")
     assert [s.key for s in w.secrets.list_secrets("plain")] == ["k"]
+    # the value itself never comes back; its digest tells a test which value is stored
+    assert raw(primary, "GET", "/_sandbox/secrets/digest?scope=plain&key=k")[1] == {
+        "sha256": hashlib.sha256(b"v").hexdigest()
+    }
+    assert raw(primary, "GET", "/_sandbox/secrets/digest?scope=plain&key=nope")[0] == 404
     with pytest.raises(InvalidParameterValue, match="dns_name"):
         w.secrets.create_scope(
             "half",

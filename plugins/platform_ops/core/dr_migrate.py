@@ -201,6 +201,7 @@ class DrParams:
     references: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     secret_values_conn_id: str | None = None
     secret_values_variable: str | None = None
+    refresh_secret_values: bool = False
     parallelism: int = 8
     progress_every: int = 50
     flush_every: int = 20
@@ -243,6 +244,14 @@ class DrParams:
             value = params.get(name)
             return default if is_unset(value) else parse_bool(name, value)
 
+        refresh = flag("refresh_secret_values", False)
+        if refresh and is_unset(conn_id) and is_unset(variable):
+            raise ConfigError(
+                "refresh_secret_values",
+                "is true but no secret values are configured",
+                "set secret_values_conn_id or secret_values_variable to the values to put again",
+            )
+
         def number(name: str, default: int, low: int, high: int) -> int:
             value = params.get(name)
             return default if is_unset(value) else _bounded(name, value, low, high)
@@ -263,6 +272,7 @@ class DrParams:
             secret_values_variable=None
             if is_unset(variable)
             else _text("secret_values_variable", variable, "name a Variable"),
+            refresh_secret_values=refresh,
             parallelism=number("parallelism", 8, 1, MAX_PARALLELISM),
             progress_every=number("progress_every", 50, 1, 100_000),
             flush_every=number("flush_every", 20, 1, 100_000),

@@ -374,9 +374,17 @@ def _libraries_key(library: Mapping[str, Any]) -> str:
     return repr(sorted((k, repr(v)) for k, v in library.items()))
 
 
-def same_content(object_type: str, spec: Mapping[str, Any], target: Mapping[str, Any]) -> bool:
-    """Whether the target copy already matches the body a run would write (workspace objects aside)."""
+def same_content(
+    object_type: str, spec: Mapping[str, Any], target: Mapping[str, Any], refresh_secrets: bool = False
+) -> bool:
+    """Whether the target copy already matches the body a run would write (workspace objects aside).
+
+    A scope matches when the target has every key with a configured value (values are unreadable);
+    with ``refresh_secrets`` a scope with such keys never matches: its values are put again.
+    """
     if object_type == "secret_scopes":
+        if refresh_secrets and spec.get("keys"):
+            return False
         return set(spec.get("keys") or ()) <= set(target.get("keys") or ())
     if object_type == "cluster_libraries":
         have = {_libraries_key(lib) for lib in target.get("libraries") or ()}
@@ -387,9 +395,13 @@ def same_content(object_type: str, spec: Mapping[str, Any], target: Mapping[str,
 class Comparer:
     """Decides whether a target copy is identical: specs by canonical hash, notebooks by exported bytes."""
 
-    def __init__(self, pair: Pair, checkpoint: Checkpoint) -> None:
-        """Compare within ``pair``, trusting the checkpoint's source hashes for unchanged notebooks."""
+    def __init__(self, pair: Pair, checkpoint: Checkpoint, refresh_secrets: bool = False) -> None:
+        """Compare within ``pair``, trusting the checkpoint's source hashes for unchanged notebooks.
+
+        ``refresh_secrets``: a scope's configured values are to be put again (see :func:`same_content`).
+        """
         self.pair = pair
+        self.refresh_secrets = refresh_secrets
         self.hashes = checkpoint.hashes.get("workspace_objects", {})
         self.source_bytes: dict[str, bytes] = {}
 
@@ -400,7 +412,7 @@ class Comparer:
         if found is None or prepared.spec is None:
             return None
         if prepared.object_type != "workspace_objects":
-            return same_content(prepared.object_type, prepared.spec, found)
+            return same_content(prepared.object_type, prepared.spec, found, self.refresh_secrets)
         if prepared.spec.get("object_type") == "DIRECTORY":
             return True
         digest = _digest(self.export_source(prepared.source_id))
@@ -539,7 +551,7 @@ class DrPreflightOperator(DrBaseOperator):
         for object_type in params.object_types:
             needed.update(DEPENDS_ON.get(object_type, ()))
         ctx = self._plain_context(params, pair, {}, {}, secrets)
-        comparer = Comparer(pair, checkpoint)
+        comparer = Comparer(pair, checkpoint, params.refresh_secret_values)
         decisions: list[Decision] = []
         for object_type in OBJECT_TYPES:
             if object_type == "permissions" or object_type not in needed:
@@ -746,7 +758,7 @@ class TypeMigration:
     def run(self) -> dict[str, Any]:
         """Rounds of prepare + apply until no object becomes migratable (jobs that run other jobs)."""
         checkpoint = self.op.checkpoint(self.pair)
-        self.comparer = Comparer(self.pair, checkpoint)
+        self.comparer = Comparer(self.pair, checkpoint, self.params.refresh_secret_values)
         self.recorded = {c for ids in checkpoint.clusters_created.values() for c in ids}
         self.cutover_unpaused = checkpoint.cutover_unpaused
         side = read_side(self.pair, self.params, self.object_type)
@@ -936,7 +948,7 @@ class TypeMigration:
         if decision.action is Action.CREATE:
             target.create_once(self.object_type, spec, self._lookup(prepared))
         have = set()
-        if decision.target_id:
+        if decision.target_id and not self.params.refresh_secret_values:
             found = [o for o in target.list_objects("secret_scopes") if o.get("name") == scope]
             have = set(found[0].get("keys") or ()) if found else set()
         for key in spec.get("keys") or ():

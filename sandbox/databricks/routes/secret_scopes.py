@@ -9,12 +9,15 @@ an Azure Key Vault (``scope_backend_type: AZURE_KEYVAULT`` with ``backend_azure_
 * ``GET /api/2.0/secrets/scopes/list`` lists each scope with its ``backend_type`` and, for a
   vault-backed one, its ``keyvault_metadata``.
 * ``POST /api/2.0/secrets/put`` into a vault-backed scope is refused (400 BAD_REQUEST).
+* ``GET /_sandbox/secrets/digest?scope=&key=`` -> ``{"sha256": ...}`` of the stored value: how a test
+  tells which value reached a workspace (the API never returns one); 404 when there is none.
 
 The vault fields are kept in minilake's own record of the scope, so its reset and wipe clear them.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -28,12 +31,12 @@ def router() -> APIRouter:
     from minilake.models.secrets import CreateScopeRequest
     from minilake.services import secrets as minilake_secrets
 
-    api = APIRouter(prefix="/api/2.0/secrets")
+    api = APIRouter()
 
     def scopes() -> dict[str, dict[str, Any]]:  # minilake's reset replaces its store: read it per call
         return minilake_secrets._state["scopes"]  # type: ignore[no-any-return]
 
-    @api.post("/scopes/create")
+    @api.post("/api/2.0/secrets/scopes/create")
     async def create(request: Request) -> Any:
         body = await request.json()
         backend = body.get("scope_backend_type") or "DATABRICKS"
@@ -51,7 +54,7 @@ def router() -> APIRouter:
             }
         return answer
 
-    @api.get("/scopes/list")
+    @api.get("/api/2.0/secrets/scopes/list")
     async def list_scopes() -> dict[str, Any]:
         listed = []
         for name, stored in scopes().items():
@@ -62,7 +65,7 @@ def router() -> APIRouter:
             listed.append(scope)
         return {"scopes": listed}
 
-    @api.post("/put")
+    @api.post("/api/2.0/secrets/put")
     async def put(request: Request) -> Any:
         body = await request.json()
         stored = scopes().get(str(body.get("scope")))
@@ -75,5 +78,22 @@ def router() -> APIRouter:
         from minilake.models.secrets import PutSecretRequest
 
         return await minilake_secrets.put_secret(PutSecretRequest(**body))
+
+    api.include_router(_digest_router())
+    return api
+
+
+def _digest_router() -> APIRouter:
+    from minilake.services import secrets as minilake_secrets
+
+    api = APIRouter()
+
+    @api.get("/_sandbox/secrets/digest")
+    async def digest(scope: str, key: str) -> dict[str, str]:
+        secret = (minilake_secrets._state["scopes"].get(scope) or {}).get("secrets", {}).get(key)
+        if secret is None:
+            raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"no secret {key} in scope {scope}")
+        value = secret["value"]
+        return {"sha256": hashlib.sha256(value.encode() if isinstance(value, str) else value).hexdigest()}
 
     return api
