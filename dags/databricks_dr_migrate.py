@@ -20,7 +20,9 @@ This DAG serves the workspaces without it, and the objects it does not cover.
    sharing one adaptive rate limiter per workspace host (at most `parallelism` calls in flight to
    each workspace, fewer while it answers 429/503); every object is looked up
    in the target by its marker before any create, so a re-run, a retry or a new run after a crash
-   never duplicates anything. Schedules, continuous runs and triggers arrive PAUSED. Progress is
+   never duplicates anything. Schedules, continuous runs and triggers arrive PAUSED. A cluster or
+   job whose init script the target would miss (on DBFS, or a workspace file outside `roots`) is
+   blocked with the script named. Progress is
    logged every N objects. The resume checkpoint is shared by every run of the same
    (source, target) pair.
 3. `teardown` (**DrTeardownOperator**, runs even after a failure): terminates the clusters this run

@@ -1265,3 +1265,69 @@ def test_init_script_hash_ignores_the_marker_line_and_server_fields(
     assert dr.content_hash("global_init_scripts", {**target, "enabled": not enabled}) != dr.content_hash(
         "global_init_scripts", src
     )
+
+
+@pytest.mark.parametrize(
+    ("script", "problem"),
+    [
+        ({"workspace": {"destination": "/Shared/init/setup.sh"}}, None),
+        ({"workspace": {"destination": "/Workspace/Shared/init/setup.sh"}}, None),
+        ({"volumes": {"destination": "/Volumes/main/ops/init/setup.sh"}}, None),
+        ({"s3": {"destination": "s3://ops/init/setup.sh", "region": "us-east-1"}}, None),
+        ({"file": {"destination": "file:/databricks/setup.sh"}}, None),
+        (
+            {"dbfs": {"destination": "dbfs:/init/setup.sh"}},
+            "cluster.init_scripts[1].dbfs.destination dbfs:/init/setup.sh: DBFS init scripts are not "
+            "migrated",
+        ),
+        (
+            {"workspace": {"destination": "/Ops/init/setup.sh"}},
+            "cluster.init_scripts[1].workspace.destination /Ops/init/setup.sh: outside the migrated roots "
+            "/Users, /Shared (add its folder to roots",
+        ),
+    ],
+)
+def test_a_cluster_whose_init_script_the_target_would_miss_is_blocked_naming_it(
+    script: dict[str, Any], problem: str | None
+) -> None:
+    src = {**CLUSTER_GET, "init_scripts": [*CLUSTER_GET["init_scripts"], script]}
+    p = prepare("clusters", src, ctx())
+    if problem is None:
+        assert p.outcome is Outcome.MIGRATE, p.reason
+        assert p.spec is not None
+        assert p.spec["init_scripts"] == src["init_scripts"]
+    else:
+        assert p.outcome is Outcome.BLOCKED
+        assert problem in p.reason
+    # a root that holds it makes the workspace file migratable
+    if "workspace" in script:
+        assert prepare("clusters", src, ctx(roots=("/Users", "/Shared", "/Ops"))).outcome is Outcome.MIGRATE
+
+
+def test_a_job_cluster_on_a_dbfs_init_script_blocks_the_job_or_skips_it_by_param() -> None:
+    settings = {
+        "name": "etl",
+        "job_clusters": [
+            {
+                "job_cluster_key": "jc",
+                "new_cluster": {
+                    "spark_version": "15.4.x-scala2.12",
+                    "init_scripts": [{"dbfs": {"destination": "dbfs:/init/a.sh"}}],
+                },
+            }
+        ],
+        "tasks": [
+            {"task_key": "t", "job_cluster_key": "jc", "notebook_task": {"notebook_path": "/Shared/nb"}},
+            {
+                "task_key": "own",
+                "new_cluster": {"init_scripts": [{"workspace": {"destination": "/Repos/x/init.sh"}}]},
+                "notebook_task": {"notebook_path": "/Shared/nb"},
+            },
+        ],
+    }
+    job = {"job_id": 12, "settings": settings}
+    blocked = prepare("jobs", job, ctx())
+    assert blocked.outcome is Outcome.BLOCKED
+    assert "job_clusters[jc].new_cluster.init_scripts[0].dbfs.destination dbfs:/init/a.sh" in blocked.reason
+    assert "task 'own'.new_cluster.init_scripts[0].workspace.destination /Repos/x/init.sh" in blocked.reason
+    assert prepare("jobs", job, ctx(skip_blocked_jobs=True)).outcome is Outcome.SKIPPED

@@ -945,6 +945,51 @@ def _prepare_workspace_object(source: Mapping[str, Any], ctx: Context) -> Prepar
     return _result("workspace_objects", source, ctx, Outcome.MIGRATE, spec)
 
 
+def _workspace_path(path: str) -> str:
+    """A workspace path without the ``/Workspace`` prefix the UI and newer APIs write."""
+    return path[len("/Workspace") :] if path == "/Workspace" or path.startswith("/Workspace/") else path
+
+
+def init_script_problems(cluster: Any, where: str, roots: Sequence[str]) -> list[str]:
+    """The init scripts a cluster created from ``cluster`` would not find in the target.
+
+    A script on DBFS is not copied (Databricks ended DBFS init scripts), nor is a workspace file
+    outside the migrated ``roots``. Volumes, cloud storage (s3, abfss, gcs) and node-local files
+    (``file``) are the same for both workspaces and pass.
+    """
+    if not isinstance(cluster, Mapping):
+        return []
+    out = []
+    for i, script in enumerate(cluster.get("init_scripts") or []):
+        if not isinstance(script, Mapping):
+            continue
+        label = f"{where}.init_scripts[{i}]"
+        dbfs = (script.get("dbfs") or {}).get("destination")
+        if dbfs:
+            out.append(
+                f"{label}.dbfs.destination {dbfs}: DBFS init scripts are not migrated (Databricks ended "
+                "them; move the script to a workspace file under the roots or a Unity Catalog volume)"
+            )
+        path = (script.get("workspace") or {}).get("destination")
+        if path and not any(_under(_workspace_path(str(path)), root) for root in roots):
+            out.append(
+                f"{label}.workspace.destination {path}: outside the migrated roots "
+                f"{', '.join(roots)} (add its folder to roots so it is copied)"
+            )
+    return out
+
+
+def _job_init_script_problems(settings: Mapping[str, Any], roots: Sequence[str]) -> list[str]:
+    out = init_script_problems(settings.get("new_cluster"), "job.new_cluster", roots)
+    for cluster in settings.get("job_clusters") or []:
+        key = cluster.get("job_cluster_key", "?")
+        out += init_script_problems(cluster.get("new_cluster"), f"job_clusters[{key}].new_cluster", roots)
+    for task in settings.get("tasks") or []:
+        where = f"task {task.get('task_key', '?')!r}.new_cluster"
+        out += init_script_problems(task.get("new_cluster"), where, roots)
+    return out
+
+
 def _prepare_cluster(source: Mapping[str, Any], ctx: Context) -> Prepared:
     name = object_name("clusters", source)
     origin = source.get("cluster_source")
@@ -960,8 +1005,9 @@ def _prepare_cluster(source: Mapping[str, Any], ctx: Context) -> Prepared:
     spec = {k: v for k, v in _cluster_body(source).items() if v is not None}
     resolver = _Resolver(ctx)
     _walk_cluster_refs(spec, "cluster", resolver)
-    if resolver.problems:
-        return _blocked("clusters", source, ctx, resolver.problems)
+    problems = resolver.problems + init_script_problems(spec, "cluster", ctx.roots)
+    if problems:
+        return _blocked("clusters", source, ctx, problems)
     marker = marker_value(ctx.source_workspace_id, source_id("clusters", source))
     return _result("clusters", source, ctx, Outcome.MIGRATE, set_marker("clusters", spec, marker))
 
@@ -1022,9 +1068,10 @@ def _prepare_job(source: Mapping[str, Any], ctx: Context) -> Prepared:
     resolver = _Resolver(ctx)
     _walk_job_refs(settings, resolver)
     pause = source_pause(settings)
-    if resolver.problems:
+    problems = resolver.problems + _job_init_script_problems(settings, ctx.roots)
+    if problems:
         outcome = Outcome.SKIPPED if ctx.skip_blocked_jobs else Outcome.BLOCKED
-        reason = f"jobs {name}: " + "; ".join(resolver.problems)
+        reason = f"jobs {name}: " + "; ".join(problems)
         return _result("jobs", source, ctx, outcome, reason=reason, pause_status=pause)
     tags = {k for k in settings.get("tags") or {} if k != MARKER_KEY}
     if len(tags) >= JOB_TAG_LIMIT:
