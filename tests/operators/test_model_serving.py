@@ -125,7 +125,9 @@ def test_an_update_refused_with_409_waits_for_the_running_update(
     assert deploy(tmp_path).state == "success"
     sandbox.add_model_version(MODEL)
     sandbox.add_model_version(MODEL)
-    sandbox.configure(deploy_seconds=2.0)
+    # long enough to still run when the DAG's first task starts on a busy machine (at 2 s, a slow
+    # dag.test start-up sometimes found the other update finished and never saw the 409)
+    sandbox.configure(deploy_seconds=6.0)
     from databricks.sdk.service.serving import ServedEntityInput
 
     entity = ServedEntityInput(
