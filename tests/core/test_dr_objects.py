@@ -1323,6 +1323,17 @@ def test_a_job_cluster_on_a_dbfs_init_script_blocks_the_job_or_skips_it_by_param
                 "new_cluster": {"init_scripts": [{"workspace": {"destination": "/Repos/x/init.sh"}}]},
                 "notebook_task": {"notebook_path": "/Shared/nb"},
             },
+            {
+                "task_key": "each",
+                "for_each_task": {
+                    "inputs": "[1, 2]",
+                    "task": {
+                        "task_key": "each_inner",
+                        "new_cluster": {"init_scripts": [{"dbfs": {"destination": "dbfs:/init/b.sh"}}]},
+                        "notebook_task": {"notebook_path": "/Shared/nb"},
+                    },
+                },
+            },
         ],
     }
     job = {"job_id": 12, "settings": settings}
@@ -1330,4 +1341,6 @@ def test_a_job_cluster_on_a_dbfs_init_script_blocks_the_job_or_skips_it_by_param
     assert blocked.outcome is Outcome.BLOCKED
     assert "job_clusters[jc].new_cluster.init_scripts[0].dbfs.destination dbfs:/init/a.sh" in blocked.reason
     assert "task 'own'.new_cluster.init_scripts[0].workspace.destination /Repos/x/init.sh" in blocked.reason
+    inner = "task 'each'.for_each_task.task.new_cluster.init_scripts[0].dbfs.destination dbfs:/init/b.sh"
+    assert inner in blocked.reason
     assert prepare("jobs", job, ctx(skip_blocked_jobs=True)).outcome is Outcome.SKIPPED

@@ -36,7 +36,7 @@ import copy
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -652,9 +652,16 @@ def _walk_task(task: dict[str, Any], where: str, visit: _RefVisitor) -> None:
     for block in ("alert_task", "dashboard_task"):
         _walk_subscriptions(task.get(block), f"{where}.{block}", visit)
     _walk_notifications(task, where, visit)
-    inner = (task.get("for_each_task") or {}).get("task")
-    if isinstance(inner, dict):
-        _walk_task(inner, f"{where}.for_each_task.task", visit)
+
+
+def _job_tasks(settings: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(label, task) of every task of a job, each followed by its ``for_each_task``'s inner task."""
+    for task in settings.get("tasks") or []:
+        where = f"task {task.get('task_key', '?')!r}"
+        while isinstance(task, dict):
+            yield where, task
+            task = (task.get("for_each_task") or {}).get("task")
+            where = f"{where}.for_each_task.task"
 
 
 def _walk_job_refs(settings: dict[str, Any], visit: _RefVisitor) -> None:
@@ -664,8 +671,8 @@ def _walk_job_refs(settings: dict[str, Any], visit: _RefVisitor) -> None:
     for cluster in settings.get("job_clusters") or []:
         key = cluster.get("job_cluster_key", "?")
         _walk_cluster_refs(cluster.get("new_cluster"), f"job_clusters[{key}].new_cluster", visit)
-    for task in settings.get("tasks") or []:
-        _walk_task(task, f"task {task.get('task_key', '?')!r}", visit)
+    for where, task in _job_tasks(settings):
+        _walk_task(task, where, visit)
     _walk_notifications(settings, "job", visit)
 
 
@@ -984,9 +991,8 @@ def _job_init_script_problems(settings: Mapping[str, Any], roots: Sequence[str])
     for cluster in settings.get("job_clusters") or []:
         key = cluster.get("job_cluster_key", "?")
         out += init_script_problems(cluster.get("new_cluster"), f"job_clusters[{key}].new_cluster", roots)
-    for task in settings.get("tasks") or []:
-        where = f"task {task.get('task_key', '?')!r}.new_cluster"
-        out += init_script_problems(task.get("new_cluster"), where, roots)
+    for where, task in _job_tasks(settings):
+        out += init_script_problems(task.get("new_cluster"), f"{where}.new_cluster", roots)
     return out
 
 
