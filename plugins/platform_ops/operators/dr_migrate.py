@@ -1034,9 +1034,9 @@ class PermissionCopy:
         else:
             problem = None
             entries = [*entries, *(e for e in current if e.get("permission_level") == _OWNER)]
-        same = _acl_key(entries) <= _acl_key(current)
+        have = _acl_key(current)
+        same = _acl_key(entries) <= have
         if object_type == "secret_scopes":  # scope ACL items are put one by one: the missing ones only
-            have = _acl_key(current)
             entries = [e for e in entries if not _acl_key([e]) <= have]
         return entries, same, problem
 

@@ -27,14 +27,18 @@ from sandbox.databricks.fault import ApiError, invalid
 VAULT = "AZURE_KEYVAULT"
 
 
+def scopes() -> dict[str, dict[str, Any]]:
+    """minilake's scope records (its reset replaces the store: read it on every call)."""
+    from minilake.services import secrets as minilake_secrets
+
+    return minilake_secrets._state["scopes"]  # type: ignore[no-any-return]
+
+
 def router() -> APIRouter:
-    from minilake.models.secrets import CreateScopeRequest
+    from minilake.models.secrets import CreateScopeRequest, PutSecretRequest
     from minilake.services import secrets as minilake_secrets
 
     api = APIRouter()
-
-    def scopes() -> dict[str, dict[str, Any]]:  # minilake's reset replaces its store: read it per call
-        return minilake_secrets._state["scopes"]  # type: ignore[no-any-return]
 
     @api.post("/api/2.0/secrets/scopes/create")
     async def create(request: Request) -> Any:
@@ -75,8 +79,6 @@ def router() -> APIRouter:
                 "BAD_REQUEST",
                 f"Scope {body['scope']} is backed by an Azure Key Vault: write its secrets in the vault",
             )
-        from minilake.models.secrets import PutSecretRequest
-
         return await minilake_secrets.put_secret(PutSecretRequest(**body))
 
     api.include_router(_digest_router())
@@ -84,13 +86,11 @@ def router() -> APIRouter:
 
 
 def _digest_router() -> APIRouter:
-    from minilake.services import secrets as minilake_secrets
-
     api = APIRouter()
 
     @api.get("/_sandbox/secrets/digest")
     async def digest(scope: str, key: str) -> dict[str, str]:
-        secret = (minilake_secrets._state["scopes"].get(scope) or {}).get("secrets", {}).get(key)
+        secret = (scopes().get(scope) or {}).get("secrets", {}).get(key)
         if secret is None:
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"no secret {key} in scope {scope}")
         value = secret["value"]
