@@ -4,10 +4,12 @@ the workspace status and wait event, and the S3 commit-service cluster policy.""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from platform_ops.config_files import load_yaml
 from platform_ops.core.workspace_deploy import (
     DIRECT_PUT_THRESHOLD,
     CleanupOutcome,
@@ -25,6 +27,7 @@ from platform_ops.core.workspace_deploy import (
 )
 from platform_ops.exceptions import ConfigError
 
+WORKSPACE_FILES = Path(__file__).resolve().parents[2] / "include" / "config" / "workspaces"
 ACCOUNT = "0d5c6a4e-1f2b-4c3d-9e8f-7a6b5c4d3e2f"
 ROLE = "arn:aws:iam::123456789012:role/"
 PARAMS: dict[str, Any] = {
@@ -226,3 +229,52 @@ def test_bucket_policy_params_reach_the_plan():
     assert parse_deploy_params(PARAMS).bucket_policy is None
     with pytest.raises(ConfigError, match=r"bucket_policy\.allowed_ips"):
         parse_deploy_params({**PARAMS, "bucket_policy": {"allowed_ips": ["300.1.1.1/32"]}})
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "suggestion"),
+    [
+        ({"max_node": 20}, "max_node", "'max_nodes'"),  # top level
+        (
+            {"network": {**PARAMS["network"], "subnet_id": ["subnet-0aaaaaaaa"]}},
+            "network.subnet_id",
+            "'subnet_ids'",
+        ),
+        (
+            {
+                "private_link": {
+                    **PARAMS["private_link"],
+                    "private_access_settings": {"public_acess_enabled": False},
+                }
+            },
+            "private_link.private_access_settings.public_acess_enabled",
+            "'public_access_enabled'",
+        ),
+        ({"bucket_policy": {"allowed_ip": ["203.0.113.0/24"]}}, "bucket_policy.allowed_ip", "'allowed_ips'"),
+        # a key of another level: the error says where it belongs
+        (
+            {"network": {**PARAMS["network"], "max_node": 20}},
+            "network.max_node",
+            "'max_nodes', a key at the top level",
+        ),
+    ],
+)
+def test_an_unknown_key_is_refused_with_its_path_and_the_closest_known_key(change, path, suggestion):
+    with pytest.raises(ConfigError) as raised:
+        parse_deploy_params({**PARAMS, **change})
+    assert raised.value.field == path
+    assert f"did you mean {suggestion}" in raised.value.fix
+
+
+def test_an_unknown_key_is_refused_before_any_other_check():
+    # the file's other errors (no account id) would name another field: the typo is reported first
+    with pytest.raises(ConfigError) as raised:
+        parse_deploy_params({**PARAMS, "account_id": None, "storage": {"bucketname": "acme-root"}})
+    assert raised.value.field == "storage.bucketname"
+    assert "'bucket_name'" in raised.value.fix
+
+
+@pytest.mark.parametrize("path", sorted(WORKSPACE_FILES.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_workspace_file_loads(path):
+    plan = parse_deploy_params(load_yaml(path))
+    assert plan.deployment.deployment_name == path.stem

@@ -221,6 +221,12 @@ def test_preflight_error_fails_before_any_account_call_and_quotes_the_runbook(aw
             {"private_link": {"rest_api_endpoint": {"aws_vpc_endpoint_id": "vpce-1", "region": "us-west-2"}}},
             "private_link.rest_api_endpoint.region",
         ),
+        # a typo'd key, at the top level or nested, is refused (not defaulted) with the closest key
+        ({"max_node": 20}, "max_node: is not a known key. Fix: did you mean 'max_nodes'?"),
+        (
+            {"network": {"vpc_id": "vpc-1", "subnet_id": ["subnet-1"]}},
+            "network.subnet_id: is not a known key. Fix: did you mean 'subnet_ids'?",
+        ),
     ],
 )
 def test_bad_params_fail_before_any_call(aws, sandbox, output, change, field):

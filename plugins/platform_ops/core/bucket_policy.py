@@ -37,6 +37,10 @@ CONTROL_PLANE_IPS: Mapping[str, tuple[str, ...]] = {
 }
 IP_TABLE_SOURCE = "https://docs.databricks.com/aws/en/resources/ip-domain-region"
 DEFAULT_SID = "PlatformOpsDenyOutsideAllowedNetworks"
+# The keys of ``bucket_policy`` (values are CIDR lists, bucket names, endpoint ids, a flag, a Sid).
+BUCKET_POLICY_KEYS: Mapping[str, None] = dict.fromkeys(
+    ("allowed_ips", "control_plane_ips", "include_control_plane", "buckets", "s3_gateway_endpoint_ids", "sid")
+)
 POLICY_VERSION = "2012-10-17"
 _FIELD = "bucket_policy."
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")

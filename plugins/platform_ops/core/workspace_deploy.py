@@ -23,8 +23,10 @@ from enum import StrEnum
 from typing import Any
 
 from platform_ops.core import workspace_preflight as wp
-from platform_ops.core.bucket_policy import BucketRestriction, restriction_from_params
+from platform_ops.core.bucket_policy import BUCKET_POLICY_KEYS, BucketRestriction, restriction_from_params
+from platform_ops.core.params import KeyTree, refuse_unknown_keys
 from platform_ops.core.workspace_objects import (
+    ENDPOINT_USES,
     WORKSPACE,
     ObjectSpec,
     WorkspaceDeployment,
@@ -226,6 +228,58 @@ class WorkspaceWaitEvent:
 
 
 # -- parameters -----------------------------------------------------------------------------------
+# Every key a workspace file (or the operator's ``workspace`` argument) may hold, at every level; any
+# other key is refused before anything is read or called, so a typo never falls back to a default.
+WORKSPACE_KEYS: KeyTree = {
+    **dict.fromkeys(
+        (
+            "local",  # read by the DAG file: tags the DAG `local` (make demo runs it)
+            "account_id",
+            "aws_account_id",
+            "region",
+            "deployment_name",
+            "workspace_name",
+            "workspace_host",
+            "pricing_tier",
+            "max_nodes",
+            "netmask_range",
+            "metastore",
+        )
+    ),
+    "credentials": dict.fromkeys(("name", "role_arn")),
+    "storage": dict.fromkeys(("name", "bucket_name", "role_arn")),
+    "network": dict.fromkeys(
+        (
+            "name",
+            "vpc_id",
+            "subnet_ids",
+            "cluster_security_group_ids",
+            "endpoint_security_group_id",
+            "endpoint_subnet_ids",
+        )
+    ),
+    "private_link": {
+        **{
+            f"{use}_endpoint": dict.fromkeys(("aws_vpc_endpoint_id", "region", "name"))
+            for use in ENDPOINT_USES
+        },
+        "front_end_endpoint_id": None,
+        "private_access_settings": dict.fromkeys(("name", "public_access_enabled", "private_access_level")),
+    },
+    "commit_service": dict.fromkeys(
+        (
+            "cluster_role_arn",
+            "data_role_arn",
+            "instance_profile_arn",
+            "policy_name",
+            "buckets",
+            "disable_direct_upload",
+        )
+    ),
+    "bucket_policy": BUCKET_POLICY_KEYS,
+}
+
+
 @dataclass(frozen=True)
 class DeployPlan:
     """A validated deployment: the account objects and the preflight request over the same parameters."""
@@ -293,10 +347,12 @@ def parse_deploy_params(params: Mapping[str, Any]) -> DeployPlan:
     """Validate one workspace's parameters (a YAML file or the operator's ``workspace`` argument).
 
     Raises:
-        ConfigError: naming the first bad parameter and its fix.
+        ConfigError: naming the first bad parameter and its fix; an unknown key (at any level) is
+            refused first, with its path and the closest known key.
     """
     if not isinstance(params, Mapping):
         raise ConfigError("workspace", f"must be a mapping, got {type(params).__name__}", "give a dict")
+    refuse_unknown_keys(params, WORKSPACE_KEYS)
     deployment = deployment_from_params(params)
     preflight = _preflight_request(params, deployment)
     restriction = restriction_from_params(
