@@ -1,24 +1,40 @@
-"""The runbook's hands-on network, built in moto: a customer-managed VPC ready for a PrivateLink workspace.
+"""The runbook's hands-on network, built in moto as its CloudFormation templates deploy it.
 
-What :func:`build_hands_on_vpc` creates (region ap-northeast-1 by default, like the hands-on):
+What :func:`build_hands_on_vpc` creates (region ap-northeast-1 by default, like the hands-on), after the
+templates its ``aws cloudformation deploy`` commands name (``databricks-network-cmvpc``,
+``databricks-base-cmvpc`` and ``databricks-storage-workspace``, the last one deployed twice):
 
 - a VPC (10.0.0.0/16) with DNS hostnames and DNS resolution on;
-- a public subnet with a NAT gateway, routed to an attached internet gateway;
-- two cluster subnets (/20) in different AZs whose 0.0.0.0/0 goes to the NAT gateway (through an
-  explicitly associated table, or the VPC's main table with ``cluster_routes_on_main=True``);
-- an endpoint subnet;
-- the cluster security group (all TCP/UDP with itself, egress 443, 3306, 6666, 2443, 8443-8451) and the
-  endpoint security group (all TCP/UDP with itself);
-- an S3 gateway endpoint on the cluster route table; STS, Kinesis, relay (SCC), workspace (REST) and
-  front-end interface endpoints in the endpoint subnet with the endpoint group;
-- the IAM roles (cross-account, self-trusting storage role, S3 commit-service cluster and data roles)
-  and the root bucket with its policy for Databricks.
+- a public subnet (10.0.0.0/20, AZ a) with a NAT gateway, routed to an attached internet gateway;
+- two cluster subnets (10.0.16.0/20 in AZ a, 10.0.32.0/20 in AZ c) whose 0.0.0.0/0 goes to the NAT
+  gateway (through an explicitly associated table, or the VPC's main table with
+  ``cluster_routes_on_main=True``);
+- a private endpoint subnet (10.0.48.0/20, AZ c) with no table of its own: it is routed by the VPC's
+  main table, which holds only the local route;
+- the cluster security group (all traffic with itself, egress 443, 3306, 6666, 2443, 8443-8451 to
+  0.0.0.0/0 and nothing else), the endpoint security group (all traffic with itself, plus the default
+  egress a template keeps when it names no egress rule) and the public group of the front-end endpoint
+  (TCP 443 from anywhere, default egress);
+- an S3 gateway endpoint on the cluster route table; STS, Kinesis, relay (SCC) and workspace (REST)
+  interface endpoints with private DNS in the endpoint subnet with the endpoint group; the front-end
+  endpoint on the same workspace service in the PUBLIC subnet with the public group and private DNS OFF
+  (AWS lets one endpoint per service and VPC own the private DNS name; browsers reach the front-end
+  endpoint through a hosts entry, the runbook's DNS-registration step);
+- the IAM roles: the cross-account role, the storage role (trusting Databricks' Unity Catalog master
+  role with the ExternalId, then itself too on the second deploy), the S3 commit-service cluster and
+  data roles; the root bucket and its policy (Databricks' account, tagged with the Databricks account
+  id, and a Deny of the bucket's ``unity-catalog/`` prefix).
 
-moto's traps, handled here: private DNS can only be chosen when an interface endpoint is created (moto
-ignores ``modify_vpc_endpoint``), so the knobs (``relay_private_dns``...) act at creation; moto accepts
-any endpoint service name, so the region's real Databricks service names are used; bucket policies are
-enforced on moto's own object calls, so the bucket is written before its policy (an IP-restricting
-policy must come after every object write).
+:func:`build_transit_vpc` adds the layout Databricks recommends for front-end PrivateLink: a separate
+transit VPC whose own front-end endpoint (private DNS on) users reach.
+
+moto's traps, handled here: :func:`boto3_factory` installs :mod:`sandbox.aws_strict`, so moto refuses what
+EC2 refuses (a second private-DNS endpoint of one service in a VPC, private DNS without the VPC's DNS
+attributes); private DNS can only be chosen when an interface endpoint is created (moto ignores
+``modify_vpc_endpoint``), so the knobs act at creation; moto accepts any endpoint service name, so the
+region's real Databricks service names are used; bucket policies are enforced on moto's own object
+calls, so the bucket is written before its policy (an IP-restricting policy must come after every object
+write).
 """
 
 from __future__ import annotations
@@ -32,6 +48,11 @@ from platform_ops.core import iam_policy
 from platform_ops.core import workspace_preflight as wp
 
 DATABRICKS_ACCOUNT_ID = "0d26daa6-5e44-4c97-a497-ef015f91254a"
+# The role Databricks' Unity Catalog (and the storage configuration's credential) assumes; the storage
+# role of the hands-on template trusts it, not the account root.
+UC_MASTER_ROLE_ARN = (
+    f"arn:aws:iam::{iam_policy.DATABRICKS_AWS_ACCOUNT_ID}:role/unity-catalog-prod-UCMasterRole-14S5ZJVKOTYTL"
+)
 ClientFactory = Callable[[str], Any]
 
 
@@ -47,10 +68,12 @@ class HandsOnVpc:
     endpoint_subnet_id: str
     cluster_group_id: str
     endpoint_group_id: str
+    front_end_group_id: str
     internet_gateway_id: str
     nat_gateway_id: str
     public_route_table_id: str
     cluster_route_table_id: str
+    main_route_table_id: str
     endpoint_ids: dict[str, str]
     cross_account_role_arn: str
     storage_role_arn: str
@@ -111,9 +134,13 @@ class HandsOnVpc:
 
 
 def boto3_factory(region: str, endpoint_url: str | None = None) -> ClientFactory:
-    """Clients for moto: in-process under ``mock_aws`` (no endpoint) or a moto server (``endpoint_url``)."""
+    """Clients for moto: in-process under ``mock_aws`` (no endpoint) or a moto server (``endpoint_url``),
+    with moto made as strict as EC2 (:func:`sandbox.aws_strict.install`) for either."""
     import boto3
 
+    from sandbox import aws_strict
+
+    aws_strict.install()
     made: dict[str, Any] = {}
 
     def make(service: str) -> Any:
@@ -124,28 +151,40 @@ def boto3_factory(region: str, endpoint_url: str | None = None) -> ClientFactory
     return make
 
 
-def _self_rules(group_id: str) -> list[dict[str, Any]]:
-    return [
-        {"IpProtocol": proto, "FromPort": 0, "ToPort": 65535, "UserIdGroupPairs": [{"GroupId": group_id}]}
-        for proto in ("tcp", "udp")
-    ]
+def _self_rule(group_id: str) -> dict[str, Any]:
+    return {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": group_id}]}
 
 
 def _anywhere(low: int, high: int) -> dict[str, Any]:
     return {"IpProtocol": "tcp", "FromPort": low, "ToPort": high, "IpRanges": [{"CidrIp": wp.ANYWHERE}]}
 
 
-def _group(ec2: Any, vpc_id: str, name: str, egress: list[dict[str, Any]]) -> str:
+def _group(
+    ec2: Any,
+    vpc_id: str,
+    name: str,
+    egress: list[dict[str, Any]] | None,
+    ingress: list[dict[str, Any]] | None = None,
+    with_itself: bool = True,
+) -> str:
+    """A security group as a CloudFormation template declares it: ``egress=None`` keeps EC2's default
+    allow-all egress (a template without ``SecurityGroupEgress``), a list replaces it; all traffic with
+    the group itself both ways when ``with_itself`` (the templates' separate ingress/egress resources)."""
     group_id: str = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc_id)["GroupId"]
-    ec2.revoke_security_group_egress(
-        GroupId=group_id, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": wp.ANYWHERE}]}]
-    )
-    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=_self_rules(group_id))
-    ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=_self_rules(group_id) + egress)
+    if egress is not None:
+        ec2.revoke_security_group_egress(
+            GroupId=group_id, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": wp.ANYWHERE}]}]
+        )
+    own = [_self_rule(group_id)] if with_itself else []
+    if own or ingress:
+        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[*(ingress or []), *own])
+    if own or egress:
+        ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=[*(egress or []), *own])
     return group_id
 
 
 def _interface(ec2: Any, vpc_id: str, service: str, subnet: str, group: str, private_dns: bool) -> str:
+    """An interface endpoint; private DNS is chosen here, at creation (moto ignores later changes)."""
     endpoint_id: str = ec2.create_vpc_endpoint(
         VpcId=vpc_id,
         ServiceName=service,
@@ -165,6 +204,7 @@ class Knobs:
     sts_private_dns: bool = True
     kinesis_private_dns: bool = True
     workspace_private_dns: bool = True
+    front_end_private_dns: bool = False
     cluster_routes_on_main: bool = False
     extra_interface_services: tuple[str, ...] = ()
     name_prefix: str = "wk1"
@@ -181,9 +221,9 @@ def _network(ec2: Any, region: str, knobs: Knobs) -> dict[str, Any]:
         ]["SubnetId"]
         return sid
 
-    public = subnet("10.0.0.0/24", "a")
+    public = subnet("10.0.0.0/20", "a")
     clusters = [subnet("10.0.16.0/20", "a"), subnet("10.0.32.0/20", "c")]
-    endpoint_subnet = subnet("10.0.1.0/24", "a")
+    endpoint_subnet = subnet("10.0.48.0/20", "c")  # no table of its own: the main table routes it
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
     public_rt = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
@@ -209,13 +249,14 @@ def _network(ec2: Any, region: str, knobs: Knobs) -> dict[str, Any]:
         "nat_gateway_id": nat,
         "public_route_table_id": public_rt,
         "cluster_route_table_id": cluster_rt,
+        "main_route_table_id": main_rt,
     }
 
 
 def _endpoints(
-    ec2: Any, region: str, net: dict[str, Any], groups: tuple[str, str], knobs: Knobs
+    ec2: Any, region: str, net: dict[str, Any], groups: dict[str, str], knobs: Knobs
 ) -> dict[str, str]:
-    vpc_id, subnet, group = net["vpc_id"], net["endpoint_subnet_id"], groups[1]
+    vpc_id, subnet, group = net["vpc_id"], net["endpoint_subnet_id"], groups["endpoint"]
     s3 = ec2.create_vpc_endpoint(
         VpcId=vpc_id,
         ServiceName=f"com.amazonaws.{region}.s3",
@@ -228,12 +269,20 @@ def _endpoints(
         "kinesis": (f"com.amazonaws.{region}.kinesis-streams", knobs.kinesis_private_dns),
         "relay": (wp.relay_service(region), knobs.relay_private_dns),
         "workspace": (wp.workspace_service(region), knobs.workspace_private_dns),
-        "front_end": (wp.workspace_service(region), True),
     }
     for service in knobs.extra_interface_services:
         interfaces[service] = (f"com.amazonaws.{region}.{service}", True)
     for key, (service, dns) in interfaces.items():
         ids[key] = _interface(ec2, vpc_id, service, subnet, group, dns)
+    # The template's DatabricksFrontendEndpoint: public subnet, public group, private DNS off.
+    ids["front_end"] = _interface(
+        ec2,
+        vpc_id,
+        wp.workspace_service(region),
+        net["public_subnet_id"],
+        groups["front_end"],
+        knobs.front_end_private_dns,
+    )
     return ids
 
 
@@ -268,14 +317,15 @@ def _roles(iam: Any, account_id: str, databricks_account_id: str, prefix: str) -
             },
         ),
     )
-    # Storage role, deployed twice as in the hands-on: first trusting Databricks, then itself too.
+    # Storage role, deployed twice as in the hands-on (databricks-storage-workspace): the first deploy
+    # trusts Databricks' Unity Catalog master role; the second (IsFirstStep=False) adds the role itself.
     storage_name = f"{prefix}-storage"
     storage = iam.create_role(
         RoleName=storage_name,
         AssumeRolePolicyDocument=_policy(
             {
                 "Effect": "Allow",
-                "Principal": {"AWS": databricks_root},
+                "Principal": {"AWS": [UC_MASTER_ROLE_ARN]},
                 "Action": "sts:AssumeRole",
                 "Condition": external,
             }
@@ -286,7 +336,7 @@ def _roles(iam: Any, account_id: str, databricks_account_id: str, prefix: str) -
         PolicyDocument=_policy(
             {
                 "Effect": "Allow",
-                "Principal": {"AWS": [databricks_root, storage]},
+                "Principal": {"AWS": [UC_MASTER_ROLE_ARN, storage]},
                 "Action": "sts:AssumeRole",
                 "Condition": external,
             }
@@ -317,6 +367,12 @@ def _roles(iam: Any, account_id: str, databricks_account_id: str, prefix: str) -
         PolicyName="assume-data-role",
         PolicyDocument=_policy({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": data}),
     )
+    # The base template also lets Databricks pass the cluster role to the instances it launches.
+    iam.put_role_policy(
+        RoleName=f"{prefix}-cross-account",
+        PolicyName="pass-cluster-role",
+        PolicyDocument=_policy({"Effect": "Allow", "Action": "iam:PassRole", "Resource": cluster}),
+    )
     return {
         "cross_account_role_arn": cross,
         "storage_role_arn": storage,
@@ -326,8 +382,10 @@ def _roles(iam: Any, account_id: str, databricks_account_id: str, prefix: str) -
     }
 
 
-def root_bucket_policy(bucket: str) -> str:
-    """The root bucket policy of a storage configuration: Databricks' account reads and writes the bucket."""
+def root_bucket_policy(bucket: str, databricks_account_id: str = DATABRICKS_ACCOUNT_ID) -> str:
+    """The root bucket policy of the hands-on storage template: Databricks' account (its principals
+    tagged with this Databricks account id) reads and writes the bucket, and nothing of it reaches the
+    ``unity-catalog/`` prefix."""
     principal = {"AWS": f"arn:aws:iam::{iam_policy.DATABRICKS_AWS_ACCOUNT_ID}:root"}
     return _policy(
         {
@@ -336,7 +394,39 @@ def root_bucket_policy(bucket: str) -> str:
             "Principal": principal,
             "Action": [*wp.ROOT_BUCKET_OBJECT_ACTIONS, *wp.ROOT_BUCKET_ACTIONS],
             "Resource": [f"arn:aws:s3:::{bucket}/*", f"arn:aws:s3:::{bucket}"],
-        }
+            "Condition": {"StringEquals": {"aws:PrincipalTag/DatabricksAccountId": databricks_account_id}},
+        },
+        {
+            "Sid": "PreventDBFSFromAccessingUnityCatalogMetastore",
+            "Effect": "Deny",
+            "Principal": principal,
+            "Action": "s3:*",
+            "Resource": f"arn:aws:s3:::{bucket}/unity-catalog/*",
+        },
+    )
+
+
+def _storage_role_policy(iam: Any, role_arn: str, bucket: str) -> None:
+    """The storage role's inline policy of the template: the bucket's objects, and assuming itself."""
+    iam.put_role_policy(
+        RoleName=role_arn.rsplit("/", 1)[-1],
+        PolicyName="InlinePolicy",
+        PolicyDocument=_policy(
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "s3:GetObject",
+                    "s3:PutObject",
+                    "s3:DeleteObject",
+                    "s3:ListBucket",
+                    "s3:GetBucketLocation",
+                    "s3:GetLifecycleConfiguration",
+                    "s3:PutLifecycleConfiguration",
+                ],
+                "Resource": [f"arn:aws:s3:::{bucket}/*", f"arn:aws:s3:::{bucket}"],
+            },
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn},
+        ),
     )
 
 
@@ -358,24 +448,32 @@ def build_hands_on_vpc(
     ec2, iam, s3 = clients("ec2"), clients("iam"), clients("s3")
     account_id = clients("sts").get_caller_identity()["Account"]
     net = _network(ec2, region, knobs)
-    cluster_group = _group(
-        ec2,
-        net["vpc_id"],
-        f"{knobs.name_prefix}-cluster",
-        [_anywhere(low, high) for low, high in (*wp.CLUSTER_EGRESS_PORTS, wp.HIVE_METASTORE_PORT)],
-    )
-    endpoint_group = _group(ec2, net["vpc_id"], f"{knobs.name_prefix}-endpoints", [])
-    endpoint_ids = _endpoints(ec2, region, net, (cluster_group, endpoint_group), knobs)
-    roles = _roles(iam, account_id, databricks_account_id, knobs.name_prefix)
-    bucket = f"{knobs.name_prefix}-root-{net['vpc_id'][4:]}"
+    prefix = knobs.name_prefix
+    groups = {
+        "cluster": _group(
+            ec2,
+            net["vpc_id"],
+            f"{prefix}-sg-cluster",
+            [_anywhere(low, high) for low, high in (*wp.CLUSTER_EGRESS_PORTS, wp.HIVE_METASTORE_PORT)],
+        ),
+        "endpoint": _group(ec2, net["vpc_id"], f"{prefix}-sg-endpoint", None),
+        "front_end": _group(
+            ec2, net["vpc_id"], f"{prefix}-sg-public", None, [_anywhere(443, 443)], with_itself=False
+        ),
+    }
+    endpoint_ids = _endpoints(ec2, region, net, groups, knobs)
+    roles = _roles(iam, account_id, databricks_account_id, prefix)
+    bucket = f"{prefix}-root-{net['vpc_id'][4:]}"
+    _storage_role_policy(iam, roles["storage_role_arn"], bucket)
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
     s3.put_object(Bucket=bucket, Key="README", Body=b"workspace root bucket\n")  # objects first, policy last
-    s3.put_bucket_policy(Bucket=bucket, Policy=root_bucket_policy(bucket))
+    s3.put_bucket_policy(Bucket=bucket, Policy=root_bucket_policy(bucket, databricks_account_id))
     return HandsOnVpc(
         region=region,
         aws_account_id=account_id,
-        cluster_group_id=cluster_group,
-        endpoint_group_id=endpoint_group,
+        cluster_group_id=groups["cluster"],
+        endpoint_group_id=groups["endpoint"],
+        front_end_group_id=groups["front_end"],
         endpoint_ids=endpoint_ids,
         root_bucket_name=bucket,
         databricks_account_id=databricks_account_id,
@@ -386,6 +484,40 @@ def build_hands_on_vpc(
         data_role_arn=roles["data_role_arn"],
         **net,
     )
+
+
+@dataclass
+class TransitVpc:
+    """Ids of what :func:`build_transit_vpc` created."""
+
+    vpc_id: str
+    subnet_id: str
+    group_id: str
+    front_end_endpoint_id: str
+
+
+def build_transit_vpc(
+    clients: ClientFactory,
+    region: str = "ap-northeast-1",
+    cidr: str = "10.1.0.0/16",
+    user_cidr: str = "10.0.0.0/8",
+    private_dns: bool = True,
+) -> TransitVpc:
+    """The transit VPC of Databricks' front-end PrivateLink layout: a VPC of its own (DNS attributes on)
+    whose front-end endpoint on the region's workspace service admits the users' networks
+    (``user_cidr``) on TCP 443. Being the only endpoint of that service in its VPC, it may own the
+    service's private DNS name (``private_dns``)."""
+    ec2 = clients("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    for attribute in ("EnableDnsHostnames", "EnableDnsSupport"):
+        ec2.modify_vpc_attribute(VpcId=vpc_id, **{attribute: {"Value": True}})
+    subnet_id = ec2.create_subnet(
+        VpcId=vpc_id, CidrBlock=cidr.replace("0.0/16", "0.0/24"), AvailabilityZone=f"{region}a"
+    )["Subnet"]["SubnetId"]
+    ingress = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": user_cidr}]}]
+    group_id = _group(ec2, vpc_id, "transit-front-end", None, ingress, with_itself=False)
+    endpoint_id = _interface(ec2, vpc_id, wp.workspace_service(region), subnet_id, group_id, private_dns)
+    return TransitVpc(vpc_id, subnet_id, group_id, endpoint_id)
 
 
 def recreate_interface_endpoint(

@@ -63,7 +63,10 @@ class MotoServer:
         """Pick the port; :meth:`start` serves."""
         from moto.server import ThreadedMotoServer
 
+        from sandbox import aws_strict
         from sandbox.ports import free_port
+
+        aws_strict.install()  # refuse what EC2 refuses (a second private-DNS endpoint of one service...)
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -34,6 +34,15 @@ if str(REPO / "plugins") not in sys.path:
     sys.path.insert(0, str(REPO / "plugins"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def strict_moto() -> None:
+    """moto refuses what EC2 refuses wherever a test relies on it (sandbox/aws_strict.py), in-process
+    (``mock_aws``) and in the session's moto server alike."""
+    from sandbox import aws_strict
+
+    aws_strict.install()
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A moto server (real AWS wire protocol) on a free 127.0.0.1 port, stopped after the session."""

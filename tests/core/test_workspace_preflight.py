@@ -214,6 +214,7 @@ def no_nat_route(s: wp.PreflightSnapshot) -> wp.PreflightSnapshot:
     return with_items(s, "route_tables", lambda t: t.route_table_id == CLUSTER_RT, routes=())
 
 
+CLOSED_SG = "sg-0f000000000000ff"  # a group admitting nothing
 Case = tuple[Callable[[wp.PreflightSnapshot], wp.PreflightSnapshot], dict[str, Any]]
 
 # One broken setup per rule: (snapshot change, request overrides).
@@ -277,6 +278,13 @@ BROKEN: dict[str, Case] = {
     "PL-WORKSPACE": (endpoint("workspace", subnet_ids=(CL_A,)), {}),
     "PAS-PUBLIC-ACCESS": (lambda s: s, {"front_end_endpoint_id": None}),
     "PAS-FRONTEND": (endpoint("front", service_name=f"com.amazonaws.{REGION}.sts"), {}),
+    "PAS-FRONTEND-DNS": (endpoint("front", private_dns=False), {}),
+    "PAS-FRONTEND-INGRESS": (
+        lambda s: endpoint("front", group_ids=(CLOSED_SG,))(
+            replace(s, security_groups=(*s.security_groups, wp.SecurityGroup(CLOSED_SG, VPC, (), ())))
+        ),
+        {},
+    ),
     "PAS-ALLOWED-ENDPOINTS": (
         lambda s: s,
         {"private_access_level": wp.PrivateAccessLevel.ENDPOINT, "allowed_vpc_endpoint_ids": (EP["sts"],)},

@@ -1,5 +1,7 @@
-"""AwsNetworkHook on moto: the runbook's hands-on VPC passes the preflight, breaking each thing in moto
-fails the right rule, and the number of AWS calls does not depend on the rules or on the VPC's size."""
+"""AwsNetworkHook on moto: the runbook's hands-on VPC (as its templates deploy it) passes the preflight
+with the front-end DNS warning only, breaking each thing in moto fails the right rule, a front-end
+endpoint in a transit VPC is read where it is, moto refuses what EC2 refuses, and the number of AWS calls
+does not depend on the rules or on the VPC's size."""
 
 from __future__ import annotations
 
@@ -21,7 +23,14 @@ from platform_ops.exceptions import (
     TransientServiceError,
 )
 from platform_ops.hooks.aws_network import AwsNetworkHook, translate
-from sandbox.aws_vpc import HandsOnVpc, Knobs, boto3_factory, build_hands_on_vpc, recreate_interface_endpoint
+from sandbox.aws_vpc import (
+    HandsOnVpc,
+    Knobs,
+    boto3_factory,
+    build_hands_on_vpc,
+    build_transit_vpc,
+    recreate_interface_endpoint,
+)
 
 REGION = "ap-northeast-1"
 CONN_ID = "preflight_aws"
@@ -49,10 +58,39 @@ def preflight(
     return hook.preflight(hands_on.request(**overrides)), hook
 
 
+# What the hands-on layout is warned about: its front-end endpoint has private DNS off (the REST API
+# endpoint of the same service owns the name in that VPC), so browsers need the runbook's hosts entry.
+HANDS_ON_WARNINGS = {"PAS-FRONTEND-DNS"}
+
+
 def test_the_hands_on_vpc_passes(aws: Callable[[str], Any]) -> None:
-    report, hook = preflight(build_hands_on_vpc(aws))
-    assert report.findings == (), report.lines()
+    hands_on = build_hands_on_vpc(aws)
+    front = aws("ec2").describe_vpc_endpoints(VpcEndpointIds=[hands_on.endpoint_ids["front_end"]])
+    (described,) = front["VpcEndpoints"]
+    assert described["PrivateDnsEnabled"] is False  # as the template deploys it
+    assert described["SubnetIds"] == [hands_on.public_subnet_id]
+    assert [g["GroupId"] for g in described["Groups"]] == [hands_on.front_end_group_id]
+    report, hook = preflight(hands_on)
+    assert report.errors == [], report.lines()
+    (warning,) = report.warnings
+    assert warning.rule_id == "PAS-FRONTEND-DNS"
+    assert warning.resource_id == hands_on.endpoint_ids["front_end"]
+    assert "<deployment-name>.cloud.databricks.com" in warning.message
+    assert hands_on.endpoint_ids["workspace"] in warning.message  # the endpoint owning the DNS name
     assert hook.calls["ec2.DescribeVpcEndpoints"] == 1
+
+
+def test_the_endpoint_subnet_is_routed_by_the_main_table_holding_only_the_local_route(
+    aws: Callable[[str], Any],
+) -> None:
+    hands_on = build_hands_on_vpc(aws)
+    ec2 = aws("ec2")
+    explicit = ec2.describe_route_tables(
+        Filters=[{"Name": "association.subnet-id", "Values": [hands_on.endpoint_subnet_id]}]
+    )["RouteTables"]
+    assert explicit == []
+    (main,) = ec2.describe_route_tables(RouteTableIds=[hands_on.main_route_table_id])["RouteTables"]
+    assert [r["DestinationCidrBlock"] for r in main["Routes"]] == ["10.0.0.0/16"]
 
 
 def test_implicit_main_table_association_passes(aws: Callable[[str], Any]) -> None:
@@ -62,7 +100,7 @@ def test_implicit_main_table_association_passes(aws: Callable[[str], Any]) -> No
     )["RouteTables"]
     assert tables == []  # no explicit association: AWS (and moto) answer nothing for these subnets
     report, _ = preflight(hands_on)
-    assert report.findings == (), report.lines()
+    assert report.failed_rules() == HANDS_ON_WARNINGS, report.lines()
 
 
 def _delete_nat_route(c: Callable[[str], Any], h: HandsOnVpc) -> None:
@@ -171,9 +209,9 @@ BREAKS: dict[str, tuple[Knobs, Breaker, Overrides]] = {
         {},
     ),
     "SUBNET-COUNT": (Knobs(), lambda c, h: h.cluster_subnet_ids.__delitem__(1), {}),
-    "SUBNET-AZ": (Knobs(), _cluster_subnet("10.0.48.0/20", "a"), {}),
-    "SUBNET-NETMASK": (Knobs(), _cluster_subnet("10.0.48.0/27", "c"), {}),
-    "SUBNET-NETMASK-SMALL": (Knobs(), _cluster_subnet("10.0.48.0/26", "c"), {}),
+    "SUBNET-AZ": (Knobs(), _cluster_subnet("10.0.64.0/20", "a"), {}),
+    "SUBNET-NETMASK": (Knobs(), _cluster_subnet("10.0.64.0/27", "c"), {}),
+    "SUBNET-NETMASK-SMALL": (Knobs(), _cluster_subnet("10.0.64.0/26", "c"), {}),
     "SUBNET-CAPACITY": (Knobs(), _nothing, {"max_nodes": 2100}),  # a /20 has 4091 free addresses
     "SUBNET-PRIVATE": (Knobs(), _route_to_igw, {}),
     "NAT-EGRESS": (
@@ -197,11 +235,7 @@ BREAKS: dict[str, tuple[Knobs, Breaker, Overrides]] = {
     ),
     "SG-CLUSTER-SELF": (
         Knobs(),
-        _revoke(
-            "cluster_group_id",
-            "ingress",
-            {"IpProtocol": "udp", "FromPort": 0, "ToPort": 65535, "UserIdGroupPairs": []},
-        ),
+        _revoke("cluster_group_id", "ingress", {"IpProtocol": "-1", "UserIdGroupPairs": []}),
         {},
     ),
     "SG-COUNT": (
@@ -229,10 +263,16 @@ BREAKS: dict[str, tuple[Knobs, Breaker, Overrides]] = {
     ),
     "SG-ENDPOINT-SELF": (
         Knobs(),
+        _revoke("endpoint_group_id", "ingress", {"IpProtocol": "-1", "UserIdGroupPairs": []}),
+        {},
+    ),
+    "PAS-FRONTEND-DNS": (Knobs(), _nothing, lambda h: {"front_end_endpoint_id": h.endpoint_ids["front_end"]}),
+    "PAS-FRONTEND-INGRESS": (
+        Knobs(),
         _revoke(
-            "endpoint_group_id",
+            "front_end_group_id",
             "ingress",
-            {"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535, "UserIdGroupPairs": []},
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": wp.ANYWHERE}]},
         ),
         {},
     ),
@@ -298,6 +338,13 @@ BREAKS: dict[str, tuple[Knobs, Breaker, Overrides]] = {
 }
 
 
+# The request a rule holds for before its break, where the hands-on default does not: one endpoint
+# serving browsers and clusters has the REST API endpoint's private DNS.
+BASELINES: dict[str, Callable[[HandsOnVpc], dict[str, Any]]] = {
+    "PAS-FRONTEND-DNS": lambda h: {"front_end_endpoint_id": h.endpoint_ids["workspace"]},
+}
+
+
 def test_every_rule_is_broken_in_moto() -> None:
     assert set(BREAKS) == set(wp.RULES)
 
@@ -308,7 +355,8 @@ def test_breaking_it_in_moto_fails_the_right_rule(aws: Callable[[str], Any], rul
     hands_on = build_hands_on_vpc(aws, knobs=knobs)
     hook = AwsNetworkHook(aws_conn_id=CONN_ID, region_name=REGION)
     if breaker is not _nothing or knobs == Knobs():  # the rule held before the break or the overrides
-        report, _ = preflight(hands_on, hook)
+        baseline = BASELINES.get(rule_id, lambda h: {})(hands_on)
+        report, _ = preflight(hands_on, hook, **baseline)
         assert rule_id not in report.failed_rules()
     breaker(aws, hands_on)
     overrides = given(hands_on) if callable(given) else given
@@ -346,13 +394,13 @@ def test_split_port_ranges_and_protocol_all_pass_in_moto(aws: Callable[[str], An
     _replace_rules(ec2, cluster, split, [pair(cluster, "-1"), *(anywhere(a, b) for a, b in ports)])
     _replace_rules(ec2, endpoints, [pair(endpoints, "-1")], [pair(endpoints, "-1")])
     report, _ = preflight(hands_on)
-    assert report.findings == (), report.lines()
+    assert report.failed_rules() == HANDS_ON_WARNINGS, report.lines()
 
     _replace_rules(
         ec2, cluster, split[:1] + split[2:], [pair(cluster, "-1"), *(anywhere(a, b) for a, b in ports)]
     )
     report, _ = preflight(hands_on)
-    assert report.failed_rules() == {"SG-CLUSTER-SELF"}, report.lines()
+    assert report.failed_rules() == {"SG-CLUSTER-SELF", *HANDS_ON_WARNINGS}, report.lines()
 
 
 def test_relay_endpoint_without_private_dns_fails_with_the_npip_text(aws: Callable[[str], Any]) -> None:
@@ -395,7 +443,7 @@ def test_recreating_the_relay_endpoint_with_private_dns_clears_the_npip_error(
     assert new != old
     assert hands_on.endpoint_ids["relay"] == new
     report, _ = preflight(hands_on)
-    assert report.findings == (), report.lines()
+    assert report.failed_rules() == HANDS_ON_WARNINGS, report.lines()
     with pytest.raises(ValueError, match="front_end"):
         recreate_interface_endpoint(aws, hands_on, "front_end")
 
@@ -479,7 +527,7 @@ def test_against_a_moto_server_through_the_connection_endpoint(aws_conn: str, mo
     hook = AwsNetworkHook(aws_conn_id=aws_conn, region_name=REGION)
     req = hands_on.request()
     report = wp.evaluate(hook.snapshot(req), req)
-    assert report.findings == (), report.lines()
+    assert report.failed_rules() == HANDS_ON_WARNINGS, report.lines()
     assert hook.call_count > 0
 
 
@@ -499,3 +547,98 @@ def test_a_region_mismatch_fails_before_any_call(aws: Callable[[str], Any]) -> N
     assert caught.value.field == "region"
     assert "us-east-1" in str(caught.value)
     assert hook.call_count == 0
+
+
+def test_the_stand_in_refuses_a_second_private_dns_endpoint_of_one_service(aws: Callable[[str], Any]) -> None:
+    """AWS lets one interface endpoint per service and VPC own the private DNS name; moto alone would
+    accept the old fixture's front-end endpoint (private DNS on beside the REST API endpoint's)."""
+    with pytest.raises(ClientError) as caught:
+        build_hands_on_vpc(aws, knobs=Knobs(front_end_private_dns=True))
+    assert caught.value.response["Error"]["Code"] == "InvalidParameter"
+    assert "conflicting DNS domain" in caught.value.response["Error"]["Message"]
+
+    hands_on = build_hands_on_vpc(aws, knobs=Knobs(name_prefix="wk2"))
+    ec2 = aws("ec2")
+    with pytest.raises(ClientError, match="conflicting DNS domain"):
+        ec2.create_vpc_endpoint(
+            VpcId=hands_on.vpc_id,
+            ServiceName=f"com.amazonaws.{REGION}.sts",
+            VpcEndpointType="Interface",
+            SubnetIds=[hands_on.public_subnet_id],
+        )  # PrivateDnsEnabled defaults to true for an interface endpoint, as in AWS
+    ec2.create_vpc_endpoint(
+        VpcId=hands_on.vpc_id,
+        ServiceName=f"com.amazonaws.{REGION}.sts",
+        VpcEndpointType="Interface",
+        SubnetIds=[hands_on.public_subnet_id],
+        PrivateDnsEnabled=False,
+    )  # without private DNS a second endpoint of the service is fine
+
+
+def test_the_stand_in_refuses_private_dns_without_the_vpc_dns_attributes(aws: Callable[[str], Any]) -> None:
+    ec2 = aws("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]  # DNS hostnames off, as AWS creates it
+    a = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.9.0.0/24", AvailabilityZone=f"{REGION}a")["Subnet"]
+    b = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.9.1.0/24", AvailabilityZone=f"{REGION}a")["Subnet"]
+    endpoint = {
+        "VpcId": vpc_id,
+        "ServiceName": wp.relay_service(REGION),
+        "VpcEndpointType": "Interface",
+        "SubnetIds": [a["SubnetId"]],
+    }
+    with pytest.raises(ClientError, match="enableDnsSupport and enableDnsHostnames"):
+        ec2.create_vpc_endpoint(**endpoint, PrivateDnsEnabled=True)
+    with pytest.raises(ClientError) as caught:
+        ec2.create_vpc_endpoint(
+            **{**endpoint, "SubnetIds": [a["SubnetId"], b["SubnetId"]]}, PrivateDnsEnabled=False
+        )
+    assert caught.value.response["Error"]["Code"] == "DuplicateSubnetsInSameZone"
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    ec2.create_vpc_endpoint(**endpoint, PrivateDnsEnabled=True)
+
+
+def test_a_front_end_endpoint_in_a_transit_vpc_is_read_and_checked_there(aws: Callable[[str], Any]) -> None:
+    """Databricks' recommended front-end layout: the endpoint is in a transit VPC, not in the
+    workspace VPC's snapshot; the hook reads it by id with its VPC and groups."""
+    hands_on = build_hands_on_vpc(aws)
+    transit = build_transit_vpc(aws, REGION)
+    report, hook = preflight(hands_on, front_end_endpoint_id=transit.front_end_endpoint_id)
+    assert report.findings == (), report.lines()  # private DNS on in its own VPC, 443 open to users
+    assert hook.calls["ec2.DescribeVpcEndpoints"] == 2  # the VPC's batch, then the transit endpoint by id
+    assert hook.calls["ec2.DescribeSecurityGroups"] == 2
+
+    closed = build_transit_vpc(aws, REGION, cidr="10.2.0.0/16", private_dns=False)
+    aws("ec2").revoke_security_group_ingress(
+        GroupId=closed.group_id,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}
+        ],
+    )
+    report, _ = preflight(hands_on, front_end_endpoint_id=closed.front_end_endpoint_id)
+    assert report.errors == [], report.lines()
+    found = {f.rule_id: f for f in report.warnings}
+    assert set(found) == {"PAS-FRONTEND-DNS", "PAS-FRONTEND-INGRESS"}
+    assert f"the transit VPC {closed.vpc_id}" in found["PAS-FRONTEND-DNS"].message
+    assert closed.group_id in found["PAS-FRONTEND-INGRESS"].message
+
+    report, _ = preflight(hands_on, front_end_endpoint_id="vpce-0123456789abcdef0")
+    (error,) = report.errors
+    assert (error.rule_id, error.message) == ("PAS-FRONTEND", f"endpoint not found in {REGION}")
+
+
+def test_a_back_end_endpoint_in_another_vpc_is_refused(aws: Callable[[str], Any]) -> None:
+    hands_on = build_hands_on_vpc(aws)
+    transit = build_transit_vpc(aws, REGION)
+    report, _ = preflight(hands_on, workspace_endpoint_id=transit.front_end_endpoint_id)
+    errors = [f for f in report.errors if f.rule_id == "PL-WORKSPACE"]
+    assert errors, report.lines()
+    assert f"in {transit.vpc_id}, not in the workspace VPC" in errors[0].message
+
+
+def test_without_nat_the_front_end_endpoint_needs_no_private_dns(aws: Callable[[str], Any]) -> None:
+    """The clusters never call the front-end endpoint: removing NAT (with Glue as metastore) leaves
+    the hands-on layout with its DNS warning and no NONAT-ENDPOINTS error for it."""
+    hands_on = build_hands_on_vpc(aws)
+    _delete_nat_route(aws, hands_on)
+    report, _ = preflight(hands_on, metastore=wp.Metastore.GLUE)
+    assert report.failed_rules() == HANDS_ON_WARNINGS, report.lines()

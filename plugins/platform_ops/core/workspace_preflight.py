@@ -427,9 +427,28 @@ RULES: dict[str, Rule] = _rules(
     Rule(
         "PAS-FRONTEND",
         Severity.ERROR,
-        "the front-end endpoint is on the region's workspace service with private DNS",
-        f"{_PL}: frontend-endpoint",
-        "create the front-end endpoint on the region's workspace service with private DNS enabled",
+        "the front-end endpoint exists in the region (workspace VPC or a transit VPC), on the region's "
+        "workspace service, and is usable",
+        f"{_PL}: frontend-endpoint (Databricks: front-end PrivateLink, step 1)",
+        "create the front-end endpoint on the region's workspace service, in the workspace VPC or in the "
+        "transit VPC users reach, and give its AWS id in front_end_endpoint_id",
+    ),
+    Rule(
+        "PAS-FRONTEND-DNS",
+        Severity.WARNING,
+        "the front-end endpoint has private DNS off: the users' DNS must send the workspace URL to it",
+        f"{_PL}: DNS登録 (hosts entry in the hands-on)",
+        "point the workspace URL (<deployment-name>.cloud.databricks.com) at the front-end endpoint's "
+        "private IPs in the DNS the users' browsers use (a hosts entry, as the runbook does, or a Route 53 "
+        "private hosted zone); AWS lets only one endpoint per service and VPC own the private DNS name",
+    ),
+    Rule(
+        "PAS-FRONTEND-INGRESS",
+        Severity.WARNING,
+        "the front-end endpoint's security groups admit HTTPS (TCP 443) from the users' networks",
+        "not in the runbook's prose (its template opens 443): Databricks' front-end PrivateLink requirements",
+        "allow inbound TCP 443 on a security group of the front-end endpoint from the networks users "
+        "connect from",
     ),
     Rule(
         "PAS-ALLOWED-ENDPOINTS",
@@ -612,6 +631,7 @@ class VpcEndpoint:
     subnet_ids: tuple[str, ...] = ()
     group_ids: tuple[str, ...] = ()
     route_table_ids: tuple[str, ...] = ()
+    vpc_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -638,6 +658,11 @@ class PreflightSnapshot:
     roles: Mapping[str, IamRole] = field(default_factory=dict)
     root_bucket_policy: Mapping[str, Any] | None = None
     root_bucket_exists: bool = True
+    other_vpcs: tuple[Vpc, ...] = ()
+
+    def in_vpc(self, endpoint: VpcEndpoint) -> bool:
+        """Whether ``endpoint`` sits in the workspace VPC (an endpoint read without a VPC id counts)."""
+        return endpoint.vpc_id in ("", self.vpc.vpc_id)
 
     def subnet(self, subnet_id: str) -> Subnet | None:
         """The subnet with this id, if it is in the snapshot."""
@@ -1112,8 +1137,17 @@ def _service_endpoints(snapshot: PreflightSnapshot, service: str, kind: str) -> 
     return [
         e
         for e in snapshot.endpoints
-        if e.service_name == service and e.endpoint_type.lower() == kind and e.state.lower() != "deleted"
+        if e.service_name == service
+        and e.endpoint_type.lower() == kind
+        and e.state.lower() != "deleted"
+        and snapshot.in_vpc(e)
     ]
+
+
+def _front_end_only(request: PreflightRequest) -> str | None:
+    """The front-end endpoint's id when it is not also the workspace (REST API) endpoint."""
+    front = request.front_end_endpoint_id
+    return front if front and front != request.workspace_endpoint_id else None
 
 
 def _check_no_nat(snapshot: PreflightSnapshot, request: PreflightRequest) -> Iterator[Finding]:
@@ -1136,7 +1170,12 @@ def _check_no_nat(snapshot: PreflightSnapshot, request: PreflightRequest) -> Ite
             if name == "sts":
                 text += f": expect '{SECURITY_DAEMON_FAILURE}'"
             yield finding("NONAT-ENDPOINTS", where, text)
+    # The clusters' paths: every interface endpoint of the workspace VPC but a front-end-only endpoint,
+    # which users' browsers reach through their own DNS and no cluster calls.
+    front = _front_end_only(request)
     for endpoint in snapshot.endpoints:
+        if not snapshot.in_vpc(endpoint) or endpoint.endpoint_id == front:
+            continue
         if endpoint.endpoint_type.lower() == "interface" and not endpoint.private_dns:
             text = f"no working NAT route and {endpoint.service_name} has private DNS disabled"
             if endpoint.service_name == _aws_service(request.region, "sts"):
@@ -1261,7 +1300,7 @@ def _placement_problems(endpoint: VpcEndpoint, request: PreflightRequest) -> lis
         problems.append(f"not in the endpoint subnet(s) {', '.join(request.endpoint_subnet_ids)}")
     if request.endpoint_security_group_id not in endpoint.group_ids:
         problems.append(f"not using the endpoint group {request.endpoint_security_group_id}")
-    if endpoint.state.lower() in ("rejected", "failed", "deleted", "deleting", "expired"):
+    if endpoint.state.lower() in _GONE:
         problems.append(f"state {endpoint.state}")
     return problems
 
@@ -1293,6 +1332,8 @@ def _check_private_link_endpoint(
         yield finding(rule_id, endpoint_id, f"endpoint not found in {request.vpc_id}")
         return
     problems = _placement_problems(endpoint, request)
+    if not snapshot.in_vpc(endpoint):
+        problems.insert(0, f"in {endpoint.vpc_id}, not in the workspace VPC {request.vpc_id}")
     if endpoint.service_name != service:
         problems.insert(0, f"service {endpoint.service_name}, expected {service} for {request.region}")
     if problems:
@@ -1326,23 +1367,71 @@ def _check_access_settings(snapshot: PreflightSnapshot, request: PreflightReques
             request.vpc_id,
             f"public access disabled without {' and '.join(lacking)} PrivateLink: nobody can reach it",
         )
-    front = request.front_end_endpoint_id
-    if front and request.region in ENDPOINT_SERVICES:
-        endpoint = snapshot.endpoint(front)
-        service = workspace_service(request.region)
-        if endpoint is None:
-            yield finding("PAS-FRONTEND", front, f"endpoint not found in {request.vpc_id}")
-        elif endpoint.service_name != service or not endpoint.private_dns:
-            yield finding(
-                "PAS-FRONTEND", front, f"service {endpoint.service_name}, private DNS {endpoint.private_dns}"
-            )
+    if request.front_end_endpoint_id and request.region in ENDPOINT_SERVICES:
+        yield from _check_front_end(snapshot, request, request.front_end_endpoint_id)
     if request.private_access_level is PrivateAccessLevel.ENDPOINT and request.region in ENDPOINT_SERVICES:
         for endpoint_id in request.allowed_vpc_endpoint_ids:
             endpoint = snapshot.endpoint(endpoint_id)
             if endpoint is None or endpoint.service_name != workspace_service(request.region):
+                where = "not found" if endpoint is None else f"on {endpoint.service_name}"
                 yield finding(
-                    "PAS-ALLOWED-ENDPOINTS", endpoint_id, "not a workspace-service endpoint of this VPC"
+                    "PAS-ALLOWED-ENDPOINTS",
+                    endpoint_id,
+                    f"{where}: not an endpoint of {request.region}'s workspace service",
                 )
+
+
+_GONE = ("rejected", "failed", "deleted", "deleting", "expired")
+
+
+def _check_front_end(snapshot: PreflightSnapshot, request: PreflightRequest, front: str) -> Iterator[Finding]:
+    """What Databricks and AWS require of a front-end endpoint, wherever it sits.
+
+    That is the workspace VPC, as in the runbook, or a transit VPC, as Databricks recommends. Its
+    subnet and group are the user side's choice (the runbook puts it in the public subnet with a group
+    open on 443), so they are not held to the back-end endpoints' placement. Private DNS is not
+    required: in the workspace VPC the REST API endpoint already owns the service's private DNS name,
+    and AWS refuses a second owner, so the users' DNS must carry the name (a warning says which).
+    """
+    endpoint = snapshot.endpoint(front)
+    service = workspace_service(request.region)
+    if endpoint is None:
+        yield finding("PAS-FRONTEND", front, f"endpoint not found in {request.region}")
+        return
+    problems = []
+    if endpoint.service_name != service:
+        problems.append(f"service {endpoint.service_name}, expected {service} for {request.region}")
+    if endpoint.state.lower() in _GONE:
+        problems.append(f"state {endpoint.state}")
+    if problems:
+        yield finding("PAS-FRONTEND", front, "; ".join(problems))
+        return
+    if front == request.workspace_endpoint_id:
+        return  # one endpoint serves browsers and clusters: its private DNS is PL-WORKSPACE's concern
+    where = "the workspace VPC" if snapshot.in_vpc(endpoint) else f"the transit VPC {endpoint.vpc_id}"
+    if not endpoint.private_dns:
+        reason = (
+            f"the REST API endpoint {request.workspace_endpoint_id} owns the service's private DNS name there"
+            if snapshot.in_vpc(endpoint) and request.workspace_endpoint_id
+            else "nothing resolves the workspace URL to it"
+        )
+        yield finding(
+            "PAS-FRONTEND-DNS",
+            front,
+            f"in {where} with private DNS off ({reason}): the users' DNS must resolve the workspace URL "
+            f"<deployment-name>.cloud.databricks.com to the private IPs of {front}",
+        )
+    groups = [g for gid in endpoint.group_ids if (g := snapshot.group(gid)) is not None]
+    if groups and not any(
+        not uncovered((443, 443), _ports(g.ingress, "tcp", lambda p: bool(p.cidrs or p.group_ids)))
+        for g in groups
+    ):
+        yield finding(
+            "PAS-FRONTEND-INGRESS",
+            front,
+            f"in {where}: no group of {', '.join(endpoint.group_ids)} admits TCP 443, so browsers cannot "
+            "connect",
+        )
 
 
 def _role(snapshot: PreflightSnapshot, rule_id: str, arn: str) -> tuple[IamRole | None, Finding | None]:

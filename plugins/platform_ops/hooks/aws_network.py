@@ -6,7 +6,9 @@ Airflow AWS connection (its ``extra.endpoint_url`` points them at moto for local
 
 Few calls, and a fixed number of them: every EC2 describe is one batch filtered by the VPC id (one
 call per page), so the count does not grow with the number of subnets, groups, endpoints or rules;
-IAM costs a fixed handful of calls per role the request names, S3 one call. ``calls`` counts every
+IAM costs a fixed handful of calls per role the request names, S3 one call. An endpoint the request
+names that is not in the VPC (a front-end endpoint in a transit VPC) is read where it is, with its VPC
+and groups: a few calls more, only then. ``calls`` counts every
 API call made, by ``service.Operation``. botocore errors become :mod:`platform_ops.exceptions`.
 """
 
@@ -186,6 +188,36 @@ class AwsNetworkHook(AwsBaseHook):
             ),
         }
 
+    def describe_elsewhere(
+        self, endpoint_ids: list[str], vpc_id: str
+    ) -> tuple[tuple[wp.VpcEndpoint, ...], tuple[wp.Vpc, ...], tuple[wp.SecurityGroup, ...]]:
+        """Endpoints the request names outside ``vpc_id``, with their VPCs and security groups.
+
+        They are read by id, wherever they are in the region; an id AWS does not know is left out (the
+        rules report it).
+        """
+        if not endpoint_ids:
+            return (), (), ()
+        try:
+            found = self._call("ec2", "describe_vpc_endpoints", VpcEndpointIds=endpoint_ids)["VpcEndpoints"]
+        except ResourceNotFoundError:  # one unknown id fails the batch: ask for each one
+            found = []
+            for endpoint_id in endpoint_ids:
+                try:
+                    found += self._call("ec2", "describe_vpc_endpoints", VpcEndpointIds=[endpoint_id])[
+                        "VpcEndpoints"
+                    ]
+                except ResourceNotFoundError:
+                    continue
+        endpoints = tuple(_endpoint(e) for e in found)
+        vpcs = tuple(self.describe_vpc(v) for v in sorted({e.vpc_id for e in endpoints} - {vpc_id, ""}))
+        group_ids = sorted({g for e in endpoints if e.vpc_id != vpc_id for g in e.group_ids})
+        groups: tuple[wp.SecurityGroup, ...] = ()
+        if group_ids:
+            described = self._call("ec2", "describe_security_groups", GroupIds=group_ids)["SecurityGroups"]
+            groups = tuple(_group(g) for g in described)
+        return endpoints, vpcs, groups
+
     # --- IAM and S3 --------------------------------------------------------------------------------
 
     def describe_role(self, arn: str) -> wp.IamRole | None:
@@ -240,12 +272,21 @@ class AwsNetworkHook(AwsBaseHook):
             )
         roles = {arn: role for arn in request.role_arns if (role := self.describe_role(arn)) is not None}
         bucket_exists, bucket_policy = self.bucket_policy(request.root_bucket_name)
+        network = self.describe_network(request.vpc_id)
+        named = [request.relay_endpoint_id, request.workspace_endpoint_id, request.front_end_endpoint_id]
+        named += request.allowed_vpc_endpoint_ids
+        here = {e.endpoint_id for e in network["endpoints"]}
+        elsewhere = sorted({e for e in named if e and e not in here})
+        endpoints, vpcs, groups = self.describe_elsewhere(elsewhere, request.vpc_id)
+        network["endpoints"] += endpoints
+        network["security_groups"] += groups
         return wp.PreflightSnapshot(
             vpc=self.describe_vpc(request.vpc_id),
             roles=roles,
             root_bucket_policy=bucket_policy,
             root_bucket_exists=bucket_exists,
-            **self.describe_network(request.vpc_id),
+            other_vpcs=vpcs,
+            **network,
         )
 
     def preflight(self, request: wp.PreflightRequest) -> wp.PreflightReport:
@@ -327,4 +368,5 @@ def _endpoint(e: Mapping[str, Any]) -> wp.VpcEndpoint:
         subnet_ids=tuple(e.get("SubnetIds", [])),
         group_ids=tuple(g["GroupId"] for g in e.get("Groups", [])),
         route_table_ids=tuple(e.get("RouteTableIds", [])),
+        vpc_id=e.get("VpcId", ""),
     )
