@@ -4,6 +4,7 @@ it refuses (evaluated here: moto does not evaluate aws:SourceIp, see the operato
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 from typing import Any
 
@@ -11,12 +12,14 @@ import pytest
 
 from platform_ops.core.bucket_policy import (
     CONTROL_PLANE_IPS,
+    CONTROL_PLANE_IPS_MISSING,
     DEFAULT_SID,
     BucketRestriction,
     denies,
     merge_statement,
     restriction_from_params,
 )
+from platform_ops.core.workspace_preflight import ENDPOINT_SERVICES
 from platform_ops.exceptions import ConfigError
 
 OTHER = {
@@ -61,6 +64,26 @@ def test_control_plane_ips_are_configurable_and_can_be_left_out():
     assert restriction(include_control_plane=False).allowed_cidrs == ("203.0.113.0/24", "198.51.100.7/32")
 
 
+@pytest.mark.parametrize("region", sorted(ENDPOINT_SERVICES))
+def test_every_privatelink_region_has_control_plane_ips_or_is_named_as_missing(region):
+    assert (region in CONTROL_PLANE_IPS) != (region in CONTROL_PLANE_IPS_MISSING)
+    for block in CONTROL_PLANE_IPS.get(region, ()):
+        assert ipaddress.ip_network(block, strict=True).is_global  # a public block, written exactly
+    if region in CONTROL_PLANE_IPS:
+        given = {"allowed_ips": ["203.0.113.0/24"]}
+        found = restriction_from_params(given, region, "root-bucket", "vpc-1")
+        assert found is not None
+        assert found.allowed_cidrs == ("203.0.113.0/24", *CONTROL_PLANE_IPS[region])
+
+
+@pytest.mark.parametrize("region", ["ap-northeast-1", "us-east-1", "eu-west-3"])
+def test_the_override_replaces_the_table(region):
+    given = {"allowed_ips": ["203.0.113.0/24"], "control_plane_ips": ["192.0.2.0/28"]}
+    found = restriction_from_params(given, region, "root-bucket", "vpc-1")
+    assert found is not None
+    assert found.allowed_cidrs == ("203.0.113.0/24", "192.0.2.0/28")  # the table's blocks are not added
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "fix"),
     [
@@ -80,13 +103,18 @@ def test_bad_values_name_the_field_and_the_fix(changes, field, fix):
     assert fix in str(raised.value)
 
 
-def test_a_region_without_published_control_plane_ips_needs_them_given():
+@pytest.mark.parametrize("region", [*sorted(CONTROL_PLANE_IPS_MISSING), "eu-north-1"])
+def test_a_region_without_control_plane_ips_needs_them_given(region):
     with pytest.raises(ConfigError) as raised:
-        restriction_from_params({"allowed_ips": ["203.0.113.0/24"]}, "sa-east-1", "b-1", "vpc-1")
+        restriction_from_params({"allowed_ips": ["203.0.113.0/24"]}, region, "b-1", "vpc-1")
     assert raised.value.field == "bucket_policy.control_plane_ips"
-    assert "ip-domain-region" in str(raised.value)
+    assert region in raised.value.problem
+    assert "set bucket_policy.control_plane_ips" in raised.value.fix
+    assert "ip-domain-region" in raised.value.fix
     given = {"allowed_ips": ["203.0.113.0/24"], "control_plane_ips": ["192.0.2.0/28"]}
-    assert restriction_from_params(given, "sa-east-1", "b-1", "vpc-1") is not None
+    found = restriction_from_params(given, region, "b-1", "vpc-1")
+    assert found is not None
+    assert found.allowed_cidrs == ("203.0.113.0/24", "192.0.2.0/28")
 
 
 def test_merging_keeps_other_statements_and_is_idempotent():

@@ -278,3 +278,16 @@ def test_an_unknown_key_is_refused_before_any_other_check():
 def test_every_shipped_workspace_file_loads(path):
     plan = parse_deploy_params(load_yaml(path))
     assert plan.deployment.deployment_name == path.stem
+
+
+def test_a_bucket_policy_in_a_region_without_control_plane_ips_is_refused_when_the_file_is_parsed():
+    # parsing is the operator's first step: nothing has been read or written when this is raised
+    params = {k: v for k, v in PARAMS.items() if k != "private_link"}  # no PrivateLink service there
+    restricted = {**params, "region": "ap-southeast-3", "bucket_policy": {"allowed_ips": ["203.0.113.0/24"]}}
+    with pytest.raises(ConfigError) as raised:
+        parse_deploy_params(restricted)
+    assert raised.value.field == "bucket_policy.control_plane_ips"
+    given = {"allowed_ips": ["203.0.113.0/24"], "control_plane_ips": ["192.0.2.0/28"]}
+    plan = parse_deploy_params({**restricted, "bucket_policy": given})
+    assert plan.bucket_policy is not None
+    assert plan.bucket_policy.allowed_cidrs == ("203.0.113.0/24", "192.0.2.0/28")

@@ -27,15 +27,47 @@ from typing import Any
 
 from platform_ops.exceptions import ConfigError
 
-# "Control plane services, including webapp" per region, from Databricks' "IP addresses and domains
-# for Databricks services and assets" (https://docs.databricks.com/aws/en/resources/ip-domain-region).
-# The page changes: check it, and give bucket_policy.control_plane_ips to override or add a region.
+# "Control plane services, including webapp" per region: that column of the "Inbound IPs to Databricks
+# control plane" table of Databricks' "IP addresses and domains for Databricks services and assets"
+# (IP_TABLE_SOURCE). Where each figure was read, in December 2026 (IP_TABLE_DATE):
+# - ap-northeast-1, ap-northeast-2: on the page itself (its stored copy at
+#   https://docs.databricks.com/en/resources/ip-domain-region.html, of which only the first rows could
+#   be read here);
+# - eu-central-1: the page as quoted by Databricks staff in
+#   https://community.databricks.com/t5/administration-architecture/customer-managed-vpc-databricks-ip-address-ranges/td-p/112800
+# - the twelve others: copies of the same column, in AWS's Databricks Quick Start
+#   (https://github.com/aws-quickstart/quickstart-databricks-unified-data-analytics-platform,
+#   functions/source/DatabricksEndpoints.py, last changed 2022-08-29: every region here but eu-west-3 and
+#   sa-east-1) and in two public Terraform configurations (all fifteen regions). The copies agree with each
+#   other and with the three rows above; us-west-1 is served from Oregon, as us-west-2 is.
+# The page now also publishes these blocks as https://www.databricks.com/networking/v1/ip-ranges.json
+# (entries with platform "aws" and type "inbound"), which could not be read here. Check the current
+# figures before relying on the table; bucket_policy.control_plane_ips overrides a region or adds one.
 CONTROL_PLANE_IPS: Mapping[str, tuple[str, ...]] = {
     "ap-northeast-1": ("35.72.28.0/28",),
     "ap-northeast-2": ("3.38.156.176/28",),
+    "ap-south-1": ("65.0.37.64/28",),
+    "ap-southeast-1": ("13.214.1.96/28",),
+    "ap-southeast-2": ("3.26.4.0/28",),
+    "ca-central-1": ("3.96.84.208/28",),
     "eu-central-1": ("18.159.44.32/28",),
+    "eu-west-1": ("3.250.244.112/28",),
+    "eu-west-2": ("18.134.65.240/28",),
+    "eu-west-3": ("13.39.141.128/28",),
+    "sa-east-1": ("15.229.120.16/28",),
+    "us-east-1": ("3.237.73.224/28",),
+    "us-east-2": ("3.128.237.208/28",),
+    "us-west-1": ("44.234.192.32/28",),
+    "us-west-2": ("44.234.192.32/28",),
+}
+# Databricks regions on AWS (https://docs.databricks.com/aws/en/resources/supported-regions) whose
+# control plane blocks none of the sources above gives: a workspace there needs control_plane_ips.
+CONTROL_PLANE_IPS_MISSING: Mapping[str, str] = {
+    "ap-southeast-3": "listed by Databricks, but no source read here gives its blocks",
+    "us-gov-west-1": "GovCloud, listed by Databricks, but no source read here gives its blocks",
 }
 IP_TABLE_SOURCE = "https://docs.databricks.com/aws/en/resources/ip-domain-region"
+IP_TABLE_DATE = "2026-12-06"  # when the sources above were read
 DEFAULT_SID = "PlatformOpsDenyOutsideAllowedNetworks"
 # The keys of ``bucket_policy`` (values are CIDR lists, bucket names, endpoint ids, a flag, a Sid).
 BUCKET_POLICY_KEYS: Mapping[str, None] = dict.fromkeys(
@@ -147,10 +179,13 @@ def _control_plane(params: Mapping[str, Any], region: str) -> tuple[str, ...]:
     if given is not None:
         return _cidrs("control_plane_ips", given)
     if region not in CONTROL_PLANE_IPS:
+        why = CONTROL_PLANE_IPS_MISSING.get(region, "not a region of the table")
         raise ConfigError(
             f"{_FIELD}control_plane_ips",
-            f"no control plane IPs are known here for {region} (the S3 commit service needs them)",
-            f"give the region's control plane CIDR blocks from {IP_TABLE_SOURCE}",
+            f"is not given and the built-in table has no control plane IPs for {region} ({why}); "
+            "the S3 commit service writes to the bucket from there",
+            f"set {_FIELD}control_plane_ips to the region's 'Control plane services' CIDR blocks from "
+            f"{IP_TABLE_SOURCE}",
         )
     return CONTROL_PLANE_IPS[region]
 
