@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,9 +23,19 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Isolate Airflow before anything imports it: tests never touch a developer's ~/airflow.
-_SESSION_HOME = Path(os.environ.get("PLATFORM_OPS_TEST_HOME", REPO / ".airflow" / "test-home"))
-_SESSION_HOME.mkdir(parents=True, exist_ok=True)
+# Isolate Airflow before anything imports it: tests never touch a developer's ~/airflow, and two test
+# sessions in one checkout (a full `make test` and a `pytest -k` beside it) never share a metadata DB,
+# run-state root or temp folder: each session gets a home of its own under .airflow/test-sessions/
+# (PLATFORM_OPS_TEST_HOME names a fixed one instead), removed when the session ends unless
+# PLATFORM_OPS_KEEP_TEST_HOME is set. Ports are free ones picked per server (sandbox.ports).
+if os.environ.get("PLATFORM_OPS_TEST_HOME"):
+    _SESSION_HOME = Path(os.environ["PLATFORM_OPS_TEST_HOME"])
+    _SESSION_HOME.mkdir(parents=True, exist_ok=True)
+else:
+    (REPO / ".airflow" / "test-sessions").mkdir(parents=True, exist_ok=True)
+    _SESSION_HOME = Path(tempfile.mkdtemp(prefix="session-", dir=REPO / ".airflow" / "test-sessions"))
+    if not os.environ.get("PLATFORM_OPS_KEEP_TEST_HOME"):
+        atexit.register(shutil.rmtree, _SESSION_HOME, True)
 os.environ["AIRFLOW_HOME"] = str(_SESSION_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
@@ -32,6 +45,12 @@ os.environ.pop(  # a developer's own setting must not leak into tests
 )
 if str(REPO / "plugins") not in sys.path:
     sys.path.insert(0, str(REPO / "plugins"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The session's temp folders (``tmp_path``) live in its own home, not in pytest's shared root."""
+    if not config.option.basetemp:
+        config.option.basetemp = str(_SESSION_HOME / "tmp")
 
 
 @pytest.fixture(scope="session", autouse=True)
