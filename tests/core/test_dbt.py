@@ -26,6 +26,7 @@ from platform_ops.core.dbt import (
     merge_run_results,
     new_state_doc,
     node_index,
+    nothing_selected_error,
     parse_enum,
     parse_ls_log,
     retry_run_results,
@@ -719,3 +720,21 @@ def test_deps_argv_names_the_project_and_target() -> None:
         "--target",
         "local",
     ]
+
+
+def test_a_selection_matching_nothing_is_a_config_error_naming_it_and_dbts_warning() -> None:
+    request = DbtRequest.from_params(
+        project_dir="p", target="local", command="build", select="tag:gone stg_orders", exclude="stg_orders"
+    )
+    output = [
+        "23:25:48  Found 6 models, 16 data tests, 3 seeds, 511 macros",
+        "23:25:48  [WARNING]: The selection criterion 'tag:gone' does not match any enabled nodes",
+        "23:25:48  [WARNING]: Nothing to do. Try checking your model configs and model specification args",
+    ]
+    error = nothing_selected_error(request, output)
+    assert isinstance(error, ConfigError)
+    assert error.field == "select/exclude"
+    assert "select 'tag:gone stg_orders' with exclude 'stg_orders'" in error.problem
+    assert "The selection criterion 'tag:gone' does not match any enabled nodes" in error.problem
+    assert "dbt build" in error.problem
+    assert nothing_selected_error(DbtRequest(project_dir="p", target="local"), []).field == "select"

@@ -538,3 +538,30 @@ def test_models_cannot_read_worker_secrets_and_no_compiled_sql_is_kept_or_logged
     assert "model.shop.stg_orders" in after_dbt, "the results are summarised in the log"
     assert "as conn" not in after_dbt, "compiled SQL of a successful node must not be logged"
     assert secret not in logged
+
+
+# -- a selection that matches nothing ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("conf", "named"),
+    [
+        ({"select": "no_such_model"}, "'no_such_model'"),
+        ({"select": "tag:no_such_tag"}, "'tag:no_such_tag'"),
+        ({"select": "stg_orders", "exclude": "stg_orders"}, "exclude 'stg_orders'"),
+    ],
+    ids=["model", "tag", "all-excluded"],
+)
+def test_a_selection_matching_no_node_fails_at_once_naming_it(
+    env: Path, conf: dict, named: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """dbt exits 0 with empty run_results and a warning: not a parse error, and not worth a retry."""
+    result = run_dag(SCENARIOS, "dbt_scenarios_retried", D1, conf)
+    assert result.state == "failed"
+    assert result.try_numbers["dbt"] == 1, "a selection that matches nothing must not be retried"
+    assert stored(D1, dag_id="dbt_scenarios_retried") is None
+    out = capfd.readouterr()
+    logged = out.out + out.err
+    assert "selects no enabled node" in logged
+    assert named in logged
+    assert "parse or compilation error" not in logged

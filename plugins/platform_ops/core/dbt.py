@@ -50,6 +50,8 @@ _SCHEMA_URL = re.compile(r"https://schemas\.getdbt\.com/dbt/run-results/v[0-9]+\
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z?")
 #: what dbt prints when a retry has nothing to work from (not an error for us)
 NOTHING_TO_RETRY_MARKERS = ("Could not find previous run", "Nothing to do")
+#: dbt's warning for each selector that picks no enabled node (dbt-core 1.12)
+_NO_MATCH_WARNING = re.compile(r"The selection criterion .* does not match any enabled nodes")
 
 _TARGET = re.compile(r"[A-Za-z0-9_\-]+")  # fullmatch: a trailing newline is not a target name
 MIN_THREADS, MAX_THREADS = 1, 64
@@ -726,6 +728,27 @@ def parse_ls_log(lines: Iterable[str]) -> tuple[frozenset[str], list[str]]:
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
     return frozenset(selected), errors
+
+
+def nothing_selected_error(request: DbtRequest, output: Iterable[str]) -> ConfigError:
+    """The error of a run whose selection picked no enabled node (dbt exits 0, results empty).
+
+    dbt only warns ("Nothing to do"): the selection is wrong, and a retry would select nothing
+    again. Names the selection and repeats dbt's warnings about the selectors that match nothing.
+    """
+    shown = " ".join(request.select) if request.select else "(everything)"
+    selection = f"select {shown!r}"
+    if request.exclude:
+        selection += f" with exclude {' '.join(request.exclude)!r}"
+    field_name = "select/exclude" if request.exclude else "select"
+    warnings = [m.group(0) for line in output if (m := _NO_MATCH_WARNING.search(line))]
+    said = f" (dbt: {'; '.join(warnings)})" if warnings else ""
+    return ConfigError(
+        field_name,
+        f"{selection} selects no enabled node of the project for dbt {request.command.value}{said}",
+        "check the selectors against the project (dbt ls --select ...): a model, tag or path that "
+        "exists and is enabled, and an exclude that leaves something to run",
+    )
 
 
 # -- results ------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from platform_ops.core.dbt import (
     merge_run_results,
     new_state_doc,
     node_index,
+    nothing_selected_error,
     parse_enum,
     parse_ls_log,
     retry_run_results,
@@ -133,7 +134,9 @@ class DbtRunOrRetryOperator(BaseOperator):
     per status, failed nodes with dbt's messages, nodes executed, command line, state location),
     and every model built emits an Asset event through the AssetAlias ``asset_alias``. The task
     fails, listing each failed node with dbt's message, when any node ended in error, fail or
-    runtime error. Bad arguments fail the task at once, without retries, before dbt runs.
+    runtime error. Bad arguments fail the task at once, without retries, before dbt runs; so does
+    a selection that matches no enabled node of the project (dbt only warns "Nothing to do"): the
+    error names the selection and dbt's warning, and nothing is stored.
 
     **Environment and process life.** dbt gets an allow-listed environment
     (:mod:`platform_ops.core.subprocess_env`), never Airflow's connections or settings, and dies
@@ -397,6 +400,9 @@ class DbtRunOrRetryOperator(BaseOperator):
         if decision.step is Step.RETRY and any(m in output for m in NOTHING_TO_RETRY_MARKERS):
             self.log.info("dbt retry found nothing to re-run; the stored results stand")
             return _Outcome(None, None, argv)
+        if decision.step is Step.RUN and result.returncode == 0 and run_results is not None:
+            # dbt ran and wrote results, none of them: the selection matched no enabled node
+            raise nothing_selected_error(request, result.tail)
         # A parse or compilation error writes no run_results: fail, and leave the stored state as it was.
         raise _no_results_error(f"dbt {decision.step.value} wrote no run_results.json", result, result.tail)
 
