@@ -1,5 +1,6 @@
 """DatabricksAccountHook against the sandbox's account API (official AccountClient, real HTTP):
-find-or-create, re-runs, ambiguous failures, credential propagation, endpoint registration, drift, secrets."""
+find-or-create, re-runs, ambiguous failures (created vs adopted, copies of resent creates), credential
+propagation, endpoint registration, drift, secrets."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ import logging
 import time
 
 import pytest
-from databricks.sdk.service.provisioning import CreateCredentialAwsCredentials, CreateCredentialStsRole
+from databricks.sdk.service.provisioning import (
+    CreateCredentialAwsCredentials,
+    CreateCredentialStsRole,
+    RootBucketInfo,
+)
 
 from platform_ops.core.workspace_deploy import Deletion, cleanup_plan
 from platform_ops.core.workspace_objects import (
@@ -133,15 +138,22 @@ def test_crash_after_the_network_then_rerun_adopts_it(sandbox, deployment):
     assert posts(sandbox) == ONE_EACH
 
 
-def test_commit_then_503_on_workspace_create_adopts_instead_of_creating_a_second(sandbox, deployment):
+def test_commit_then_503_on_workspace_create_finds_it_as_created_instead_of_creating_a_second(
+    sandbox, deployment
+):
     sandbox.configure_accounts(commit_then_503=["workspaces", "networks"])
-    objects = hook().ensure_all(deployment)
+    created = Recorder()
+    objects = hook().ensure_all(deployment, on_created=created)
     account = sandbox.account_client(ACCOUNT)
     assert [w.deployment_name for w in account.workspaces.list()] == ["acme-prod"]
     assert [n.network_name for n in account.networks.list()] == ["acme-prod-network"]
     workspace = objects[-1]
     assert workspace.object_id == str(next(iter(account.workspaces.list())).workspace_id)
     assert posts(sandbox)["workspaces"] == 2  # the SDK's own retry; refused, then looked up
+    assert posts(sandbox)["networks"] == 2
+    # the name was free before this run's create: what the look-up after the 503 finds is this run's
+    assert [o.created for o in objects] == [True] * 7
+    assert set(created.ids.values()) == {o.object_id for o in objects}
 
 
 def test_a_committed_create_whose_answer_is_lost_is_looked_up_not_sent_again(sandbox, deployment):
@@ -151,6 +163,65 @@ def test_a_committed_create_whose_answer_is_lost_is_looked_up_not_sent_again(san
     account = sandbox.account_client(ACCOUNT)
     assert [c.credentials_id for c in account.credentials.list()] == [created.object_id]
     assert posts(sandbox) == {"credentials": 1}
+    assert created.created
+
+
+def test_a_copy_left_by_the_sdks_resent_create_is_deleted(sandbox, deployment):
+    # the SDK resends a POST answered 503: credentials and storage names are not unique, so the
+    # committed first request and the resent one make two objects
+    sandbox.configure_accounts(commit_then_503=["credentials", "storage-configurations"])
+    objects = hook().ensure_all(deployment)
+    account = sandbox.account_client(ACCOUNT)
+    assert posts(sandbox)["credentials"] == 2
+    assert posts(sandbox)["storage-configurations"] == 2
+    assert [c.credentials_id for c in account.credentials.list()] == [objects[0].object_id]
+    assert [s.storage_configuration_id for s in account.storage.list()] == [objects[1].object_id]
+    assert sandbox.account_stats()["by_route"]["DELETE credentials"] == 1
+    assert objects[0].created
+    assert objects[1].created
+
+
+def test_an_object_that_existed_before_the_run_is_adopted_whatever_happens_to_the_creates(
+    sandbox, deployment
+):
+    account = sandbox.account_client(ACCOUNT)
+    before = account.credentials.create(
+        credentials_name="acme-prod-credentials",
+        aws_credentials=CreateCredentialAwsCredentials(sts_role=CreateCredentialStsRole(role_arn=ROLE)),
+    )
+    sandbox.configure_accounts(commit_then_503=["credentials", "networks", "workspaces"])
+    created = Recorder()
+    objects = hook().ensure_all(deployment, on_created=created)
+    assert (objects[0].object_id, objects[0].created) == (before.credentials_id, False)
+    assert all(o.created for o in objects[1:])
+    assert before.credentials_id not in created.ids.values()
+    assert posts(sandbox)["credentials"] == 1  # the test's own create: the run sent none
+    assert [c.credentials_id for c in account.credentials.list()] == [before.credentials_id]
+
+
+def test_objects_an_earlier_try_created_are_still_this_runs_on_the_next_try(sandbox, deployment):
+    crashed = Recorder(crash_after=NETWORK)
+    created = Recorder()
+    with pytest.raises(KeyboardInterrupt):
+        hook().ensure_all(deployment, on_id=crashed, on_created=created)
+    earlier = [(key.split(":", 1)[0], object_id) for key, object_id in created.ids.items()]
+    assert len(earlier) == 5  # credentials, storage, two endpoints, the network
+
+    next_try = Recorder()
+    objects = hook().ensure_all(
+        deployment, recorded=crashed.ids, created_earlier=earlier, on_created=next_try
+    )
+    assert [o.created for o in objects] == [True] * 7
+    assert next_try.ids == {record_key_of(o): o.object_id for o in objects}
+    assert posts(sandbox) == ONE_EACH
+
+    # another run (nothing created earlier) adopts the very same objects
+    again = hook().ensure_all(deployment, recorded=crashed.ids)
+    assert [o.created for o in again] == [False] * 7
+
+
+def record_key_of(obj) -> str:
+    return f"{obj.kind}:{obj.name}"
 
 
 def test_a_create_that_failed_before_committing_is_sent_again_after_the_look_up(sandbox, deployment):
@@ -216,10 +287,13 @@ def test_an_object_with_another_configuration_is_a_drift_error_and_nothing_is_cr
 
 
 def test_two_objects_sharing_a_name_use_the_recorded_one_else_fail_listing_both(sandbox, deployment):
-    sandbox.configure_accounts(commit_then_503=["storage-configurations"])
     first = Recorder()
-    hook().ensure_all(deployment, on_id=first)  # the SDK's retry left two storage configurations
+    hook().ensure_all(deployment, on_id=first)
     account = sandbox.account_client(ACCOUNT)
+    account.storage.create(  # someone else's identical copy, after the run
+        storage_configuration_name="acme-prod-storage",
+        root_bucket_info=RootBucketInfo(bucket_name="acme-root"),
+    )
     ids = sorted(s.storage_configuration_id for s in account.storage.list())
     assert len(ids) == 2
     key = record_key(deployment.storage)

@@ -12,7 +12,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from databricks.sdk.service.provisioning import CreateCredentialAwsCredentials, CreateCredentialStsRole
+from databricks.sdk.service.provisioning import (
+    CreateCredentialAwsCredentials,
+    CreateCredentialStsRole,
+    RootBucketInfo,
+)
 from moto import mock_aws
 
 from sandbox.aws_vpc import HandsOnVpc, Knobs, boto3_factory, build_hands_on_vpc
@@ -488,3 +492,97 @@ def test_a_bad_cidr_fails_before_any_call(aws, sandbox, output):
     out = output()
     assert "bucket_policy.allowed_ips" in out
     assert "203.0.113.0/24" in out  # the fix shows the form
+
+
+def _deletes(sandbox: Any) -> dict[str, int]:
+    routes = sandbox.account_stats()["by_route"]
+    return {k.split(" ", 1)[1]: n for k, n in routes.items() if k.startswith("DELETE ")}
+
+
+def test_a_network_create_committed_then_503_is_this_runs_and_the_cleanup_deletes_it(aws, sandbox, output):
+    # the SDK resends the committed POST (refused: its subnets are taken), the look-up finds the network
+    sandbox.configure_accounts(
+        provision_reads=1,
+        workspace_outcome="FAILED",
+        commit_then_503=["networks"],
+        workspace_delete_requests=2,
+    )
+    result = run(params(hands_on_vpc(aws), sandbox), delete_failed_workspace=True)
+    assert result.state == "failed"
+    assert posts(sandbox)["networks"] == 2
+    assert _kinds_left(sandbox) == dict.fromkeys(ONE_EACH, 0)
+    assert _deletes(sandbox) == ONE_EACH
+    out = output()
+    assert "the create was committed" in out
+    assert "kept network" not in out
+    assert [o["result"] for o in result.xcom[("deploy", "cleanup")]] == ["deleted"] * 7
+
+
+def test_a_workspace_create_committed_then_503_is_deleted_with_the_rest_and_older_objects_are_kept(
+    aws, sandbox, output, tmp_path
+):
+    hands_on = hands_on_vpc(aws)
+    # adopted, so never deleted: a storage configuration that exists before the run
+    kept = sandbox.account_client(ACCOUNT_ID).storage.create(
+        storage_configuration_name="acme-prod-storage",
+        root_bucket_info=RootBucketInfo(bucket_name=hands_on.root_bucket_name),
+        role_arn=hands_on.storage_role_arn,
+    )
+    sandbox.configure_accounts(
+        provision_reads=1,
+        workspace_outcome="FAILED",
+        commit_then_503=["workspaces"],
+        workspace_delete_requests=2,
+    )
+    result = run(params(hands_on, sandbox), "workspace_scenarios_blocking", delete_failed_workspace=True)
+    assert result.state == "failed"
+    assert posts(sandbox)["workspaces"] == 2  # the SDK's resend, refused: the deployment name is taken
+    assert _kinds_left(sandbox) == {**dict.fromkeys(ONE_EACH, 0), "storage-configurations": 1}
+    out = output()
+    assert "cleanup: deleted workspace 'acme-prod'" in out
+    assert f"kept storage_configuration 'acme-prod-storage' ({kept.storage_configuration_id}): adopted" in out
+    assert [s.storage_configuration_id for s in sandbox.account_client(ACCOUNT_ID).storage.list()] == [
+        kept.storage_configuration_id
+    ]
+    assert _deletes(sandbox) == {k: n for k, n in ONE_EACH.items() if k != "storage-configurations"}
+    recorded = json.loads((tmp_path / "state/_shared/workspace_objects/acme-prod.json").read_text())
+    assert recorded == {"storage_configuration:acme-prod-storage": kept.storage_configuration_id}
+
+
+def test_a_retry_of_the_task_still_counts_what_the_first_try_created_as_this_runs(
+    aws, sandbox, output, tmp_path
+):
+    from platform_ops.hooks.databricks_account import DatabricksAccountHook
+
+    original = DatabricksAccountHook.ensure_workspace
+    crashes: list[str] = []
+
+    def create_then_crash_once(self: Any, *args: Any, **kwargs: Any) -> Any:
+        workspace = original(self, *args, **kwargs)
+        if not crashes:
+            crashes.append(workspace.object_id)
+            raise ConnectionResetError("worker lost right after the workspace create")
+        return workspace
+
+    sandbox.configure_accounts(provision_reads=1, workspace_outcome="FAILED", workspace_delete_requests=2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(DatabricksAccountHook, "ensure_workspace", create_then_crash_once)
+        result = run(
+            params(hands_on_vpc(aws), sandbox), "workspace_scenarios_retry", delete_failed_workspace=True
+        )
+    assert result.state == "failed"
+    assert result.try_numbers["deploy"] == 2
+    assert crashes
+    assert posts(sandbox) == ONE_EACH  # the second try created nothing: it found the first try's objects
+    assert _kinds_left(sandbox) == dict.fromkeys(ONE_EACH, 0)
+    assert [o["result"] for o in result.xcom[("deploy", "cleanup")]] == ["deleted"] * 7
+    out = output()
+    assert "an earlier try of this run created it" in out
+    assert "Adopting" not in out
+    # the first try wrote each id it created as it went (it never reached its final write)
+    (first,) = (tmp_path / "state/workspace_scenarios_retry/deploy").rglob("try-0001.json")
+    doc = json.loads(first.read_text())
+    assert "objects" not in doc
+    assert doc["run_id"] == result.run_id
+    assert {c["object_id"] for c in doc["created"]} >= {crashes[0]}
+    assert len(doc["created"]) == 7

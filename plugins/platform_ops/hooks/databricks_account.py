@@ -7,9 +7,16 @@ explicit ``account_id`` argument wins), and the credentials a token (password wi
 id, password = secret). The secret and the token are handed to the SDK and never logged.
 
 Every object is found by name first (:func:`platform_ops.core.workspace_objects.choose`: adopt an
-identical one, drift error otherwise, the run state's id when names collide). A create that fails in a
-way that leaves its outcome unknown (timeout, 5xx, reset, or the SDK's own retry of a committed POST
-answered "already in use") is followed by a new look-up before anything is sent again.
+identical one, drift error otherwise, the run state's id when names collide). Only an object found by
+that first look-up is *adopted* (it existed before this run's first create attempt, and a cleanup never
+deletes it), unless its id is one an earlier try of the same run created (``created_earlier``): that
+one is still this run's. A create that fails in a way that leaves its outcome unknown (timeout, 5xx,
+reset, or the SDK's own retry of a committed POST answered "already in use") is followed by a new
+look-up before anything is sent again; an object it finds did not exist before the create, so it is
+*created* by this run. The SDK's transport resends a POST answered 503 even when the first one was
+committed, so a create can also leave copies: after each create the name is looked up once more, and an
+identical copy that was not there before this run's create is deleted (the copy that is kept is the
+one the create answered with, or after a failure the oldest).
 "Failed credential(s) validation checks" (a new IAM role still propagating) is retried with backoff and
 a cap on credentials and workspace creates, only when the caller says the IAM preflight passed: a
 wrong trust policy gives the same error. Ids are handed to ``on_id`` as soon as they exist. SDK errors
@@ -25,7 +32,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -57,6 +64,7 @@ from platform_ops.core.workspace_objects import (
     ObjectSpec,
     WorkspaceDeployment,
     choose,
+    differences,
     object_id,
 )
 from platform_ops.exceptions import (
@@ -327,6 +335,8 @@ class DatabricksAccountHook(BaseHook):
         recorded_id: str | None = None,
         on_id: OnId | None = None,
         retry_validation: bool = False,
+        created_earlier: Collection[tuple[str, str]] = (),
+        on_created: OnId | None = None,
     ) -> AccountObject:
         """Adopt the object named like ``spec`` or create it with ``create`` (an SDK call).
 
@@ -337,15 +347,22 @@ class DatabricksAccountHook(BaseHook):
             on_id: called with (kind, name, id) as soon as the id is known.
             retry_validation: retry "Failed credential(s) validation checks" with backoff (only
                 after the IAM preflight passed).
+            created_earlier: (kind, id) of the objects an earlier try of this run created: found
+                again, such an object is this run's (``created``), not adopted.
+            on_created: called with (kind, name, id) as soon as an object is known to be this run's.
 
         Raises:
             DriftError: an object with the name exists with another configuration.
             AmbiguousObjectError: several share the name and none is the recorded one.
             ExternalServiceError: the create failed (translated), after the retries allowed.
         """
-        adopted = self._adopt(spec, recorded_id, on_id)
-        if adopted is not None:
-            return adopted
+        named = self.named(spec)
+        ours = {i for kind, i in created_earlier if kind == spec.kind}
+        found = self._choose(spec, named, recorded_id, ours)
+        if found is not None:
+            self._record(found, on_id, on_created)
+            return found
+        before = {object_id(spec.kind, o) for o in named}  # what existed before this run's create
         validation_tries = ambiguous_tries = 0
         while True:
             try:
@@ -356,11 +373,18 @@ class DatabricksAccountHook(BaseHook):
                     self._wait_for_propagation(spec, exc, validation_tries)
                     continue
                 ambiguous_tries += 1
-                adopted = self._after_failure(spec, exc, recorded_id, on_id, ambiguous_tries)
-                if adopted is not None:
-                    return adopted
+                found = self._after_failure(spec, exc, before, ambiguous_tries)
+                if found is not None:
+                    self._record(found, on_id, on_created)
+                    return found
                 continue
-            self._record(spec, created, on_id)
+            self._record(created, on_id, on_created)
+            try:
+                named = self.named(spec)
+            except ExternalServiceError as exc:  # the object exists and is recorded: only copies go unseen
+                self.log.warning("%s %r: could not look for copies (%s)", spec.kind, spec.name, exc.message)
+            else:
+                self._remove_copies(spec, created, named, before)
             return created
 
     def _create(self, spec: ObjectSpec, create: Callable[[], Any]) -> AccountObject:
@@ -369,24 +393,43 @@ class DatabricksAccountHook(BaseHook):
         obj = getattr(result, "response", result).as_dict()
         return AccountObject(spec.kind, spec.name, object_id(spec.kind, obj), True, obj)
 
-    def _adopt(self, spec: ObjectSpec, recorded_id: str | None, on_id: OnId | None) -> AccountObject | None:
-        """The existing object to adopt, None when there is none (drift and ambiguity raise)."""
-        named = self.named(spec)
+    def _choose(
+        self,
+        spec: ObjectSpec,
+        named: Sequence[Mapping[str, Any]],
+        recorded_id: str | None,
+        created_earlier: Collection[str],
+    ) -> AccountObject | None:
+        """The existing object to use (None: create one); drift and ambiguity raise.
+
+        It is adopted, unless an earlier try of this run created it (``created_earlier``).
+        """
         choice = choose(spec, named, recorded_id)
         if choice.action != "adopt":
             return None
         obj = next(o for o in named if object_id(spec.kind, o) == choice.object_id)
-        adopted = AccountObject(spec.kind, spec.name, object_id(spec.kind, obj), False, obj)
-        self.log.info(
-            "Adopting %s %r (%s): its configuration matches", spec.kind, spec.name, adopted.object_id
-        )
-        self._record(spec, adopted, on_id)
-        return adopted
+        ours = choice.object_id in created_earlier
+        found = AccountObject(spec.kind, spec.name, object_id(spec.kind, obj), ours, dict(obj))
+        if ours:
+            self.log.info(
+                "Found %s %r (%s): an earlier try of this run created it",
+                spec.kind,
+                spec.name,
+                found.object_id,
+            )
+        else:
+            self.log.info(
+                "Adopting %s %r (%s): its configuration matches", spec.kind, spec.name, found.object_id
+            )
+        return found
 
     @staticmethod
-    def _record(spec: ObjectSpec, obj: AccountObject, on_id: OnId | None) -> None:
+    def _record(obj: AccountObject, on_id: OnId | None, on_created: OnId | None) -> None:
+        # this run's claim first: lost between the two, the object would be adopted on the next try
+        if obj.created and on_created is not None:
+            on_created(obj.kind, obj.name, obj.object_id)
         if on_id is not None:
-            on_id(spec.kind, spec.name, obj.object_id)
+            on_id(obj.kind, obj.name, obj.object_id)
 
     def _wait_for_propagation(self, spec: ObjectSpec, exc: Exception, attempt: int) -> None:
         policy = self.retry_policy
@@ -410,30 +453,81 @@ class DatabricksAccountHook(BaseHook):
         time.sleep(delay)
 
     def _after_failure(
-        self, spec: ObjectSpec, exc: Exception, recorded_id: str | None, on_id: OnId | None, attempt: int
+        self, spec: ObjectSpec, exc: Exception, before: Collection[str], attempt: int
     ) -> AccountObject | None:
         """Look the name up again after a failed create: the request may have been committed.
 
-        Returns the adopted object, or None to send the create again; raises the translated error
-        when it cannot help.
+        An object found now that was not there before the create (``before``) is this run's: the
+        oldest identical one is kept as created, other identical copies are deleted. Returns it, or
+        None to send the create again; raises the translated error when it cannot help.
+
+        Raises:
+            DriftError: an object with the name appeared with another configuration.
         """
         error = translate(exc, f"create {spec.kind}")
-        adopted = self._adopt(spec, recorded_id, on_id)
-        if adopted is not None:
+        named = self.named(spec)
+        new = [o for o in named if object_id(spec.kind, o) not in before]
+        ours = sorted((o for o in new if not differences(spec, o)), key=lambda o: o.get("creation_time") or 0)
+        if ours:
+            kept = AccountObject(spec.kind, spec.name, object_id(spec.kind, ours[0]), True, dict(ours[0]))
             self.log.warning(
-                "Creating %s %r failed (%s) but the object exists: adopted %s",
+                "Creating %s %r failed (%s) but the create was committed: %s is this run's",
                 spec.kind,
                 spec.name,
                 error.message,
-                adopted.object_id,
+                kept.object_id,
             )
-            return adopted
+            self._remove_copies(spec, kept, named, before)
+            return kept
+        if new:  # someone else's object took the name meanwhile: the same refusal as at the look-up
+            choose(spec, new)
         if not error.retryable or attempt >= self.retry_policy.ambiguous_attempts:
             raise error from exc
         self.log.warning(
             "Creating %s %r failed (%s); it does not exist: sending it again", spec.kind, spec.name, error
         )
         return None
+
+    def _remove_copies(
+        self,
+        spec: ObjectSpec,
+        kept: AccountObject,
+        named: Sequence[Mapping[str, Any]],
+        before: Collection[str],
+    ) -> None:
+        """Delete the identical copies of ``kept`` this run's create left (resent POSTs).
+
+        A copy is an object with the name that did not exist before the create and matches the spec;
+        a copy that cannot be deleted is logged and left (nothing references it).
+        """
+        copies = [
+            object_id(spec.kind, o)
+            for o in named
+            if object_id(spec.kind, o) not in before
+            and object_id(spec.kind, o) != kept.object_id
+            and not differences(spec, o)
+        ]
+        for copy in copies:
+            try:
+                self.delete_object(spec.kind, copy)
+            except ResourceNotFoundError:
+                continue
+            except ExternalServiceError as exc:
+                self.log.error(
+                    "%s %r: could not delete %s, a copy a resent create left (%s): delete it yourself",
+                    spec.kind,
+                    spec.name,
+                    copy,
+                    exc.message,
+                )
+                continue
+            self.log.warning(
+                "%s %r: deleted %s, a copy a resent create left (this run keeps %s)",
+                spec.kind,
+                spec.name,
+                copy,
+                kept.object_id,
+            )
 
     # -- the objects of one workspace ------------------------------------------------------------
     def ensure_credentials(
@@ -442,6 +536,9 @@ class DatabricksAccountHook(BaseHook):
         recorded: Mapping[str, str],
         on_id: OnId | None,
         iam_checked: bool,
+        *,
+        created_earlier: Collection[tuple[str, str]] = (),
+        on_created: OnId | None = None,
     ) -> AccountObject:
         """The credential configuration (validation failures retried only when ``iam_checked``)."""
         spec = deployment.credentials
@@ -457,10 +554,18 @@ class DatabricksAccountHook(BaseHook):
             recorded.get(record_key(spec)),
             on_id,
             retry_validation=iam_checked,
+            created_earlier=created_earlier,
+            on_created=on_created,
         )
 
     def ensure_storage(
-        self, deployment: WorkspaceDeployment, recorded: Mapping[str, str], on_id: OnId | None
+        self,
+        deployment: WorkspaceDeployment,
+        recorded: Mapping[str, str],
+        on_id: OnId | None,
+        *,
+        created_earlier: Collection[tuple[str, str]] = (),
+        on_created: OnId | None = None,
     ) -> AccountObject:
         """The storage configuration of the root bucket."""
         spec = deployment.storage
@@ -473,10 +578,18 @@ class DatabricksAccountHook(BaseHook):
             ),
             recorded.get(record_key(spec)),
             on_id,
+            created_earlier=created_earlier,
+            on_created=on_created,
         )
 
     def ensure_vpc_endpoint(
-        self, spec: ObjectSpec, recorded: Mapping[str, str], on_id: OnId | None
+        self,
+        spec: ObjectSpec,
+        recorded: Mapping[str, str],
+        on_id: OnId | None,
+        *,
+        created_earlier: Collection[tuple[str, str]] = (),
+        on_created: OnId | None = None,
     ) -> AccountObject:
         """A VPC endpoint registration, waited until ``available``.
 
@@ -493,6 +606,8 @@ class DatabricksAccountHook(BaseHook):
             ),
             recorded.get(record_key(spec)),
             on_id,
+            created_earlier=created_earlier,
+            on_created=on_created,
         )
         self.wait_endpoint_available(registered.object_id, spec.name)
         return registered
@@ -526,6 +641,9 @@ class DatabricksAccountHook(BaseHook):
         endpoint_ids: Mapping[str, str],
         recorded: Mapping[str, str],
         on_id: OnId | None,
+        *,
+        created_earlier: Collection[tuple[str, str]] = (),
+        on_created: OnId | None = None,
     ) -> AccountObject:
         """The network configuration with both security groups and its VPC endpoints."""
         spec = deployment.network_spec(endpoint_ids)
@@ -542,10 +660,18 @@ class DatabricksAccountHook(BaseHook):
             ),
             recorded.get(record_key(spec)),
             on_id,
+            created_earlier=created_earlier,
+            on_created=on_created,
         )
 
     def ensure_private_access(
-        self, spec: ObjectSpec, recorded: Mapping[str, str], on_id: OnId | None
+        self,
+        spec: ObjectSpec,
+        recorded: Mapping[str, str],
+        on_id: OnId | None,
+        *,
+        created_earlier: Collection[tuple[str, str]] = (),
+        on_created: OnId | None = None,
     ) -> AccountObject:
         """The private access settings."""
         fields = spec.fields
@@ -560,6 +686,8 @@ class DatabricksAccountHook(BaseHook):
             ),
             recorded.get(record_key(spec)),
             on_id,
+            created_earlier=created_earlier,
+            on_created=on_created,
         )
 
     def ensure_workspace(
@@ -569,6 +697,9 @@ class DatabricksAccountHook(BaseHook):
         recorded: Mapping[str, str],
         on_id: OnId | None,
         iam_checked: bool,
+        *,
+        created_earlier: Collection[tuple[str, str]] = (),
+        on_created: OnId | None = None,
     ) -> AccountObject:
         """The workspace (not waited for: the caller waits for RUNNING without holding a worker)."""
         spec = deployment.workspace_spec(ids)
@@ -589,6 +720,8 @@ class DatabricksAccountHook(BaseHook):
             recorded.get(record_key(spec)),
             on_id,
             retry_validation=iam_checked,
+            created_earlier=created_earlier,
+            on_created=on_created,
         )
 
     def ensure_all(
@@ -597,6 +730,8 @@ class DatabricksAccountHook(BaseHook):
         recorded: Mapping[str, str] | None = None,
         on_id: OnId | None = None,
         iam_checked: bool = False,
+        created_earlier: Collection[tuple[str, str]] = (),
+        on_created: OnId | None = None,
     ) -> list[AccountObject]:
         """Find or create every object of ``deployment`` in dependency order; the workspace is last.
 
@@ -605,6 +740,9 @@ class DatabricksAccountHook(BaseHook):
             recorded: ids from the run state, by :func:`record_key`.
             on_id: called with (kind, name, id) as soon as each id is known.
             iam_checked: the IAM preflight passed, so credential validation failures are propagation.
+            created_earlier: (kind, id) of the objects earlier tries of this run created (this run's
+                provisioning document): found again, they are still this run's, not adopted.
+            on_created: called with (kind, name, id) as soon as an object is known to be this run's.
 
         Raises:
             ConfigError: the deployment's account is not the connection's (before any call).
@@ -617,18 +755,21 @@ class DatabricksAccountHook(BaseHook):
                 "use the connection of that account, or correct account_id",
             )
         recorded = recorded or {}
+        mine: dict[str, Any] = {"created_earlier": tuple(created_earlier), "on_created": on_created}
         done = [
-            self.ensure_credentials(deployment, recorded, on_id, iam_checked),
-            self.ensure_storage(deployment, recorded, on_id),
+            self.ensure_credentials(deployment, recorded, on_id, iam_checked, **mine),
+            self.ensure_storage(deployment, recorded, on_id, **mine),
         ]
-        endpoints = [self.ensure_vpc_endpoint(spec, recorded, on_id) for spec in deployment.endpoint_specs()]
+        endpoints = [
+            self.ensure_vpc_endpoint(spec, recorded, on_id, **mine) for spec in deployment.endpoint_specs()
+        ]
         endpoint_ids = {e.name: e.object_id for e in endpoints}
-        done += [*endpoints, self.ensure_network(deployment, endpoint_ids, recorded, on_id)]
+        done += [*endpoints, self.ensure_network(deployment, endpoint_ids, recorded, on_id, **mine)]
         pas_spec = deployment.private_access_spec(endpoint_ids)
         if pas_spec is not None:
-            done.append(self.ensure_private_access(pas_spec, recorded, on_id))
+            done.append(self.ensure_private_access(pas_spec, recorded, on_id, **mine))
         ids: dict[str, str | None] = {o.kind: o.object_id for o in done if o.kind != VPC_ENDPOINT}
-        done.append(self.ensure_workspace(deployment, ids, recorded, on_id, iam_checked))
+        done.append(self.ensure_workspace(deployment, ids, recorded, on_id, iam_checked, **mine))
         return done
 
 

@@ -32,8 +32,13 @@ Steps, each before the next:
 With ``delete_failed_workspace``, a workspace that ends FAILED (or BANNED, CANCELLING, or not RUNNING
 by the deadline) is deleted and waited for until it is gone, then the objects this run created are
 deleted in reverse creation order (an object in use is retried until ``cleanup_timeout``); adopted
-objects are never deleted. The task still fails, its message and XCom ``cleanup`` saying what was
-deleted and what was not, and the run state forgets the deleted ids so a re-run starts clean.
+objects are never deleted. An object is this run's when its name was free at this run's first look-up
+(also when a create answered an error but had been committed, and the look-up after it found the
+object), or when an earlier try of the same run created it: each created id is written to the run's
+provisioning document as soon as it exists, and a retry of the task reads it back. Only an object that
+existed before this run's first create attempt is adopted. The task still fails, its message and
+XCom ``cleanup`` saying what was deleted and what was not, and the run state forgets the deleted ids
+so a re-run starts clean.
 
 Credentials come from the Airflow connections only; they never reach the logs, XCom, rendered fields
 or the run state.
@@ -287,11 +292,22 @@ class WorkspaceDeployOperator(BaseOperator):
             return self._finish(plan, WorkspaceWaitEvent.from_json(event), objects, context)
 
     def ensure_objects(self, plan: DeployPlan, context: Any, iam_checked: bool) -> list[dict[str, Any]]:
-        """Find or create every account object (step 4); ids reach the run state as they exist."""
+        """Find or create every account object (step 4); ids reach the run state as they exist.
+
+        An object is this run's (``created``, so a cleanup deletes it) when this run's create made it,
+        or when an earlier try of this run did (its provisioning document says so); only an object that
+        existed before this run's first create attempt is adopted.
+        """
         deployment = plan.deployment
         recorded: dict[str, str] = dict(
             self.store.get_shared(STATE_NAMESPACE, deployment.deployment_name) or {}
         )
+        created = self._created_earlier(context, deployment.deployment_name)
+        if created:
+            self.log.info(
+                "Earlier tries of this run created: %s",
+                ", ".join(f"{c['kind']} {c['name']!r} ({c['object_id']})" for c in created),
+            )
 
         def on_id(kind: str, name: str, object_id: str) -> None:
             key = f"{kind}:{name}"
@@ -300,14 +316,64 @@ class WorkspaceDeployOperator(BaseOperator):
             )
             recorded[key] = object_id
 
-        found = self.account.ensure_all(deployment, recorded=recorded, on_id=on_id, iam_checked=iam_checked)
+        def on_created(kind: str, name: str, object_id: str) -> None:
+            entry = {"kind": kind, "name": name, "object_id": object_id}
+            if entry not in created:  # this try's document says so before the next call
+                created.append(entry)
+                self._save_state(context, self._run_doc(context, deployment.deployment_name, created))
+
+        found = self.account.ensure_all(
+            deployment,
+            recorded=recorded,
+            on_id=on_id,
+            iam_checked=iam_checked,
+            created_earlier=[(c["kind"], c["object_id"]) for c in created],
+            on_created=on_created,
+        )
         objects = [_public(o) for o in found]
         for o in objects:
             self.log.info(
                 "%s %s %r: %s", "Created" if o["created"] else "Adopted", o["kind"], o["name"], o["object_id"]
             )
-        self._save_state(context, {"deployment_name": deployment.deployment_name, "objects": objects})
+        self._save_state(
+            context, {**self._run_doc(context, deployment.deployment_name, created), "objects": objects}
+        )
         return objects
+
+    def _created_earlier(self, context: Any, deployment_name: str) -> list[dict[str, str]]:
+        """The objects earlier tries of this run created, from its provisioning document.
+
+        Only a document of this run (same run id and deployment) counts: a new run of the same date
+        starts with nothing of its own. Malformed entries are ignored.
+        """
+        doc = self._load_state(context)
+        if (
+            not isinstance(doc, Mapping)
+            or doc.get("run_id") != context.get("run_id")
+            or doc.get("deployment_name") != deployment_name
+        ):
+            return []
+        entries = [*(doc.get("created") or []), *(o for o in doc.get("objects") or [] if o.get("created"))]
+        created: list[dict[str, str]] = []
+        for entry in entries:
+            if not isinstance(entry, Mapping):
+                continue
+            values = [entry.get(k) for k in ("kind", "name", "object_id")]
+            if not all(isinstance(v, str) and v for v in values):
+                continue
+            picked = {k: str(v) for k, v in zip(("kind", "name", "object_id"), values, strict=True)}
+            if picked not in created:
+                created.append(picked)
+        return created
+
+    def _run_doc(self, context: Any, deployment_name: str, created: list[dict[str, str]]) -> dict[str, Any]:
+        """The provisioning document's header: whose it is and what this run created so far."""
+        return {
+            "deployment_name": deployment_name,
+            "run_id": context.get("run_id"),
+            "try_number": _try_number(context),
+            "created": list(created),
+        }
 
     def poll(self, workspace_id: str, deadline: float) -> WorkspaceWaitEvent:
         """Wait for RUNNING on the worker (the non-deferrable path), with the trigger's rules."""
@@ -413,11 +479,17 @@ class WorkspaceDeployOperator(BaseOperator):
         (self.log.info if all(o.removed for o in outcomes) else self.log.error)("%s", report)
         name = plan.deployment.deployment_name
         self.store.update_shared(STATE_NAMESPACE, name, lambda doc: forget_removed(dict(doc or {}), outcomes))
+        remaining = remaining_objects(objects, outcomes)
+        created = [
+            {"kind": o["kind"], "name": o["name"], "object_id": str(o["object_id"])}
+            for o in remaining
+            if o["created"]
+        ]
         self._save_state(
             context,
             {
-                "deployment_name": name,
-                "objects": remaining_objects(objects, outcomes),
+                **self._run_doc(context, name, created),
+                "objects": remaining,
                 "cleanup": [o.to_json() for o in outcomes],
             },
         )
@@ -426,14 +498,13 @@ class WorkspaceDeployOperator(BaseOperator):
 
     def _save_state(self, context: Any, doc: dict[str, Any]) -> None:
         """This run's provisioning document (its objects, the cleanup) as the version of this try."""
-        ti = context["ti"]
         self.store.put(
             doc,
             self.dag_id,
             self.task_id,
             context.get("logical_date"),
             STATE_NAME,
-            int(getattr(ti, "try_number", 1) or 1),
+            _try_number(context),
             run_id=context.get("run_id"),
         )
 
@@ -464,6 +535,11 @@ class WorkspaceDeployOperator(BaseOperator):
             "policy_id": policy_id,
             "policy_action": action,
         }
+
+
+def _try_number(context: Any) -> int:
+    """The try this task instance runs as (1 for the first)."""
+    return int(getattr(context["ti"], "try_number", 1) or 1)
 
 
 def _seconds(name: str, value: Any) -> float:

@@ -1,10 +1,13 @@
 """Test DAGs: WorkspaceDeployOperator with the workspace's parameters and knobs through run conf.
 
 ``workspace_scenarios`` waits for RUNNING in the triggerer (deferrable, as the shipped DAG does);
-``workspace_scenarios_blocking`` polls on the worker (the non-deferrable path).
+``workspace_scenarios_blocking`` polls on the worker (the non-deferrable path);
+``workspace_scenarios_retry`` polls on the worker and retries the task once, at once.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG
@@ -16,7 +19,12 @@ FAST = RetryPolicy(
     validation_first_delay=0.01, validation_max_delay=0.02, endpoint_poll=0.01, endpoint_timeout=5
 )
 
-for dag_id, deferrable in (("workspace_scenarios", True), ("workspace_scenarios_blocking", False)):
+SCENARIOS = (
+    ("workspace_scenarios", True, 0),
+    ("workspace_scenarios_blocking", False, 0),
+    ("workspace_scenarios_retry", False, 1),
+)
+for dag_id, deferrable, retries in SCENARIOS:
     with DAG(
         dag_id=dag_id,
         schedule=None,
@@ -40,4 +48,6 @@ for dag_id, deferrable in (("workspace_scenarios", True), ("workspace_scenarios_
             account_retry_policy=FAST,
             delete_failed_workspace="{{ dag_run.conf.get('delete_failed_workspace', False) }}",
             cleanup_timeout=20,
+            retries=retries,
+            retry_delay=timedelta(0),
         )
