@@ -435,3 +435,65 @@ def test_bigquery_errors_come_out_of_the_hook_as_the_package_s_own(
     assert not err.value.retryable, "a query of a table that does not exist cannot succeed on retry"
     assert type(err.value.__cause__).__module__.startswith("google.api_core")
     assert err.value.service == "BigQuery"
+
+
+# -- on_kill: the job the task waits on is cancelled -------------------------------------------------
+
+
+def test_on_kill_cancels_the_job_the_task_is_waiting_on(warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kill arrives while the task waits on its compute job: that job is cancelled on BigQuery.
+
+    The emulator runs a job to its end before answering, so the kill is delivered from inside the
+    wait (where Airflow's SIGTERM handler would find the task); the cancel goes to the emulator.
+    """
+    from types import SimpleNamespace
+
+    from google.cloud import bigquery
+
+    client = warehouse[0]
+    op = CdcBeforeAfterOperator(
+        task_id="orders",
+        engine="bigquery",
+        gcp_conn_id="bq_emulator",
+        source_table="cdc.orders_ct_log",
+        primary_key=["order_id"],
+        snapshot_table_prefix="cdc.orders_snapshot_",
+        destination_table="cdc.orders_killed",
+        max_missing_before=1,
+        max_bad_rows=2,
+    )
+    ti = SimpleNamespace(dag_id="cdc_kill", run_id="manual__2026-11-21T16:00:00+00:00", task_id="orders")
+    ti.map_index = -1
+    context = {"ti": ti, "data_interval_start": DEMO_WS, "data_interval_end": DEMO_WE}
+    compute = step_job_id("compute", 0, ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
+    answered: list[tuple[str, str]] = []  # (job id, state) as the emulator answered each cancel
+    real_cancel, real_result = bigquery.Client.cancel_job, bigquery.QueryJob.result
+
+    def cancel_job(self: bigquery.Client, job_id: Any, *args: Any, **kwargs: Any) -> Any:
+        job = real_cancel(self, job_id, *args, **kwargs)
+        answered.append((job.job_id, job.state))
+        return job
+
+    def result(job: bigquery.QueryJob, *args: Any, **kwargs: Any) -> Any:
+        if job.job_id == compute:
+            op.on_kill()
+            raise RuntimeError("task terminated")
+        return real_result(job, *args, **kwargs)
+
+    monkeypatch.setattr(bigquery.Client, "cancel_job", cancel_job)
+    monkeypatch.setattr(bigquery.QueryJob, "result", result)
+    with pytest.raises(RuntimeError, match="task terminated"):
+        op.execute(context)
+    assert answered == [(compute, "DONE")], "the compute job was not cancelled"
+    assert "orders_killed" not in tables(client), "nothing was merged"
+    op.on_kill()  # no job running any more: nothing to cancel
+    assert len(answered) == 1
+
+
+def test_cancelling_a_job_bigquery_does_not_know_is_not_an_error(bigquery_emulator, bq_emulator_conn) -> None:
+    """A kill between a job id's choice and its submission: the cancel finds no job, and says so."""
+    hook = CdcBigQueryHook(gcp_conn_id=bq_emulator_conn)
+    assert hook.cancel_query("platform_ops_no_such_job") is None
+    job = hook.run_query("SELECT 1", {}, {})
+    assert hook.running_job_id is None, "no job is running once run_query returned"
+    assert hook.cancel_query(job.job_id) == "DONE"

@@ -7,8 +7,10 @@ emulator. One short method per call the operator makes; every query job carries 
 Durable jobs: :meth:`CdcBigQueryHook.run_query` takes the step's deterministic job id and first
 looks that job up: a job found (running or done) is waited on and returned instead of a new one
 being submitted, so a retry after a worker crash neither pays for a step twice nor loses its
-result. The Google provider's ``durable=True`` (task-sdk's ``ResumableJobMixin``) stores one job id
-per task; this operator runs several jobs per task and derives their ids instead of storing them.
+result. A kill of the task cancels the job it waits on (:meth:`CdcBigQueryHook.cancel_query`,
+called by the operator's ``on_kill``). The Google provider's ``durable=True`` (task-sdk's
+``ResumableJobMixin``) stores one job id per task; this operator runs several jobs per task and
+derives their ids instead of storing them.
 
 Errors: google.api_core's exceptions are translated here into :mod:`platform_ops.exceptions`.
 """
@@ -92,6 +94,8 @@ class CdcBigQueryHook(BigQueryHook):
         """See the class."""
         super().__init__(gcp_conn_id=gcp_conn_id, location=location, use_legacy_sql=False, **kwargs)
         self._api_endpoint = api_endpoint
+        #: the job :meth:`run_query` is submitting or waiting on (None between jobs): what a kill cancels
+        self.running_job_id: str | None = None
 
     def get_client(
         self, project_id: str = PROVIDE_PROJECT_ID, location: str | None = None
@@ -153,13 +157,35 @@ class CdcBigQueryHook(BigQueryHook):
             dry_run=dry_run,
             use_query_cache=not dry_run,
         )
-        with translated("run a query job"):
-            job = None if dry_run or job_id is None else self.find_job(job_id)
-            if job is None:
-                job = self._submit(sql, config, None if dry_run else job_id)
-            if not dry_run:
-                job.result()
+        self.running_job_id = None if dry_run else job_id
+        try:
+            with translated("run a query job"):
+                job = None if dry_run or job_id is None else self.find_job(job_id)
+                if job is None:
+                    job = self._submit(sql, config, None if dry_run else job_id)
+                if not dry_run:
+                    self.running_job_id = job.job_id
+                    job.result()
+        finally:
+            self.running_job_id = None
         return job
+
+    def cancel_query(self, job_id: str) -> str | None:
+        """Ask BigQuery to cancel job ``job_id``; the job's state as answered, None when there is none.
+
+        Does not wait for the cancellation (BigQuery completes it on its own; a kill must return
+        quickly). Uses a client of its own: it is called from a kill, maybe while the hook's client
+        is in the middle of a request.
+        """
+        client = self.get_client()
+        try:
+            with translated("cancel a job"):
+                job = client.cancel_job(job_id, location=self.location)
+        except ResourceNotFoundError:
+            self.log.info("Job %s not found: nothing to cancel", job_id)
+            return None
+        self.log.warning("Asked BigQuery to cancel job %s (state %s)", job_id, job.state)
+        return str(job.state)
 
     def find_job(self, job_id: str) -> bigquery.QueryJob | None:
         """The query job ``job_id`` of the hook's project, or None when there is none."""

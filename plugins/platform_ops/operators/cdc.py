@@ -33,7 +33,7 @@ from platform_ops.core.cdc import (
     table_name,
 )
 from platform_ops.core.params import parse_bool, parse_int
-from platform_ops.exceptions import ConfigError
+from platform_ops.exceptions import ConfigError, PlatformOpsError
 from platform_ops.state import RunStateStore
 from platform_ops.task_failures import fail_fast_on_permanent_errors
 
@@ -88,7 +88,8 @@ class CdcBeforeAfterOperator(BaseOperator):
     task, destination) and a job id fixed per run, step and attempt: a retry after a worker crash
     reattaches to the crashed try's jobs (waits for a running one, reads a finished one's result)
     instead of paying for them again; a try that ended (in success or failure) moves the next one
-    to fresh ids, so a cleared or retried task recomputes. ``dry_run=True`` only plans the query
+    to fresh ids, so a cleared or retried task recomputes. A kill of the task (``on_kill``) cancels
+    the job it is waiting on. ``dry_run=True`` only plans the query
     and logs the bytes it would process. The snapshot is read as ``<snapshot_table_prefix>*`` with
     ``_TABLE_SUFFIX``. ``engine="duckdb"`` runs the same semantics on a local DuckDB file
     (``duckdb_path``, default env PLATFORM_OPS_CDC_DUCKDB_PATH or ``$AIRFLOW_HOME/cdc.duckdb``) in
@@ -209,6 +210,17 @@ class CdcBeforeAfterOperator(BaseOperator):
                 self._watermark(start, end)
         self.log.info("CDC summary: %s", summary)
         return summary
+
+    def on_kill(self) -> None:
+        """Cancel the BigQuery job the task is waiting on (a DuckDB query ends with the process)."""
+        hook = self.__dict__.get("_bigquery_hook")
+        job_id = hook.running_job_id if hook is not None else None
+        if hook is None or job_id is None:
+            return
+        try:
+            hook.cancel_query(job_id)
+        except PlatformOpsError as exc:  # a kill goes on: the job times out or ends on its own
+            self.log.warning("Could not cancel BigQuery job %s: %s", job_id, exc)
 
     # -- checks -------------------------------------------------------------------------------------
     @staticmethod
@@ -364,6 +376,7 @@ class CdcBeforeAfterOperator(BaseOperator):
         from platform_ops.hooks.cdc import CdcBigQueryHook
 
         hook = CdcBigQueryHook(gcp_conn_id=self.gcp_conn_id, location=self.location)
+        self._bigquery_hook = hook  # for on_kill
         spec = self._spec(hook.schema(self.source_table), Dialect.BIGQUERY)
         params = query_params(spec, start, end)
         snapshot = self._snapshot(spec, params, hook.schema)
