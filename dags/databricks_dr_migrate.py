@@ -22,7 +22,10 @@ This DAG serves the workspaces without it, and the objects it does not cover.
    in the target by its marker before any create, so a re-run, a retry or a new run after a crash
    never duplicates anything. Schedules, continuous runs and triggers arrive PAUSED. A cluster or
    job whose init script the target would miss (on DBFS, or a workspace file outside `roots`) is
-   blocked with the script named. Progress is
+   blocked with the script named; with `relocate_dbfs_init_scripts` a DBFS script is copied to a
+   workspace file under `init_scripts_folder` instead (a re-run writes it again only when it
+   changed). A source object the target holds more than once (by marker) is reported as a
+   duplicate with every id, and nothing is written for it. Progress is
    logged every N objects. The resume checkpoint is shared by every run of the same
    (source, target) pair.
 3. `teardown` (**DrTeardownOperator**, runs even after a failure): terminates the clusters this run
@@ -39,7 +42,11 @@ Params: `source_conn_id`, `target_conn_id` (Airflow Databricks connections), `dr
 source (`secret_values_conn_id`: a connection whose extra is `{scope: {key: value}}`, or
 `secret_values_variable`: a Variable holding that JSON; values are never logged),
 `refresh_secret_values` (values cannot be read back, so a key already in the target is not put
-again unless this is true: set it after rotating a secret), `parallelism`.
+again unless this is true: set it after rotating a secret), `relocate_dbfs_init_scripts`,
+`init_scripts_folder`, `parallelism`. An instance pool whose Docker images sign in with basic auth
+needs each password in the secret values, as `{"instance_pools:docker_basic_auth": {pool name:
+{image url: password}}}` (the API never returns one); without it the pool is reported `needs value`.
+Git credentials are per-user tokens: the preflight lists the users to ask to add theirs.
 """
 
 from __future__ import annotations
@@ -101,15 +108,36 @@ with DAG(
         "secret_values_conn_id": Param(
             None,
             type=["null", "string"],
-            description="connection whose extra holds {scope: {key: value}} for the secret scopes",
+            description="connection whose extra holds {scope: {key: value}} for the secret scopes, and "
+            'instance pools\' Docker passwords under "instance_pools:docker_basic_auth"',
         ),
         "secret_values_variable": Param(
-            None, type=["null", "string"], description="Variable holding {scope: {key: value}} as JSON"
+            None,
+            type=["null", "string"],
+            description="Variable holding {scope: {key: value}} as JSON (pools' Docker passwords: as for "
+            "secret_values_conn_id)",
         ),
         "refresh_secret_values": Param(
             False,
             type="boolean",
-            description="put every configured secret value again (after a rotation in the source)",
+            description="put every configured secret value and pool Docker password again (after a rotation)",
+        ),
+        "relocate_dbfs_init_scripts": Param(
+            False,
+            type="boolean",
+            title="Relocate DBFS init scripts",
+            description="copy each DBFS init script of a cluster or job to a workspace file of the target "
+            "(under init_scripts_folder, with a marker line) and point the copy at it; off: such "
+            "clusters and jobs are blocked (DBFS init scripts are end-of-life)",
+        ),
+        "init_scripts_folder": Param(
+            "/Shared/dr-init-scripts",
+            type="string",
+            pattern="^/",
+            minLength=2,
+            title="Folder of relocated init scripts",
+            description="target workspace folder the relocated DBFS init scripts go to (their DBFS path "
+            "below it), outside /Repos",
         ),
         "parallelism": Param(
             8, type="integer", minimum=1, maximum=64, description="calls in flight per workspace"

@@ -16,6 +16,8 @@ puts its own routers in front of that catch-all:
   ``jobs/get`` paging its tasks over 100;
 * ``routes.workspace``: the workspace export size limit (``export_limit_bytes``), and ``/Shared``;
 * ``routes.secret_scopes``: secret scopes backed by an Azure Key Vault (kept and listed as such);
+* ``routes.instance_pools``: pools answered without their Docker basic-auth passwords, as Databricks
+  answers them, and ``/_sandbox/instance-pools/docker-digest``;
 * ``routes.admin``: ``/_sandbox`` knobs (``fault``), reset, health, and model-version seeding;
 * ``fault.FaultLayer`` (middleware): latency and faults on every ``/api/`` request, minilake's
   included, and request counts per route; ``fault.WorkspaceIdentity`` (middleware): the workspace
@@ -51,6 +53,7 @@ from sandbox.databricks.routes import (
     admin,
     clusters,
     discovery,
+    instance_pools,
     job_settings,
     jobs,
     models,
@@ -196,6 +199,7 @@ def create_app(state_dir: str | Path, workspace_id: str | None = None) -> FastAP
             job_settings.router(cluster_extras),
             workspace.router(faults),
             secret_scopes.router(),
+            instance_pools.router(),
             admin.router(
                 faults,
                 registry,

@@ -21,6 +21,7 @@ from platform_ops.core.dr_migrate import (
     checkpoint_key,
     classify,
     keep_pauses,
+    marker_ids,
     parse_secret_values,
     progress_line,
     unpaused_triggers,
@@ -213,6 +214,44 @@ def test_classification_by_marker_then_by_name():
     assert (blocked.action, blocked.reason) == (Action.BLOCKED, "policy p1 not migrated")
 
 
+def test_two_target_objects_with_one_marker_are_a_duplicate_naming_both_and_never_picked():
+    index = TargetIndex.of(
+        "clusters",
+        [
+            cluster("t1", "etl", marker_value(WS, "c1")),
+            cluster("t7", "etl-copy", marker_value(WS, "c1")),
+            cluster("t2", "other", marker_value(WS, "c2")),
+        ],
+    )
+    for identical in (True, False, None):
+        decision = classify(prepared(), index, identical=identical)
+        assert decision.action is Action.DUPLICATE  # neither updated nor left identical
+        assert decision.target_id is None
+        assert decision.copies == ("t1", "t7")
+        assert "t1, t7" in decision.reason
+    assert classify(prepared(name="other", sid="c2"), index, identical=True).action is Action.IDENTICAL
+    # a source object that would not be migrated is still reported: it maps to two target objects
+    blocked = classify(prepared(Outcome.BLOCKED, reason="policy p1 missing"), index)
+    assert blocked.action is Action.DUPLICATE
+    assert "policy p1 missing" in blocked.reason
+    assert classify(prepared(), index).to_dict()["copies"] == ["t1", "t7"]
+
+
+def test_marker_ids_leave_a_duplicated_source_id_out_and_list_its_copies():
+    jobs = [
+        {"job_id": 901, "settings": {"name": "a", "tags": {MARKER_KEY: marker_value(WS, "11")}}},
+        {"job_id": 905, "settings": {"name": "a", "tags": {MARKER_KEY: marker_value(WS, "11")}}},
+        {"job_id": 903, "settings": {"name": "b", "tags": {MARKER_KEY: marker_value(WS, "12")}}},
+        {"job_id": 904, "settings": {"name": "c", "tags": {MARKER_KEY: marker_value("999", "13")}}},
+        {"job_id": 906, "settings": {"name": "d"}},
+    ]
+    ids, copies = marker_ids(WS, "jobs", jobs)
+    assert ids == {"12": "903"}
+    assert copies == {"11": ("901", "905")}
+    scopes, none = marker_ids(WS, "secret_scopes", [{"name": "app", "keys": []}])
+    assert (scopes, none) == ({"app": "app"}, {})
+
+
 def test_workspace_paths_and_scope_names_are_their_own_identity():
     index = TargetIndex.of("secret_scopes", [{"name": "app", "keys": ["k"]}])
     p = Prepared("secret_scopes", "app", "app", None, Outcome.MIGRATE, {"scope": "app", "keys": ["k"]})
@@ -260,6 +299,42 @@ def test_validation_passes_only_identical_or_skipped_with_reason():
     assert bad.counts() == {"clusters": {"blocked": 1, "differs": 1, "missing": 1}}
     assert bad.lines()[-1] == "validation FAILED: 3 object(s)"
     assert bad.to_dict()["ok"] is False
+    assert bad.duplicates() == {}
+
+
+def test_validation_fails_a_duplicate_naming_every_id_and_counts_duplicates_per_type():
+    index = TargetIndex.of(
+        "clusters",
+        [cluster(t, "etl", marker_value(WS, "c1")) for t in ("t1", "t4", "t9")]
+        + [cluster("t2", "n2", marker_value(WS, "c2"))],
+    )
+    jobs_index = TargetIndex.of(
+        "jobs",
+        [
+            {"job_id": j, "settings": {"name": "nightly", "tags": {MARKER_KEY: marker_value(WS, "11")}}}
+            for j in (901, 902)
+        ],
+    )
+    job = Prepared("jobs", "11", "nightly", marker_value(WS, "11"), Outcome.MIGRATE, {"name": "nightly"})
+    report = ValidationReport(
+        (
+            verdict(prepared(), index, identical=True),
+            verdict(prepared(name="n2", sid="c2"), index, identical=True),
+            verdict(job, jobs_index, identical=True),
+        )
+    )
+    assert not report.ok
+    assert [(v.object_type, v.check) for v in report.failures] == [
+        ("clusters", Check.DUPLICATE),
+        ("jobs", Check.DUPLICATE),
+    ]
+    assert "t1, t4, t9" in report.failures[0].reason
+    assert "901, 902" in report.failures[1].reason
+    assert report.duplicates() == {"clusters": 1, "jobs": 1}
+    assert report.counts()["clusters"] == {"duplicate": 1, "identical": 1}
+    assert report.to_dict()["duplicates"] == {"clusters": 1, "jobs": 1}
+    text = "\n".join(report.lines())
+    assert "clusters duplicate: etl (c1): 3 target clusters objects carry its marker (t1, t4, t9)" in text
 
 
 def test_unpaused_triggers_treat_a_missing_status_as_running():
@@ -293,3 +368,40 @@ def test_a_scope_copied_without_some_values_is_listed_in_the_plan_and_fails_vali
     assert checked.check is Check.NEEDS_VALUE
     assert "k2" in checked.reason
     assert verdict(scope(["k1"]), index, identical=True).check is Check.IDENTICAL
+
+
+def test_docker_passwords_sit_beside_the_scopes_and_errors_never_quote_them():
+    from platform_ops.core.dr_migrate import parse_docker_passwords
+
+    doc = {"app": {"k": "v"}, "instance_pools:docker_basic_auth": {"dock": {"reg/rt:1": "pw-1"}}}
+    assert parse_secret_values(doc, "secret_values_variable") == {"app": {"k": "v"}}
+    assert parse_docker_passwords(doc, "secret_values_variable") == {"dock": {"reg/rt:1": "pw-1"}}
+    assert parse_docker_passwords({"app": {"k": "v"}}, "x") == {}
+    with pytest.raises(ConfigError) as err:
+        parse_docker_passwords({"instance_pools:docker_basic_auth": {"dock": {"reg/rt:1": 7}}}, "v")
+    assert err.value.field == "v.instance_pools:docker_basic_auth"
+    assert "dock" in str(err.value)
+
+
+@pytest.mark.parametrize("folder", ["relative/dir", "/", "/Repos/team", "/Shared/../x"])
+def test_a_bad_init_scripts_folder_names_the_param(folder):
+    with pytest.raises(ConfigError) as err:
+        DrParams.from_params({"source_conn_id": "a", "target_conn_id": "b", "init_scripts_folder": folder})
+    assert err.value.field == "init_scripts_folder"
+
+
+def test_relocation_params_default_off():
+    params = DrParams.from_params({"source_conn_id": "a", "target_conn_id": "b"})
+    assert (params.relocate_dbfs_init_scripts, params.init_scripts_folder) == (
+        False,
+        "/Shared/dr-init-scripts",
+    )
+    on = DrParams.from_params(
+        {
+            "source_conn_id": "a",
+            "target_conn_id": "b",
+            "relocate_dbfs_init_scripts": "true",
+            "init_scripts_folder": "/Shared/ops/init/",
+        }
+    )
+    assert (on.relocate_dbfs_init_scripts, on.init_scripts_folder) == (True, "/Shared/ops/init")

@@ -105,7 +105,14 @@ def test_object_types_in_dependency_order_and_out_of_scope_reasons() -> None:
     assert order.index("instance_pools") < order.index("clusters") < order.index("cluster_libraries")
     assert order[0] == "instance_pools"  # a policy may fix a pool id; a pool refers to nothing
     assert order[-1] == "permissions"
-    assert set(dr.OUT_OF_SCOPE) == {"mounts", "repos", "mlflow", "unity_catalog", "identities"}
+    assert set(dr.OUT_OF_SCOPE) == {
+        "mounts",
+        "repos",
+        "mlflow",
+        "unity_catalog",
+        "identities",
+        "git_credentials",
+    }
     assert all(len(reason) > 30 for reason in dr.OUT_OF_SCOPE.values())
 
 
@@ -195,6 +202,23 @@ def test_a_bad_context_names_the_field(overrides: dict[str, Any], field: str) ->
     with pytest.raises(ConfigError) as err:
         ctx(**overrides)
     assert err.value.field == field
+
+
+def test_a_reference_to_an_object_the_target_holds_twice_blocks_naming_both_copies() -> None:
+    doubled = {"clusters": {"0101-ui": ("0202-ui", "0303-ui")}}
+    j = job(11, [nb_task("a", existing_cluster_id="0101-ui")])
+    p = prepare("jobs", j, ctx(duplicates=doubled))  # the id map still holds one of them
+    assert p.outcome is Outcome.BLOCKED
+    assert "existing_cluster_id 0101-ui: the target holds 2 clusters objects" in p.reason
+    assert "0202-ui, 0303-ui" in p.reason
+    libs = prepare("cluster_libraries", {"cluster_id": "0101-ui", "libraries": []}, ctx(duplicates=doubled))
+    assert libs.outcome is Outcome.BLOCKED
+    assert "0202-ui, 0303-ui" in libs.reason
+    acl = {"object_type": "clusters", "object_id": "0101-ui", "access_control_list": []}
+    perms = prepare("permissions", acl, ctx(duplicates=doubled))
+    assert perms.outcome is Outcome.BLOCKED
+    assert "0202-ui, 0303-ui" in perms.reason
+    assert prepare("jobs", j, ctx()).outcome is Outcome.MIGRATE
 
 
 def test_prepare_refuses_an_unknown_type() -> None:
@@ -1344,3 +1368,46 @@ def test_a_job_cluster_on_a_dbfs_init_script_blocks_the_job_or_skips_it_by_param
     inner = "task 'each'.for_each_task.task.new_cluster.init_scripts[0].dbfs.destination dbfs:/init/b.sh"
     assert inner in blocked.reason
     assert prepare("jobs", job, ctx(skip_blocked_jobs=True)).outcome is Outcome.SKIPPED
+
+
+def test_a_dbfs_init_script_is_relocated_only_when_asked() -> None:
+    src = {**CLUSTER_GET, "init_scripts": [{"dbfs": {"destination": "dbfs:/init/a.sh"}}]}
+    blocked = prepare("clusters", src, ctx())
+    assert blocked.outcome is Outcome.BLOCKED
+    assert "relocate_dbfs_init_scripts" in blocked.reason
+    moved = prepare("clusters", src, ctx(relocate_dbfs_init_scripts=True, init_scripts_folder="/Shared/dr"))
+    assert moved.outcome is Outcome.MIGRATE
+    assert moved.spec is not None
+    assert moved.spec["init_scripts"] == [{"workspace": {"destination": "/Shared/dr/init/a.sh"}}]
+    assert moved.relocations == (("/init/a.sh", "/Shared/dr/init/a.sh"),)
+    assert "dbfs:/init/a.sh -> /Shared/dr/init/a.sh" in moved.reason
+    assert src["init_scripts"] == [{"dbfs": {"destination": "dbfs:/init/a.sh"}}]  # the source is untouched
+    shared = {"spark_version": "15.4.x-scala2.12", "init_scripts": [{"dbfs": {"destination": "/init/a.sh"}}]}
+    j = job(11, [nb_task("a", job_cluster_key="jc"), nb_task("b", new_cluster=copy.deepcopy(shared))])
+    j["settings"]["job_clusters"] = [{"job_cluster_key": "jc", "new_cluster": copy.deepcopy(shared)}]
+    p = prepare("jobs", j, ctx(relocate_dbfs_init_scripts=True))
+    assert p.relocations == (("/init/a.sh", "/Shared/dr-init-scripts/init/a.sh"),)  # one file for both
+    script = dr.relocated_script("#!/bin/bash\necho a\n", dr.relocation_marker(WS, "dbfs:/init/a.sh"))
+    assert script == f"#!/bin/bash\necho a\n# dr_source {WS}:dbfs:/init/a.sh\n"
+    assert dr.script_marker(script) == dr.relocation_marker(WS, "/init/a.sh")
+
+
+def test_a_pool_with_a_docker_basic_auth_image_needs_its_password_by_pool_name() -> None:
+    image = {"url": "reg.example.com/rt:1", "basic_auth": {"username": "etl", "password": "read-back?"}}
+    pool = {
+        "instance_pool_id": "pool-src",
+        "instance_pool_name": "dock",
+        "node_type_id": "i3.xlarge",
+        "preloaded_docker_images": [image],
+    }
+    needs = prepare("instance_pools", pool, ctx())
+    assert needs.outcome is Outcome.NEEDS_VALUE
+    assert "instance_pools dock: needs value: preloaded_docker_images[0].basic_auth.password" in needs.reason
+    assert dr.DOCKER_PASSWORDS_KEY in needs.reason
+    ok = prepare("instance_pools", pool, ctx(docker_passwords={"dock": frozenset({"reg.example.com/rt:1"})}))
+    assert ok.outcome is Outcome.MIGRATE
+    assert ok.spec is not None
+    assert ok.spec["preloaded_docker_images"][0]["basic_auth"] == {"username": "etl"}  # added at write time
+    sent = dr.with_docker_passwords(ok.spec, {"reg.example.com/rt:1": "pw"})
+    assert sent["preloaded_docker_images"][0]["basic_auth"] == {"username": "etl", "password": "pw"}
+    assert dr.content_hash("instance_pools", sent) == dr.content_hash("instance_pools", ok.spec)

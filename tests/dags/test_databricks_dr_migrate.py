@@ -122,3 +122,22 @@ def test_a_manual_dry_run_of_the_shipped_dag_writes_nothing(
     assert plan["dry_run"] is True
     assert plan["counts"]["instance_pools"]["create"] >= 1
     assert json.dumps(plan)  # JSON-safe
+
+
+def test_the_init_script_relocation_params_have_a_title_a_description_and_stay_off(bag) -> None:
+    from platform_ops.core.dr_migrate import DrParams
+
+    dag = bag["databricks_dr_migrate"]
+    params = dag.params.dump()
+    assert params["relocate_dbfs_init_scripts"] is False
+    assert params["init_scripts_folder"] == "/Shared/dr-init-scripts"
+    for name in ("relocate_dbfs_init_scripts", "init_scripts_folder"):
+        param = dag.params.get_param(name)
+        assert param.schema["title"]
+        assert len(param.description or "") > 30
+    assert dag.params.get_param("relocate_dbfs_init_scripts").schema["type"] == "boolean"
+    assert "instance_pools:docker_basic_auth" in (
+        dag.params.get_param("secret_values_conn_id").description or ""
+    )
+    # every DAG param is one the migration reads, and parses as the DAG gives it
+    assert DrParams.from_params(params).init_scripts_folder == "/Shared/dr-init-scripts"

@@ -268,7 +268,7 @@ def test_dry_run_plans_every_type_and_writes_nothing(pair, output):
     seen = primary.stats()["by_route"]
     objects = permission_objects(DrWorkspaceHook("dbx_primary"), DrParams.from_params(dr()))
     walk = primary.stats()["by_route"]["GET /api/2.0/workspace/list"] - seen["GET /api/2.0/workspace/list"]
-    assert seen["GET /api/2.0/workspace/list"] == walk
+    assert seen["GET /api/2.0/workspace/list"] == walk + 1  # and /Repos once, for the Git folders' users
     acl_reads = (
         seen["GET /api/2.0/permissions/{object_type}/{object_id}"] + seen["GET /api/2.0/secrets/acls/list"]
     )
@@ -967,3 +967,265 @@ def test_an_update_after_the_cutover_keeps_the_jobs_it_un_paused_running(pair, o
     assert again.state == "success", output()[-4000:]
     assert again.xcom[("migrate_jobs", "return_value")]["actions"].get("update") == 1
     assert schedule_statuses(secondary) == {"nightly-ingest": "UNPAUSED", "stream": "PAUSED", "runner": None}
+
+
+def test_a_cluster_and_a_job_held_twice_in_the_target_fail_the_validation_naming_both_ids(
+    pair, output, tmp_path
+):
+    """Copies made by hand in the secondary with a source marker (an earlier broken run, a manual
+    copy) are never picked: the validation fails naming every id and counts them per type, and a
+    later migration creates no third copy and writes nothing for them."""
+    primary, secondary = pair
+    ids = seed(primary)
+    assert run().state == "success", output()[-4000:]
+    api = secondary.client().api_client
+    (first_cluster,) = api.do("GET", "/api/2.1/clusters/list")["clusters"]
+    extra_cluster = api.do(
+        "POST",
+        "/api/2.1/clusters/create",
+        body={
+            "cluster_name": "etl-shared-by-hand",
+            "spark_version": SPARK,
+            "num_workers": 0,
+            "custom_tags": {MARKER_KEY: f"{PRIMARY_ID}:{ids['cluster']}"},
+        },
+    )["cluster_id"]
+    api.do("POST", "/api/2.1/clusters/delete", body={"cluster_id": extra_cluster})
+    jobs = api.do("GET", "/api/2.2/jobs/list", query={"limit": 100, "expand_tasks": "true"})["jobs"]
+    stream = next(j for j in jobs if j["settings"]["name"] == "stream")
+    extra_job = str(api.do("POST", "/api/2.2/jobs/create", body=stream["settings"])["job_id"])
+    before = writes(secondary)
+
+    result = run()
+    text = output()
+    assert result.states["validate"] == "failed", text[-4000:]
+    assert writes(secondary) == before  # nothing updated, and no third copy created
+    assert target_objects(secondary)["clusters"] == Counter({f"{PRIMARY_ID}:{ids['cluster']}": 2})
+    assert target_objects(secondary)["jobs"][f"{PRIMARY_ID}:{ids['continuous']}"] == 2
+    assert result.xcom[("migrate_clusters", "return_value")]["actions"] == {"duplicate": 1}
+    assert result.xcom[("migrate_jobs", "return_value")]["actions"]["duplicate"] == 1
+    counts = result.xcom[("validate", "counts")]
+    assert counts["ok"] is False
+    assert counts["duplicates"] == {"clusters": 1, "jobs": 1}
+    assert counts["counts"]["clusters"]["duplicate"] == 1
+    report = json.loads(next((tmp_path / "state").rglob("dr_validation.json")).read_text())
+    assert report["duplicates"] == {"clusters": 1, "jobs": 1}
+    failed = {(v["object_type"], v["source_id"]): v for v in report["verdicts"] if v["check"] == "duplicate"}
+    cluster_ids = ", ".join(sorted([first_cluster["cluster_id"], extra_cluster]))
+    job_ids = ", ".join(sorted([str(stream["job_id"]), extra_job]))
+    assert cluster_ids in failed[("clusters", ids["cluster"])]["reason"]
+    assert job_ids in failed[("jobs", ids["continuous"])]["reason"]
+    assert f"clusters duplicate: etl-shared ({ids['cluster']}): 2 target clusters objects" in text
+    assert job_ids in text
+    # the job on the doubled cluster is blocked naming both copies, not pointed at one of them
+    nightly = next(v for v in report["verdicts"] if v["source_id"] == ids["scheduled"])
+    assert nightly["check"] == "blocked"
+    assert cluster_ids in nightly["reason"]
+
+
+# -- DBFS init scripts, pool Docker passwords, Git credentials ---------------------------------------
+INIT_SCRIPT = b"#!/bin/bash\necho installing deps\n"
+DBFS_SCRIPT = "/databricks/init/deps.sh"
+RELOCATED = f"/Shared/dr-init-scripts{DBFS_SCRIPT}"
+
+
+def seed_dbfs_init_script(primary: Any) -> dict[str, str]:
+    """A DBFS init script used by a cluster and by a job's job cluster."""
+    api = primary.client().api_client
+    body = {"path": DBFS_SCRIPT, "contents": base64.b64encode(INIT_SCRIPT).decode(), "overwrite": True}
+    api.do("POST", "/api/2.0/dbfs/put", body=body)
+    scripts = [{"dbfs": {"destination": f"dbfs:{DBFS_SCRIPT}"}}]
+    cluster = api.do(
+        "POST",
+        "/api/2.1/clusters/create",
+        body={"cluster_name": "legacy", "spark_version": SPARK, "num_workers": 0, "init_scripts": scripts},
+    )["cluster_id"]
+    api.do("POST", "/api/2.1/clusters/delete", body={"cluster_id": cluster})
+    api.do("POST", "/api/2.0/workspace/mkdirs", body={"path": ROOT})
+    api.do(
+        "POST",
+        "/api/2.0/workspace/import",
+        body={"path": f"{ROOT}/ingest", "format": "SOURCE", "language": "PYTHON", "content": notebook("x")},
+    )
+    job = api.do(
+        "POST",
+        "/api/2.2/jobs/create",
+        body={
+            "name": "legacy-job",
+            "tasks": [
+                {
+                    "task_key": "main",
+                    "notebook_task": {"notebook_path": f"{ROOT}/ingest"},
+                    "job_cluster_key": "jc",
+                }
+            ],
+            "job_clusters": [
+                {
+                    "job_cluster_key": "jc",
+                    "new_cluster": {
+                        "spark_version": SPARK,
+                        "num_workers": 1,
+                        "node_type_id": NODE,
+                        "init_scripts": scripts,
+                    },
+                }
+            ],
+        },
+    )["job_id"]
+    return {"cluster": cluster, "job": str(job)}
+
+
+def relocated_content(secondary: Any) -> bytes:
+    exported = secondary.client().api_client.do(
+        "GET", "/api/2.0/workspace/export", query={"path": RELOCATED, "format": "SOURCE"}
+    )
+    return base64.b64decode(exported["content"])
+
+
+def test_a_dbfs_init_script_is_blocked_naming_the_param_and_relocated_with_it(pair, output):
+    primary, secondary = pair
+    ids = seed_dbfs_init_script(primary)
+    types = ["workspace_objects", "clusters", "jobs"]
+    blocked = run(dr={"object_types": types})
+    text = output()
+    assert blocked.states["validate"] == "failed"
+    assert blocked.xcom[("migrate_clusters", "return_value")]["actions"] == {"blocked": 1}
+    assert "relocate_dbfs_init_scripts" in text
+
+    for sandbox in pair:
+        sandbox.wipe()
+    ids = seed_dbfs_init_script(primary)
+    moved = run(dr={"object_types": types, "relocate_dbfs_init_scripts": True})
+    text = output()
+    assert moved.state == "success", text[-4000:]
+    assert moved.xcom[("validate", "counts")]["ok"] is True
+    marker = f"# {MARKER_KEY} {PRIMARY_ID}:dbfs:{DBFS_SCRIPT}"
+    assert relocated_content(secondary) == INIT_SCRIPT + marker.encode() + b"\n"
+    api = secondary.client().api_client
+    (cluster,) = api.do("GET", "/api/2.1/clusters/list")["clusters"]
+    assert cluster["init_scripts"] == [{"workspace": {"destination": RELOCATED}}]
+    (job,) = api.do("GET", "/api/2.2/jobs/list", query={"expand_tasks": "true"})["jobs"]
+    new_cluster = job["settings"]["job_clusters"][0]["new_cluster"]
+    assert new_cluster["init_scripts"] == [{"workspace": {"destination": RELOCATED}}]
+    imports = {k: v for k, v in posts(secondary).items() if "import-file" in k}
+    assert list(imports.values()) == [1], imports  # the cluster and the job share one file
+    assert f"dbfs:{DBFS_SCRIPT} -> {RELOCATED}" in text  # the plan says so
+    assert ids["cluster"]
+
+    before = writes(secondary)
+    again = run(dr={"object_types": types, "relocate_dbfs_init_scripts": True})
+    assert again.state == "success", output()[-4000:]
+    assert writes(secondary) == before  # no second file, nothing duplicated
+
+    # a target file changed by hand fails the validation naming it; the next run writes it back
+    api.do(
+        "POST",
+        f"/api/2.0/workspace-files/import-file{RELOCATED}",
+        query={"overwrite": "true"},
+        data=b"#!/bin/bash\necho tampered\n" + marker.encode() + b"\n",
+    )
+    checked = run("dr_validate_scenarios", dr={"object_types": types, "relocate_dbfs_init_scripts": True})
+    text = output()
+    assert checked.states["validate"] == "failed"
+    report = checked.xcom[("validate", "counts")]
+    assert report["counts"]["clusters"] == {"differs": 1}
+    assert report["counts"]["jobs"] == {"differs": 1}
+    assert f"init script {RELOCATED} differs from dbfs:{DBFS_SCRIPT}" in text
+    repaired = run(dr={"object_types": types, "relocate_dbfs_init_scripts": True})
+    assert repaired.state == "success", output()[-4000:]
+    assert relocated_content(secondary) == INIT_SCRIPT + marker.encode() + b"\n"
+
+
+DOCKER_URL = "registry.example.com/etl/runtime:1.4"
+DOCKER_CANARY = "canary-docker-password-3c9e1b77"
+DOCKER_KEY = "instance_pools:docker_basic_auth"
+
+
+def test_a_pool_docker_password_is_needed_from_the_secret_values_and_never_logged(
+    pair, output, monkeypatch, tmp_path
+):
+    primary, secondary = pair
+    image = {"url": DOCKER_URL, "basic_auth": {"username": "etl", "password": "only-the-source-knows"}}
+    primary.client().api_client.do(
+        "POST",
+        "/api/2.0/instance-pools/create",
+        body={"instance_pool_name": "docker-pool", "node_type_id": NODE, "preloaded_docker_images": [image]},
+    )
+    (listed,) = primary.client().api_client.do("GET", "/api/2.0/instance-pools/list")["instance_pools"]
+    assert listed["preloaded_docker_images"][0]["basic_auth"] == {"username": "etl"}  # never read back
+    only_pools = {"object_types": ["instance_pools"]}
+
+    missing = run(dr=only_pools)
+    text = output()
+    assert missing.xcom[("preflight", "return_value")]["counts"]["instance_pools"] == {"needs_value": 1}
+    assert missing.states["validate"] == "failed"
+    assert missing.xcom[("validate", "counts")]["counts"]["instance_pools"] == {"needs_value": 1}
+    assert "instance_pools needs_value: docker-pool" in text
+    assert f"preloaded_docker_images[0].basic_auth.password ({DOCKER_URL})" in text
+    assert DOCKER_KEY in text
+    assert "POST /api/2.0/instance-pools/create" not in posts(secondary)
+
+    values = {
+        "app-secrets": {"password": SECRET_CANARY},
+        DOCKER_KEY: {"docker-pool": {DOCKER_URL: DOCKER_CANARY}},
+    }
+    monkeypatch.setenv("AIRFLOW_VAR_DR_SECRETS", json.dumps(values))
+    supplied = run(dr=only_pools)
+    text = output()
+    assert supplied.state == "success", text[-4000:]
+    assert supplied.xcom[("validate", "counts")]["ok"] is True
+    api = secondary.client().api_client
+    (pool,) = api.do("GET", "/api/2.0/instance-pools/list")["instance_pools"]
+    digest = api.do(
+        "GET",
+        "/_sandbox/instance-pools/docker-digest",
+        query={"instance_pool_id": pool["instance_pool_id"], "url": DOCKER_URL},
+    )["sha256"]
+    assert digest == hashlib.sha256(DOCKER_CANARY.encode()).hexdigest()
+    state = "".join(p.read_text() for p in (tmp_path / "state").rglob("*.json"))
+    xcom = json.dumps([*missing.xcom.values(), *supplied.xcom.values()], default=str)
+    for where in (text, state, xcom):
+        assert DOCKER_CANARY not in where
+
+    before = writes(secondary)
+    assert run(dr=only_pools).state == "success", output()[-4000:]
+    assert writes(secondary) == before  # the password is not sent again unless refresh_secret_values
+
+
+def test_the_dry_run_lists_git_credentials_as_out_of_scope_with_the_users_to_ask(pair, output):
+    primary, secondary = pair
+    w = primary.client()
+    w.git_credentials.create(
+        git_provider="gitHub", git_username="octocat", personal_access_token="ghp-canary-77"
+    )
+    assert [c.git_username for c in w.git_credentials.list()] == ["octocat"]  # the SDK reads the sandbox
+    api = w.api_client
+    api.do("POST", "/api/2.0/workspace/mkdirs", body={"path": "/Repos/bob@example.com/etl"})
+    api.do(
+        "POST",
+        "/api/2.2/jobs/create",
+        body={
+            "name": "from-git",
+            "git_source": {
+                "git_url": "https://github.com/example/etl",
+                "git_provider": "gitHub",
+                "git_branch": "main",
+            },
+            "tasks": [{"task_key": "main", "notebook_task": {"notebook_path": "etl/main", "source": "GIT"}}],
+        },
+    )
+    me = api.do("GET", "/api/2.0/preview/scim/v2/Me")["userName"]
+    result = run(dr={"dry_run": True})
+    text = output()
+    assert result.state == "success", text[-4000:]
+    assert writes(secondary) == 0
+    git = result.xcom[("preflight", "return_value")]["git_credentials"]
+    assert git == {"caller_credentials": 1, "users_to_ask": sorted({me, "bob@example.com"})}
+    assert "out of scope, not migrated: git_credentials" in text
+    assert "git_credentials of " + me + ": gitHub as octocat" in text
+    assert (
+        "ask bob@example.com to add theirs in the secondary (Git folders under /Repos/bob@example.com)"
+        in text
+    )
+    assert "runs jobs from Git: from-git" in text
+    assert "ghp-canary-77" not in text

@@ -26,6 +26,8 @@ from enum import StrEnum
 from typing import Any
 
 from platform_ops.core.dr_objects import (
+    DEFAULT_INIT_SCRIPTS_FOLDER,
+    DOCKER_PASSWORDS_KEY,
     IDENTITY_BY_NAME,
     OBJECT_TYPES,
     OUT_OF_SCOPE,
@@ -154,13 +156,7 @@ def parse_references(value: Any) -> dict[str, dict[str, str]]:
     return out
 
 
-def parse_secret_values(value: Any, source: str) -> dict[str, dict[str, str]]:
-    """The ``{scope: {key: value}}`` map read from ``source``; errors never quote a value.
-
-    Raises:
-        ConfigError: not a map of scopes to maps of key names to string values.
-    """
-    fix = 'store a JSON object {"<scope>": {"<key>": "<value>"}} there'
+def _values_document(value: Any, source: str, fix: str) -> Mapping[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -168,8 +164,23 @@ def parse_secret_values(value: Any, source: str) -> dict[str, dict[str, str]]:
             raise ConfigError(source, "does not hold JSON", fix) from None
     if not isinstance(value, Mapping):
         raise ConfigError(source, "does not hold a map of scopes", fix)
+    return value
+
+
+def parse_secret_values(value: Any, source: str) -> dict[str, dict[str, str]]:
+    """The ``{scope: {key: value}}`` map read from ``source``; errors never quote a value.
+
+    The instance pools' Docker passwords (``DOCKER_PASSWORDS_KEY``) are left out: see
+    :func:`parse_docker_passwords`.
+
+    Raises:
+        ConfigError: not a map of scopes to maps of key names to string values.
+    """
+    fix = 'store a JSON object {"<scope>": {"<key>": "<value>"}} there'
     out: dict[str, dict[str, str]] = {}
-    for scope, keys in value.items():
+    for scope, keys in _values_document(value, source, fix).items():
+        if scope == DOCKER_PASSWORDS_KEY:
+            continue
         if not isinstance(scope, str) or not scope or not isinstance(keys, Mapping):
             raise ConfigError(source, f"scope {scope!r} does not map key names to values", fix)
         for key, secret in keys.items():
@@ -177,6 +188,58 @@ def parse_secret_values(value: Any, source: str) -> dict[str, dict[str, str]]:
                 raise ConfigError(source, f"scope {scope!r}: key {key!r} has no string value", fix)
         out[scope] = dict(keys)
     return out
+
+
+def parse_docker_passwords(value: Any, source: str) -> dict[str, dict[str, str]]:
+    """The instance pools' Docker basic-auth passwords ``{pool name: {image url: password}}``.
+
+    They sit in the secret values document under ``DOCKER_PASSWORDS_KEY``; empty when it has none.
+    Errors never quote a value.
+
+    Raises:
+        ConfigError: the entry is not a map of pool names to maps of image urls to string passwords.
+    """
+    fix = f'store {{"{DOCKER_PASSWORDS_KEY}": {{"<pool name>": {{"<image url>": "<password>"}}}}}} there'
+    pools = _values_document(value, source, fix).get(DOCKER_PASSWORDS_KEY)
+    if pools is None:
+        return {}
+    if not isinstance(pools, Mapping):
+        raise ConfigError(f"{source}.{DOCKER_PASSWORDS_KEY}", "is not a map of pool names", fix)
+    out: dict[str, dict[str, str]] = {}
+    for pool, images in pools.items():
+        if not isinstance(pool, str) or not pool or not isinstance(images, Mapping):
+            raise ConfigError(
+                f"{source}.{DOCKER_PASSWORDS_KEY}", f"pool {pool!r} does not map image urls to passwords", fix
+            )
+        for url, password in images.items():
+            if not isinstance(url, str) or not url or not isinstance(password, str) or not password:
+                raise ConfigError(
+                    f"{source}.{DOCKER_PASSWORDS_KEY}", f"pool {pool!r}: image {url!r} has no password", fix
+                )
+        out[pool] = dict(images)
+    return out
+
+
+def parse_folder(field_name: str, value: Any) -> str:
+    """An absolute workspace folder outside /Repos, without ``..``, as ``/a/b``.
+
+    Raises:
+        ConfigError: naming ``field_name``.
+    """
+    if not isinstance(value, str) or not value.strip().startswith("/"):
+        raise ConfigError(field_name, f"{value!r} is not an absolute workspace folder", "start it with '/'")
+    parts = [p for p in value.strip().split("/") if p]
+    if not parts or any(p in (".", "..") or not _PATH_PART.fullmatch(p) for p in parts):
+        raise ConfigError(
+            field_name,
+            f"{value!r} is not a folder under the workspace root",
+            "pass e.g. /Shared/dr-init-scripts",
+        )
+    if parts[0] == "Repos":
+        raise ConfigError(
+            field_name, f"{value!r} is under /Repos (a Git folder)", "pick a folder outside /Repos"
+        )
+    return "/" + "/".join(parts)
 
 
 def _bounded(field_name: str, value: Any, low: int, high: int) -> int:
@@ -202,6 +265,8 @@ class DrParams:
     secret_values_conn_id: str | None = None
     secret_values_variable: str | None = None
     refresh_secret_values: bool = False
+    relocate_dbfs_init_scripts: bool = False
+    init_scripts_folder: str = DEFAULT_INIT_SCRIPTS_FOLDER
     parallelism: int = 8
     progress_every: int = 50
     flush_every: int = 20
@@ -273,6 +338,10 @@ class DrParams:
             if is_unset(variable)
             else _text("secret_values_variable", variable, "name a Variable"),
             refresh_secret_values=refresh,
+            relocate_dbfs_init_scripts=flag("relocate_dbfs_init_scripts", False),
+            init_scripts_folder=DEFAULT_INIT_SCRIPTS_FOLDER
+            if is_unset(params.get("init_scripts_folder"))
+            else parse_folder("init_scripts_folder", params.get("init_scripts_folder")),
             parallelism=number("parallelism", 8, 1, MAX_PARALLELISM),
             progress_every=number("progress_every", 50, 1, 100_000),
             flush_every=number("flush_every", 20, 1, 100_000),
@@ -491,6 +560,7 @@ class Action(StrEnum):
     FILTERED = "filtered"
     BLOCKED = "blocked"
     CONFLICT = "conflict"
+    DUPLICATE = "duplicate"
     OUT_OF_SCOPE = "out_of_scope"
     NEEDS_VALUE = "needs_value"
     SKIPPED = "skipped"
@@ -516,10 +586,11 @@ class Decision:
     action: Action
     reason: str = ""
     target_id: str | None = None
+    copies: tuple[str, ...] = ()  # every target id carrying the marker (a DUPLICATE's)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
-        return {
+        out: dict[str, Any] = {
             "object_type": self.object_type,
             "source_id": self.source_id,
             "name": self.name,
@@ -527,6 +598,9 @@ class Decision:
             "reason": self.reason,
             "target_id": self.target_id,
         }
+        if self.copies:
+            out["copies"] = list(self.copies)
+        return out
 
 
 def identity(prepared: Prepared) -> str | None:
@@ -538,21 +612,56 @@ def identity(prepared: Prepared) -> str | None:
     return prepared.marker
 
 
+def marker_ids(
+    source_workspace_id: str, object_type: str, target_objects: Iterable[Mapping[str, Any]]
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Source id -> target id read back from the target's markers (or names and paths), and the copies.
+
+    A source id that more than one target object carries in its marker is left out of the first map
+    and listed in the second with every target id: no run may pick one of them.
+    """
+    found: dict[str, list[str]] = {}
+    prefix = f"{source_workspace_id}:"
+    for obj in target_objects:
+        target_id = source_id(object_type, obj)
+        if object_type in IDENTITY_BY_NAME:
+            found.setdefault(target_id, []).append(target_id)
+            continue
+        marker = marker_of(object_type, obj)
+        if marker and marker.startswith(prefix):
+            found.setdefault(marker[len(prefix) :], []).append(target_id)
+    ids = {sid: targets[0] for sid, targets in found.items() if len(targets) == 1}
+    copies = {sid: tuple(sorted(targets)) for sid, targets in found.items() if len(targets) > 1}
+    return ids, copies
+
+
+def duplicate_reason(object_type: str, copies: Sequence[str]) -> str:
+    """Why a source object with several marked copies in the target is neither written nor passed."""
+    return (
+        f"{len(copies)} target {object_type} objects carry its marker ({', '.join(copies)}): "
+        "delete all but one in the target (a run never picks one, nor creates another)"
+    )
+
+
 @dataclass(frozen=True)
 class TargetIndex:
     """The target's objects of one type by identity (marker, name or path) and by name.
 
-    ``by_identity`` maps an identity to (target id, object); ``by_name`` holds the unmarked ones.
+    ``by_identity`` maps an identity to (target id, object) of the first object carrying it;
+    ``copies`` lists every target id of an identity more than one object carries; ``by_name``
+    holds the unmarked ones.
     """
 
     by_identity: Mapping[str, tuple[str, Mapping[str, Any]]]
     by_name: Mapping[str, Mapping[str, Any]]
+    copies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, object_type: str, objects: Iterable[Mapping[str, Any]]) -> TargetIndex:
         """Index the target's objects of ``object_type`` as the hook lists them."""
         by_identity: dict[str, tuple[str, Mapping[str, Any]]] = {}
         by_name: dict[str, Mapping[str, Any]] = {}
+        seen: dict[str, list[str]] = {}
         for obj in objects:
             target_id = source_id(object_type, obj)  # the id field, whichever workspace lists it
             if object_type in NAMED_BY_IDENTITY:
@@ -561,14 +670,21 @@ class TargetIndex:
             marker = marker_of(object_type, obj)
             if marker:
                 by_identity.setdefault(marker, (target_id, obj))
+                seen.setdefault(marker, []).append(target_id)
             else:
                 by_name.setdefault(object_name(object_type, obj), obj)
-        return cls(by_identity, by_name)
+        copies = {m: tuple(sorted(ids)) for m, ids in seen.items() if len(ids) > 1}
+        return cls(by_identity, by_name, copies)
 
     def found(self, prepared: Prepared) -> tuple[str, Mapping[str, Any]] | None:
-        """The target id and copy of ``prepared``, if there is one."""
+        """The target id and copy of ``prepared``, if there is one (the first of several copies)."""
         key = identity(prepared)
         return self.by_identity.get(key) if key else None
+
+    def copies_of(self, prepared: Prepared) -> tuple[str, ...]:
+        """Every target id carrying ``prepared``'s marker when there is more than one, else ()."""
+        key = identity(prepared)
+        return tuple(self.copies.get(key, ())) if key else ()
 
     def same_name_without_marker(self, prepared: Prepared) -> Mapping[str, Any] | None:
         """A target object named like ``prepared`` that carries no marker (a conflict)."""
@@ -581,24 +697,33 @@ def classify(prepared: Prepared, index: TargetIndex, identical: bool | None = No
     """The action for one prepared source object, given the target's objects.
 
     ``identical`` says whether the copy found by marker already matches (None: not compared yet,
-    which counts as different).
+    which counts as different). A source object whose marker more than one target object carries
+    is a DUPLICATE, whatever else it is: nothing is written for it, nor is any copy picked.
     """
-    base = {"object_type": prepared.object_type, "source_id": prepared.source_id, "name": prepared.name}
+
+    def decided(action: Action, reason: str = "", target_id: str | None = None) -> Decision:
+        return Decision(
+            prepared.object_type, prepared.source_id, prepared.name, action, reason, target_id, copies
+        )
+
+    copies = index.copies_of(prepared)
+    if copies:  # whatever the source object became: it must not map to several target objects
+        also = f"; also {prepared.outcome}: {prepared.reason}" if prepared.reason else ""
+        return decided(Action.DUPLICATE, duplicate_reason(prepared.object_type, copies) + also)
     if prepared.outcome is not Outcome.MIGRATE:
-        return Decision(**base, action=_NOT_MIGRATED[prepared.outcome], reason=prepared.reason)
+        return decided(_NOT_MIGRATED[prepared.outcome], prepared.reason)
     found = index.found(prepared)
     if found is not None:
         action = Action.IDENTICAL if identical else Action.UPDATE
-        return Decision(**base, action=action, reason=prepared.reason, target_id=found[0])
+        return decided(action, prepared.reason, found[0])
     clash = index.same_name_without_marker(prepared)
     if clash is not None:
-        return Decision(
-            **base,
-            action=Action.CONFLICT,
-            reason=f"the target has {prepared.name!r} without a {prepared.object_type} marker: "
+        return decided(
+            Action.CONFLICT,
+            f"the target has {prepared.name!r} without a {prepared.object_type} marker: "
             "rename or remove it there (it is never adopted or overwritten)",
         )
-    return Decision(**base, action=Action.CREATE, reason=prepared.reason)
+    return decided(Action.CREATE, prepared.reason)
 
 
 # -- reports -------------------------------------------------------------------------------------
@@ -663,6 +788,7 @@ class Check(StrEnum):
     MISSING = "missing"
     BLOCKED = "blocked"
     CONFLICT = "conflict"
+    DUPLICATE = "duplicate"
     NEEDS_VALUE = "needs_value"
     NOT_PAUSED = "not_paused"
     RUNNING = "running"
@@ -696,8 +822,8 @@ def verdict(prepared: Prepared, index: TargetIndex, identical: bool | None) -> V
     """The verdict on one source object: present by marker and identical, or not migrated with a reason.
 
     Filtered, out-of-scope and skipped objects pass with their reason; blocked ones, conflicts,
-    scopes that need values (a copied scope whose keys lack some values too), missing and
-    differing copies fail.
+    objects with more than one marked copy (the reason names every id), scopes that need values
+    (a copied scope whose keys lack some values too), missing and differing copies fail.
     """
     base = {"object_type": prepared.object_type, "source_id": prepared.source_id, "name": prepared.name}
     decision = classify(prepared, index, identical)
@@ -706,6 +832,7 @@ def verdict(prepared: Prepared, index: TargetIndex, identical: bool | None) -> V
         Action.UPDATE: Check.DIFFERS,
         Action.CREATE: Check.MISSING,
         Action.CONFLICT: Check.CONFLICT,
+        Action.DUPLICATE: Check.DUPLICATE,
         Action.BLOCKED: Check.BLOCKED,
         Action.NEEDS_VALUE: Check.NEEDS_VALUE,
     }
@@ -759,6 +886,11 @@ class ValidationReport:
         """Object type -> check -> count (for XCom)."""
         return _counts((v.object_type, str(v.check)) for v in self.verdicts)
 
+    def duplicates(self) -> dict[str, int]:
+        """Object type -> how many of its source objects have more than one marked target copy."""
+        found = Counter(v.object_type for v in self.verdicts if v.check is Check.DUPLICATE)
+        return dict(sorted(found.items()))
+
     @property
     def failures(self) -> list[Verdict]:
         """Every verdict that fails the validation."""
@@ -781,7 +913,75 @@ class ValidationReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (the run state's report)."""
-        return {"ok": self.ok, "counts": self.counts(), "verdicts": [v.to_dict() for v in self.verdicts]}
+        return {
+            "ok": self.ok,
+            "counts": self.counts(),
+            "duplicates": self.duplicates(),
+            "verdicts": [v.to_dict() for v in self.verdicts],
+        }
+
+
+@dataclass(frozen=True)
+class GitCredentialsReport:
+    """The Git credentials a migration leaves behind, and whom to ask to add theirs in the secondary.
+
+    The API lists the calling identity's credentials only (``caller``, ``credentials``); the other
+    users who need one are those with Git folders under /Repos and the run-as users of jobs that
+    check out a Git repository (``git_source``).
+    """
+
+    caller: str
+    credentials: tuple[Mapping[str, Any], ...] = ()
+    git_folder_users: tuple[str, ...] = ()
+    git_job_users: Mapping[str, Sequence[str]] = field(default_factory=dict)  # user -> job names
+
+    @property
+    def users_to_ask(self) -> list[str]:
+        """Everyone who needs a Git credential in the secondary, sorted."""
+        users = set(self.git_folder_users) | set(self.git_job_users)
+        if self.credentials and self.caller:
+            users.add(self.caller)
+        return sorted(users)
+
+    def lines(self) -> list[str]:
+        """What the plan prints after its out-of-scope lines (never a token: the API returns none)."""
+        out = []
+        if self.credentials:
+            listed = ", ".join(
+                f"{c.get('git_provider', '?')} as {c.get('git_username') or c.get('name') or '?'}"
+                for c in self.credentials
+            )
+            out.append(f"  git_credentials of {self.caller or 'the connection'}: {listed}")
+        for user in self.users_to_ask:
+            why = []
+            if user in self.git_folder_users:
+                why.append(f"Git folders under /Repos/{user}")
+            if user in self.git_job_users:
+                why.append("runs jobs from Git: " + ", ".join(sorted(self.git_job_users[user])[:5]))
+            if user == self.caller and self.credentials:
+                why.append(f"{len(self.credentials)} Git credential(s) in the source")
+            out.append(f"  git_credentials: ask {user} to add theirs in the secondary ({'; '.join(why)})")
+        if not self.users_to_ask:
+            out.append("  git_credentials: no Git folder, Git job or credential of the connection found")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary (for XCom)."""
+        return {"caller_credentials": len(self.credentials), "users_to_ask": self.users_to_ask}
+
+
+def git_job_users(jobs: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Run-as user (or creator) -> names of the jobs that check out a Git repository."""
+    out: dict[str, list[str]] = {}
+    for job in jobs:
+        settings = job.get("settings") or {}
+        if not settings.get("git_source"):
+            continue
+        run_as = settings.get("run_as") or {}
+        user = run_as.get("user_name") or run_as.get("service_principal_name") or job.get("creator_user_name")
+        if user:
+            out.setdefault(str(user), []).append(object_name("jobs", job))
+    return out
 
 
 def progress_line(object_type: str, done: int, total: int, retries: int, concurrency: int) -> str:

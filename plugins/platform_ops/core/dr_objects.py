@@ -36,10 +36,11 @@ import copy
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 from platform_ops.exceptions import ConfigError
 
@@ -65,8 +66,15 @@ OUT_OF_SCOPE = {
     "metastore's own replication and Delta deep clone",
     "identities": "users, groups and service principals come from the account/IdP (SCIM): assign them "
     "to the secondary workspace before the migration",
+    "git_credentials": "Git credentials are each user's own tokens, which no admin can read or create for "
+    "them: each user adds theirs in the secondary (Settings > Linked accounts)",
 }
 MARKER_KEY = "dr_source"
+# Where relocated DBFS init scripts go in the target (relocate_dbfs_init_scripts).
+DEFAULT_INIT_SCRIPTS_FOLDER = "/Shared/dr-init-scripts"
+# The entry of the secret values document holding instance pools' Docker basic-auth passwords,
+# {pool name: {image url: password}} (":" is not allowed in a scope name, so no scope can clash).
+DOCKER_PASSWORDS_KEY = "instance_pools:docker_basic_auth"
 # Types identified by their name or path in the target (they carry no marker).
 IDENTITY_BY_NAME = frozenset({"secret_scopes", "workspace_objects"})
 # Object types whose ACLs the permissions step copies (the workspace kinds as the permissions API names them).
@@ -209,6 +217,16 @@ class Context:
     roots: tuple[str, ...] = ("/Users", "/Shared")
     export_limit_bytes: int = 10 * 1024 * 1024
     secret_values: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    relocate_dbfs_init_scripts: bool = False
+    init_scripts_folder: str = DEFAULT_INIT_SCRIPTS_FOLDER
+    # pool name -> the Docker image URLs whose basic-auth password is configured
+    docker_passwords: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # type -> source id -> every target id of an object the target holds more than once (by marker)
+    duplicates: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def copies(self, object_type: str, source_id: str) -> tuple[str, ...]:
+        """The target ids of ``source_id``'s copies when the target holds more than one, else ()."""
+        return tuple((self.duplicates.get(object_type) or {}).get(source_id, ()))
 
     def __post_init__(self) -> None:
         if not str(self.source_workspace_id).strip():
@@ -219,6 +237,12 @@ class Context:
                 "roots",
                 f"{bad or 'no roots'} is not a list of absolute workspace paths",
                 "give folders such as /Users and /Shared",
+            )
+        if not self.init_scripts_folder.startswith("/") or self.init_scripts_folder.rstrip("/") == "":
+            raise ConfigError(
+                "init_scripts_folder",
+                f"{self.init_scripts_folder!r} is not an absolute workspace folder",
+                "give a folder such as /Shared/dr-init-scripts",
             )
         if self.export_limit_bytes <= 0:
             raise ConfigError(
@@ -238,6 +262,8 @@ class Prepared:
     spec: dict[str, Any] | None
     reason: str = ""
     pause_status: str | None = None
+    # (DBFS path, target workspace file path) of each DBFS init script the spec now points elsewhere
+    relocations: tuple[tuple[str, str], ...] = ()
 
 
 def _check_type(object_type: str) -> None:
@@ -468,7 +494,7 @@ def _canonical_cluster(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _canonical_pool(obj: Mapping[str, Any]) -> dict[str, Any]:
-    body = {k: copy.deepcopy(v) for k, v in obj.items() if k in POOL_CREATE_FIELDS}
+    body = without_docker_passwords({k: v for k, v in obj.items() if k in POOL_CREATE_FIELDS})
     body["custom_tags"] = _without_marker_tag(body.get("custom_tags"))
     body.pop("min_idle_instances", None)  # set to 0 by the migration unless asked otherwise
     return body
@@ -690,6 +716,13 @@ def _walk_policy_pools(definition: dict[str, Any], visit: Callable[[str, str], s
             rule["values"] = [visit(f"definition.{attr}.values", str(v)) or v for v in rule["values"]]
 
 
+def _duplicated(kind: str, copies: Sequence[str]) -> str:
+    return (
+        f"the target holds {len(copies)} {kind} objects carrying its marker ({', '.join(copies)}): "
+        "delete all but one there"
+    )
+
+
 class _Resolver:
     """Maps source ids to target ids through the context, collecting what cannot be resolved."""
 
@@ -705,6 +738,10 @@ class _Resolver:
                     f"{where} {value}: no target id in the {kind} reference map (add {value} to it)"
                 )
             return target
+        copies = self.ctx.copies(kind, value)
+        if copies:
+            self.problems.append(f"{where} {value}: {_duplicated(kind, copies)}")
+            return None
         target = (self.ctx.id_map.get(kind) or {}).get(value)
         if target is not None:
             return target
@@ -797,6 +834,7 @@ def _result(
     spec: dict[str, Any] | None = None,
     reason: str = "",
     pause_status: str | None = None,
+    relocations: tuple[tuple[str, str], ...] = (),
 ) -> Prepared:
     sid = source_id(object_type, source)
     marker = None if object_type in IDENTITY_BY_NAME else marker_value(ctx.source_workspace_id, sid)
@@ -811,6 +849,7 @@ def _result(
         spec=spec if outcome is Outcome.MIGRATE else None,
         reason=reason,
         pause_status=pause_status,
+        relocations=relocations if outcome is Outcome.MIGRATE else (),
     )
 
 
@@ -857,10 +896,50 @@ def _prepare_policy(source: Mapping[str, Any], ctx: Context) -> Prepared:
     )
 
 
+def docker_auth_images(pool: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """(index, url) of each of a pool's preloaded Docker images that signs in with basic auth."""
+    out = []
+    for i, image in enumerate(pool.get("preloaded_docker_images") or []):
+        if isinstance(image, Mapping) and isinstance(image.get("basic_auth"), Mapping):
+            out.append((i, str(image.get("url") or "")))
+    return out
+
+
+def without_docker_passwords(pool: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a pool body whose Docker images carry no basic-auth password."""
+    out = copy.deepcopy(dict(pool))
+    for image in out.get("preloaded_docker_images") or []:
+        if isinstance(image, dict) and isinstance(image.get("basic_auth"), dict):
+            image["basic_auth"].pop("password", None)
+    return out
+
+
+def with_docker_passwords(pool: Mapping[str, Any], passwords: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of a pool body with each basic-auth image's password taken from ``passwords`` (by url)."""
+    out = without_docker_passwords(pool)
+    for image in out.get("preloaded_docker_images") or []:
+        if isinstance(image, dict) and isinstance(image.get("basic_auth"), dict):
+            url = str(image.get("url") or "")
+            if url in passwords:
+                image["basic_auth"]["password"] = passwords[url]
+    return out
+
+
 def _prepare_pool(source: Mapping[str, Any], ctx: Context) -> Prepared:
     spec = {k: copy.deepcopy(v) for k, v in source.items() if k in POOL_CREATE_FIELDS and v is not None}
+    spec = without_docker_passwords(spec)  # the API never returns one; the run adds the configured ones
     if not ctx.keep_idle_instances:
         spec["min_idle_instances"] = 0
+    name = object_name("instance_pools", source)
+    configured = ctx.docker_passwords.get(name, frozenset())
+    missing = [(i, url) for i, url in docker_auth_images(spec) if url not in configured]
+    if missing:
+        listed = ", ".join(f"preloaded_docker_images[{i}].basic_auth.password ({url})" for i, url in missing)
+        reason = (
+            f"instance_pools {name}: needs value: {listed} (the API never returns it: put it in the "
+            f'secret values under "{DOCKER_PASSWORDS_KEY}" as {{"{name}": {{"<image url>": "<password>"}}}})'
+        )
+        return _result("instance_pools", source, ctx, Outcome.NEEDS_VALUE, reason=reason)
     marker = marker_value(ctx.source_workspace_id, source_id("instance_pools", source))
     return _result("instance_pools", source, ctx, Outcome.MIGRATE, set_marker("instance_pools", spec, marker))
 
@@ -957,12 +1036,15 @@ def _workspace_path(path: str) -> str:
     return path[len("/Workspace") :] if path == "/Workspace" or path.startswith("/Workspace/") else path
 
 
-def init_script_problems(cluster: Any, where: str, roots: Sequence[str]) -> list[str]:
+def init_script_problems(
+    cluster: Any, where: str, roots: Sequence[str], relocate_dbfs: bool = False
+) -> list[str]:
     """The init scripts a cluster created from ``cluster`` would not find in the target.
 
-    A script on DBFS is not copied (Databricks ended DBFS init scripts), nor is a workspace file
-    outside the migrated ``roots``. Volumes, cloud storage (s3, abfss, gcs) and node-local files
-    (``file``) are the same for both workspaces and pass.
+    A script on DBFS is not copied (Databricks ended DBFS init scripts) unless ``relocate_dbfs``
+    (it then becomes a workspace file of the target, see :func:`relocate_init_scripts`), nor is a
+    workspace file outside the migrated ``roots``. Volumes, cloud storage (s3, abfss, gcs) and
+    node-local files (``file``) are the same for both workspaces and pass.
     """
     if not isinstance(cluster, Mapping):
         return []
@@ -972,10 +1054,11 @@ def init_script_problems(cluster: Any, where: str, roots: Sequence[str]) -> list
             continue
         label = f"{where}.init_scripts[{i}]"
         dbfs = (script.get("dbfs") or {}).get("destination")
-        if dbfs:
+        if dbfs and not relocate_dbfs:
             out.append(
                 f"{label}.dbfs.destination {dbfs}: DBFS init scripts are not migrated (Databricks ended "
-                "them; move the script to a workspace file under the roots or a Unity Catalog volume)"
+                "them; set relocate_dbfs_init_scripts to copy it as a workspace file of the target, or "
+                "move it to a workspace file under the roots or a Unity Catalog volume)"
             )
         path = (script.get("workspace") or {}).get("destination")
         if path and not any(_under(_workspace_path(str(path)), root) for root in roots):
@@ -986,14 +1069,79 @@ def init_script_problems(cluster: Any, where: str, roots: Sequence[str]) -> list
     return out
 
 
-def _job_init_script_problems(settings: Mapping[str, Any], roots: Sequence[str]) -> list[str]:
-    out = init_script_problems(settings.get("new_cluster"), "job.new_cluster", roots)
+def dbfs_path(destination: str) -> str:
+    """A DBFS destination as the DBFS API names it: ``dbfs:/a/b.sh`` and ``/a/b.sh`` are ``/a/b.sh``."""
+    path = destination[len("dbfs:") :] if destination.startswith("dbfs:") else destination
+    return "/" + path.lstrip("/")
+
+
+def relocated_path(folder: str, destination: str) -> str:
+    """The target workspace file a DBFS init script becomes: its DBFS path under ``folder``."""
+    return folder.rstrip("/") + dbfs_path(destination)
+
+
+def relocation_marker(source_workspace_id: str, path: str) -> str:
+    """The marker of a relocated DBFS init script: its source workspace and DBFS path (quoted)."""
+    return marker_value(source_workspace_id, "dbfs:" + quote(dbfs_path(path), safe="/"))
+
+
+def relocated_script(text: str, marker: str) -> str:
+    """A relocated init script's content: the source's text with a last comment line of its marker."""
+    return str(set_marker("global_init_scripts", {"script": text}, marker)["script"])
+
+
+def script_marker(text: str) -> str | None:
+    """The marker of a relocated init script's content (its last line), or None."""
+    return _strip_line_marker(text, _SCRIPT_MARKER)[1]
+
+
+def relocate_init_scripts(cluster: Any, folder: str) -> list[tuple[str, str]]:
+    """Point the cluster spec's DBFS init scripts at their relocated workspace files (in place).
+
+    Returns (DBFS path, workspace path) per relocated script.
+    """
+    if not isinstance(cluster, dict):
+        return []
+    out = []
+    scripts = cluster.get("init_scripts") or []
+    for i, script in enumerate(scripts):
+        dbfs = (script.get("dbfs") or {}).get("destination") if isinstance(script, Mapping) else None
+        if dbfs:
+            target = relocated_path(folder, str(dbfs))
+            scripts[i] = {"workspace": {"destination": target}}
+            out.append((dbfs_path(str(dbfs)), target))
+    return out
+
+
+def _job_clusters(settings: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(label, new_cluster) of every cluster spec in job settings (job, job clusters, tasks)."""
+    yield "job.new_cluster", settings.get("new_cluster")
     for cluster in settings.get("job_clusters") or []:
         key = cluster.get("job_cluster_key", "?")
-        out += init_script_problems(cluster.get("new_cluster"), f"job_clusters[{key}].new_cluster", roots)
+        yield f"job_clusters[{key}].new_cluster", cluster.get("new_cluster")
     for where, task in _job_tasks(settings):
-        out += init_script_problems(task.get("new_cluster"), f"{where}.new_cluster", roots)
+        yield f"{where}.new_cluster", task.get("new_cluster")
+
+
+def _job_init_script_problems(settings: Mapping[str, Any], ctx: Context) -> list[str]:
+    out = []
+    for where, cluster in _job_clusters(settings):
+        out += init_script_problems(cluster, where, ctx.roots, ctx.relocate_dbfs_init_scripts)
     return out
+
+
+def _relocated_reason(object_type: str, name: str, moved: Sequence[tuple[str, str]]) -> str:
+    if not moved:
+        return ""
+    listed = ", ".join(f"dbfs:{dbfs} -> {path}" for dbfs, path in moved)
+    return f"{object_type} {name}: DBFS init script(s) relocated to workspace files: {listed}"
+
+
+def _relocations(specs: Iterable[Any], ctx: Context) -> tuple[tuple[str, str], ...]:
+    if not ctx.relocate_dbfs_init_scripts:
+        return ()
+    found = [r for spec in specs for r in relocate_init_scripts(spec, ctx.init_scripts_folder)]
+    return tuple(dict.fromkeys(found))
 
 
 def _prepare_cluster(source: Mapping[str, Any], ctx: Context) -> Prepared:
@@ -1011,11 +1159,16 @@ def _prepare_cluster(source: Mapping[str, Any], ctx: Context) -> Prepared:
     spec = {k: v for k, v in _cluster_body(source).items() if v is not None}
     resolver = _Resolver(ctx)
     _walk_cluster_refs(spec, "cluster", resolver)
-    problems = resolver.problems + init_script_problems(spec, "cluster", ctx.roots)
+    problems = resolver.problems + init_script_problems(
+        spec, "cluster", ctx.roots, ctx.relocate_dbfs_init_scripts
+    )
     if problems:
         return _blocked("clusters", source, ctx, problems)
+    moved = _relocations([spec], ctx)
     marker = marker_value(ctx.source_workspace_id, source_id("clusters", source))
-    return _result("clusters", source, ctx, Outcome.MIGRATE, set_marker("clusters", spec, marker))
+    spec = set_marker("clusters", spec, marker)
+    reason = _relocated_reason("clusters", name, moved)
+    return _result("clusters", source, ctx, Outcome.MIGRATE, spec, reason, relocations=moved)
 
 
 def _libraries(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -1042,6 +1195,10 @@ def _prepare_libraries(source: Mapping[str, Any], ctx: Context) -> Prepared:
             Outcome.FILTERED,
             reason=f"cluster_libraries {cid}: cluster_id {cid} is not migrated ({why})",
         )
+    copies = ctx.copies("clusters", cid)
+    if copies:
+        reason = f"cluster_libraries {cid}: cluster_id {cid}: {_duplicated('clusters', copies)}"
+        return _result("cluster_libraries", source, ctx, Outcome.BLOCKED, reason=reason)
     target = (ctx.id_map.get("clusters") or {}).get(cid)
     if target is None:
         return _result(
@@ -1074,7 +1231,7 @@ def _prepare_job(source: Mapping[str, Any], ctx: Context) -> Prepared:
     resolver = _Resolver(ctx)
     _walk_job_refs(settings, resolver)
     pause = source_pause(settings)
-    problems = resolver.problems + _job_init_script_problems(settings, ctx.roots)
+    problems = resolver.problems + _job_init_script_problems(settings, ctx)
     if problems:
         outcome = Outcome.SKIPPED if ctx.skip_blocked_jobs else Outcome.BLOCKED
         reason = f"jobs {name}: " + "; ".join(problems)
@@ -1087,7 +1244,9 @@ def _prepare_job(source: Mapping[str, Any], ctx: Context) -> Prepared:
         return _result("jobs", source, ctx, Outcome.BLOCKED, reason=reason, pause_status=pause)
     marker = marker_value(ctx.source_workspace_id, source_id("jobs", source))
     spec = set_marker("jobs", with_pause(settings, PAUSED), marker)
-    return _result("jobs", source, ctx, Outcome.MIGRATE, spec, pause_status=pause)
+    moved = _relocations([c for _, c in _job_clusters(spec)], ctx)
+    reason = _relocated_reason("jobs", name, moved)
+    return _result("jobs", source, ctx, Outcome.MIGRATE, spec, reason, pause, relocations=moved)
 
 
 def _permission_kind(source: Mapping[str, Any]) -> tuple[str, str]:
@@ -1115,6 +1274,10 @@ def _prepare_permissions(source: Mapping[str, Any], ctx: Context) -> Prepared:
             Outcome.FILTERED,
             reason=f"{label}: object_id {sid} is not migrated ({why})",
         )
+    copies = ctx.copies(base, sid)
+    if copies:
+        reason = f"{label}: object_id {sid}: {_duplicated(base, copies)}"
+        return _result("permissions", source, ctx, Outcome.BLOCKED, reason=reason)
     target = (ctx.id_map.get(base) or {}).get(sid)
     if target is None:
         return _result(

@@ -60,6 +60,7 @@ from platform_ops.hooks.databricks_client import (
 __all__ = ["SERVICE", "DrWorkspaceHook", "ExportTooLargeError", "failure_kind", "limiter_for"]
 
 PAGE_SIZE = 100
+DBFS_READ_BYTES = 1024 * 1024  # the most one dbfs/read answers
 REFUSED = "refused"  # not processed (throttled): safe to send again after the pause
 AMBIGUOUS = "ambiguous"  # maybe processed (5xx, timeout, reset): a create must look before sending again
 FINAL = "final"  # an answer that sending again cannot change
@@ -429,6 +430,46 @@ class DrWorkspaceHook(BaseHook):
                 raise ExportTooLargeError(path, self._size(path)) from cause
             raise
         return base64.b64decode(answer.get("content") or "")
+
+    def read_file(self, path: str) -> bytes | None:
+        """A workspace file's content, or None when there is none at ``path``."""
+        try:
+            return self.export(path)
+        except ResourceNotFoundError:
+            return None
+
+    def read_dbfs(self, path: str) -> bytes:
+        """A DBFS file's content, read ``DBFS_READ_BYTES`` at a time.
+
+        Raises:
+            ResourceNotFoundError: no file at ``path``.
+        """
+        content = b""
+        while True:
+            query = {"path": path, "offset": len(content), "length": DBFS_READ_BYTES}
+            answer = self._call("GET", "/api/2.0/dbfs/read", f"read dbfs:{path}", query=query)
+            chunk = base64.b64decode(answer.get("data") or "")
+            content += chunk
+            if int(answer.get("bytes_read") or 0) < DBFS_READ_BYTES or not chunk:
+                return content
+
+    def git_credentials(self) -> list[dict[str, Any]]:
+        """The Git credentials of the connection's identity (the API lists the caller's only)."""
+        answer = self._call("GET", "/api/2.0/git-credentials", "list Git credentials")
+        return [dict(c) for c in answer.get("credentials") or []]
+
+    def me(self) -> str:
+        """The user name (or application id) of the connection's identity."""
+        answer = self._call("GET", f"{SCIM}/Me", "read the calling identity")
+        return str(answer.get("userName") or answer.get("applicationId") or answer.get("displayName") or "")
+
+    def git_folder_owners(self) -> list[str]:
+        """The user folders under /Repos (each user's Git folders live in ``/Repos/<user>``)."""
+        return sorted(
+            str(e["path"]).split("/")[2]
+            for e in self._workspace_list("/Repos")
+            if e.get("object_type") == "DIRECTORY" and str(e.get("path", "")).count("/") == 2
+        )
 
     def _size(self, path: str) -> int | None:
         status = self._call(

@@ -30,6 +30,7 @@ reach logs, XCom or the run state.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -54,6 +55,7 @@ from platform_ops.core.dr_migrate import (
     CutoverParams,
     Decision,
     DrParams,
+    GitCredentialsReport,
     PlanReport,
     TargetIndex,
     ValidationReport,
@@ -62,13 +64,16 @@ from platform_ops.core.dr_migrate import (
     check_distinct_workspaces,
     checkpoint_key,
     classify,
+    git_job_users,
     keep_pauses,
+    marker_ids,
+    parse_docker_passwords,
     parse_secret_values,
     progress_line,
     unpaused_triggers,
     verdict,
 )
-from platform_ops.exceptions import ConfigError, ExternalServiceError
+from platform_ops.exceptions import ConfigError, ExternalServiceError, ResourceNotFoundError
 from platform_ops.hooks.dr_migrate import DrWorkspaceHook, ExportTooLargeError
 from platform_ops.state import RunStateStore
 from platform_ops.task_failures import fail_fast_on_permanent_errors
@@ -186,6 +191,18 @@ def pool_threads(parallelism: int) -> int:
     return 2 * parallelism
 
 
+_DOCKER_SEP = "\n"  # pool name and image url of a Docker password in the secret values' packed entry
+
+
+def docker_passwords_of(secrets: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    """``{pool name: {image url: password}}`` from :meth:`DrBaseOperator.secret_values`' answer."""
+    out: dict[str, dict[str, str]] = {}
+    for packed, password in (secrets.get(objs.DOCKER_PASSWORDS_KEY) or {}).items():
+        pool, url = packed.split(_DOCKER_SEP, 1)
+        out.setdefault(pool, {})[url] = password
+    return out
+
+
 def _digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
@@ -193,18 +210,11 @@ def _digest(content: bytes) -> str:
 def _marker_ids(
     pair_source_id: str, object_type: str, target_objects: Iterable[Mapping[str, Any]]
 ) -> dict[str, str]:
-    """Source id -> target id, read back from the target's markers (or paths and names)."""
-    out: dict[str, str] = {}
-    prefix = f"{pair_source_id}:"
-    for obj in target_objects:
-        target_id = objs.source_id(object_type, obj)
-        if object_type in ("workspace_objects", "secret_scopes"):
-            out[target_id] = target_id
-            continue
-        marker = objs.marker_of(object_type, obj)
-        if marker and marker.startswith(prefix):
-            out.setdefault(marker[len(prefix) :], target_id)
-    return out
+    """Source id -> target id, read back from the target's markers (or paths and names).
+
+    A source object the target holds more than once is left out (see :func:`marker_ids`).
+    """
+    return marker_ids(pair_source_id, object_type, target_objects)[0]
 
 
 class DrBaseOperator(BaseOperator):
@@ -303,21 +313,34 @@ class DrBaseOperator(BaseOperator):
         self.store.update_shared(CHECKPOINT_NAMESPACE, pair.key, change)
 
     def secret_values(self, params: DrParams) -> dict[str, dict[str, str]]:
-        """The configured secret values (masked in every log from here on); empty when none is set."""
+        """The configured secret values (masked in every log from here on); empty when none is set.
+
+        ``{scope: {key: value}}``, plus the instance pools' Docker basic-auth passwords
+        ``{pool name: {image url: password}}`` under ``DOCKER_PASSWORDS_KEY`` when the document has
+        them (no scope can have that name).
+        """
         if params.secret_values_conn_id:
-            extra = BaseHook.get_connection(params.secret_values_conn_id).extra_dejson
-            values = parse_secret_values(extra, "secret_values_conn_id")
+            raw: Any = BaseHook.get_connection(params.secret_values_conn_id).extra_dejson
+            source = "secret_values_conn_id"
         elif params.secret_values_variable:
             raw = Variable.get(params.secret_values_variable, default=None)
+            source = "secret_values_variable"
             if raw is None:
                 raise ConfigError(
                     "secret_values_variable",
                     f"Variable {params.secret_values_variable!r} does not exist",
                     "create it holding {scope: {key: value}}, or leave the param empty",
                 )
-            values = parse_secret_values(raw, "secret_values_variable")
         else:
             return {}
+        values = parse_secret_values(raw, source)
+        docker = parse_docker_passwords(raw, source)
+        if docker:
+            values[objs.DOCKER_PASSWORDS_KEY] = {
+                _DOCKER_SEP.join((pool, url)): password
+                for pool, images in docker.items()
+                for url, password in images.items()
+            }
         for keys in values.values():
             for secret in keys.values():
                 mask_secret(secret)
@@ -334,11 +357,13 @@ class DrBaseOperator(BaseOperator):
         """The prepare context: ids from the checkpoint, corrected by the target's markers."""
         id_map: dict[str, dict[str, str]] = {k: dict(v) for k, v in checkpoint.id_map.items()}
         filtered: dict[str, dict[str, str]] = {}
+        duplicates: dict[str, dict[str, tuple[str, ...]]] = {}
         for dep in DEPENDS_ON.get(object_type, ()):
-            id_map[dep] = {
-                **id_map.get(dep, {}),
-                **_marker_ids(pair.source_id, dep, pair.target.list_objects(dep)),
-            }
+            found, copies = marker_ids(pair.source_id, dep, pair.target.list_objects(dep))
+            id_map[dep] = {**id_map.get(dep, {}), **found}
+            for sid in copies:  # the checkpoint's id may be one of the copies: no pick
+                id_map[dep].pop(sid, None)
+            duplicates[dep] = copies
             if dep == object_type:
                 continue
             dep_ctx = self._plain_context(params, pair, id_map, {}, secrets)
@@ -347,7 +372,7 @@ class DrBaseOperator(BaseOperator):
                 for p in (objs.prepare(dep, o, dep_ctx) for o in pair.source.list_objects(dep, params.roots))
                 if p.outcome is objs.Outcome.FILTERED
             }
-        return self._plain_context(params, pair, id_map, filtered, secrets)
+        return self._plain_context(params, pair, id_map, filtered, secrets, duplicates)
 
     @staticmethod
     def _plain_context(
@@ -356,6 +381,7 @@ class DrBaseOperator(BaseOperator):
         id_map: Mapping[str, Mapping[str, str]],
         filtered: Mapping[str, Mapping[str, str]],
         secrets: Mapping[str, Mapping[str, str]],
+        duplicates: Mapping[str, Mapping[str, tuple[str, ...]]] | None = None,
     ) -> objs.Context:
         return objs.Context(
             source_workspace_id=pair.source_id,
@@ -366,7 +392,13 @@ class DrBaseOperator(BaseOperator):
             skip_blocked_jobs=params.skip_blocked_jobs,
             roots=params.roots,
             export_limit_bytes=params.export_limit_bytes,
-            secret_values={scope: frozenset(keys) for scope, keys in secrets.items()},
+            secret_values={k: frozenset(v) for k, v in secrets.items() if k != objs.DOCKER_PASSWORDS_KEY},
+            relocate_dbfs_init_scripts=params.relocate_dbfs_init_scripts,
+            init_scripts_folder=params.init_scripts_folder,
+            docker_passwords={
+                pool: frozenset(images) for pool, images in docker_passwords_of(secrets).items()
+            },
+            duplicates={} if duplicates is None else duplicates,
         )
 
 
@@ -380,20 +412,94 @@ def same_content(
     """Whether the target copy already matches the body a run would write (workspace objects aside).
 
     A scope matches when the target has every key with a configured value (values are unreadable);
-    with ``refresh_secrets`` a scope with such keys never matches: its values are put again.
+    with ``refresh_secrets`` a scope with such keys never matches: its values are put again, and
+    neither does a pool with Docker basic-auth images (its passwords are sent again).
     """
     if object_type == "secret_scopes":
         if refresh_secrets and spec.get("keys"):
             return False
         return set(spec.get("keys") or ()) <= set(target.get("keys") or ())
+    if object_type == "instance_pools" and refresh_secrets and objs.docker_auth_images(spec):
+        return False  # its Docker passwords are put again
     if object_type == "cluster_libraries":
         have = {_libraries_key(lib) for lib in target.get("libraries") or ()}
         return all(_libraries_key(lib) in have for lib in spec.get("libraries") or ())
     return objs.content_hash(object_type, spec) == objs.content_hash(object_type, target)
 
 
+class Relocator:
+    """DBFS init scripts as the target's workspace files (``relocate_dbfs_init_scripts``).
+
+    A relocated script is the source's DBFS file with a last comment line carrying its marker; it
+    is compared by content, written (with overwrite) only when absent or different, and a file at
+    its path without that marker is never overwritten.
+    """
+
+    def __init__(self, pair: Pair) -> None:
+        """Relocate within ``pair``."""
+        self.pair = pair
+        self.expected_bytes: dict[str, bytes] = {}
+        self.lock = threading.Lock()
+        self.current: set[str] = set()  # target paths written or found up to date by this task
+
+    def expected(self, dbfs: str) -> bytes:
+        """The content the target file of DBFS path ``dbfs`` must have (the source is read once)."""
+        if dbfs not in self.expected_bytes:
+            text = self.pair.source.read_dbfs(dbfs).decode()
+            marker = objs.relocation_marker(self.pair.source_id, dbfs)
+            self.expected_bytes[dbfs] = objs.relocated_script(text, marker).encode()
+        return self.expected_bytes[dbfs]
+
+    def check(self, prepared: objs.Prepared) -> tuple[list[str], list[str]]:
+        """(problems that block the object, differences a write repairs) of its relocated scripts."""
+        problems: list[str] = []
+        differences: list[str] = []
+        for dbfs, path in prepared.relocations:
+            try:
+                expected = self.expected(dbfs)
+            except ResourceNotFoundError:
+                problems.append(f"init script dbfs:{dbfs} does not exist in the source")
+                continue
+            except UnicodeDecodeError:
+                problems.append(f"init script dbfs:{dbfs} is not UTF-8 text")
+                continue
+            have = self.pair.target.read_file(path)
+            if have is None:
+                differences.append(f"init script {path} (from dbfs:{dbfs}) is not in the target")
+            elif objs.script_marker(have.decode(errors="replace")) != objs.relocation_marker(
+                self.pair.source_id, dbfs
+            ):
+                problems.append(
+                    f"init script {path} exists in the target without the marker of dbfs:{dbfs} (it is "
+                    "never overwritten): remove it there or set another init_scripts_folder"
+                )
+            elif have != expected:
+                differences.append(f"init script {path} differs from dbfs:{dbfs} in the source")
+        return problems, differences
+
+    def write(self, prepared: objs.Prepared) -> int:
+        """Write each relocated script the target lacks or holds with other content; returns the writes."""
+        wrote = 0
+        for dbfs, path in prepared.relocations:
+            with self.lock:  # objects sharing a script: one write, by the first
+                if path in self.current:
+                    continue
+                expected = self.expected(dbfs)
+                if self.pair.target.read_file(path) != expected:
+                    folder = path.rsplit("/", 1)[0] or "/"
+                    self.pair.target.import_object({"path": folder, "object_type": "DIRECTORY"}, None, True)
+                    self.pair.target.import_object({"path": path, "object_type": "FILE"}, expected, True)
+                    wrote += 1
+                self.current.add(path)
+        return wrote
+
+
 class Comparer:
-    """Decides whether a target copy is identical: specs by canonical hash, notebooks by exported bytes."""
+    """Decides whether a target copy is identical: specs by canonical hash, notebooks by exported bytes.
+
+    A cluster or job with relocated DBFS init scripts is identical only when each relocated file
+    holds the source's script; ``notes`` keeps, per (type, source id), what differs.
+    """
 
     def __init__(self, pair: Pair, checkpoint: Checkpoint, refresh_secrets: bool = False) -> None:
         """Compare within ``pair``, trusting the checkpoint's source hashes for unchanged notebooks.
@@ -404,6 +510,8 @@ class Comparer:
         self.refresh_secrets = refresh_secrets
         self.hashes = checkpoint.hashes.get("workspace_objects", {})
         self.source_bytes: dict[str, bytes] = {}
+        self.relocator = Relocator(pair)
+        self.notes: dict[tuple[str, str], str] = {}
 
     def identical(
         self, prepared: objs.Prepared, found: Mapping[str, Any] | None, trust_checkpoint: bool
@@ -412,7 +520,13 @@ class Comparer:
         if found is None or prepared.spec is None:
             return None
         if prepared.object_type != "workspace_objects":
-            return same_content(prepared.object_type, prepared.spec, found, self.refresh_secrets)
+            same = same_content(prepared.object_type, prepared.spec, found, self.refresh_secrets)
+            if prepared.relocations:
+                _, differences = self.relocator.check(prepared)
+                if differences:
+                    self.notes[(prepared.object_type, prepared.source_id)] = "; ".join(differences)
+                    return False
+            return same
         if prepared.spec.get("object_type") == "DIRECTORY":
             return True
         digest = _digest(self.export_source(prepared.source_id))
@@ -469,6 +583,13 @@ def decide_side(
 def _decided(
     side: Side, comparer: Comparer, trust_checkpoint: bool, prepared: objs.Prepared
 ) -> tuple[objs.Prepared, Decision]:
+    if prepared.relocations:
+        problems, _ = comparer.relocator.check(prepared)
+        if problems:
+            reason = f"{prepared.object_type} {prepared.name}: " + "; ".join(problems)
+            prepared = dataclasses.replace(
+                prepared, outcome=objs.Outcome.BLOCKED, spec=None, reason=reason, relocations=()
+            )
     found = side.index.found(prepared)
     try:
         same = comparer.identical(prepared, found[1] if found else None, trust_checkpoint)
@@ -485,6 +606,8 @@ def _plan_into(ctx: objs.Context, prepared: objs.Prepared, decision: Decision) -
         ctx.id_map.setdefault(prepared.object_type, {})[prepared.source_id] = planned  # type: ignore[attr-defined]
     elif decision.action is Action.FILTERED:
         ctx.filtered.setdefault(prepared.object_type, {})[prepared.source_id] = prepared.reason  # type: ignore[attr-defined]
+    elif decision.action is Action.DUPLICATE:
+        ctx.duplicates.setdefault(prepared.object_type, {})[prepared.source_id] = decision.copies  # type: ignore[attr-defined]
 
 
 def _too_large(prepared: objs.Prepared, exc: ExportTooLargeError) -> objs.Prepared:
@@ -526,7 +649,8 @@ class DrPreflightOperator(DrBaseOperator):
                 if principals is not None:
                     principals.result()
                 report = PlanReport(tuple(planned.result()))
-            for line in report.lines():
+            git = self.git_credentials(pair, params)
+            for line in [*report.lines(), *(git.lines() if git else ())]:
                 self.log.info("%s", line)
             if params.dry_run:
                 self.log.info(
@@ -538,7 +662,25 @@ class DrPreflightOperator(DrBaseOperator):
                 "target_workspace_id": pair.target_id,
                 "counts": report.counts(),
                 "writes_planned": report.writes,
+                "git_credentials": git.to_dict() if git else None,
             }
+
+    def git_credentials(self, pair: Pair, params: DrParams) -> GitCredentialsReport | None:
+        """What the source shows of its Git credentials (out of scope), or None when it cannot be read.
+
+        A workspace that refuses one of the reads (no Git folders feature, no permission) is noted
+        in the log; the plan does not depend on it.
+        """
+        try:
+            return GitCredentialsReport(
+                caller=pair.source.me(),
+                credentials=tuple(pair.source.git_credentials()),
+                git_folder_users=tuple(pair.source.git_folder_owners()),
+                git_job_users=git_job_users(pair.source.list_objects("jobs", params.roots)),
+            )
+        except ExternalServiceError as exc:
+            self.log.warning("Git credentials of the source not listed (they are never migrated): %s", exc)
+            return None
 
     def plan(
         self, params: DrParams, pair: Pair, checkpoint: Checkpoint, secrets: Mapping[str, Mapping[str, str]]
@@ -720,7 +862,8 @@ class DrMigrateOperator(DrBaseOperator):
             if self.object_type not in params.object_types:
                 self.log.info("%s is not among object_types: nothing to do", self.object_type)
                 return {"selected": False}
-            secrets = self.secret_values(params) if self.object_type == "secret_scopes" else {}
+            with_values = ("secret_scopes", "instance_pools")
+            secrets = self.secret_values(params) if self.object_type in with_values else {}
             pair = self.open_pair(params.source_conn_id, params.target_conn_id, params.parallelism)
             run_id = str(context.get("run_id") or "")
             if self.object_type == "permissions":
@@ -860,9 +1003,8 @@ class TypeMigration:
             return None
         if decision.action not in (Action.CREATE, Action.UPDATE, Action.IDENTICAL):
             self._count(decision.action)
-            self.op.log.info(
-                "%s %s: %s (%s): %s", self.object_type, decision.action, prepared.name, sid, decision.reason
-            )
+            log = self.op.log.warning if decision.action is Action.DUPLICATE else self.op.log.info
+            log("%s %s: %s (%s): %s", self.object_type, decision.action, prepared.name, sid, decision.reason)
             recorder.record(lambda d: None)
             return None
         self._count(decision.action, wrote=decision.action is not Action.IDENTICAL)
@@ -905,11 +1047,21 @@ class TypeMigration:
         if self.object_type == "cluster_libraries":
             self._libraries(spec, decision)
             return str(spec["cluster_id"])
+        if prepared.relocations:
+            self.comparer.relocator.write(prepared)
+        if self.object_type == "instance_pools":
+            passwords = docker_passwords_of(self.secrets).get(prepared.name, {})
+            spec = objs.with_docker_passwords(spec, passwords)  # only in the request body
         if decision.action is Action.UPDATE and decision.target_id:
             found = self.index.found(prepared)
             if self.object_type == "jobs" and found and prepared.source_id in self.cutover_unpaused:
                 spec = keep_pauses(spec, dict(found[1].get("settings") or {}))  # the target runs it now
-            target.update(self.object_type, decision.target_id, spec)
+            if not (
+                prepared.relocations
+                and found
+                and same_content(self.object_type, prepared.spec, found[1], self.params.refresh_secret_values)
+            ):  # a copy whose relocated script alone differed is left as it is
+                target.update(self.object_type, decision.target_id, spec)
             self._adopt_unrecorded_cluster(decision.target_id)
             return decision.target_id
         target_id, _ = target.create_once(self.object_type, spec, self._lookup(prepared))
@@ -988,7 +1140,11 @@ class PermissionCopy:
         self.params = params
 
     def targets(self) -> list[tuple[str, str, str]]:
-        """(permission type, source id, target id) of every migrated object."""
+        """(permission type, source id, target id) of every migrated object.
+
+        An object the target holds more than once is left out (its own task and the validation
+        report it with every id): its ACL would land on one copy picked at random.
+        """
         mapped: dict[str, dict[str, str]] = {}
         for object_type in PERMISSION_TYPES:
             if object_type == "workspace_objects":
@@ -1131,7 +1287,8 @@ class DrValidateOperator(DrBaseOperator):
             pair = self.open_pair(
                 params.source_conn_id, params.target_conn_id, params.parallelism, target_read_only=True
             )
-            secrets = self.secret_values(params) if "secret_scopes" in params.object_types else {}
+            with_values = {"secret_scopes", "instance_pools"} & set(params.object_types)
+            secrets = self.secret_values(params) if with_values else {}
             checkpoint = self.checkpoint(pair)
             run_id = str(context.get("run_id") or "")
 
@@ -1157,7 +1314,12 @@ class DrValidateOperator(DrBaseOperator):
             self.store_report(report, context)
             for line in report.lines():
                 (self.log.info if report.ok else self.log.warning)("%s", line)
-            summary = {"ok": report.ok, "counts": report.counts(), "failures": len(report.failures)}
+            summary = {
+                "ok": report.ok,
+                "counts": report.counts(),
+                "failures": len(report.failures),
+                "duplicates": report.duplicates(),
+            }
             context["ti"].xcom_push(key="counts", value=summary)
             if not report.ok:
                 raise AirflowFailException(
@@ -1178,13 +1340,15 @@ class DrValidateOperator(DrBaseOperator):
         ctx = self.context_for(params, pair, Checkpoint(pair.source_id, pair.target_id), object_type, secrets)
         side = read_side(pair, params, object_type)
         out = []
-        compared = decide_side(
-            side, ctx, Comparer(pair, checkpoint), False, workers=pool_threads(params.parallelism)
-        )
+        comparer = Comparer(pair, checkpoint)
+        compared = decide_side(side, ctx, comparer, False, workers=pool_threads(params.parallelism))
         for prepared, decision in compared:
             found = side.index.found(prepared)
             identical = decision.action is Action.IDENTICAL
             v = verdict(prepared, side.index, identical if found else None)
+            note = comparer.notes.get((object_type, prepared.source_id))
+            if v.check is Check.DIFFERS and note:
+                v = dataclasses.replace(v, reason=f"the target copy differs from the source: {note}")
             if object_type == "jobs" and found and v.check is Check.IDENTICAL:
                 running = unpaused_triggers(dict(found[1].get("settings") or {}))
                 if running and prepared.source_id not in checkpoint.cutover_unpaused:
@@ -1262,7 +1426,15 @@ class DrCutoverOperator(DrBaseOperator):
                     f"no migration checkpoint for workspaces {pair.source_id} -> {pair.target_id}",
                     "run databricks_dr_migrate (dry_run=false) for this pair first",
                 )
-            target_ids = _marker_ids(pair.source_id, "jobs", pair.target.list_objects("jobs"))
+            target_ids, copies = marker_ids(pair.source_id, "jobs", pair.target.list_objects("jobs"))
+            doubled = {sid: ids for sid, ids in copies.items() if sid in wanted}
+            if doubled:  # un-pausing one copy (or both) would be a guess: nothing is changed
+                listed = "; ".join(f"job {sid}: {', '.join(ids)}" for sid, ids in sorted(doubled.items()))
+                raise AirflowFailException(
+                    f"Cutover refused: the target holds more than one copy of {len(doubled)} job(s) "
+                    f"({listed}); delete all but one of each there and trigger the cutover again "
+                    "(nothing was changed in either workspace)"
+                )
             unpaused, already, missing = [], [], []
             target_jobs = {objs.source_id("jobs", j): j for j in pair.target.list_objects("jobs")}
             running: list[str] = []  # source ids of the jobs the target runs now

@@ -5,7 +5,8 @@ except that its jobs task fails after ``conf['crash_after']`` creates in the tar
 ``conf['killed']`` (the default) its flushes never reach the store, as with a killed worker.
 ``dr_scenarios_crash_clusters`` crashes the same way in its clusters task; with
 ``conf['die_after_create']`` the crash comes right after a create the target committed.
-``dr_cutover_scenarios`` is the cutover.
+``dr_cutover_scenarios`` is the cutover; ``dr_validate_scenarios`` the validation alone (what a
+change made in the target after a run looks like to the next validation).
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG
 
-from platform_ops.operators.dr_migrate import DrCutoverOperator, DrMigrateOperator, build_dr_migration
+from platform_ops.operators.dr_migrate import (
+    DrCutoverOperator,
+    DrMigrateOperator,
+    DrValidateOperator,
+    build_dr_migration,
+)
 
 ARGS: dict[str, Any] = {
     "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
@@ -77,3 +83,6 @@ with DAG(dag_id="dr_scenarios_crash_clusters", schedule=None, **ARGS):
 
 with DAG(dag_id="dr_cutover_scenarios", schedule=None, **ARGS):
     DrCutoverOperator(task_id="cutover", dr_params=PARAMS)
+
+with DAG(dag_id="dr_validate_scenarios", schedule=None, **ARGS):
+    DrValidateOperator(task_id="validate", dr_params=PARAMS)
