@@ -1,5 +1,5 @@
 """CDC before/after images: the reference model on fixed cases, the SQL against it on DuckDB
-(fixed cases and >= 1000 random logs), and identifier validation."""
+(fixed cases and 300 random logs per run), and identifier validation."""
 
 from __future__ import annotations
 
