@@ -194,6 +194,20 @@ class DatabricksSandbox:
         """Where a new workspace's own API answers here (``{deployment_name}`` filled in by the caller)."""
         return f"{self.url}/_sandbox/workspaces/{{deployment_name}}"
 
+    def workspace_host_client(self, deployment_name: str) -> Any:
+        """A databricks-sdk ``WorkspaceClient`` on the host of the new workspace ``deployment_name``
+        (SCIM Me, instance profiles and cluster policies; see routes/workspace_host.py)."""
+        from databricks.sdk import WorkspaceClient
+
+        host = self.workspace_host_template().format(deployment_name=deployment_name)
+        return WorkspaceClient(host=host, token=self.token, auth_type="pat")
+
+    def workspace_host_stats(self, deployment_name: str) -> dict[str, Any]:
+        """The instance profile and cluster policy requests the new workspace ``deployment_name`` got:
+        ``by_route`` (``"POST policies/clusters/create"`` -> count) and ``writes`` (its POSTs)."""
+        path = f"/_sandbox/workspace-hosts/{urllib.parse.quote(deployment_name, safe='')}/stats"
+        return dict(self._call("GET", path))
+
     def account_connection(self, account_id: str = ACCOUNT_ID, **extra: Any) -> str:
         """An Airflow ``databricks`` connection (JSON) for the account API: the account id in
         ``extra.account_id``, a token as password unless ``extra`` says otherwise."""

@@ -9,6 +9,8 @@ puts its own routers in front of that catch-all:
 * ``routes.models``: Unity Catalog registered models and their versions;
 * ``routes.accounts``: the account API (credentials, storage, VPC endpoints, networks, private
   access settings, workspaces) with workspace and endpoint lifecycles and their own knobs;
+* ``routes.workspace_host``: each new workspace's own instance profiles and cluster policies, under
+  its host (``/_sandbox/workspaces/{deployment_name}``), with request counts per deployment;
 * ``routes.jobs``: the jobs run repair minilake lacks (the provider's ``repair_run``);
 * ``routes.clusters``: clusters keeping every field (``cluster_source``, init scripts, access mode,
   cloud attributes), list paging, the libraries API, and ``/_sandbox/clusters`` seeding;
@@ -60,6 +62,7 @@ from sandbox.databricks.routes import (
     secret_scopes,
     serving,
     workspace,
+    workspace_host,
 )
 
 # minilake settings the sandbox needs unless the caller chose otherwise: jobs run as local
@@ -186,6 +189,7 @@ def create_app(state_dir: str | Path, workspace_id: str | None = None) -> FastAP
     registry = models.ModelRegistry(state_dir, USER_NAME)
     endpoints = serving.EndpointStore(registry, faults, USER_NAME)
     account_store = accounts.AccountStore()
+    host_store = workspace_host.WorkspaceHostStore(account_store, USER_NAME)
     cluster_extras = clusters.ClusterExtras()
     workspace.ensure_shared(state_dir / "minilake")
     _put_first(
@@ -194,6 +198,7 @@ def create_app(state_dir: str | Path, workspace_id: str | None = None) -> FastAP
             serving.router(endpoints, faults),
             models.router(registry, faults),
             accounts.router(account_store, faults),
+            workspace_host.router(host_store),
             jobs.router(faults),
             clusters.router(cluster_extras),
             job_settings.router(cluster_extras),
@@ -203,7 +208,7 @@ def create_app(state_dir: str | Path, workspace_id: str | None = None) -> FastAP
             admin.router(
                 faults,
                 registry,
-                [registry.reset, endpoints.reset, account_store.reset],
+                [registry.reset, endpoints.reset, account_store.reset, host_store.reset],
                 wipe=_wiper(state_dir, cluster_extras),
             ),
             discovery.router(workspace_id),
@@ -217,6 +222,7 @@ def create_app(state_dir: str | Path, workspace_id: str | None = None) -> FastAP
         registry=registry,
         endpoints=endpoints,
         accounts=account_store,
+        workspace_hosts=host_store,
         clusters=cluster_extras,
     )
     return app
