@@ -86,7 +86,10 @@ class HandsOnVpc:
 
     def fill_workspace_file(self, doc: dict[str, Any]) -> dict[str, Any]:
         """Point a workspace file's AWS ids (account, roles, bucket, network, endpoints) at this VPC;
-        the rest of ``doc`` is kept. Returns ``doc``, changed in place."""
+        the rest of ``doc`` is kept. A ``commit_service.instance_profile_arn`` (the hardening) becomes
+        the cluster role's instance profile; a file without one stays without (no hardening), and the
+        section's other keys (``policy_name``, ``buckets``, ...) are kept. Returns ``doc``, changed in
+        place."""
         doc["aws_account_id"] = self.aws_account_id
         doc.setdefault("credentials", {})["role_arn"] = self.cross_account_role_arn
         doc["storage"] = {"bucket_name": self.root_bucket_name, "role_arn": self.storage_role_arn}
@@ -101,10 +104,10 @@ class HandsOnVpc:
         link.setdefault("rest_api_endpoint", {})["aws_vpc_endpoint_id"] = self.endpoint_ids["workspace"]
         link.setdefault("dataplane_relay_endpoint", {})["aws_vpc_endpoint_id"] = self.endpoint_ids["relay"]
         link["front_end_endpoint_id"] = self.endpoint_ids["front_end"]
-        doc["commit_service"] = {
-            "cluster_role_arn": self.cluster_role_arn,
-            "data_role_arn": self.data_role_arn,
-        }
+        commit = doc["commit_service"] = dict(doc.get("commit_service") or {})
+        commit.update(cluster_role_arn=self.cluster_role_arn, data_role_arn=self.data_role_arn)
+        if "instance_profile_arn" in commit:
+            commit["instance_profile_arn"] = self.cluster_instance_profile_arn
         return doc
 
     def request(self, **overrides: Any) -> wp.PreflightRequest:

@@ -5,6 +5,8 @@ A DAG has a local mode when it carries the tag ``local``. Each runs through ``ai
 SQLite metadata DB in .airflow/, DuckDB for the warehouse, file:// run state. DAGs with a scenario
 below run it (several steps, each with the outcome it expects); the others run once.
 Exit code: non-zero when any step ends differently from what it expects.
+
+    scripts/demo.py [DAG_ID ...]   # only these DAGs (e.g. databricks_workspace_provision_local_demo)
 """
 
 from __future__ import annotations
@@ -57,15 +59,19 @@ def no_flex_capacity() -> None:
 PROVISION_DAG = "databricks_workspace_provision_local_demo"
 WORKSPACE_TEMPLATE = REPO / "include" / "config" / "workspaces" / "local-demo.yaml"
 NPIP_TEXT = ("NPIP tunnel setup failure", "WaitForNgrokTunnel")
-PROVISION: dict[str, Any] = {}  # the moto VPC, its clients, the account API's counts before a step
+PROVISION: dict[str, Any] = {}  # the moto VPC, its clients, the hardening, request counts before a step
 
 
 def workspace_config() -> None:
-    """Write the demo workspace's file (the shipped one, with the ids moto gave) where the DAG reads it."""
+    """Write the demo workspace's file (the shipped one, with the ids moto gave) where the DAG reads it,
+    and remember the S3 commit-service hardening it asks for (None when it names no instance profile)."""
     from platform_ops.config_files import load_yaml
+    from platform_ops.core.workspace_deploy import hardening_from_params
 
     doc = PROVISION["vpc"].fill_workspace_file(load_yaml(WORKSPACE_TEMPLATE))
     (DEMO / "workspaces" / WORKSPACE_TEMPLATE.name).write_text(json.dumps(doc, indent=2))  # JSON is YAML
+    PROVISION["deployment"] = doc["deployment_name"]
+    PROVISION["hardening"] = hardening_from_params(doc, doc["deployment_name"])
 
 
 def start_provisioning_stand_ins(env: dict[str, str]) -> None:
@@ -109,9 +115,16 @@ def start_provisioning_stand_ins(env: dict[str, str]) -> None:
     )
 
 
+def workspace_host_counts() -> dict[str, int]:
+    """The new workspace's instance profile and cluster policy requests so far, per route."""
+    counts: dict[str, int] = FAKES["databricks"].workspace_host_stats(PROVISION["deployment"])["by_route"]
+    return counts
+
+
 def account_counts() -> None:
-    """Remember the account API's request counts before a step."""
+    """Remember the account API's and the new workspace's request counts before a step."""
     PROVISION["before"] = FAKES["databricks"].account_stats()["by_route"]
+    PROVISION["host_before"] = workspace_host_counts()
 
 
 def relay_private_dns_on() -> None:
@@ -137,14 +150,48 @@ def account_writes() -> tuple[dict[str, int], dict[str, int]]:
     return methods, posts
 
 
+def hardening_check(created: bool) -> tuple[bool, list[str]]:
+    """The S3 commit-service hardening as the new workspace shows it after a step: exactly the hands-on
+    cluster role's instance profile and one policy (the file's) fixing it; ``created``: the step
+    added the profile and created the policy (one POST each), else it wrote nothing there."""
+    hardening = PROVISION["hardening"]
+    if hardening is None:
+        missing = f"{WORKSPACE_TEMPLATE.name} names no commit_service.instance_profile_arn"
+        return False, [f"hardening: MISSING ({missing})"]
+    after, before = workspace_host_counts(), PROVISION["host_before"]
+    writes = {
+        k.split(" ", 1)[1]: n - before.get(k, 0)
+        for k, n in after.items()
+        if k.startswith("POST ") and n - before.get(k, 0)
+    }
+    expected = {"instance-profiles/add": 1, "policies/clusters/create": 1} if created else {}
+    client = FAKES["databricks"].workspace_host_client(PROVISION["deployment"])
+    profiles = [p.instance_profile_arn for p in client.instance_profiles.list()]
+    policies = [
+        (p.name, json.loads(p.definition or "{}").get("aws_attributes.instance_profile_arn", {}).get("value"))
+        for p in client.cluster_policies.list()
+    ]
+    arn = PROVISION["vpc"].cluster_instance_profile_arn
+    holds = profiles == [arn] and policies == [(hardening.policy_name, arn)]
+    listed = ", ".join(f"{name!r} fixing instance_profile_arn {value}" for name, value in policies)
+    notes = [
+        f"new workspace: instance profiles {profiles or 'none'}; cluster policies: {listed or 'none'}"
+        f" ({'as expected' if holds else f'NOT exactly {arn} and one policy {hardening.policy_name!r}'})",
+        f"hardening writes (instance-profiles, policies/clusters): {writes or 0}; expected {expected or 0}",
+    ]
+    return holds and writes == expected, notes
+
+
 def provision_notes(log: Path) -> list[str]:
-    """What the provisioning task logged: errors, objects, status changes, the answer."""
+    """What the provisioning task logged: errors, objects, status changes, the answer, the hardening."""
     markers = (
         "[error]",
         "Preflight read AWS",
         "Created ",
         "Adopted ",
         "Workspace ",
+        "Instance profile ",
+        "Cluster policy ",
         "Pausing task as DEFERRED",
     )
     notes, seen = [], set()
@@ -175,22 +222,26 @@ def preflight_quotes_npip(log: Path) -> tuple[bool, list[str]]:
 
 
 def provisioned(log: Path) -> tuple[bool, list[str]]:
-    """Run 2: every object created once, RUNNING reached in the triggerer, the workspace answered."""
+    """Run 2: every object created once, RUNNING reached in the triggerer, the workspace answered,
+    then hardened: its instance profile registered and its cluster policy created, once each."""
     text = log.read_text(errors="replace")
     methods, posts = account_writes()
     deferred = "Pausing task as DEFERRED" in text  # the wait ran in the trigger, not on the worker
     ok = deferred and "answers at" in text and sum(posts.values()) > 0 and max(posts.values()) <= 2
     notes = provision_notes(log)
     notes.append(f"account API: {methods}; POSTs per kind: {posts}")
-    return ok, notes
+    hardened, hardening_notes = hardening_check(created=True)
+    return ok and hardened, notes + hardening_notes
 
 
 def nothing_created(log: Path) -> tuple[bool, list[str]]:
-    """Run 3: every object adopted: 0 POSTs to the account API."""
+    """Run 3: every object adopted: 0 POSTs to the account API; the hardening found as it is: 0 writes."""
     methods, posts = account_writes()
     notes = [n for n in provision_notes(log) if not n.startswith("Workspace ") or "answers" in n]
     notes.append(f"account API: {methods}; POSTs: {sum(posts.values())}")
-    return not posts and "answers at" in log.read_text(errors="replace"), notes
+    hardened, hardening_notes = hardening_check(created=False)
+    ok = not posts and "answers at" in log.read_text(errors="replace") and hardened
+    return ok, notes + hardening_notes
 
 
 SCENARIOS: dict[str, list[Step]] = {
@@ -253,14 +304,16 @@ SCENARIOS: dict[str, list[Step]] = {
         ),
         Step(
             "relay endpoint fixed: each account object created once, the wait for RUNNING deferred to the"
-            " triggerer, then the new workspace's host answers (SCIM Me)",
+            " triggerer, then the new workspace's host answers (SCIM Me) and is hardened for the S3 commit"
+            " service: the cluster instance profile registered, a cluster policy fixing it created",
             "2026-11-23T02:00:00+00:00",
             {"dry_run": False},
             before=relay_private_dns_on,
             after=provisioned,
         ),
         Step(
-            "re-run: every object found by name and adopted, nothing created (0 POSTs)",
+            "re-run: every object found by name and adopted, the instance profile and the policy found"
+            " as they are: nothing created or changed (0 POSTs to the account API or the workspace)",
             "2026-11-23T03:00:00+00:00",
             {"dry_run": False},
             before=account_counts,
@@ -445,6 +498,14 @@ def local_dags(env: dict[str, str]) -> list[str]:
     return json.loads(lines[-1][2:])
 
 
+def only_named(dags: list[str], names: list[str]) -> list[str]:
+    """The local DAGs named on the command line (all of them when none is); exits on an unknown name."""
+    unknown = sorted(set(names) - set(dags))
+    if unknown:
+        sys.exit(f"demo: no local DAG {', '.join(unknown)}; the local DAGs are: {', '.join(dags)}")
+    return [d for d in dags if d in names] if names else dags
+
+
 def dbt_state(date: str) -> tuple[Path, list[dict]]:
     path = DEMO / "state" / "dbt_transform" / "dbt_run" / f"{date}T000000Z" / "dbt_run_results.json"
     return path, (json.loads(path.read_text())["invocations"] if path.is_file() else [])
@@ -540,6 +601,11 @@ def failure_lines(log: Path) -> str:
     return "(see the log)"
 
 
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (AIRFLOW_HOME may be elsewhere)."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def run_step(dag_id: str, n: int, total: int, step: Step, env: dict[str, str]) -> tuple[Any, ...]:
     """Run one demo step with `airflow dags test`, print what it did; the summary row."""
     log = DEMO / "logs" / f"{dag_id}-{n}.log"
@@ -562,23 +628,23 @@ def run_step(dag_id: str, n: int, total: int, step: Step, env: dict[str, str]) -
     result = "success" if rc == 0 else "failed"
     seconds = time.monotonic() - t0
     ok = result == step.expect
-    where, notes = str(log.relative_to(REPO)), []
+    where, notes = shown(log), []
     if dag_id == "bigquery_cdc_before_after":
         notes = slot_notes(calls_before, changes_before, capacity_before)
     if dag_id == "bigquery_cdc_before_after" and result == "success":
         where, notes = (
-            f"{DEMO.relative_to(REPO)}/cdc.duckdb: main.*_before_after",
+            f"{shown(DEMO)}/cdc.duckdb: main.*_before_after",
             notes + cdc_notes(),
         )
     if dag_id == SERVING_DAG:
         notes = serving_notes(log)
     if dag_id == "dbt_transform":
         path, invocations = dbt_state(step.date)
-        where, notes = str(path.relative_to(REPO)), dbt_notes(invocations[before:])
+        where, notes = shown(path), dbt_notes(invocations[before:])
     if step.after:
         checked, extra = step.after(log)
         ok, notes = ok and checked, notes + extra
-    print(f"  -> {result} (expected {step.expect}) in {seconds:.1f} s; log: {log.relative_to(REPO)}")
+    print(f"  -> {result} (expected {step.expect}) in {seconds:.1f} s; log: {shown(log)}")
     for note in notes:
         print(f"     {note}")
     if result == "failed":
@@ -613,6 +679,7 @@ def main() -> int:
     if not dags:
         print("demo: no DAG with a local mode exists yet")
         return 0
+    dags = only_named(dags, sys.argv[1:])
     rows, failures = [], 0
     if "bigquery_cdc_before_after" in dags:
         from cdc_demo_data import generate
