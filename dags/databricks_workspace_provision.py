@@ -12,6 +12,8 @@ provision that Databricks workspace on its customer-managed AWS VPC (**Workspace
 4. unless `dry_run`: find or create each account object (an identical one is adopted, a different
    one is a drift error), ids recorded in the run state as soon as they exist;
 5. wait for RUNNING in the triggerer (no worker slot held) and check that the new workspace answers;
+   with `commit_service.instance_profile_arn`, register that instance profile in the new workspace and
+   find, create or update the cluster policy fixing it (the S3 commit-service hardening);
 6. with `bucket_policy.allowed_ips` in the file, last: restrict the root bucket to those IPs, the
    control plane's and the VPC's S3 gateway endpoint.
 
