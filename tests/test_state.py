@@ -126,26 +126,31 @@ def test_root_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     assert resolve_state_root("gs://explicit/y") == "gs://explicit/y"
 
 
-def _writer(root: str, who: str, rounds: int) -> None:
+def _writer(root: str, who: str, rounds: int, start: Any, seen: Any) -> None:
     store = RunStateStore(root)
+    start.wait(120)  # every writer and the reader ready: the writes overlap the reads
     for i in range(rounds):
         # A large document makes a torn write visible if the rename were not atomic.
         store.put({"who": who, "i": i, "pad": [who] * 5000}, *KEY, try_number=1)
+    seen.wait(120)  # stay until the reader has read a document, however slow its polling
 
 
 def test_two_concurrent_writers_never_tear_a_document(tmp_path: Path) -> None:
     root = f"file://{tmp_path}/state"
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(root, who, 60)) for who in ("a", "b")]
+    start, first_read = ctx.Barrier(3), ctx.Event()
+    procs = [ctx.Process(target=_writer, args=(root, who, 60, start, first_read)) for who in ("a", "b")]
     for p in procs:
         p.start()
     reader = RunStateStore(root)
     seen = 0
+    start.wait(120)
     while any(p.is_alive() for p in procs):
         doc = reader.get_latest(*KEY)
         if doc is not None:
             assert doc["pad"] == [doc["who"]] * 5000
             seen += 1
+            first_read.set()
     for p in procs:
         p.join()
         assert p.exitcode == 0
