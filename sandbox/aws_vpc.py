@@ -39,6 +39,7 @@ write).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -515,7 +516,9 @@ def build_transit_vpc(
     for attribute in ("EnableDnsHostnames", "EnableDnsSupport"):
         ec2.modify_vpc_attribute(VpcId=vpc_id, **{attribute: {"Value": True}})
     subnet_id = ec2.create_subnet(
-        VpcId=vpc_id, CidrBlock=cidr.replace("0.0/16", "0.0/24"), AvailabilityZone=f"{region}a"
+        VpcId=vpc_id,
+        CidrBlock=str(next(ipaddress.ip_network(cidr).subnets(new_prefix=24))),
+        AvailabilityZone=f"{region}a",
     )["Subnet"]["SubnetId"]
     ingress = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": user_cidr}]}]
     group_id = _group(ec2, vpc_id, "transit-front-end", None, ingress, with_itself=False)
