@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _processes import popen  # benchmarks/
+
 
 def log(msg: str) -> None:
     print(msg, flush=True)
@@ -32,7 +34,7 @@ def cpu_seconds() -> float:
 
 def spawn(script: str, kind: str, names: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     """Start ``script --<kind> <names>`` as a waiting child process."""
-    return subprocess.Popen(
+    return popen(
         [sys.executable, script, f"--{kind}", json.dumps(names)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -37,7 +37,6 @@ import math
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -50,6 +49,7 @@ import duckdb
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "benchmarks" / ".work" / "cdc"
 sys.path.insert(0, str(REPO / "plugins"))
+from _processes import run, stop_on_signals  # noqa: E402 (benchmarks/)
 
 from platform_ops.core.cdc import CdcSpec, Dialect, NetPlan, build_net_sql, query_params  # noqa: E402
 
@@ -445,7 +445,7 @@ def child(db: str, query_file: str) -> None:
 
 
 def run_child(db: Path, query_file: Path) -> dict:
-    out = subprocess.run(
+    out = run(
         [sys.executable, __file__, "--child", str(db), str(query_file)],
         capture_output=True,
         text=True,
@@ -507,6 +507,7 @@ def compare(db: Path, queries: dict[str, Path]) -> None:
 
 
 def main() -> None:
+    stop_on_signals()
     WORK.mkdir(parents=True, exist_ok=True)
     log(
         f"window [{WINDOW_START.isoformat()}, {WINDOW_END.isoformat()}), lookback {SPEC.lookback.days} days, "

@@ -15,6 +15,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "plugins"))
+from _processes import stop_on_signals  # noqa: E402 (benchmarks/)
+
 os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".airflow"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
@@ -45,6 +47,7 @@ def parse_seconds(path: Path, repeat: int = 5) -> tuple[float, int]:
 
 
 def main() -> None:
+    stop_on_signals()
     t0 = time.perf_counter()
     import airflow.sdk  # noqa: F401  (warm the interpreter the way the DAG processor is)
     from airflow.dag_processing.dagbag import DagBag  # noqa: F401

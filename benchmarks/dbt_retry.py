@@ -24,7 +24,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import textwrap
 import time
@@ -48,6 +47,7 @@ os.environ["PLATFORM_OPS_DBT_EXECUTABLE"] = DBT
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"  # no network here; the peer must not wait on it
 sys.path[:0] = [str(REPO / "plugins"), str(REPO)]
+from _processes import run, stop_on_signals  # noqa: E402 (benchmarks/)
 
 
 def log(msg: str) -> None:
@@ -133,7 +133,7 @@ def raw_dbt(args: list[str], env: dict[str, str], target_path: Path) -> tuple[fl
         str(THREADS),
     ]
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    proc = run(argv, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - t0
     rr = target_path / "run_results.json"
     n = len(json.loads(rr.read_text())["results"]) if rr.is_file() and args[0] != "parse" else 0
@@ -212,6 +212,7 @@ def run_airflow(dag_id: str, date: datetime) -> tuple[float, str, int, dict]:
 
 
 def main() -> None:
+    stop_on_signals()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     parents, layers = generate_project()

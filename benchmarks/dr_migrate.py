@@ -42,7 +42,6 @@ import base64
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -55,6 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 # one folder per run: two runs at once (or a run and a smoke run) must not delete each other's files
 WORK = REPO / "benchmarks" / ".work" / "dr_migrate" / f"run-{os.getpid()}"
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+from _processes import run, stop_on_signals  # noqa: E402 (benchmarks/)
 
 PRIMARY_ID, SECONDARY_ID = "5100000000000001", "5100000000000002"
 LATENCY = 0.05
@@ -359,9 +359,7 @@ def prepare_airflow() -> float:
     (WORK / "dags").mkdir(parents=True, exist_ok=True)
     (WORK / "dags" / "dr_bench.py").write_text(BENCH_DAG)
     env = airflow_env()
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
-    )
+    run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
     start = time.perf_counter()
     dags_test("dr_bench_empty", {}, env, "empty")
     return time.perf_counter() - start
@@ -369,7 +367,7 @@ def prepare_airflow() -> float:
 
 def dags_test(dag_id: str, conf: dict[str, Any], env: dict[str, str], name: str) -> None:
     argv = [sys.executable, "-m", "airflow", "dags", "test", dag_id, "-c", json.dumps(conf)]
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    out = run(argv, env=env, capture_output=True, text=True, check=False)
     log_path = WORK / f"dags_test_{name}.log"
     log_path.write_text(out.stdout + out.stderr)
     if out.returncode != 0 or "state=failed" in out.stdout + out.stderr:
@@ -472,6 +470,7 @@ def seeded_primary(name: str, sizes: tuple[int, int, int]) -> tuple[Any, Any]:
 
 
 def main() -> None:
+    stop_on_signals()
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--large", action="store_true", help="2,000 notebooks, 100 clusters, 300 jobs")
     parser.add_argument("--quick", action="store_true", help="40 / 8 / 16: a smoke run of the harness")

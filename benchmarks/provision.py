@@ -44,6 +44,7 @@ sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 REGION = "ap-northeast-1"
 DBX_CONN = "bench_dbx"
 
+from _processes import stop_on_signals  # noqa: E402 (benchmarks/)
 from _wait_processes import cpu_seconds, log, peak_rss_mb, result, spawn  # noqa: E402 (benchmarks/)
 
 N = int(os.environ.get("BENCH_PROVISION_WORKSPACES", "20"))
@@ -315,6 +316,7 @@ def poke_child(workspace_id: str) -> dict[str, Any]:
 
 
 def main() -> None:
+    stop_on_signals()
     environment()
     logging.getLogger("airflow.task.hooks").setLevel(logging.WARNING)  # not each "Creating ..." line
     calls, hands_on = preflight_figures()

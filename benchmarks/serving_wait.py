@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "benchmarks" / ".work" / "serving_wait"
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
+from _processes import stop_on_signals  # noqa: E402 (benchmarks/)
 from _wait_processes import cpu_seconds, log, peak_rss_mb, result, spawn  # noqa: E402 (benchmarks/)
 
 N = int(os.environ.get("BENCH_SERVING_WAITS", "200"))
@@ -97,6 +98,7 @@ def create_endpoints(client, prefix: str, count: int) -> list[str]:
 
 
 def main() -> None:
+    stop_on_signals()
     from sandbox.databricks.launcher import DatabricksSandbox
 
     WORK.mkdir(parents=True, exist_ok=True)

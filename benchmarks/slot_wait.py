@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "benchmarks" / ".work" / "slot_wait"
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
+from _processes import stop_on_signals  # noqa: E402 (benchmarks/)
 from _wait_processes import cpu_seconds, log, peak_rss_mb, result, spawn  # noqa: E402 (benchmarks/)
 
 N = int(os.environ.get("BENCH_SLOT_WAITS", "20"))
@@ -106,6 +107,7 @@ def buy(server, prefix: str, count: int) -> list[str]:
 
 
 def main() -> None:
+    stop_on_signals()
     from sandbox.bigquery_reservation.server import FakeReservationServer
 
     WORK.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "benchmarks" / ".work" / "stack"
 sys.path[:0] = [str(REPO), str(REPO / "plugins"), str(REPO / "scripts")]
-
+from _processes import run, started, stop_on_signals  # noqa: E402 (benchmarks/)
 from airflow_stack import AIRFLOW, WORKER_CONCURRENCY, WORKERS, Stack  # noqa: E402
 
 WAITS = int(os.environ.get("BENCH_STACK_WAITS", "50"))
@@ -294,17 +294,19 @@ def dags_test(env: dict[str, str], date: str, project: Path) -> tuple[float, flo
     """(wall seconds, seconds to the first dbt process, final state) of one `airflow dags test`."""
     out = WORK / "dags-test" / f"dags-test-{date}-{time.time_ns()}.log"
     t0 = time.time()
-    with out.open("w") as sink:
-        proc = subprocess.Popen(
+    with (
+        out.open("w") as sink,
+        started(
             [AIRFLOW, "dags", "test", DAG_ID, date], env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
-        started = None
+        ) as proc,
+    ):
+        first_dbt = None
         while proc.poll() is None:
-            started = started or dbt_started(project)
+            first_dbt = first_dbt or dbt_started(project)
             time.sleep(0.2)
     wall = time.time() - t0
     # `airflow dags test` exits "DagRun failed" (1) when the run failed
-    return wall, (started - t0) if started else None, "success" if proc.returncode == 0 else "failed"
+    return wall, (first_dbt - t0) if first_dbt else None, "success" if proc.returncode == 0 else "failed"
 
 
 def peer_dbt(dags: Path) -> dict[str, float]:
@@ -326,7 +328,7 @@ def peer_dbt(dags: Path) -> dict[str, float]:
             "PLATFORM_OPS_RETRY_DELAY_SECONDS": "1",  # dags test retries too, after the delay
         }
     )
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
     full, start, state = dags_test(env, FULL_DATE, project)
     log(
         f"airflow dags test: start to first dbt process {start or float('nan'):.1f} s; "
@@ -347,6 +349,7 @@ def peer_dbt(dags: Path) -> dict[str, float]:
 
 
 def main() -> None:
+    stop_on_signals()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     dags = WORK / "dags"
