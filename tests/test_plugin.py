@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from platform_ops.links.dbt import DatabricksWarehouseLink
+from platform_ops.core.dbt_report import report_path
+from platform_ops.links.dbt import DatabricksWarehouseLink, DbtRunReportLink
 from platform_ops.links.model_serving import EndpointPageLink
 from platform_ops.operators.dbt import DbtRunOrRetryOperator, warehouse_url
 from platform_ops.operators.model_serving import ModelServingDeployOperator
-from platform_ops.plugin import PlatformOpsPlugin
+from platform_ops.plugin import DBT_REPORT_VIEW, PlatformOpsPlugin
 from platform_ops.sensors.model_serving import EndpointReadySensor
 
 
@@ -15,12 +16,40 @@ def test_plugin_registers_the_links() -> None:
     assert [type(link) for link in PlatformOpsPlugin.operator_extra_links] == [
         DatabricksWarehouseLink,
         EndpointPageLink,
+        DbtRunReportLink,
     ]
     assert any(
         isinstance(link, DatabricksWarehouseLink) for link in DbtRunOrRetryOperator.operator_extra_links
     )
     for operator in (ModelServingDeployOperator, EndpointReadySensor):
         assert any(isinstance(link, EndpointPageLink) for link in operator.operator_extra_links)
+
+
+def test_plugin_mounts_the_dbt_report_and_adds_a_task_instance_tab() -> None:
+    from platform_ops.web.dbt_report import app
+
+    assert PlatformOpsPlugin.fastapi_apps == [
+        {"app": app, "url_prefix": "/platform-ops", "name": "dbt run report"}
+    ]
+    assert PlatformOpsPlugin.external_views == [DBT_REPORT_VIEW]
+    assert DBT_REPORT_VIEW["destination"] == "task_instance"
+    assert DBT_REPORT_VIEW["name"] == "dbt run report"
+    # relative to the UI's base URL (a leading slash would break behind a proxy prefix); the UI fills
+    # the placeholders with the URL-encoded ids, which is what the link builds for a run
+    href = DBT_REPORT_VIEW["href"]
+    assert not href.startswith("/")
+    filled = href.replace("{DAG_ID}", "d").replace("{TASK_ID}", "t").replace("{RUN_ID}", "r")
+    assert filled == report_path("d", "t", run_id="r")
+
+
+def test_the_dbt_report_link_is_relative_and_encodes_the_run_id() -> None:
+    from airflow.models.taskinstancekey import TaskInstanceKey
+
+    key = TaskInstanceKey("dbt_transform", "group.dbt", "manual__2026-11-01T00:00:00+00:00", 2, -1)
+    link = DbtRunReportLink().get_link(DbtRunOrRetryOperator, ti_key=key)
+    assert link == (
+        "platform-ops/dbt-report/dbt_transform/group.dbt?run_id=manual__2026-11-01T00%3A00%3A00%2B00%3A00"
+    )
 
 
 def test_warehouse_url_from_the_http_path() -> None:

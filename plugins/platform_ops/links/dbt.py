@@ -1,10 +1,12 @@
-"""Operator extra link of DbtRunOrRetryOperator: the Databricks SQL warehouse a dbt task ran on."""
+"""Operator extra links of DbtRunOrRetryOperator: its Databricks SQL warehouse and its run report."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from airflow.sdk import BaseOperatorLink
+
+from platform_ops.core.dbt_report import report_path
 
 
 class DatabricksWarehouseLink(BaseOperatorLink):
@@ -21,3 +23,17 @@ class DatabricksWarehouseLink(BaseOperatorLink):
         """Return the warehouse page the operator recorded, or an empty string."""
         url = getattr(operator, "warehouse_url", None)
         return url if isinstance(url, str) else ""
+
+
+class DbtRunReportLink(BaseOperatorLink):
+    """The dbt run report of the task instance's logical date (the plugin's page in the Airflow UI).
+
+    The link is relative to the UI's base URL, so it holds behind a proxy prefix; the page finds
+    the run's logical date itself.
+    """
+
+    name = "dbt run report"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        """The report page of this DAG, task and run."""
+        return report_path(ti_key.dag_id, ti_key.task_id, run_id=ti_key.run_id)
