@@ -21,6 +21,7 @@ from platform_ops.exceptions import ConfigError
 from platform_ops.state import (
     STALE_TEMP_SECONDS,
     STATE_ROOT_ENV,
+    WRITER_FIELD,
     RunStateStore,
     default_state_root,
     resolve_state_root,
@@ -29,6 +30,13 @@ from platform_ops.state import (
 REPO = Path(__file__).resolve().parents[1]
 DATE = datetime(2026, 11, 21, tzinfo=UTC)
 KEY = ("dbt_transform", "dbt_run", DATE, "run_results")
+
+
+def stored(raw: str | bytes) -> Any:
+    """A stored document as its writer passed it (without the writer the store records)."""
+    doc = json.loads(raw)
+    doc.pop(WRITER_FIELD)
+    return doc
 
 
 @pytest.fixture
@@ -46,7 +54,11 @@ def test_put_then_get_latest_and_each_version(store: RunStateStore, tmp_path: Pa
     assert store.list_versions(*KEY) == [1, 2]
     assert url1 == f"file://{tmp_path}/state/dbt_transform/dbt_run/2026-11-21T000000Z/run_results.json"
     on_disk = tmp_path / "state/dbt_transform/dbt_run/2026-11-21T000000Z/run_results.versions/try-0001.json"
-    assert json.loads(on_disk.read_text()) == {"try": 1}
+    assert stored(on_disk.read_text()) == {"try": 1}
+    written_by = json.loads(on_disk.read_text())[WRITER_FIELD]
+    assert written_by == {"writer": store._token, "run_id": None, "try_number": 1}, (
+        "outside a task: the store"
+    )
 
 
 def test_same_try_overwrites_its_own_version(store: RunStateStore) -> None:
@@ -204,7 +216,7 @@ def test_s3_root_against_moto_server(aws_conn: str, moto_endpoint: str) -> None:
         Bucket="platform-ops-state",
         Key="runs/dbt_transform/dbt_run/2026-11-21T000000Z/run_results.versions/try-0002.json",
     )["Body"].read()
-    assert json.loads(body) == {"try": 2}
+    assert stored(body) == {"try": 2}
 
     s3.put_object(
         Bucket="platform-ops-state",
@@ -255,8 +267,8 @@ def test_a_recreated_run_of_the_date_keeps_the_old_runs_versions(tmp_path: Path)
     second.put({"run": 2, "try": 1, "again": True}, *KEY, try_number=1, run_id=run_id)  # its own: rewritten
 
     folder = tmp_path / "state/dbt_transform/dbt_run/2026-11-21T000000Z/run_results.versions"
-    assert json.loads((folder / "try-0001.json").read_text()) == {"run": 1, "try": 1}
-    assert json.loads((folder / "try-0001.1.json").read_text()) == {"run": 2, "try": 1, "again": True}
+    assert stored((folder / "try-0001.json").read_text()) == {"run": 1, "try": 1}
+    assert stored((folder / "try-0001.1.json").read_text()) == {"run": 2, "try": 1, "again": True}
     assert second.list_versions(*KEY) == [1, 2]
     assert second.list_version_files(*KEY) == ["try-0001.json", "try-0001.1.json", "try-0002.json"]
     assert second.get_version(*KEY, try_number=1) == {"run": 2, "try": 1, "again": True}
@@ -347,3 +359,136 @@ def test_gcs_root_refuses_compare_and_set_naming_the_setting() -> None:
     store = RunStateStore("gs://bucket/state", conn_id="google_cloud_default")
     with pytest.raises(ConfigError, match="state_root"):
         store.update_shared("leases-batch", "book", lambda doc: {})
+
+
+# -- one version per try, whatever the deferrals ----------------------------------------------------
+RESUMED_TI = "ti-0199a8f2-7c1e-7d4a-9b6e-3f2a1c0d9e8b"
+RECREATED_TI = "ti-0199a8f3-1b2c-7e3d-8f4a-5b6c7d8e9f0a"
+
+
+def test_a_resumed_try_rewrites_its_own_version_from_another_store_object(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A deferred task resumes with a new store object (a new process); its task instance is the same."""
+    caplog.set_level(logging.INFO, logger="platform_ops.state")
+    root = f"file://{tmp_path}/state"
+    RunStateStore(root).put({"step": "before the deferral"}, *KEY, try_number=1, writer=RESUMED_TI)
+    resumed = RunStateStore(root)
+    resumed.put({"step": "after the deferral"}, *KEY, try_number=1, writer=RESUMED_TI)
+
+    assert resumed.list_version_files(*KEY) == ["try-0001.json"]
+    assert resumed.get_version(*KEY, try_number=1) == {"step": "after the deferral"}
+    assert "earlier run" not in caplog.text
+
+    # A re-created run of the date (same run id, new task instance): that version is kept.
+    RunStateStore(root).put({"step": "re-created run"}, *KEY, try_number=1, writer=RECREATED_TI)
+    assert resumed.list_version_files(*KEY) == ["try-0001.json", "try-0001.1.json"]
+    assert "already holds a version of try 1 from an earlier run of this date" in caplog.text
+    folder = tmp_path / "state/dbt_transform/dbt_run/2026-11-21T000000Z/run_results.versions"
+    assert stored((folder / "try-0001.json").read_text()) == {"step": "after the deferral"}
+    assert stored((folder / "try-0001.1.json").read_text()) == {"step": "re-created run"}
+
+
+@pytest.mark.integration
+def test_a_task_resumed_after_a_deferral_keeps_one_version_of_its_try(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Through Airflow: the task writes, defers, resumes and writes again, each time with a new store."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    from tests.airflow_runner import run_dag
+
+    caplog.set_level(logging.WARNING, logger="platform_ops.state")
+    monkeypatch.setenv(STATE_ROOT_ENV, f"file://{tmp_path}/state")
+    result = run_dag(REPO / "tests/state_dags", "state_deferral", DATE)
+    assert result.state == "success"
+
+    store = RunStateStore()
+    assert store.list_version_files("state_deferral", "store", DATE, "progress") == ["try-0001.json"]
+    assert store.get_latest("state_deferral", "store", DATE, "progress") == {"step": "after the deferral"}
+    assert "earlier run" not in caplog.text
+    with create_session() as session:
+        ti = session.query(TaskInstance).filter_by(dag_id="state_deferral", run_id=result.run_id).one()
+        ti_id = str(ti.id)
+    (version,) = (tmp_path / "state/state_deferral/store").rglob("try-0001.json")
+    assert json.loads(version.read_text())[WRITER_FIELD] == {
+        "writer": f"ti-{ti_id}",
+        "run_id": result.run_id,
+        "try_number": 1,
+    }
+
+
+def test_the_writer_field_is_the_store_s_own(store: RunStateStore, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"doc.*{WRITER_FIELD}"):
+        store.put({WRITER_FIELD: "someone"}, *KEY, try_number=1)
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.integration
+def test_s3_a_resumed_try_rewrites_its_own_version(aws_conn: str, moto_endpoint: str) -> None:
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="platform-ops-resumed")
+    root = "s3://platform-ops-resumed/runs"
+    RunStateStore(root, conn_id=aws_conn).put({"step": 1}, *KEY, try_number=1, writer=RESUMED_TI)
+    resumed = RunStateStore(root, conn_id=aws_conn)
+    resumed.put({"step": 2}, *KEY, try_number=1, writer=RESUMED_TI)
+    assert resumed.list_version_files(*KEY) == ["try-0001.json"]
+    assert resumed.get_version(*KEY, try_number=1) == {"step": 2}
+    RunStateStore(root, conn_id=aws_conn).put({"step": 3}, *KEY, try_number=1, writer=RECREATED_TI)
+    assert resumed.list_version_files(*KEY) == ["try-0001.json", "try-0001.1.json"]
+
+
+# -- state written by older versions of the package ----------------------------------------------------
+# The first layout (kept since, but for one folder name): bare documents, json.dumps(doc, indent=1,
+# sort_keys=True), with no writer recorded; a run without a logical date in run_id=<run id> with every
+# character but letters, digits and . _ - + folded to "_" (since then escaped reversibly, =3a for ":").
+MANUAL_RUN = "manual__2026-11-21T10:00:00+00:00"
+OLDEST_LAYOUT = {
+    "dbt_transform/dbt_run/2026-11-21T000000Z/run_results.json": {"format": 1, "try": 2},
+    "dbt_transform/dbt_run/2026-11-21T000000Z/run_results.versions/try-0001.json": {"format": 1, "try": 1},
+    "dbt_transform/dbt_run/2026-11-21T000000Z/run_results.versions/try-0002.json": {"format": 1, "try": 2},
+    "slots/buy/run_id=manual__2026-11-21T10_00_00+00_00/purchase.json": {"run_id": MANUAL_RUN, "slots": 100},
+    "slots/buy/run_id=manual__2026-11-21T10_00_00+00_00/purchase.versions/try-0001.json": {
+        "run_id": MANUAL_RUN,
+        "slots": 100,
+    },
+}
+
+
+def write_oldest_layout(root: Path) -> None:
+    for name, doc in OLDEST_LAYOUT.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(json.dumps(doc, indent=1, sort_keys=True, default=str).encode())
+
+
+def test_state_of_the_oldest_layout_is_read(tmp_path: Path) -> None:
+    write_oldest_layout(tmp_path / "state")
+    store = RunStateStore(f"file://{tmp_path}/state")
+
+    assert store.get_latest(*KEY) == {"format": 1, "try": 2}
+    assert store.get_version(*KEY, try_number=1) == {"format": 1, "try": 1}
+    assert store.list_versions(*KEY) == [1, 2]
+    store.put({"format": 1, "try": 3}, *KEY, try_number=3)
+    assert store.list_version_files(*KEY) == ["try-0001.json", "try-0002.json", "try-0003.json"]
+    store.put({"format": 1, "try": 2, "other run": True}, *KEY, try_number=2)  # not its version: kept
+    assert store.list_version_files(*KEY) == [
+        "try-0001.json",
+        "try-0002.json",
+        "try-0002.1.json",
+        "try-0003.json",
+    ]
+    old = tmp_path / "state/dbt_transform/dbt_run/2026-11-21T000000Z/run_results.versions/try-0002.json"
+    assert json.loads(old.read_text()) == {"format": 1, "try": 2}
+
+    run = ("slots", "buy", None, "purchase")
+    assert store.get_latest(*run, run_id=MANUAL_RUN) == {"run_id": MANUAL_RUN, "slots": 100}
+    assert store.get_version(*run, try_number=1, run_id=MANUAL_RUN) == {"run_id": MANUAL_RUN, "slots": 100}
+    assert store.list_versions(*run, run_id=MANUAL_RUN) == [1]
+    # Another run id that folds to that folder: the document names its run, which is not this one.
+    assert store.get_latest(*run, run_id="manual__2026-11-21T10;00;00+00;00") is None
+    # The run's next try is stored in the current layout, and read from there on.
+    url = store.put({"run_id": MANUAL_RUN, "slots": 200}, *run, try_number=2, run_id=MANUAL_RUN)
+    assert "/run_id=manual__2026-11-21T10=3a00=3a00+00=3a00/" in url
+    assert store.get_latest(*run, run_id=MANUAL_RUN) == {"run_id": MANUAL_RUN, "slots": 200}

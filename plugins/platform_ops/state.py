@@ -10,9 +10,20 @@ latest copy, both atomically:
   killed writer left behind are removed by the next write in that folder once they are stale;
 * s3:// and gs:// objects appear whole on a single PUT, so the document is written directly.
 
-A version file is never overwritten by another writer: when a run of the same logical date was
-deleted and re-created, its try 1 finds the old run's ``try-0001.json`` and is stored as
-``try-0001.1.json`` beside it (the same store object rewrites its own version within a try).
+A version file is created only if its name is free (a hard link on file://, ``If-None-Match: *``
+on s3://, ``ifGenerationMatch=0`` on gs://), so two writers can never both take one name, and it is
+never overwritten by another writer: when a run of the same logical date was deleted and
+re-created, its try 1 finds the old run's ``try-0001.json`` and is stored as ``try-0001.1.json``
+beside it. A try rewrites its own version, whatever store object or process writes it (a deferred
+task resumes in a new one): a stored dict document carries who wrote it under
+:data:`WRITER_FIELD` (the task instance, whose id Airflow keeps across deferrals and changes for
+every new try), and reads hand the document back without that field.
+
+State written by older versions of this package is read as it is: documents without
+:data:`WRITER_FIELD`, and, for runs without a logical date, the folder ``run_id=<run id>`` in which
+every character but letters, digits and ``. _ - +`` was folded to ``_`` (before run ids were
+escaped reversibly): a document family found only there is read from there (see
+:func:`~platform_ops.core.state_keys.legacy_run_id_key`).
 
 Documents that several runs update (slot leases) go through :meth:`RunStateStore.update_shared`, a
 read-modify-write with a compare-and-set: an exclusive lock on file://, ``If-Match`` /
@@ -42,10 +53,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath, Variable
+from airflow.sdk import ObjectStoragePath, Variable, get_current_context
 from fsspec.asyn import sync
 
-from platform_ops.core.state_keys import DocKey, date_key, parse_version_name, validate_segment
+from platform_ops.core.state_keys import (
+    DocKey,
+    date_key,
+    legacy_run_id_key,
+    parse_version_name,
+    validate_segment,
+)
 from platform_ops.exceptions import ConfigError, StateError
 
 log = logging.getLogger(__name__)
@@ -58,6 +75,9 @@ _SUPPORTED_SCHEMES = ("file", "s3", "gs", "gcs")
 # A temp file older than this in a folder being written belongs to a writer that died.
 STALE_TEMP_SECONDS = 15 * 60
 _CAS_ATTEMPTS = 50
+#: The key under which a stored dict document records who wrote it (removed again on read):
+#: ``{"writer": "ti-<task instance id>" or "store-<token>", "run_id": ..., "try_number": ...}``.
+WRITER_FIELD = "_written_by"
 
 
 def airflow_home() -> str:
@@ -113,6 +133,9 @@ class RunStateStore:
         self.root = ObjectStoragePath(self.url, conn_id=conn_id) if conn_id else ObjectStoragePath(self.url)
         self._local = self.root.protocol in ("file", "local", "")
         self._s3 = self.root.protocol in ("s3", "s3a")
+        self._gcs = self.root.protocol in ("gs", "gcs")
+        # Who writes when no task instance is known (put called outside a task): this object.
+        self._token = f"store-{uuid.uuid4().hex}"
         # Version files this store wrote, per (document, try): rewritten in place, never another's.
         self._own_versions: dict[tuple[DocKey, int], tuple[str, ...]] = {}
 
@@ -151,20 +174,38 @@ class RunStateStore:
         name: str,
         try_number: int,
         run_id: str | None = None,
+        writer: str | None = None,
     ) -> str:
-        """Store ``doc`` as the version of ``try_number`` and as the latest. Returns the latest URL."""
+        """Store ``doc`` as the version of ``try_number`` and as the latest. Returns the latest URL.
+
+        ``writer`` names who writes; a version file of this try that the same writer stored before
+        is rewritten, any other writer's is kept. Default: the running task instance (Airflow's
+        current context), else, outside a task, this store object.
+        """
         if doc is None:
             raise ConfigError("doc", "is None", "pass the JSON-serialisable document to store")
         key = self.key(dag_id, task_id, logical_date, name, run_id)
+        if isinstance(doc, dict) and WRITER_FIELD in doc:
+            raise ConfigError(
+                "doc",
+                f"has the key {WRITER_FIELD!r}, which the run-state store keeps for itself",
+                "rename that key of the document",
+            )
+        stamp = {
+            "writer": writer or _running_task_instance() or self._token,
+            "run_id": run_id,
+            "try_number": try_number,
+        }
+        stored = {**doc, WRITER_FIELD: stamp} if isinstance(doc, dict) else doc
         try:
-            payload = json.dumps(doc, indent=1, sort_keys=True, default=str).encode()
+            payload = json.dumps(stored, indent=1, sort_keys=True, default=str).encode()
         except (TypeError, ValueError) as exc:
             raise ConfigError("doc", f"is not JSON-serialisable ({exc})", "store plain dicts/lists") from exc
         own = self._own_versions.get((key, try_number))
         if own is not None:
             self._write_atomic(self._path(own), payload)
         else:
-            self._own_versions[(key, try_number)] = self._create_version(key, try_number, payload)
+            self._own_versions[(key, try_number)] = self._create_version(key, try_number, payload, stamp)
         self._write_atomic(self._path(key.latest), payload)
         url = self._url(key.latest)
         log.info("Run state %s (try %s) written to %s", name, try_number, url)
@@ -179,24 +220,20 @@ class RunStateStore:
         except OSError as exc:
             raise StateError(f"could not write run state to {target}: {exc}") from exc
 
-    def _create_version(self, key: DocKey, try_number: int, payload: bytes) -> tuple[str, ...]:
-        """Write a new version file of ``try_number`` under the first free name; never replace one."""
+    def _create_version(
+        self, key: DocKey, try_number: int, payload: bytes, stamp: dict[str, Any]
+    ) -> tuple[str, ...]:
+        """Write the version file of ``try_number``: the writer's own, else the first free name.
+
+        A name is taken only if it is free (never two writers on one name); one that holds this
+        writer's document of this try (stored before a deferral, or by a request whose answer was
+        lost) is rewritten; any other is kept and the next name tried.
+        """
         copy = 0
         while True:
             parts = key.version(try_number, copy)
             target = self._path(parts)
-            try:
-                if self._local:
-                    created = self._write_local(target.path, payload, exclusive=True)
-                elif self._s3:
-                    created = self._s3_put(target, payload, if_none_match=True)
-                else:
-                    created = not target.exists()
-                    if created:
-                        target.write_bytes(payload)
-            except OSError as exc:
-                raise StateError(f"could not write run state to {target}: {exc}") from exc
-            if created:
+            if self._create(target, payload):
                 if copy:
                     log.warning(
                         "%s already holds a version of try %s from an earlier run of this date: kept; "
@@ -206,7 +243,53 @@ class RunStateStore:
                         parts[-1],
                     )
                 return parts
+            if self._stamp_of(target) == stamp:
+                log.info("%s is this try's own version: rewritten", self._url(parts))
+                self._write_atomic(target, payload)
+                return parts
             copy += 1
+
+    def _create(self, target: ObjectStoragePath, payload: bytes) -> bool:
+        """Write ``target`` only if no file or object has its name; False when one has."""
+        try:
+            if self._local:
+                return self._write_local(target.path, payload, exclusive=True)
+            if self._s3:
+                return self._s3_put(target, payload, if_none_match=True)
+            if self._gcs:
+                return self._gcs_create(target, payload)
+            raise ConfigError(
+                "state_root", f"{self.url!r} has no conditional create", "use file://, s3:// or gs://"
+            )
+        except OSError as exc:
+            raise StateError(f"could not write run state to {target}: {exc}") from exc
+
+    @staticmethod
+    def _gcs_create(target: ObjectStoragePath, payload: bytes) -> bool:
+        """Create the object only if none has its name (gcsfs uploads with ``ifGenerationMatch=0``).
+
+        GCS refuses the upload with 412 when the object exists, which gcsfs raises as
+        FileExistsError: of two writers, exactly one creates it.
+        """
+        try:
+            target.fs.pipe_file(target.path, payload, mode="create")
+        except FileExistsError:
+            return False
+        return True
+
+    def _stamp_of(self, target: ObjectStoragePath) -> Any | None:
+        """The :data:`WRITER_FIELD` of the document at ``target`` (None: none, or unreadable)."""
+        try:
+            raw = target.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"could not read run state at {target}: {exc}") from exc
+        try:
+            doc = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return doc.get(WRITER_FIELD) if isinstance(doc, dict) else None
 
     @staticmethod
     def _write_local(path: str, payload: bytes, exclusive: bool = False) -> bool:
@@ -285,7 +368,8 @@ class RunStateStore:
         self, dag_id: str, task_id: str, logical_date: datetime | None, name: str, run_id: str | None = None
     ) -> Any | None:
         """The latest stored document, or None (with a warning) if missing, empty or corrupt."""
-        return self._read(self._path(self.key(dag_id, task_id, logical_date, name, run_id).latest))
+        key = self._read_key(dag_id, task_id, logical_date, name, run_id)
+        return _without_stamp(self._read(self._path(key.latest)))
 
     def get_version(
         self,
@@ -300,15 +384,15 @@ class RunStateStore:
 
         When several runs of the date stored this try, the latest run's copy.
         """
-        key = self.key(dag_id, task_id, logical_date, name, run_id)
+        key = self._read_key(dag_id, task_id, logical_date, name, run_id)
         copies = [c for t, c in self._version_names(key) if t == try_number]
-        return self._read(self._path(key.version(try_number, max(copies, default=0))))
+        return _without_stamp(self._read(self._path(key.version(try_number, max(copies, default=0)))))
 
     def list_versions(
         self, dag_id: str, task_id: str, logical_date: datetime | None, name: str, run_id: str | None = None
     ) -> list[int]:
         """Try numbers that stored a version of this document, ascending (each once)."""
-        key = self.key(dag_id, task_id, logical_date, name, run_id)
+        key = self._read_key(dag_id, task_id, logical_date, name, run_id)
         return sorted({try_number for try_number, _ in self._version_names(key)})
 
     def list_version_files(
@@ -319,8 +403,51 @@ class RunStateStore:
         A try stored again by a later run of the same date (``try-0001.1.json``) follows the
         earlier run's copy.
         """
-        key = self.key(dag_id, task_id, logical_date, name, run_id)
+        key = self._read_key(dag_id, task_id, logical_date, name, run_id)
         return [key.version(t, c)[-1] for t, c in sorted(self._version_names(key))]
+
+    def _read_key(
+        self, dag_id: str, task_id: str, logical_date: datetime | None, name: str, run_id: str | None
+    ) -> DocKey:
+        """Where a document family is read: its folder, or the older versions' one if only that has it.
+
+        Runs without a logical date were kept, before run ids were escaped reversibly, in a folder
+        whose name folded the run id (:func:`~platform_ops.core.state_keys.legacy_run_id_key`); a
+        latest copy there whose ``run_id`` names another run is that run's, and not read.
+        """
+        key = self.key(dag_id, task_id, logical_date, name, run_id)
+        if logical_date is not None or not run_id:
+            return key
+        legacy_date = legacy_run_id_key(run_id)
+        if legacy_date is None or legacy_date == key.date or self._has_family(key):
+            return key
+        legacy = DocKey(key.dag_id, key.task_id, legacy_date, key.name)
+        if not self._has_family(legacy):
+            return key
+        # Two run ids could fold to one folder: a latest copy that names another run is not this one's.
+        latest = _without_stamp(self._read(self._path(legacy.latest)))
+        if isinstance(latest, dict) and isinstance(latest.get("run_id"), str) and latest["run_id"] != run_id:
+            log.warning(
+                "%s holds run %s's state, not run %s's: not read",
+                self._url(legacy.folder),
+                latest["run_id"],
+                run_id,
+            )
+            return key
+        log.info(
+            "Run state %s of run %s is read where older versions of this package stored it: %s",
+            name,
+            run_id,
+            self._url(legacy.folder),
+        )
+        return legacy
+
+    def _has_family(self, key: DocKey) -> bool:
+        """Whether the latest copy or any version file of ``key`` exists."""
+        try:
+            return self._path(key.latest).exists() or bool(self._version_names(key))
+        except OSError as exc:
+            raise StateError(f"could not read run state at {self._url(key.folder)}: {exc}") from exc
 
     def _version_names(self, key: DocKey) -> list[tuple[int, int]]:
         try:
@@ -433,6 +560,27 @@ class RunStateStore:
                 return doc
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _running_task_instance() -> str | None:
+    """``ti-<id>`` of the task instance running in this process, None outside a task.
+
+    Airflow gives a task instance a new id for every try and keeps it while the try is deferred
+    and resumed (in another process, with a new operator object).
+    """
+    try:
+        ti = get_current_context()["ti"]
+    except (RuntimeError, KeyError):  # no task is running here
+        return None
+    ti_id = getattr(ti, "id", None)
+    return f"ti-{ti_id}" if ti_id else None
+
+
+def _without_stamp(doc: Any) -> Any:
+    """``doc`` as its writer passed it: without the :data:`WRITER_FIELD` the store added."""
+    if isinstance(doc, dict) and WRITER_FIELD in doc:
+        return {k: v for k, v in doc.items() if k != WRITER_FIELD}
+    return doc
 
 
 def _decode(raw: bytes, where: Any) -> Any | None:

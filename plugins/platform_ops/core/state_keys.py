@@ -81,6 +81,18 @@ def unescape_run_id(escaped: str) -> str:
     return raw.decode()
 
 
+def legacy_run_id_key(run_id: str) -> str | None:
+    """The folder older versions of this package kept a run without a logical date in.
+
+    They folded every character of the run id but letters, digits and ``. _ - +`` to ``_``
+    (``manual__2026-11-21T10:00:00+00:00`` -> ``run_id=manual__2026-11-21T10_00_00+00_00``), so two
+    run ids could share it; :func:`date_key` has escaped them reversibly since. None for a run id
+    they could not store.
+    """
+    folded = "run_id=" + re.sub(r"[^A-Za-z0-9._\-+]", "_", run_id)
+    return folded if _SEGMENT.fullmatch(folded) and ".." not in folded else None
+
+
 def parse_date_key(key: str) -> datetime | None:
     """Inverse of :func:`date_key` for dated keys; None for ``run_id=`` keys."""
     if key.startswith("run_id="):
