@@ -565,3 +565,158 @@ def test_a_selection_matching_no_node_fails_at_once_naming_it(
     assert "selects no enabled node" in logged
     assert named in logged
     assert "parse or compilation error" not in logged
+
+
+# -- warnings, failures no retry changes, source freshness ---------------------------------------------
+
+FRESHNESS = "dbt_source_freshness"
+
+
+def load_orders(env: Path) -> None:
+    """What the loader does before the build: the raw orders table exists (the seed refills it)."""
+    import duckdb
+
+    with duckdb.connect(str(env / "warehouse.duckdb")) as con:
+        con.execute(
+            "create table main.raw_orders as select * from read_csv(?)",
+            [str(REPO / "include/dbt/seeds/raw_orders.csv")],
+        )
+
+
+def callback_calls(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture
+def warnings_file(env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from tests.operators.dags.dbt_scenarios import WARNINGS_FILE_ENV
+
+    path = env / "warnings.jsonl"
+    monkeypatch.setenv(WARNINGS_FILE_ENV, str(path))
+    return path
+
+
+def test_warnings_reach_the_summary_and_a_cosmos_style_callback_once_and_a_raising_one_changes_nothing(
+    env: Path, warnings_file: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    load_orders(env)
+    result = run(
+        D1,
+        vars={"payments_in_cents": True, "payments_check_severity": "warn", "orders_loaded_hours_ago": 30},
+        source_freshness="warn",
+        callback_raises=True,
+    )
+    assert result.state == "success", "a callback that raises must not fail a green build"
+    s = result.summary("dbt")
+    assert s["failed"] == []
+    assert [(w["unique_id"], w["status"]) for w in s["warnings"]] == [
+        ("test.shop.assert_payment_amounts_in_dollars", "warn"),
+        ("source.shop.raw.orders", "warn"),
+    ]
+    assert "configured to warn" in s["warnings"][0]["message"]
+    assert s["warnings"][1]["message"].startswith("late: last loaded")
+    assert s["source_freshness"]["counts"] == {"warn": 1}
+
+    (call,) = callback_calls(warnings_file)
+    assert call["test_names"] == ["assert_payment_amounts_in_dollars", "raw.orders"]
+    assert call["test_results"] == [w["message"] for w in s["warnings"]]
+    assert call["dbt_warnings"] == s["warnings"]
+    logged = "".join(capfd.readouterr())
+    assert "on_warning_callback raised" in logged
+    assert "the warning callback broke" in logged
+
+    # the freshness results are stored next to the date's run_results
+    doc = RunStateStore().get_latest("dbt_scenarios", "dbt", D1, FRESHNESS)
+    assert doc["policy"] == "warn"
+    assert [(r["unique_id"], r["status"]) for r in doc["results"]] == [("source.shop.raw.orders", "warn")]
+    assert doc["results"][0]["age_seconds"] == pytest.approx(30 * 3600, abs=120)
+    assert s["source_freshness"]["state_location"] == s["state_location"].replace(STATE_NAME, FRESHNESS)
+
+
+def test_a_stale_source_under_error_fails_before_anything_is_built_and_is_not_retried(
+    env: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    load_orders(env)
+    stale = run_dag(
+        SCENARIOS,
+        "dbt_scenarios_retried",
+        D1,
+        {"source_freshness": "error", "vars": {"orders_loaded_hours_ago": 100}},
+    )
+    assert stale.state == "failed"
+    assert stale.try_numbers["dbt"] == 1, "a stale source must not burn Airflow retries"
+    assert stored(D1, dag_id="dbt_scenarios_retried") is None, "no run_results: nothing was built"
+    assert duckdb_tables(env) == {"raw_orders"}, "no seed, model or test ran"
+    doc = RunStateStore().get_latest("dbt_scenarios_retried", "dbt", D1, FRESHNESS)
+    assert [(r["unique_id"], r["status"]) for r in doc["results"]] == [("source.shop.raw.orders", "error")]
+    s = stale.summary("dbt")
+    assert (s["executed"], s["source_freshness"]["counts"]) == ([], {"error": 1})
+    logged = "".join(capfd.readouterr())
+    assert "past their error_after, nothing was built" in logged
+    assert "source.shop.raw.orders [error]: stale: last loaded" in logged
+
+
+def test_failed_tests_without_test_retries_fail_once_naming_them_and_a_rerun_still_rebuilds(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from platform_ops.hooks.dbt import DbtHook
+
+    broken = run_dag(
+        SCENARIOS,
+        "dbt_scenarios_retried",
+        D1,
+        {"vars": {"payments_in_cents": True}, "retry_test_failures": False},
+    )
+    assert broken.state == "failed"
+    assert broken.try_numbers["dbt"] == 1, "a failed data test on the same data must not be retried"
+    assert [f["unique_id"] for f in broken.summary("dbt")["failed"]] == [
+        "test.shop.assert_payment_amounts_in_dollars"
+    ]
+    logged = "".join(capfd.readouterr())
+    assert "Not retried (retry_test_failures=False)" in logged
+    assert "1 test(s) (assert_payment_amounts_in_dollars)" in logged
+
+    # the data is fixed: a new run of the date rebuilds the tested model; with the freshness check
+    # on, one listing serves the check and the rebuild's selectors
+    started: list[str] = []
+    real_run = DbtHook.run
+
+    def counting_run(self: DbtHook, argv: list[str], *args, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(argv[argv.index("--project-dir") - 1])
+        return real_run(self, argv, *args, **kwargs)
+
+    monkeypatch.setattr(DbtHook, "run", counting_run)
+    fixed = run_dag(
+        SCENARIOS,
+        "dbt_scenarios_retried",
+        D1,
+        {"retry_test_failures": False, "source_freshness": "warn", "vars": {"orders_loaded_hours_ago": 1}},
+    )
+    assert fixed.state == "success"
+    s = fixed.summary("dbt")
+    assert s["mode"] == "rebuild"
+    assert "model.shop.stg_payments" in s["executed"]
+    assert s["source_freshness"]["counts"] == {"pass": 1}
+    assert started == ["ls", "freshness", "build"]
+
+
+@pytest.mark.parametrize(
+    "conf", [{"source_freshness": "sometimes"}, {"retry_test_failures": "maybe"}], ids=repr
+)
+def test_bad_switches_fail_at_once_without_retries_or_dbt(env: Path, conf: dict) -> None:
+    result = run_dag(SCENARIOS, "dbt_scenarios_retried", D1, conf)
+    assert result.state == "failed"
+    assert result.try_numbers["dbt"] == 1
+    assert stored(D1, dag_id="dbt_scenarios_retried") is None
+    assert not (env / "warehouse.duckdb").exists(), "dbt must not have run"
+
+
+def test_a_callback_that_is_not_callable_is_refused_naming_the_field() -> None:
+    from platform_ops.exceptions import ConfigError
+    from platform_ops.operators.dbt import DbtRunOrRetryOperator
+
+    op = DbtRunOrRetryOperator(
+        task_id="t", project_dir=str(REPO / "include/dbt"), target="local", on_warning_callback="notify"
+    )
+    with pytest.raises(ConfigError, match="on_warning_callback: 'notify' is a str, not a callable"):
+        op._switches()

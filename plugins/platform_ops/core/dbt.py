@@ -579,7 +579,8 @@ def retry_run_results(state: StoredState, request: DbtRequest, nodes: Sequence[s
 # -- command lines ------------------------------------------------------------------------------
 
 
-def _project_args(request: DbtRequest) -> list[str]:
+def project_args(request: DbtRequest) -> list[str]:
+    """The project, profiles folder and target of every dbt command of the request."""
     return [
         "--project-dir",
         request.project_dir,
@@ -592,7 +593,7 @@ def _project_args(request: DbtRequest) -> list[str]:
 
 def deps_argv(dbt_executable: str, request: DbtRequest) -> list[str]:
     """`dbt deps` for the request's project (packages land in the project's dbt_packages/)."""
-    return [dbt_executable, "--no-use-colors", "deps", *_project_args(request)]
+    return [dbt_executable, "--no-use-colors", "deps", *project_args(request)]
 
 
 def build_argv(
@@ -604,7 +605,7 @@ def build_argv(
 ) -> list[str]:
     """The dbt command line. Always --target; vars always in full (a retry's --vars replaces)."""
     common = [
-        *_project_args(request),
+        *project_args(request),
         "--target-path",
         target_path,
         "--log-path",
@@ -658,7 +659,7 @@ def _listing_args(request: DbtRequest, target_path: str, log_path: str) -> list[
     """`dbt ls` of the request, listing the selected unique ids as JSON (log flags are the caller's)."""
     argv = [
         "ls",
-        *_project_args(request),
+        *project_args(request),
         "--target-path",
         target_path,
         "--log-path",

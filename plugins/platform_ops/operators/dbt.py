@@ -5,14 +5,14 @@ from __future__ import annotations
 import shlex
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from platform_ops.core.dbt import (
     NOTHING_TO_RETRY_MARKERS,
@@ -43,7 +43,28 @@ from platform_ops.core.dbt import (
     successful_models,
 )
 from platform_ops.core.params import parse_bool
+from platform_ops.core.run_outcome import (
+    check_callback,
+    deterministic_test_failures,
+    not_retried_note,
+    warned_nodes,
+    warning_context,
+)
 from platform_ops.core.run_results import results_table, without_compiled_code
+from platform_ops.core.source_freshness import (
+    FRESHNESS_STATE_NAME,
+    FreshnessPolicy,
+    freshness_argv,
+    freshness_results,
+    freshness_state_doc,
+    parse_policy,
+    reported,
+    source_selector,
+    stale_error,
+    unchecked_error,
+    upstream_sources,
+)
+from platform_ops.core.source_freshness import counts as freshness_counts
 from platform_ops.exceptions import ConfigError
 from platform_ops.hooks.dbt import TOKEN_ENV, DbtHook, DbtInvocation
 from platform_ops.hooks.retry_session import NOT_LISTED, NOT_RETRIED
@@ -62,6 +83,33 @@ class _NotRetried(Exception):
     def __init__(self, project: Project) -> None:
         super().__init__("stored failures not selected by the request")
         self.project = project
+
+
+@dataclass(frozen=True)
+class _Switches:
+    """The reporting and failure switches, once checked (:meth:`DbtRunOrRetryOperator._switches`)."""
+
+    on_warning_callback: Callable[[dict[str, Any]], Any] | None
+    retry_test_failures: bool
+    source_freshness: FreshnessPolicy
+
+
+@dataclass(frozen=True)
+class _Freshness:
+    """What the freshness check of one try found, and where it is stored."""
+
+    policy: FreshnessPolicy
+    results: list[dict[str, Any]]
+    location: str | None
+
+    def summary(self) -> dict[str, Any]:
+        """The ``source_freshness`` entry of the XCom summary: counts and the sources not fresh."""
+        return {
+            "policy": self.policy.value,
+            "counts": freshness_counts(self.results),
+            "not_fresh": [r for r in self.results if r["status"] != "pass"],
+            "state_location": self.location,
+        }
 
 
 @dataclass(frozen=True)
@@ -138,6 +186,30 @@ class DbtRunOrRetryOperator(BaseOperator):
     a selection that matches no enabled node of the project (dbt only warns "Nothing to do"): the
     error names the selection and dbt's warning, and nothing is stored.
 
+    **Warnings.** The nodes this try's dbt ended ``warn`` (tests of severity warn that found rows)
+    and, with ``source_freshness``, the sources that are not fresh, are listed in the summary
+    (``warnings``: unique_id, status, dbt's message) and given once per try to
+    ``on_warning_callback``. The callback gets the Airflow context with astronomer-cosmos' keys
+    ``test_names`` and ``test_results`` (one entry each per warning, same index) and
+    ``dbt_warnings`` (the records), so a callback written for cosmos works unchanged. It is called
+    before the task fails or succeeds; a callback that raises is logged and changes nothing.
+
+    **Failures no retry changes.** With ``retry_test_failures=False``, a try whose only failures are
+    tests that ran and failed (``fail``; no model, seed or snapshot errored) fails without Airflow
+    retries, naming the tests: a test re-run on the same data gives the same result. The results
+    are stored as always, so a Clear or a new run of the date rebuilds the tested models as above.
+
+    **Source freshness** (``source_freshness``: ``off`` | ``warn`` | ``error``). Before dbt builds
+    (not when the date is skipped), ``dbt ls`` of the request lists the project and ``dbt source
+    freshness`` checks the sources upstream of the selection that have a freshness policy
+    (:mod:`platform_ops.core.source_freshness`); a source whose query fails is a ``runtime error``.
+    The results are stored next to the run_results, as ``<same folder>/dbt_source_freshness``, and
+    summarised in XCom (``source_freshness``). ``warn`` builds and reports every source not fresh.
+    ``error`` reports late ones (``warn``) and, when a source is past its ``error_after``, fails the
+    task before anything is built and without retries (the run_results stay as they were), naming
+    the sources; a source that could not be checked fails it too, and Airflow's retries apply.
+    The listing also checks a retry's stored failures, so a retry still starts one dbt process.
+
     **Environment and process life.** dbt gets an allow-listed environment
     (:mod:`platform_ops.core.subprocess_env`), never Airflow's connections or settings, and dies
     with its task; see :mod:`platform_ops.hooks.dbt`. With a Databricks connection, the extra link
@@ -165,6 +237,10 @@ class DbtRunOrRetryOperator(BaseOperator):
         env: Extra environment variables for dbt (strings; ``AIRFLOW_CONN_*``, ``AIRFLOW_VAR_*``
             and ``AIRFLOW__*`` are refused).
         asset_alias: Name of the AssetAlias the built models' Asset events go through.
+        on_warning_callback: Called with the Airflow context and the warnings, as above.
+        retry_test_failures: False: a try whose only failures are tests fails without Airflow
+            retries (templated).
+        source_freshness: ``off`` | ``warn`` | ``error``, as above (templated).
         mode: Deprecated, removed in the next release: ``retry`` is ``scope="failed"``, ``run`` is
             ``scope="full"``.
         **kwargs: BaseOperator arguments.
@@ -183,6 +259,8 @@ class DbtRunOrRetryOperator(BaseOperator):
         "mode",
         "force",
         "databricks_conn_id",
+        "retry_test_failures",
+        "source_freshness",
     )
     ui_color = "#ff694a"
     operator_extra_links = (DatabricksWarehouseLink(),)
@@ -207,6 +285,9 @@ class DbtRunOrRetryOperator(BaseOperator):
         databricks_conn_id: str | None = None,
         env: Mapping[str, str] | None = None,
         asset_alias: str = DEFAULT_ASSET_ALIAS,
+        on_warning_callback: Callable[[dict[str, Any]], Any] | None = None,
+        retry_test_failures: bool | str = True,
+        source_freshness: str = "off",
         mode: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -238,6 +319,9 @@ class DbtRunOrRetryOperator(BaseOperator):
         self.databricks_conn_id = databricks_conn_id
         self.env = dict(env or {})
         self.asset_alias = asset_alias
+        self.on_warning_callback = on_warning_callback
+        self.retry_test_failures = retry_test_failures
+        self.source_freshness = source_freshness
         self.warehouse_url: str | None = None  # set by execute, read by DatabricksWarehouseLink
 
     @cached_property
@@ -273,6 +357,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         request = self._request()
         scope = self.resolved_scope()
         force = parse_bool("force", self.force)
+        switches = self._switches()
         env = self.hook.environment(self.env)
         store = RunStateStore(self.state_root, self.state_conn_id)
         self._set_warehouse_url()
@@ -283,14 +368,27 @@ class DbtRunOrRetryOperator(BaseOperator):
         location = store.location(*key, run_id=run_id)
         doc = store.get_latest(*key, run_id=run_id)
         decision = decide(doc, request, scope, force)
-        # The stored failures must still exist and be selected by this request. A retry checks
-        # them in its own dbt process, before dbt retry (retry_session.py); a rebuild's selectors
-        # come from the project, never from the stored document, so it lists the project first.
-        in_session = decision.step is Step.RETRY and self.hook.dbt_python is not None
-        if decision.step is Step.REBUILD or (decision.step is Step.RETRY and not in_session):
-            decision = check_against_project(decision, request, scope, self._list_project(request, env))
+        checking = switches.source_freshness is not FreshnessPolicy.OFF and decision.step is not Step.SKIP
+        decision, in_session, project = self._check_stored_failures(decision, request, scope, env, checking)
         self._log_decision(decision, key[2], location)
         previous, _ = load_state(doc)
+
+        freshness = None
+        if project is not None and checking:
+            freshness = self._check_freshness(
+                request, env, project, switches.source_freshness, store, key, run_id, ti.try_number
+            )
+            blocked = self._freshness_gate(freshness)
+            if blocked is not None:
+                stopped = Decision(decision.step, "source freshness failed: nothing was built")
+                stored_rr = previous.run_results if previous is not None else {}
+                self._finish(
+                    context,
+                    switches,
+                    self._summary(stopped, stored_rr, [], None, location, request),
+                    freshness,
+                )
+                raise blocked
 
         outcome, started = _Outcome(None, None, []), datetime.now(UTC)
         if decision.step is not Step.SKIP:
@@ -304,16 +402,38 @@ class DbtRunOrRetryOperator(BaseOperator):
         if outcome.run_results is None:  # nothing to do, or a retry that found nothing: results stand
             assert previous is not None
             summary = self._summary(decision, previous.run_results, [], outcome.argv, location, request)
-            ti.xcom_push(key="summary", value=summary)
-            return summary
+            return self._finish(context, switches, summary, freshness)
 
         merged, ran = self._record(decision, request, previous, outcome, started, ti, store, key, run_id)
         self._emit_asset_events(context, request, successful_models(outcome.run_results, ran))
         summary = self._summary(decision, merged, ran, outcome.argv, location, request)
-        ti.xcom_push(key="summary", value=summary)
+        self._finish(context, switches, summary, freshness, outcome.run_results)
         if failed_nodes(merged):
-            raise AirflowException(failure_message(merged))
+            message = failure_message(merged)
+            tests = [] if switches.retry_test_failures else deterministic_test_failures(merged)
+            if tests:
+                raise AirflowFailException(f"{message}\n{not_retried_note(tests)}")
+            raise AirflowException(message)
         return summary
+
+    def _check_stored_failures(
+        self, decision: Decision, request: DbtRequest, scope: Scope, env: dict[str, str], listing: bool
+    ) -> tuple[Decision, bool, Project | None]:
+        """(decision once its stored failures are checked, whether the retry checks them, listing).
+
+        The stored failures must still exist and be selected by this request. A retry checks them in
+        its own dbt process, before dbt retry (retry_session.py), unless the project is listed anyway
+        (``listing``: for the freshness check); a rebuild's selectors come from the project, never
+        from the stored document, so it lists the project first.
+        """
+        project = None
+        if listing or decision.step is Step.REBUILD:
+            project = self._list_project(request, env)
+        in_session = decision.step is Step.RETRY and project is None and self.hook.dbt_python is not None
+        if decision.step in (Step.RETRY, Step.REBUILD) and not in_session:
+            listed = project if project is not None else self._list_project(request, env)
+            decision = check_against_project(decision, request, scope, listed)
+        return decision, in_session, project
 
     # -- helpers ----------------------------------------------------------------------------------
     def _request(self) -> DbtRequest:
@@ -336,6 +456,87 @@ class DbtRunOrRetryOperator(BaseOperator):
         )
         self.hook.check_project(request.project_dir, request.profiles_dir)
         return request
+
+    def _switches(self) -> _Switches:
+        check_callback(self.on_warning_callback)
+        return _Switches(
+            on_warning_callback=self.on_warning_callback,
+            retry_test_failures=parse_bool("retry_test_failures", self.retry_test_failures),
+            source_freshness=parse_policy(self.source_freshness),
+        )
+
+    def _check_freshness(
+        self,
+        request: DbtRequest,
+        env: dict[str, str],
+        project: Project,
+        policy: FreshnessPolicy,
+        store: RunStateStore,
+        key: tuple[str, str, Any, str],
+        run_id: str | None,
+        try_number: int,
+    ) -> _Freshness:
+        """`dbt source freshness` of the sources upstream of the selection; the results are stored."""
+        checked = upstream_sources(project.manifest, project.selected)
+        if not checked:
+            self.log.info("Source freshness: no source upstream of the selection has a freshness policy")
+            return _Freshness(policy, [], None)
+        selectors = [source_selector(project.manifest, uid) for uid in checked]
+        with self.hook.invocation(request.project_dir, request.target) as work:
+            argv = freshness_argv(
+                self.hook.dbt_executable, request, selectors, str(work.target), str(work.logs)
+            )
+            self.log.info("Checking %d source(s): %s", len(checked), shlex.join(self._display(argv)))
+            result = self.hook.run_in(work, argv, env, request.project_dir)
+            sources_json, log_lines = work.read_json("sources.json"), work.log_lines()
+        if sources_json is None:  # usually a parse error: nothing checked, nothing stored
+            raise _no_results_error("dbt source freshness wrote no sources.json", result, result.tail)
+        results = freshness_results(sources_json, log_lines, checked)
+        for r in results:
+            log = self.log.info if r["status"] == "pass" else self.log.warning
+            log("Source freshness %s [%s]: %s", r["unique_id"], r["status"], r["message"])
+        doc = freshness_state_doc(request, policy, results, sources_json, datetime.now(UTC).isoformat())
+        url = store.put(doc, *key[:3], FRESHNESS_STATE_NAME, try_number=try_number, run_id=run_id)
+        return _Freshness(policy, results, url)
+
+    @staticmethod
+    def _freshness_gate(freshness: _Freshness) -> AirflowException | None:
+        """The error stopping the build under ``source_freshness=error``, or None to build.
+
+        A stale source fails without retries (loading it is the fix); one that could not be
+        checked is retried.
+        """
+        if freshness.policy is not FreshnessPolicy.ERROR:
+            return None
+        stale, unchecked = stale_error(freshness.results), unchecked_error(freshness.results)
+        if stale:
+            return AirflowFailException("\n".join(m for m in (stale, unchecked) if m))
+        return AirflowException(unchecked) if unchecked else None
+
+    def _finish(
+        self,
+        context: Any,
+        switches: _Switches,
+        summary: dict[str, Any],
+        freshness: _Freshness | None,
+        run_results: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Add this try's warnings to the summary, push it to XCom, call ``on_warning_callback``."""
+        warned = warned_nodes(run_results)
+        if freshness is not None:
+            warned += reported(freshness.policy, freshness.results)
+        summary["warnings"] = warned
+        summary["source_freshness"] = freshness.summary() if freshness is not None else None
+        context["ti"].xcom_push(key="summary", value=summary)
+        for w in warned:
+            self.log.warning("dbt warning %s [%s]: %s", w["unique_id"], w["status"], w["message"])
+        if warned and switches.on_warning_callback is not None:
+            self.log.info("Calling on_warning_callback with %d warning(s)", len(warned))
+            try:
+                switches.on_warning_callback(warning_context(context, warned))
+            except Exception:
+                self.log.exception("on_warning_callback raised; the task's outcome does not change")
+        return summary
 
     def _set_warehouse_url(self) -> None:
         dbx = self.hook.databricks_env
@@ -433,7 +634,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         self._ensure_deps(request, env)
         with self.hook.invocation(request.project_dir, request.target) as work:
             argv = ls_argv(self.hook.dbt_executable, request, str(work.target), str(work.logs))
-            self.log.info("Checking the stored failures against the project: %s", shlex.join(argv))
+            self.log.info("Listing what the request selects in the project: %s", shlex.join(argv))
             result = self.hook.run_in(work, argv, env, request.project_dir)
             selected, errors = parse_ls_log(work.log_lines())
             manifest = work.read_json("manifest.json")
