@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -166,3 +167,41 @@ def test_model_names_and_messages_are_escaped(airflow_app: Any, state: Path, vie
     assert "<img" not in response.text
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in response.text
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in response.text
+
+
+@pytest.mark.integration
+def test_the_task_instance_tab_of_a_real_failed_dbt_run(
+    airflow_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, viewer_token: str
+) -> None:
+    """A real dbt build through Airflow, then the page as the tab opens it: by run id, not by date."""
+    from datetime import UTC, datetime
+
+    from platform_ops.core.dbt_report import report_path
+    from platform_ops.plugin import DBT_REPORT_VIEW
+    from sandbox.dbt_failures import failure_project
+    from tests.airflow_runner import run_dag
+
+    monkeypatch.setenv("PLATFORM_OPS_STATE_ROOT", f"file://{tmp_path}/state")
+    monkeypatch.setenv("PLATFORM_OPS_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv("PLATFORM_OPS_DBT_PROJECT_DIR", str(failure_project(tmp_path / "dbt")))
+    scenarios = Path(__file__).resolve().parents[1] / "operators" / "dags" / "dbt_scenarios.py"
+    failing = {"vars": {"fail_models": ["stg_orders"]}}
+    result = run_dag(scenarios, DAG, datetime(2026, 11, 3, tzinfo=UTC), failing)
+    assert result.state == "failed"
+    # a newer date in the store: the tab must show the run's date, not the newest
+    shutil.copytree(DATA / DAG / TASK / DATE, tmp_path / "state" / DAG / TASK / "2026-12-01T000000Z")
+    tab = DBT_REPORT_VIEW["href"].format(DAG_ID=DAG, TASK_ID=TASK, RUN_ID=quote(result.run_id, safe=""))
+    assert tab == report_path(DAG, TASK, run_id=result.run_id)
+    response = _client(airflow_app, viewer_token).get("/" + tab)
+    assert response.status_code == 200, response.text
+    body = response.text
+    assert '<option value="2026-11-03T000000Z" selected>' in body
+    row = body[body.index("<b>stg_orders</b>") :]
+    row = row[: row.index("</tr>")]
+    assert '<tr data-status="error">' in body
+    assert "forced failure of stg_orders" in row
+    assert "#1 run, try 1" in row
+    assert body.count('<tr data-status="skipped">') == result.summary(TASK)["counts"]["skipped"]
+    unknown = _client(airflow_app, viewer_token).get(PAGE, params={"run_id": "manual__nope"})
+    assert unknown.status_code == 200
+    assert "has no run &#x27;manual__nope&#x27;: showing the newest date stored" in unknown.text
