@@ -18,9 +18,10 @@ FlexSlotReleaseOperator) after it, which gives the capacity back even when the w
 wait in the triggerer; their semantics in full: the operators' docstrings
 (`plugins/platform_ops/operators/bigquery_reservation.py`).
 
-Params: `tables` (subset of the configured names; empty = all), `lookback_hours`, `mode` (`net`:
-one row per changed key; `events`: one row per change, into `<destination_table>_events` unless
-the table sets `events_destination_table`), `dry_run` (plan only: nothing bought, nothing written).
+Params: `tables` (some of the configured names, offered in the trigger form; none = all),
+`lookback_hours`, `mode` (`net`: one row per changed key; `events`: one row per change, into
+`<destination_table>_events` unless the table sets `events_destination_table`), `dry_run` (plan
+only: nothing bought, nothing written).
 Locally the engine is DuckDB (`PLATFORM_OPS_CDC_DUCKDB_PATH`) and `google_cloud_default` points at
 the Reservation API fake; `make demo` and `make airflow` start the fake and generate a log.
 The semantics in full: CdcBeforeAfterOperator's docstring (`plugins/platform_ops/operators/cdc.py`).
@@ -37,14 +38,19 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
 from platform_ops.config_files import load_yaml
 from platform_ops.core.bigquery_reservation import purchase_options
-from platform_ops.dag_defaults import CDC_POOL, default_args
+from platform_ops.dag_defaults import CDC_POOL, default_args, dry_run_param, multi_select_param, select_param
 from platform_ops.operators.bigquery_reservation import FlexSlotPurchaseOperator, FlexSlotReleaseOperator
 from platform_ops.operators.cdc import CdcBeforeAfterOperator, table_configs
 
 CONFIG = Path(__file__).resolve().parents[1] / "include" / "config" / "cdc_tables.yaml"
-# Parsed here only because it decides the DAG's shape (a purchase around the work or not).
-_SLOTS = load_yaml(CONFIG).get("slot_capacity")
+# Parsed here because it decides the DAG's shape (a purchase around the work or not) and the
+# table names the trigger form offers; the run reads the file again.
+_CONFIG = load_yaml(CONFIG)
+_SLOTS = _CONFIG.get("slot_capacity")
 SLOTS = None if _SLOTS is None else purchase_options(_SLOTS)
+TABLE_NAMES = [
+    t["name"] for t in _CONFIG.get("tables") or [] if isinstance(t, dict) and isinstance(t.get("name"), str)
+]
 
 with DAG(
     dag_id="bigquery_cdc_before_after",
@@ -56,19 +62,37 @@ with DAG(
     render_template_as_native_obj=True,
     default_args=default_args(retries=2),
     params={
-        "tables": Param([], type="array", items={"type": "string"}, description="table names; empty = all"),
-        "lookback_hours": Param(48, type="integer", minimum=0, maximum=24 * 14, description="log lookback"),
-        "mode": Param(
-            "net",
-            type="string",
-            enum=["net", "events"],
-            description="net: one row per changed key; events: one row per change "
-            "(written to the table's events destination, default <destination>_events)",
+        "tables": multi_select_param(
+            [],
+            TABLE_NAMES,
+            title="Tables",
+            description="The configured tables to process (include/config/cdc_tables.yaml); none "
+            "selected (the default) = all of them",
+            none_means_default=True,
         ),
-        "dry_run": Param(
+        "lookback_hours": Param(
+            48,
+            "How far back before the window the change log is searched for each key's before "
+            "image, in hours (0-336, default 48); older keys come from the previous day's snapshot",
+            type="integer",
+            minimum=0,
+            maximum=24 * 14,
+            title="Log lookback (hours)",
+        ),
+        "mode": select_param(
+            "net",
+            {
+                "net": "net: one row per changed key",
+                "events": "events: one row per change",
+            },
+            title="Output",
+            description="net (the default): one before/after row per changed key; events: one row "
+            "per change, written to the table's events destination (default <destination>_events)",
+        ),
+        "dry_run": dry_run_param(
             False,
-            type="boolean",
-            description="plan only: log each query's plan (bytes on BigQuery), buy no slots, write nothing",
+            "Plan only: log each query's plan (bytes on BigQuery), buy no slots, write nothing. "
+            "Off (the default): process the day",
         ),
     },
 ):
@@ -78,7 +102,10 @@ with DAG(
         """The configured tables (read at run time, not at parse time), filtered by the params."""
         params = context["params"]
         configs = table_configs(
-            load_yaml(CONFIG), params["tables"], timedelta(hours=params["lookback_hours"]), params["mode"]
+            load_yaml(CONFIG),
+            params["tables"] or [],  # the form sends null when no table is selected: all
+            timedelta(hours=params["lookback_hours"]),
+            params["mode"],
         )
         return [c | {"dry_run": params["dry_run"]} for c in configs]
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param
 
-from platform_ops.dag_defaults import default_args
-from platform_ops.operators.dr_migrate import DrCutoverOperator, workspace_pair_params
+from platform_ops.dag_defaults import default_args, workspace_pair_params
+from platform_ops.operators.dr_migrate import DrCutoverOperator
 
 with DAG(
     dag_id="databricks_dr_cutover",
@@ -35,9 +35,19 @@ with DAG(
     params={
         **workspace_pair_params(),
         "confirm": Param(
-            False, type="boolean", description="required: the cutover starts jobs in the target"
+            False,
+            "Required: the cutover un-pauses jobs in the secondary workspace, so they start running "
+            "there. Off (the default): the run is refused before anything changes",
+            type="boolean",
+            title="Confirm the cutover",
         ),
-        "pause_source": Param(False, type="boolean", description="also pause those jobs in the source"),
+        "pause_source": Param(
+            False,
+            "Also pause those jobs in the source workspace, so they do not run in both. Off (the "
+            "default): the source is left as it is",
+            type="boolean",
+            title="Pause the jobs in the source",
+        ),
     },
 ) as dag:
     DrCutoverOperator(task_id="cutover")

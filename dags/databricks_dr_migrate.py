@@ -54,11 +54,23 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param
 
-from platform_ops.dag_defaults import default_args
-from platform_ops.operators.dr_migrate import OBJECT_TYPES, build_dr_migration, workspace_pair_params
+from platform_ops.dag_defaults import default_args, dry_run_param, multi_select_param, workspace_pair_params
+from platform_ops.operators.dr_migrate import OBJECT_TYPES, build_dr_migration
 
 START = pendulum.datetime(2026, 11, 1, tz="UTC")
 TAGS = ["databricks", "disaster-recovery", "manual", "local"]  # local: make demo runs it on two sandboxes
+# How the trigger form lists each object type (every one of OBJECT_TYPES, in their order).
+OBJECT_TYPE_LABELS = {
+    "instance_pools": "Instance pools",
+    "cluster_policies": "Cluster policies",
+    "secret_scopes": "Secret scopes (keys and ACLs)",
+    "global_init_scripts": "Global init scripts",
+    "workspace_objects": "Notebooks and files (under the roots)",
+    "clusters": "Clusters",
+    "cluster_libraries": "Cluster libraries",
+    "jobs": "Jobs",
+    "permissions": "Permissions (ACLs of the objects above)",
+}
 
 with DAG(
     dag_id="databricks_dr_migrate",
@@ -73,62 +85,88 @@ with DAG(
     max_active_runs=1,  # two runs of one pair would race on the same target objects
     params={
         **workspace_pair_params(),
-        "dry_run": Param(True, type="boolean", description="read both workspaces and print the plan only"),
-        "object_types": Param(
-            list(OBJECT_TYPES),
-            type="array",
-            items={"type": "string", "enum": list(OBJECT_TYPES)},
+        "dry_run": dry_run_param(
+            True,
+            "On (the default): read both workspaces and print the plan only, nothing is written to "
+            "either. Off: migrate",
+        ),
+        "object_types": multi_select_param(
+            OBJECT_TYPES,
+            {t: OBJECT_TYPE_LABELS[t] for t in OBJECT_TYPES},
+            title="Object types to migrate",
+            description="The kinds of objects to copy (default: all of them, in dependency order). "
+            "Objects that a chosen one refers to and that are left out are found in the target by "
+            "their migration marker",
             minItems=1,
-            description="the object types to migrate (dependencies are found by marker when left out)",
         ),
         "roots": Param(
             ["/Users", "/Shared"],
+            "Workspace folders whose notebooks and files are copied, one absolute path a line "
+            "(default /Users and /Shared); /Repos is never copied",
             type="array",
             items={"type": "string", "pattern": "^/"},
             minItems=1,
-            description="workspace folders whose notebooks and files are copied (/Repos never is)",
+            title="Folders to copy",
         ),
         "keep_clusters_running": Param(
-            False, type="boolean", description="leave the clusters this run creates running (they bill)"
+            False,
+            "Leave the clusters this run creates running (they bill). Off (the default): the "
+            "teardown terminates them",
+            type="boolean",
+            title="Keep created clusters running",
         ),
         "keep_idle_instances": Param(
-            False, type="boolean", description="keep instance pools' min idle instances (default 0)"
+            False,
+            "Keep each instance pool's minimum idle instances (they bill). Off (the default): the "
+            "copies get 0 idle instances",
+            type="boolean",
+            title="Keep pools' idle instances",
         ),
         "skip_blocked_jobs": Param(
             False,
+            "Skip the jobs whose cluster or reference cannot be resolved in the target. Off (the "
+            "default): they are reported and validation fails",
             type="boolean",
-            description="skip jobs whose cluster or reference cannot be resolved (else validation fails)",
+            title="Skip blocked jobs",
         ),
         "references": Param(
             {},
+            'Source id -> target id maps for what is not migrated: {"warehouses": {src: tgt}, '
+            '"pipelines": {...}, "notification_destinations": {...}}. Default {}: none mapped, '
+            "objects referring to them are blocked",
             type="object",
-            description='id maps for what is not migrated: {"warehouses": {src: tgt}, "pipelines": {...}, '
-            '"notification_destinations": {...}}',
+            title="Id maps of unmigrated references",
         ),
         "secret_values_conn_id": Param(
             None,
+            "Airflow connection whose extra holds {scope: {key: value}} for the secret scopes, and "
+            'instance pools\' Docker passwords under "instance_pools:docker_basic_auth". Empty (the '
+            "default): no values from a connection (keys without one are reported needs value)",
             type=["null", "string"],
-            description="connection whose extra holds {scope: {key: value}} for the secret scopes, and "
-            'instance pools\' Docker passwords under "instance_pools:docker_basic_auth"',
+            title="Secret values: connection",
         ),
         "secret_values_variable": Param(
             None,
+            "Airflow Variable holding {scope: {key: value}} as JSON (pools' Docker passwords: as for "
+            "the connection); use this or the connection, not both. Empty (the default): no Variable",
             type=["null", "string"],
-            description="Variable holding {scope: {key: value}} as JSON (pools' Docker passwords: as for "
-            "secret_values_conn_id)",
+            title="Secret values: Variable",
         ),
         "refresh_secret_values": Param(
             False,
+            "Put every configured secret value and pool Docker password again, e.g. after a "
+            "rotation (values cannot be read back). Off (the default): a key already in the target "
+            "is left as it is",
             type="boolean",
-            description="put every configured secret value and pool Docker password again (after a rotation)",
+            title="Put secret values again",
         ),
         "relocate_dbfs_init_scripts": Param(
             False,
             type="boolean",
             title="Relocate DBFS init scripts",
             description="copy each DBFS init script of a cluster or job to a workspace file of the target "
-            "(under init_scripts_folder, with a marker line) and point the copy at it; off: such "
-            "clusters and jobs are blocked (DBFS init scripts are end-of-life)",
+            "(under init_scripts_folder, with a marker line) and point the copy at it; off (the "
+            "default): such clusters and jobs are blocked (DBFS init scripts are end-of-life)",
         ),
         "init_scripts_folder": Param(
             "/Shared/dr-init-scripts",
@@ -137,10 +175,16 @@ with DAG(
             minLength=2,
             title="Folder of relocated init scripts",
             description="target workspace folder the relocated DBFS init scripts go to (their DBFS path "
-            "below it), outside /Repos",
+            "below it), outside /Repos; default /Shared/dr-init-scripts",
         ),
         "parallelism": Param(
-            8, type="integer", minimum=1, maximum=64, description="calls in flight per workspace"
+            8,
+            "Calls in flight to each workspace at most, 1-64 (default 8); fewer while a workspace "
+            "answers 429 or 503",
+            type="integer",
+            minimum=1,
+            maximum=64,
+            title="Parallel calls per workspace",
         ),
     },
 ) as dag:

@@ -37,7 +37,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from platform_ops.config_files import collision, dag_configs, load_yaml
-from platform_ops.dag_defaults import default_args
+from platform_ops.dag_defaults import default_args, dry_run_param
 from platform_ops.operators.workspace_deploy import WorkspaceDeployOperator
 
 CONFIGS = os.environ.get(
@@ -69,23 +69,25 @@ for dag_id, paths in dag_configs(CONFIGS, "databricks_workspace_provision_").ite
         render_template_as_native_obj=True,
         max_active_runs=1,  # two runs of one workspace would race on the same account objects
         params={
-            "dry_run": Param(
+            "dry_run": dry_run_param(
                 True,
-                type="boolean",
-                description="check the VPC and IAM and print the plan only: no account API write",
+                "On (the default): check the VPC and IAM and print the plan only, no account API "
+                "write. Off: provision the workspace",
             ),
             "wait_minutes": Param(
                 60,
+                "How long to wait for the workspace to be RUNNING, in minutes (1-1440, default 60)",
                 type="integer",
                 minimum=1,
                 maximum=24 * 60,
-                description="how long to wait for the workspace to be RUNNING",
+                title="Wait for RUNNING (minutes)",
             ),
             "delete_failed_workspace": Param(
                 False,
+                "If the workspace fails: delete it and the account objects this run created (adopted "
+                "objects stay); the run still fails. Off (the default): leave them for inspection",
                 type="boolean",
-                description="if the workspace fails: delete it and the objects this run created "
-                "(adopted objects stay); the run still fails",
+                title="Delete a failed workspace",
             ),
         },
     ) as dag:

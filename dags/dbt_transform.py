@@ -31,7 +31,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, Param
 
-from platform_ops.dag_defaults import DBT_POOL, default_args
+from platform_ops.dag_defaults import DBT_POOL, default_args, select_param
 from platform_ops.operators.dbt import DbtRunOrRetryOperator
 
 PROJECT_DIR = os.environ.get(
@@ -54,33 +54,57 @@ with DAG(
     params={
         "select": Param(
             "tag:daily",
+            "What to build, in dbt's selection syntax, e.g. tag:daily or stg_orders+ (default "
+            "tag:daily). Required: not blank, not None or []",
             type="string",
             # not blank, and not what a template renders for "nothing": that would build everything
             pattern=SELECTION_PATTERN,
-            description="dbt selection, e.g. tag:daily or stg_orders+ (required: not blank, not None/[])",
+            title="dbt selection",
         ),
-        "target": Param(
+        "target": select_param(
             "local",
-            type="string",
-            enum=["local", "dev", "prod"],
-            description="profiles.yml target: local (DuckDB) or dev/prod (Databricks)",
+            {
+                "local": "local (DuckDB)",
+                "dev": "dev (Databricks)",
+                "prod": "prod (Databricks)",
+            },
+            title="Warehouse target",
+            description="profiles.yml target: local (the default) builds into DuckDB, dev and prod into "
+            "Databricks through the databricks_default connection",
         ),
-        "full_refresh": Param(False, type="boolean", description="pass --full-refresh"),
-        "threads": Param(4, type="integer", minimum=1, maximum=64, description="dbt threads (1-64)"),
-        "scope": Param(
+        "full_refresh": Param(
+            False,
+            "Pass --full-refresh: rebuild incremental models and seeds from scratch. Off (the "
+            "default): incremental",
+            type="boolean",
+            title="Full refresh",
+        ),
+        "threads": Param(
+            4, "dbt threads, 1-64 (default 4)", type="integer", minimum=1, maximum=64, title="Threads"
+        ),
+        "scope": select_param(
             "auto",
-            type="string",
-            enum=["auto", "failed", "full"],
-            description=(
-                "what runs: auto = this date's stored failures if any, else everything; "
-                "failed = only the stored failures (fails when there are none); full = everything"
-            ),
+            {
+                "auto": "auto: this date's failures if any, else everything",
+                "failed": "failed: only this date's stored failures",
+                "full": "full: everything",
+            },
+            title="What runs",
+            description="auto (the default): this date's stored failures if any, else everything; "
+            "failed: only the stored failures (fails when there are none); full: everything",
         ),
         "vars": Param(
-            {}, type="object", description="dbt vars (JSON object), passed in full to run and retry"
+            {},
+            "dbt vars as a JSON object, passed in full to the run and to each retry (default {}: none)",
+            type="object",
+            title="dbt vars",
         ),
         "force": Param(
-            False, type="boolean", description="re-run even if this date's stored results are green"
+            False,
+            "Re-run even if this date's stored results are green. Off (the default): a green date "
+            "does nothing",
+            type="boolean",
+            title="Force a re-run",
         ),
     },
 ) as dag:

@@ -98,12 +98,32 @@ for dag_id, paths in dag_configs(CONFIGS, "model_serving_deploy_").items():
         render_template_as_native_obj=True,
         params={
             "rollback_version": Param(
-                None, type=["null", "integer"], minimum=1, description="serve this registered version instead"
+                None,
+                "Serve this registered version of the model instead of the config's. Empty (the "
+                "default): deploy the config as it is",
+                type=["null", "integer"],
+                minimum=1,
+                title="Roll back to version",
             ),
-            "force_delete": Param(spec.force_delete, type="boolean", description="delete the endpoint"),
-            "confirm_delete": Param(False, type="boolean", description="required with force_delete"),
+            "force_delete": Param(
+                spec.force_delete,
+                "Delete the endpoint (needs Confirm delete). Default: the config's force_delete "
+                f"({str(spec.force_delete).lower()})",
+                type="boolean",
+                title="Delete the endpoint",
+            ),
+            "confirm_delete": Param(
+                False,
+                "Required with Delete the endpoint; off (the default) refuses the delete before any change",
+                type="boolean",
+                title="Confirm delete",
+            ),
             "delete_registered_model": Param(
-                False, type="boolean", description="with force_delete: also delete the Unity Catalog model"
+                False,
+                "With Delete the endpoint: also delete the Unity Catalog registered model. Off (the "
+                "default): the model stays",
+                type="boolean",
+                title="Also delete the registered model",
             ),
         },
     ) as dag:

@@ -1,4 +1,5 @@
-"""The defaults every DAG shares, and the rule that only the DAG side reads the environment."""
+"""The defaults every DAG shares (default_args, the trigger params several DAGs take), and the rule
+that only the DAG side reads the environment."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from platform_ops.dag_defaults import RETRY_DELAY_ENV, default_args
+from platform_ops.dag_defaults import (
+    RETRY_DELAY_ENV,
+    default_args,
+    dry_run_param,
+    multi_select_param,
+    select_param,
+    workspace_pair_params,
+)
 from platform_ops.exceptions import ConfigError
 
 CORE = Path(__file__).resolve().parents[1] / "plugins" / "platform_ops" / "core"
@@ -64,3 +72,64 @@ def test_a_bad_retry_delay_names_the_variable(monkeypatch: pytest.MonkeyPatch, v
         default_args()
     assert err.value.field == RETRY_DELAY_ENV
     assert "whole number of seconds" in err.value.fix
+
+
+def test_a_select_param_offers_its_values_with_their_labels_and_refuses_others() -> None:
+    from airflow.sdk import ParamsDict
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = select_param("b", {"a": "A: first", "b": "B: second"}, title="Pick", description="one of two")
+    assert (param.value, param.description) == ("b", "one of two")
+    assert param.schema == {
+        "type": "string",
+        "title": "Pick",
+        "enum": ["a", "b"],
+        "values_display": {"a": "A: first", "b": "B: second"},
+    }
+    params = ParamsDict({"pick": param})
+    params["pick"] = "a"
+    with pytest.raises(ParamValidationError, match="param pick: 'c' is not one of"):
+        params["pick"] = "c"
+
+
+def test_a_multi_select_param_offers_its_values_as_examples_and_holds_items_to_them() -> None:
+    from airflow.sdk import ParamsDict
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = multi_select_param(("x",), ["x", "y"], title="Some", description="any of two", minItems=1)
+    assert param.value == ["x"]
+    assert param.schema == {
+        "type": "array",
+        "title": "Some",
+        "items": {"type": "string", "enum": ["x", "y"]},
+        "examples": ["x", "y"],
+        "minItems": 1,
+    }
+    params = ParamsDict({"some": param})
+    params["some"] = ["y", "x"]
+    for bad in (["z"], [], None):
+        with pytest.raises(ParamValidationError, match="param some"):
+            params["some"] = bad
+    labelled = multi_select_param([], {"x": "Ex"}, title="T", description="d", none_means_default=True)
+    assert labelled.schema["type"] == ["array", "null"]
+    assert labelled.schema["values_display"] == {"x": "Ex"}
+    assert labelled.resolve(None) is None
+
+
+def test_the_shared_params_have_titles_and_keep_their_defaults() -> None:
+    dry_run = dry_run_param(True, "plan only")
+    assert (dry_run.value, dry_run.description, dry_run.schema) == (
+        True,
+        "plan only",
+        {"type": "boolean", "title": "Dry run"},
+    )
+    pair = workspace_pair_params()
+    assert {name: p.value for name, p in pair.items()} == {
+        "source_conn_id": "databricks_primary",
+        "target_conn_id": "databricks_secondary",
+    }
+    for p in pair.values():
+        assert p.schema["title"]
+        assert p.description
+        assert p.resolve(suppress_exception=True) == p.value
+        assert p.resolve("", suppress_exception=True) is None, "a blank connection id is refused"

@@ -39,6 +39,10 @@ for dag_id, dag in bag.dags.items():
         "catchup": dag.catchup,
         "n_tasks": len(dag.tasks),
         "pools": sorted({t.pool for t in dag.tasks}),
+        "params": {
+            name: {"title": p.schema.get("title"), "description": p.description}
+            for name, p in ((n, dag.params.get_param(n)) for n in dag.params)
+        },
     }
 print("@@" + json.dumps(out))
 """
@@ -56,6 +60,23 @@ def parse_folder(folder: Path) -> dict[str, Any]:
         raise AssertionError(f"DAG parse crashed:\n{proc.stdout}\n{proc.stderr}")
     parsed: dict[str, Any] = json.loads(payload[-1][2:])
     return parsed
+
+
+def param_problems(dag_id: str, params: dict[str, dict[str, Any]]) -> list[str]:
+    """What the trigger form would show raw: a param without a title (the form labels the field
+    with the param's name), or whose title is that name, or without a description (no help)."""
+    problems = []
+    for name, shown in params.items():
+        title, description = shown.get("title"), shown.get("description")
+        if not isinstance(title, str) or not title.strip():
+            problems.append(f"{dag_id}: param {name!r} has no title (the trigger form shows {name!r})")
+        elif title.strip() == name:
+            problems.append(f"{dag_id}: param {name!r} has its raw name as title (say it in words)")
+        if not isinstance(description, str) or not description.strip():
+            problems.append(
+                f"{dag_id}: param {name!r} has no description (say what it does, and its default)"
+            )
+    return problems
 
 
 def _dag_call_keywords(path: Path) -> list[set[str]]:
@@ -87,6 +108,7 @@ def violations(folder: Path) -> list[str]:
             problems.append(f"{dag_id}: a task has retries < 1")
         if info["catchup"]:
             problems.append(f"{dag_id}: catchup must be False")
+        problems += param_problems(dag_id, info["params"])
         declared = {"default_pool", *json.loads(POOLS_FILE.read_text())}
         for pool in sorted(set(info["pools"]) - declared):
             problems.append(

@@ -176,8 +176,12 @@ def test_events_mode_writes_one_row_per_change_beside_the_net_table(warehouse: P
     )
 
 
-def test_unknown_table_param_fails_before_buying_anything(warehouse: Path, reservation) -> None:
-    assert run_dag(DAGS, DAG_ID, DAY, {"tables": ["nope"]}).state == "failed"
+def test_unknown_table_param_is_refused_before_buying_anything(warehouse: Path, reservation) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    # the trigger form offers the configured tables; any other name is refused with the run
+    with pytest.raises(ParamValidationError, match=r"param tables: 'nope' is not one of \['orders', "):
+        run_dag(DAGS, DAG_ID, DAY, {"tables": ["nope"]})
     api, _ = reservation
     assert not [c for c in api.calls if "capacityCommitments" in c], "no purchase for a run that cannot work"
 

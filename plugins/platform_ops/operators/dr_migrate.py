@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseHook, BaseOperator, Param, Variable
+from airflow.sdk import BaseHook, BaseOperator, Variable
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.log import mask_secret
 
@@ -107,24 +107,6 @@ TASK_UPSTREAM: dict[str, tuple[str, ...]] = {
     "jobs": ("cluster_policies", "instance_pools", "workspace_objects", "clusters"),
     "permissions": tuple(t for t in OBJECT_TYPES if t != "permissions"),
 }
-
-
-def workspace_pair_params() -> dict[str, Param]:
-    """The UI params naming the two workspaces, shared by the migration and the cutover DAGs."""
-    return {
-        "source_conn_id": Param(
-            "databricks_primary",
-            type="string",
-            minLength=1,
-            description="Databricks connection of the source",
-        ),
-        "target_conn_id": Param(
-            "databricks_secondary",
-            type="string",
-            minLength=1,
-            description="Databricks connection of the secondary workspace (must differ from the source)",
-        ),
-    }
 
 
 def build_dr_migration(
