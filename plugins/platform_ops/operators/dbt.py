@@ -43,13 +43,7 @@ from platform_ops.core.dbt import (
     successful_models,
 )
 from platform_ops.core.params import parse_bool
-from platform_ops.core.run_outcome import (
-    check_callback,
-    deterministic_test_failures,
-    not_retried_note,
-    warned_nodes,
-    warning_context,
-)
+from platform_ops.core.run_outcome import deterministic_test_failures, not_retried_note, warned_nodes
 from platform_ops.core.run_results import results_table, without_compiled_code
 from platform_ops.core.source_freshness import (
     FRESHNESS_STATE_NAME,
@@ -57,18 +51,14 @@ from platform_ops.core.source_freshness import (
     freshness_argv,
     freshness_results,
     freshness_state_doc,
-    parse_policy,
-    reported,
     source_selector,
-    stale_error,
-    unchecked_error,
     upstream_sources,
 )
-from platform_ops.core.source_freshness import counts as freshness_counts
 from platform_ops.exceptions import ConfigError
 from platform_ops.hooks.dbt import TOKEN_ENV, DbtHook, DbtInvocation
 from platform_ops.hooks.retry_session import NOT_LISTED, NOT_RETRIED
 from platform_ops.links.dbt import DatabricksWarehouseLink
+from platform_ops.operators.build_checks import FreshnessCheck, Switches, notify_warnings
 from platform_ops.state import RunStateStore
 from platform_ops.task_failures import fail_fast_on_permanent_errors
 
@@ -83,33 +73,6 @@ class _NotRetried(Exception):
     def __init__(self, project: Project) -> None:
         super().__init__("stored failures not selected by the request")
         self.project = project
-
-
-@dataclass(frozen=True)
-class _Switches:
-    """The reporting and failure switches, once checked (:meth:`DbtRunOrRetryOperator._switches`)."""
-
-    on_warning_callback: Callable[[dict[str, Any]], Any] | None
-    retry_test_failures: bool
-    source_freshness: FreshnessPolicy
-
-
-@dataclass(frozen=True)
-class _Freshness:
-    """What the freshness check of one try found, and where it is stored."""
-
-    policy: FreshnessPolicy
-    results: list[dict[str, Any]]
-    location: str | None
-
-    def summary(self) -> dict[str, Any]:
-        """The ``source_freshness`` entry of the XCom summary: counts and the sources not fresh."""
-        return {
-            "policy": self.policy.value,
-            "counts": freshness_counts(self.results),
-            "not_fresh": [r for r in self.results if r["status"] != "pass"],
-            "state_location": self.location,
-        }
 
 
 @dataclass(frozen=True)
@@ -378,7 +341,7 @@ class DbtRunOrRetryOperator(BaseOperator):
             freshness = self._check_freshness(
                 request, env, project, switches.source_freshness, store, key, run_id, ti.try_number
             )
-            blocked = self._freshness_gate(freshness)
+            blocked = freshness.gate()
             if blocked is not None:
                 stopped = Decision(decision.step, "source freshness failed: nothing was built")
                 stored_rr = previous.run_results if previous is not None else {}
@@ -457,12 +420,11 @@ class DbtRunOrRetryOperator(BaseOperator):
         self.hook.check_project(request.project_dir, request.profiles_dir)
         return request
 
-    def _switches(self) -> _Switches:
-        check_callback(self.on_warning_callback)
-        return _Switches(
+    def _switches(self) -> Switches:
+        return Switches.from_params(
             on_warning_callback=self.on_warning_callback,
-            retry_test_failures=parse_bool("retry_test_failures", self.retry_test_failures),
-            source_freshness=parse_policy(self.source_freshness),
+            retry_test_failures=self.retry_test_failures,
+            source_freshness=self.source_freshness,
         )
 
     def _check_freshness(
@@ -475,12 +437,12 @@ class DbtRunOrRetryOperator(BaseOperator):
         key: tuple[str, str, Any, str],
         run_id: str | None,
         try_number: int,
-    ) -> _Freshness:
+    ) -> FreshnessCheck:
         """`dbt source freshness` of the sources upstream of the selection; the results are stored."""
         checked = upstream_sources(project.manifest, project.selected)
         if not checked:
             self.log.info("Source freshness: no source upstream of the selection has a freshness policy")
-            return _Freshness(policy, [], None)
+            return FreshnessCheck(policy, [], None)
         selectors = [source_selector(project.manifest, uid) for uid in checked]
         with self.hook.invocation(request.project_dir, request.target) as work:
             argv = freshness_argv(
@@ -497,45 +459,22 @@ class DbtRunOrRetryOperator(BaseOperator):
             log("Source freshness %s [%s]: %s", r["unique_id"], r["status"], r["message"])
         doc = freshness_state_doc(request, policy, results, sources_json, datetime.now(UTC).isoformat())
         url = store.put(doc, *key[:3], FRESHNESS_STATE_NAME, try_number=try_number, run_id=run_id)
-        return _Freshness(policy, results, url)
-
-    @staticmethod
-    def _freshness_gate(freshness: _Freshness) -> AirflowException | None:
-        """The error stopping the build under ``source_freshness=error``, or None to build.
-
-        A stale source fails without retries (loading it is the fix); one that could not be
-        checked is retried.
-        """
-        if freshness.policy is not FreshnessPolicy.ERROR:
-            return None
-        stale, unchecked = stale_error(freshness.results), unchecked_error(freshness.results)
-        if stale:
-            return AirflowFailException("\n".join(m for m in (stale, unchecked) if m))
-        return AirflowException(unchecked) if unchecked else None
+        return FreshnessCheck(policy, results, url)
 
     def _finish(
         self,
         context: Any,
-        switches: _Switches,
+        switches: Switches,
         summary: dict[str, Any],
-        freshness: _Freshness | None,
+        freshness: FreshnessCheck | None,
         run_results: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Add this try's warnings to the summary, push it to XCom, call ``on_warning_callback``."""
-        warned = warned_nodes(run_results)
-        if freshness is not None:
-            warned += reported(freshness.policy, freshness.results)
+        warned = warned_nodes(run_results) + (freshness.warnings() if freshness is not None else [])
         summary["warnings"] = warned
         summary["source_freshness"] = freshness.summary() if freshness is not None else None
         context["ti"].xcom_push(key="summary", value=summary)
-        for w in warned:
-            self.log.warning("dbt warning %s [%s]: %s", w["unique_id"], w["status"], w["message"])
-        if warned and switches.on_warning_callback is not None:
-            self.log.info("Calling on_warning_callback with %d warning(s)", len(warned))
-            try:
-                switches.on_warning_callback(warning_context(context, warned))
-            except Exception:
-                self.log.exception("on_warning_callback raised; the task's outcome does not change")
+        notify_warnings(self.log, switches.on_warning_callback, context, warned)
         return summary
 
     def _set_warehouse_url(self) -> None:
