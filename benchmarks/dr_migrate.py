@@ -329,7 +329,7 @@ with DAG(dag_id="dr_bench_empty", **ARGS):
 
 def dag_available() -> bool:
     """The migration's operators exist (the benchmark wires them as the shipped DAG does)."""
-    return (REPO / "plugins/platform_ops/operators/dr_migrate.py").is_file()
+    return (REPO / "plugins/platform_ops/operators/dr_migrate/__init__.py").is_file()
 
 
 def airflow_env(primary: Any = None, secondary: Any = None) -> dict[str, str]:
