@@ -1,8 +1,9 @@
--- the seed loads the source table locally: build it first
--- depends_on: {{ ref('raw_orders') }}
+-- Locally the seed raw_orders is what the loader's table raw.orders is in production: the model
+-- reads the seed (so it builds after it) and names the source for lineage and the freshness check.
+-- depends_on: {{ source('raw', 'orders') }}
 select
     id as order_id,
     user_id as customer_id,
     cast(order_date as date) as order_date,
     status
-from {{ source('raw', 'orders') }}
+from {{ ref('raw_orders') }}
