@@ -29,7 +29,8 @@ from platform_ops.core.cdc import (
     step_job_id,
 )
 from platform_ops.hooks.cdc import CdcBigQueryHook, query_parameters
-from platform_ops.operators.cdc import CdcBeforeAfterOperator
+from platform_ops.operators.cdc import JOB_ATTEMPTS, CdcBeforeAfterOperator
+from platform_ops.state import RunStateStore
 from sandbox.bigquery.emulator import copy_from_duckdb, load_rows
 from scripts.cdc_demo_data import generate
 from tests import airflow_runner
@@ -422,6 +423,54 @@ def test_a_retry_after_a_worker_crash_reattaches_to_the_crashed_jobs(warehouse) 
         step_job_id(s, 1, *vars(ti).values()) for s in ("bad_rows", "compute", "count", "merge")
     }
     assert len(table_rows(client, "cdc.orders_durable")) == len(want), "the window is replaced"
+
+
+def test_the_attempt_counter_lives_only_until_the_window_succeeds(warehouse) -> None:
+    """A failed try moves its retry to fresh job ids; the window's success removes the counter."""
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    client, spec, log, snapshot = warehouse
+    op = CdcBeforeAfterOperator(
+        task_id="orders",
+        engine="bigquery",
+        gcp_conn_id="bq_emulator",
+        source_table="cdc.orders_ct_log",
+        primary_key=["order_id"],
+        snapshot_table_prefix="cdc.orders_snapshot_",
+        destination_table="cdc.orders_counted",
+        max_missing_before=1,
+        max_bad_rows=1,  # the demo data has 2 bad rows: the first try fails after its first job
+    )
+    ti = SimpleNamespace(dag_id="cdc_counter", run_id="manual__2026-11-21T17:00:00+00:00", task_id="orders")
+    ti.map_index = -1
+    context = {"ti": ti, "data_interval_start": DEMO_WS, "data_interval_end": DEMO_WE}
+    run = tuple(vars(ti).values())
+    store = RunStateStore()
+    digest = run_digest(*run)
+
+    def ours() -> set[str]:
+        return {j.job_id for j in client.list_jobs() if digest[:32] in j.job_id}
+
+    with pytest.raises(AirflowFailException, match="bad row"):
+        op.execute(context)
+    assert ours() == {step_job_id("bad_rows", 0, *run)}
+    assert store.get_shared(JOB_ATTEMPTS, digest) == {"attempt": 1}, "a failed try moves the counter on"
+
+    op.max_bad_rows = 2  # the rows were accepted; the retry
+    summary = op.execute(context)
+    assert ours() - {step_job_id("bad_rows", 0, *run)} == {
+        step_job_id(s, 1, *run) for s in ("bad_rows", "compute", "count", "merge")
+    }, "the retry after a failure uses the next attempt"
+    assert summary["rows"] == len(reference(spec, "net", log, snapshot, DEMO_WS, DEMO_WE))
+    assert store.list_shared(JOB_ATTEMPTS) == {}, "a counter document is left after the window succeeded"
+
+    op.execute(context)  # cleared after its success: no counter, the used attempts are found on BigQuery
+    assert {j for j in ours() if j.endswith("_a2")} == {
+        step_job_id(s, 2, *run) for s in ("bad_rows", "compute", "count", "merge")
+    }
+    assert store.list_shared(JOB_ATTEMPTS) == {}
 
 
 def test_bigquery_errors_come_out_of_the_hook_as_the_package_s_own(

@@ -187,6 +187,15 @@ class CdcBigQueryHook(BigQueryHook):
         self.log.warning("Asked BigQuery to cancel job %s (state %s)", job_id, job.state)
         return str(job.state)
 
+    def job_exists(self, job_id: str) -> bool:
+        """Whether the hook's project has a job ``job_id`` (any kind, any state)."""
+        try:
+            with translated("get a job"):
+                self.client.get_job(job_id, location=self.location)
+        except ResourceNotFoundError:
+            return False
+        return True
+
     def find_job(self, job_id: str) -> bigquery.QueryJob | None:
         """The query job ``job_id`` of the hook's project, or None when there is none."""
         try:

@@ -40,8 +40,11 @@ from platform_ops.task_failures import fail_fast_on_permanent_errors
 __all__ = ["ENGINES", "WATERMARKS", "CdcBeforeAfterOperator", "table_configs"]
 
 WATERMARKS = "cdc-watermarks"
-# Per run of a task: the attempt whose BigQuery job ids the next try uses (see _job_attempt).
+# Per run of a task whose window is unfinished: the attempt whose BigQuery job ids its next try uses
+# (see CdcBeforeAfterOperator._job_attempt); removed when the window succeeds.
 JOB_ATTEMPTS = "cdc-job-attempts"
+# The step whose job every attempt submits first: the one probed for an attempt's jobs.
+FIRST_STEP = "bad_rows"
 ENGINES = ("bigquery", "duckdb")
 
 
@@ -88,10 +91,11 @@ class CdcBeforeAfterOperator(BaseOperator):
     task, destination) and a job id fixed per run, step and attempt: a retry after a worker crash
     reattaches to the crashed try's jobs (waits for a running one, reads a finished one's result)
     instead of paying for them again; a try that ended (in success or failure) moves the next one
-    to fresh ids, so a cleared or retried task recomputes. A kill of the task (``on_kill``) cancels
-    the job it is waiting on. ``dry_run=True`` only plans the query
-    and logs the bytes it would process. The snapshot is read as ``<snapshot_table_prefix>*`` with
-    ``_TABLE_SUFFIX``. ``engine="duckdb"`` runs the same semantics on a local DuckDB file
+    to fresh ids, so a cleared or retried task recomputes (the run's attempt counter is kept in the
+    RunStateStore only until its window succeeds). A kill of the task (``on_kill``) cancels the job
+    it is waiting on. ``dry_run=True`` only plans the query and logs the bytes it would process.
+    The snapshot is read as ``<snapshot_table_prefix>*`` with ``_TABLE_SUFFIX``.
+    ``engine="duckdb"`` runs the same semantics on a local DuckDB file
     (``duckdb_path``, default env PLATFORM_OPS_CDC_DUCKDB_PATH or ``$AIRFLOW_HOME/cdc.duckdb``) in
     one transaction.
 
@@ -398,24 +402,48 @@ class CdcBeforeAfterOperator(BaseOperator):
             )
             return {"dry_run": True, "bytes_processed": job.total_bytes_processed, "snapshot": snapshot}
         run = (ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
-        with self._job_attempt(run) as attempt:
+        with self._job_attempt(hook, run) as attempt:
             counts, extra = self._bigquery_steps(hook, spec, sql, params, labels, run, attempt)
         return self._summary(start, end, counts, snapshot=snapshot, **extra)
 
     @contextmanager
-    def _job_attempt(self, run: tuple[Any, ...]) -> Iterator[int]:
+    def _job_attempt(self, hook: Any, run: tuple[Any, ...]) -> Iterator[int]:
         """The attempt number of this try's job ids (see :func:`~platform_ops.core.cdc.step_job_id`).
 
-        A try that ends, in success or failure, moves the next try to the next attempt; one that
-        dies with its worker does not, so the next try reattaches to its jobs.
+        The run's counter (a JOB_ATTEMPTS document) exists only while its window is unfinished: a
+        try writes it when it starts, moves it to the next attempt when it fails and removes it
+        when the window succeeds. A try that finds it uses its attempt: after a worker died, the
+        same one (it reattaches to the dead try's jobs); after a failure, the next (fresh job
+        ids). A try that finds none (the first, or one after a success: a cleared task) takes the
+        first attempt whose first job BigQuery does not know, so it recomputes.
         """
         store, key = self._store(), run_digest(*run)
         doc = store.get_shared(JOB_ATTEMPTS, key)
-        attempt = int(doc.get("attempt", 0)) if isinstance(doc, dict) else 0
+        stored = doc.get("attempt") if isinstance(doc, dict) else None
+        if isinstance(stored, int) and not isinstance(stored, bool) and stored >= 0:
+            attempt = stored
+        else:
+            attempt = self._unused_attempt(hook, run)
+            store.put_shared(JOB_ATTEMPTS, key, {"attempt": attempt})
         try:
             yield attempt
-        finally:
+        except BaseException:
             store.put_shared(JOB_ATTEMPTS, key, {"attempt": attempt + 1})
+            raise
+        store.delete_shared(JOB_ATTEMPTS, key)
+
+    def _unused_attempt(self, hook: Any, run: tuple[Any, ...]) -> int:
+        """The first attempt whose first step's job BigQuery does not know (every step runs after it)."""
+        attempt = 0
+        while hook.job_exists(step_job_id(FIRST_STEP, attempt, *run)):
+            attempt += 1
+        if attempt:
+            self.log.info(
+                "This run's jobs of attempts 0 to %d exist (a try that ended): attempt %d gets fresh ids",
+                attempt - 1,
+                attempt,
+            )
+        return attempt
 
     def _bigquery_steps(
         self,
@@ -434,7 +462,7 @@ class CdcBeforeAfterOperator(BaseOperator):
 
         window = {"window_start": params["window_start"], "window_end": params["window_end"]}
         bad_sql = build_bad_rows_sql(spec, Dialect.BIGQUERY)
-        [bad] = hook.run_query(bad_sql, window, labels, job_id=job_id("bad_rows")).result()
+        [bad] = hook.run_query(bad_sql, window, labels, job_id=job_id(FIRST_STEP)).result()
         bad_rows = self._bad_rows(dict(bad.items()))
         # This run's own table: another run of the window (other params) computes into another.
         staged = staged_table(self.destination_table, *run)
