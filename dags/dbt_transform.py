@@ -20,7 +20,9 @@ airflow backfill create --dag-id dbt_transform --from-date 2026-11-01 --to-date 
 Params (UI form): `select` (required, rendered as a string: "2026" selects a model named 2026),
 `target` (local = DuckDB, dev/prod = Databricks through the
 `databricks_default` connection), `full_refresh`, `threads`, `scope` (auto: decide from the
-stored results; failed: only the stored failures; full: everything), `vars`, `force`.
+stored results; failed: only the stored failures; full: everything), `vars`, `force`,
+`source_freshness` (off / warn / error: check the upstream sources' freshness before building) and
+`retry_test_failures` (off: a try failed only by data tests is not retried).
 """
 
 from __future__ import annotations
@@ -106,6 +108,25 @@ with DAG(
             type="boolean",
             title="Force a re-run",
         ),
+        "source_freshness": select_param(
+            "off",
+            {
+                "off": "off: no check",
+                "warn": "warn: check, report stale sources, build anyway",
+                "error": "error: a stale source fails the task before anything is built",
+            },
+            title="Source freshness",
+            description="Check the sources upstream of the selection before building (default off). "
+            "error: a source past its error_after fails the task without retries and nothing is built",
+        ),
+        "retry_test_failures": Param(
+            True,
+            "On (the default): failed data tests are retried like any failure. Off: a try whose only "
+            "failures are tests fails without Airflow retries (same data, same result); a Clear or a "
+            "new run still rebuilds",
+            type="boolean",
+            title="Retry failed tests",
+        ),
     },
 ) as dag:
     DbtRunOrRetryOperator(
@@ -121,5 +142,7 @@ with DAG(
         full_refresh="{{ params.full_refresh }}",
         scope="{{ params.scope }}",
         force="{{ params.force }}",
+        source_freshness="{{ params.source_freshness }}",
+        retry_test_failures="{{ params.retry_test_failures }}",
         databricks_conn_id="{{ '' if params.target == 'local' else 'databricks_default' }}",
     )

@@ -45,6 +45,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         {"select": '""'},
         {"select": 2026},
         {"full_refresh": "yes"},
+        {"source_freshness": "sometimes"},
+        {"retry_test_failures": "yes"},
     ],
     ids=repr,
 )
@@ -143,3 +145,23 @@ def test_failed_date_is_retried_by_airflow_then_repaired_by_a_rerun(env: Path) -
         "model.shop.customers",
         "model.shop.order_status_counts",
     }
+
+
+@pytest.mark.parametrize(
+    ("conf", "retry_test_failures", "freshness"),
+    [({}, True, "off"), ({"retry_test_failures": False, "source_freshness": "error"}, False, "error")],
+)
+def test_the_build_switches_reach_the_operator_as_given(
+    conf: dict, retry_test_failures: bool, freshness: str
+) -> None:
+    """The form's booleans render as "True"/"False" strings: the operator reads them back."""
+    from platform_ops.operators.build_checks import Switches
+
+    task, _ = rendered_request(conf)
+    switches = Switches.from_params(
+        on_warning_callback=None,
+        retry_test_failures=task.retry_test_failures,
+        source_freshness=task.source_freshness,
+    )
+    assert switches.retry_test_failures is retry_test_failures
+    assert switches.source_freshness == freshness  # a StrEnum

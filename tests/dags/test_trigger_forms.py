@@ -23,6 +23,7 @@ CHOICES = {
     ("databricks_dr_migrate", "object_types"): "multi-select",
     ("dbt_transform", "target"): "select",
     ("dbt_transform", "scope"): "select",
+    ("dbt_transform", "source_freshness"): "select",
 }
 
 

@@ -57,7 +57,7 @@ from platform_ops.core.source_freshness import (
 from platform_ops.exceptions import ConfigError
 from platform_ops.hooks.dbt import TOKEN_ENV, DbtHook, DbtInvocation
 from platform_ops.hooks.retry_session import NOT_LISTED, NOT_RETRIED
-from platform_ops.links.dbt import DatabricksWarehouseLink
+from platform_ops.links.dbt import DatabricksWarehouseLink, DbtRunReportLink
 from platform_ops.operators.build_checks import FreshnessCheck, Switches, notify_warnings
 from platform_ops.state import RunStateStore
 from platform_ops.task_failures import fail_fast_on_permanent_errors
@@ -226,7 +226,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         "source_freshness",
     )
     ui_color = "#ff694a"
-    operator_extra_links = (DatabricksWarehouseLink(),)
+    operator_extra_links = (DatabricksWarehouseLink(), DbtRunReportLink())
 
     def __init__(
         self,
