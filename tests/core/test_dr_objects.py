@@ -221,6 +221,40 @@ def test_a_reference_to_an_object_the_target_holds_twice_blocks_naming_both_copi
     assert prepare("jobs", j, ctx()).outcome is Outcome.MIGRATE
 
 
+@pytest.mark.parametrize(
+    ("object_type", "item", "label"),
+    [
+        ("cluster_libraries", {"libraries": []}, "cluster_libraries {id}: cluster_id {id}"),
+        ("permissions", {"object_type": "clusters"}, "permissions clusters/{id}: object_id {id}"),
+    ],
+)
+def test_an_object_attached_to_a_cluster_waits_for_it_with_the_same_reasons(
+    object_type: str, item: dict[str, Any], label: str
+) -> None:
+    key = "cluster_id" if object_type == "cluster_libraries" else "object_id"
+    hint = "clusters migrate first" if object_type == "cluster_libraries" else "migrate clusters first"
+
+    def reason(cluster_id: str, context: Context) -> tuple[Outcome, str]:
+        p = prepare(object_type, {**item, key: cluster_id}, context)
+        return p.outcome, p.reason
+
+    doubled = {"clusters": {"0101-ui": ("0202-ui", "0303-ui")}}
+    assert reason("0101-job", ctx()) == (
+        Outcome.FILTERED,
+        label.format(id="0101-job") + " is not migrated (clusters job-run: cluster_source JOB)",
+    )
+    assert reason("0101-ui", ctx(duplicates=doubled)) == (
+        Outcome.BLOCKED,
+        label.format(id="0101-ui") + ": the target holds 2 clusters objects carrying its marker "
+        "(0202-ui, 0303-ui): delete all but one there",
+    )
+    assert reason("0101-new", ctx()) == (
+        Outcome.BLOCKED,
+        label.format(id="0101-new") + f" is not in the target yet ({hint})",
+    )
+    assert reason("0101-ui", ctx())[0] is Outcome.MIGRATE
+
+
 def test_prepare_refuses_an_unknown_type() -> None:
     with pytest.raises(ConfigError) as err:
         prepare("mounts", {}, ctx())

@@ -10,7 +10,7 @@ from typing import Any
 from platform_ops.core.dr_objects.common import drop_empty, require
 from platform_ops.core.dr_objects.context import Context
 from platform_ops.core.dr_objects.outcome import Outcome, Prepared, result
-from platform_ops.core.dr_objects.references import duplicated
+from platform_ops.core.dr_objects.references import referenced_target
 
 
 def _libraries(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -37,28 +37,11 @@ def canonical_libraries(obj: Mapping[str, Any]) -> dict[str, Any]:
 def prepare_libraries(source: Mapping[str, Any], ctx: Context) -> Prepared:
     """Decide a cluster's libraries: the target cluster's id and the specs to install on it."""
     cid = str(require("cluster_libraries", source, "cluster_id"))
-    why = (ctx.filtered.get("clusters") or {}).get(cid)
-    if why is not None:
-        return result(
-            "cluster_libraries",
-            source,
-            ctx,
-            Outcome.FILTERED,
-            reason=f"cluster_libraries {cid}: cluster_id {cid} is not migrated ({why})",
-        )
-    copies = ctx.copies("clusters", cid)
-    if copies:
-        reason = f"cluster_libraries {cid}: cluster_id {cid}: {duplicated('clusters', copies)}"
-        return result("cluster_libraries", source, ctx, Outcome.BLOCKED, reason=reason)
-    target = (ctx.id_map.get("clusters") or {}).get(cid)
-    if target is None:
-        return result(
-            "cluster_libraries",
-            source,
-            ctx,
-            Outcome.BLOCKED,
-            reason=f"cluster_libraries {cid}: cluster_id {cid} is not in the target yet "
-            "(clusters migrate first)",
-        )
+    where = f"cluster_libraries {cid}: cluster_id"
+    target = referenced_target(
+        "cluster_libraries", source, ctx, "clusters", cid, where, "clusters migrate first"
+    )
+    if isinstance(target, Prepared):
+        return target
     spec = {"cluster_id": target, "libraries": _libraries(source.get("libraries") or [])}
     return result("cluster_libraries", source, ctx, Outcome.MIGRATE, spec)

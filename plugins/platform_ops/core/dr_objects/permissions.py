@@ -9,7 +9,7 @@ from platform_ops.core.dr_objects.catalogue import PERMISSION_OBJECT_TYPES, WORK
 from platform_ops.core.dr_objects.common import require
 from platform_ops.core.dr_objects.context import Context
 from platform_ops.core.dr_objects.outcome import Outcome, Prepared, result
-from platform_ops.core.dr_objects.references import duplicated
+from platform_ops.core.dr_objects.references import referenced_target
 from platform_ops.exceptions import ConfigError
 
 _PRINCIPAL_KEYS = ("user_name", "group_name", "service_principal_name")
@@ -96,28 +96,11 @@ def prepare_permissions(source: Mapping[str, Any], ctx: Context) -> Prepared:
     kind, base = _permission_kind(source)
     sid = str(require("permissions", source, "object_id"))
     label = f"permissions {kind}/{sid}"
-    why = (ctx.filtered.get(base) or {}).get(sid)
-    if why is not None:
-        return result(
-            "permissions",
-            source,
-            ctx,
-            Outcome.FILTERED,
-            reason=f"{label}: object_id {sid} is not migrated ({why})",
-        )
-    copies = ctx.copies(base, sid)
-    if copies:
-        reason = f"{label}: object_id {sid}: {duplicated(base, copies)}"
-        return result("permissions", source, ctx, Outcome.BLOCKED, reason=reason)
-    target = (ctx.id_map.get(base) or {}).get(sid)
-    if target is None:
-        return result(
-            "permissions",
-            source,
-            ctx,
-            Outcome.BLOCKED,
-            reason=f"{label}: object_id {sid} is not in the target yet (migrate {base} first)",
-        )
+    target = referenced_target(
+        "permissions", source, ctx, base, sid, f"{label}: object_id", f"migrate {base} first"
+    )
+    if isinstance(target, Prepared):
+        return target
     entries = acl_entries(source)
     problem = owner_problem(base, entries)
     if problem:

@@ -7,6 +7,7 @@ from typing import Any
 
 from platform_ops.core.dr_objects.catalogue import REFERENCE_KINDS
 from platform_ops.core.dr_objects.context import Context
+from platform_ops.core.dr_objects.outcome import Outcome, Prepared, result
 
 # Visitor: (where, kind, source id) -> replacement id, or None when it cannot be resolved.
 _RefVisitor = Callable[[str, str, str], str | None]
@@ -117,6 +118,36 @@ def duplicated(kind: str, copies: Sequence[str]) -> str:
         f"the target holds {len(copies)} {kind} objects carrying its marker ({', '.join(copies)}): "
         "delete all but one there"
     )
+
+
+def referenced_target(
+    object_type: str,
+    source: Mapping[str, Any],
+    ctx: Context,
+    kind: str,
+    sid: str,
+    where: str,
+    hint: str,
+) -> Prepared | str:
+    """The target id of the ``kind`` object ``sid`` that ``source`` belongs to, or why ``source`` waits.
+
+    An object attached to another migrated object (a cluster's libraries, an object's ACL) is
+    filtered with it, blocked while the target holds it more than once, and blocked until it is in
+    the target (``hint`` says what runs first). ``where`` names the object and its field.
+    """
+    why = (ctx.filtered.get(kind) or {}).get(sid)
+    if why is not None:
+        reason = f"{where} {sid} is not migrated ({why})"
+        return result(object_type, source, ctx, Outcome.FILTERED, reason=reason)
+    copies = ctx.copies(kind, sid)
+    if copies:
+        reason = f"{where} {sid}: {duplicated(kind, copies)}"
+        return result(object_type, source, ctx, Outcome.BLOCKED, reason=reason)
+    target = (ctx.id_map.get(kind) or {}).get(sid)
+    if target is None:
+        reason = f"{where} {sid} is not in the target yet ({hint})"
+        return result(object_type, source, ctx, Outcome.BLOCKED, reason=reason)
+    return target
 
 
 class Resolver:

@@ -51,7 +51,7 @@ def permission_objects(hook: DrWorkspaceHook, params: DrParams) -> list[tuple[st
                     and not str(obj.get("path", "")).startswith("/Repos")
                 ):
                     out.append((kind, str(obj["object_id"])))
-            elif object_type == "clusters" and obj.get("cluster_source") not in ("UI", "API"):
+            elif object_type == "clusters" and obj.get("cluster_source") not in objs.MIGRATED_CLUSTER_SOURCES:
                 continue
             elif object_type == "secret_scopes" and obj.get("backend_type", "DATABRICKS") != "DATABRICKS":
                 continue  # a vault-backed scope is not migrated

@@ -160,7 +160,7 @@ def spec_principals(hook: DrWorkspaceHook, params: DrParams) -> list[tuple[str, 
         if object_type not in params.object_types:
             continue
         for obj in hook.list_objects(object_type, params.roots):
-            if object_type == "clusters" and obj.get("cluster_source") not in ("UI", "API"):
+            if object_type == "clusters" and obj.get("cluster_source") not in objs.MIGRATED_CLUSTER_SOURCES:
                 continue
             body = (obj.get("settings") or {}) if object_type == "jobs" else obj
             names = objs.spec_principals(object_type, body)
