@@ -28,8 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 # run-state root or temp folder: each session gets a home of its own under .airflow/test-sessions/
 # (PLATFORM_OPS_TEST_HOME names a fixed one instead), removed when the session ends unless
 # PLATFORM_OPS_KEEP_TEST_HOME is set. Ports are free ones picked per server (sandbox.ports).
+# Under pytest-xdist every worker is a session of its own: a fixed home gets one sub-folder per worker.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 if os.environ.get("PLATFORM_OPS_TEST_HOME"):
-    _SESSION_HOME = Path(os.environ["PLATFORM_OPS_TEST_HOME"])
+    _SESSION_HOME = Path(os.environ["PLATFORM_OPS_TEST_HOME"]) / _WORKER
     _SESSION_HOME.mkdir(parents=True, exist_ok=True)
 else:
     (REPO / ".airflow" / "test-sessions").mkdir(parents=True, exist_ok=True)
@@ -48,9 +50,18 @@ if str(REPO / "plugins") not in sys.path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The session's temp folders (``tmp_path``) live in its own home, not in pytest's shared root."""
-    if not config.option.basetemp:
+    """The session's temp folders (``tmp_path``) live in its own home, not in pytest's shared root.
+
+    Property tests keep hypothesis' example counts but run with no per-example deadline: a busy
+    2-core machine makes a 200 ms deadline a timer, not a check (speed is measured in benchmarks/).
+    """
+    # an xdist worker (``workerinput``) gets a folder of the controller's basetemp from xdist itself
+    if not config.option.basetemp and not hasattr(config, "workerinput"):
         config.option.basetemp = str(_SESSION_HOME / "tmp")
+    from hypothesis import settings
+
+    settings.register_profile("platform-ops", deadline=None)
+    settings.load_profile("platform-ops")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -13,7 +13,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_two_sessions_at_once_never_share_a_home(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("PLATFORM_OPS_TEST_HOME", "AIRFLOW_HOME")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PLATFORM_OPS_TEST_HOME", "AIRFLOW_HOME") and not k.startswith("PYTEST_XDIST")
+    }
     runs = []
     for name in ("first", "second"):
         out = tmp_path / f"{name}.json"
