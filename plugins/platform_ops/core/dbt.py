@@ -591,6 +591,26 @@ def project_args(request: DbtRequest) -> list[str]:
     ]
 
 
+def run_args(request: DbtRequest, target_path: str, log_path: str) -> list[str]:
+    """The arguments of every dbt command that runs the request's nodes.
+
+    The project, the folders of its artifacts and logs, the vars in full (a retry's --vars replaces
+    the stored ones) and the threads.
+    """
+    args = [
+        *project_args(request),
+        "--target-path",
+        target_path,
+        "--log-path",
+        log_path,
+        "--vars",
+        json.dumps(request.vars, sort_keys=True),
+    ]
+    if request.threads:
+        args += ["--threads", str(request.threads)]
+    return args
+
+
 def deps_argv(dbt_executable: str, request: DbtRequest) -> list[str]:
     """`dbt deps` for the request's project (packages land in the project's dbt_packages/)."""
     return [dbt_executable, "--no-use-colors", "deps", *project_args(request)]
@@ -604,17 +624,7 @@ def build_argv(
     state_dir: str | None = None,
 ) -> list[str]:
     """The dbt command line. Always --target; vars always in full (a retry's --vars replaces)."""
-    common = [
-        *project_args(request),
-        "--target-path",
-        target_path,
-        "--log-path",
-        target_path,
-        "--vars",
-        json.dumps(request.vars, sort_keys=True),
-    ]
-    if request.threads:
-        common += ["--threads", str(request.threads)]
+    common = run_args(request, target_path, target_path)
     if decision.step is Step.RETRY:
         if not state_dir:
             raise ValueError("a retry needs the folder holding the restored run_results.json")

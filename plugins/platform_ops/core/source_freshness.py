@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-from platform_ops.core.dbt import DbtRequest, parse_enum, project_args
+from platform_ops.core.dbt import DbtRequest, parse_enum, run_args
 
 FRESHNESS_STATE_NAME = "dbt_source_freshness"
 FRESHNESS_STATE_FORMAT = 1
@@ -113,7 +113,7 @@ def freshness_argv(
     """
     if not selectors:
         raise ValueError("a freshness check needs at least one source")
-    argv = [
+    return [
         dbt_executable,
         "--no-use-colors",
         "--log-format-file",
@@ -122,17 +122,10 @@ def freshness_argv(
         "info",
         "source",
         "freshness",
-        *project_args(request),
-        "--target-path",
-        target_path,
-        "--log-path",
-        log_path,
-        "--vars",
-        json.dumps(request.vars, sort_keys=True),
+        *run_args(request, target_path, log_path),
+        "--select",
+        *selectors,
     ]
-    if request.threads:
-        argv += ["--threads", str(request.threads)]
-    return [*argv, "--select", *selectors]
 
 
 # -- what it found -----------------------------------------------------------------------------
