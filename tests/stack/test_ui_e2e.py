@@ -6,6 +6,8 @@ run that the run page shows. Then the extra links, on each task's Details tab wh
 them: the serving tasks' "Serving endpoint" opens the endpoint's page in the workspace, and the
 dbt task's "Databricks SQL warehouse" is not offered for the local (DuckDB) target, which runs on
 no warehouse (a dev/prod run links the warehouse of its connection: tests/operators/test_dbt.py).
+The dbt task's "dbt run report" link opens the plugin's page for the run: its nodes and timeline
+for the logged-in user, 401 for a request without the UI's login.
 
 A screenshot of each step is kept under the test's temp folder; when the test fails, a last one
 is taken and the paths are listed in the failure report (tests/stack/conftest.py).
@@ -17,6 +19,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from airflow_stack import ADMIN, Stack
 
@@ -27,14 +30,11 @@ pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/lib/chromium/chromium"
 DAG_ID = "dbt_transform"
 SERVING_DAG_ID = "model_serving_deploy_churn"
-PARAM_DESCRIPTIONS = {
-    "select": "dbt selection, e.g. tag:daily or stg_orders+",
-    "target": "profiles.yml target: local (DuckDB) or dev/prod (Databricks)",
-    "threads": "dbt threads (1-64)",
-    "force": "re-run even if this date's stored results are green",
-}
+# the params whose label (the Param's title) and description the form must show
+FORM_PARAMS = ("select", "target", "threads", "force", "source_freshness", "retry_test_failures")
 WAREHOUSE_LINK = "Databricks SQL warehouse"
 ENDPOINT_LINK = "Serving endpoint"
+REPORT_LINK = "dbt run report"
 
 
 @pytest.fixture
@@ -101,17 +101,27 @@ def test_trigger_form_and_extra_links_in_chromium(stack: Stack, page) -> None:
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
     page.shot("trigger-form")
-    for name, description in PARAM_DESCRIPTIONS.items():
-        expect(dialog.locator("label", has_text=re.compile(rf"^\s*{name}\b")).first).to_be_visible()
+    # what the served DAG declares is what the form shows: each param's title as its label (not
+    # the raw name) and its description
+    params = stack.api("GET", f"/dags/{DAG_ID}/details")["params"]
+    for name in FORM_PARAMS:
+        title, description = params[name]["schema"]["title"], params[name]["description"]
+        assert title, (name, params[name])
+        assert title != name, (name, params[name])
+        expect(
+            dialog.locator("label", has_text=re.compile(rf"^\s*{re.escape(title)}\b")).first
+        ).to_be_visible()
         expect(dialog.get_by_text(description).first).to_be_visible()
     page.shot("trigger-form-params")
 
-    # the target is a choice among the enum's values, not free text
-    dialog.get_by_text("local", exact=True).first.click(force=True)  # the select's overlay takes it
-    for choice in ("local", "dev", "prod"):
-        expect(page.get_by_role("option", name=choice)).to_be_visible()
+    # the target is a choice among the enum's values, shown by their labels, not free text
+    shown = params["target"]["schema"]["values_display"]
+    assert set(shown) == set(params["target"]["schema"]["enum"]) == {"local", "dev", "prod"}, shown
+    dialog.get_by_text(shown["local"], exact=True).first.click(force=True)  # the overlay takes it
+    for label in shown.values():
+        expect(page.get_by_role("option", name=label)).to_be_visible()
     page.shot("target-choices")
-    page.get_by_role("option", name="local").click()
+    page.get_by_role("option", name=shown["local"]).click()
 
     # threads=0 is below the param's minimum: the form does not keep it (it clamps to 1)
     threads = dialog.get_by_role("spinbutton")
@@ -151,8 +161,30 @@ def test_trigger_form_and_extra_links_in_chromium(stack: Stack, page) -> None:
     # UI offers no button rather than a dead one.
     wait_run(stack, DAG_ID, run_id, "success")
     links = stack.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/dbt_run/links")
-    assert links["extra_links"] == {WAREHOUSE_LINK: None}, links
+    report_href = links["extra_links"][REPORT_LINK]
+    assert links["extra_links"] == {WAREHOUSE_LINK: None, REPORT_LINK: report_href}, links
+    assert report_href.startswith("platform-ops/dbt-report/dbt_transform/dbt_run?run_id="), report_href
     _details(page, stack, DAG_ID, run_id, "dbt_run")
     expect(page.get_by_text("dbt_run").first).to_be_visible()
     expect(page.get_by_role("link", name=WAREHOUSE_LINK)).to_have_count(0)
+    # two ways in: the extra link (a new tab) and the task instance's "dbt run report" tab (the
+    # plugin's external view, shown inside the UI)
+    report_links = page.get_by_role("link", name=REPORT_LINK, exact=True)
+    expect(report_links).to_have_count(2)
+    hrefs = sorted(report_links.nth(i).get_attribute("href") or "" for i in range(2))
+    assert hrefs[0] == f"/dags/{DAG_ID}/runs/{run_id}/tasks/dbt_run/plugin/dbt-run-report", hrefs
+    assert hrefs[1] == report_href, hrefs
     page.shot("dbt-no-warehouse-link-for-local")
+
+    # The run report, opened as the logged-in user: every node of the date's run_results with
+    # its status, and the timeline (one bar per timed node). Logged out, the same address is 401.
+    report_url = f"{stack.base}/{report_href}"
+    assert httpx.get(report_url, timeout=30).status_code == 401
+    page.goto(report_url)
+    expect(page.get_by_role("heading", name="dbt run report · dbt_transform / dbt_run")).to_be_visible()
+    for model in ("stg_customers", "customers", "orders"):
+        expect(page.get_by_text(model, exact=True).first).to_be_visible()
+    bars = page.locator("svg rect.bar")
+    expect(bars.first).to_be_visible()
+    assert bars.count() >= 3, bars.count()
+    page.shot("dbt-run-report")
