@@ -7,6 +7,8 @@ PYTHON ?= python3.11
 VENV := $(CURDIR)/.venv
 UV := $(CURDIR)/.tools/venv/bin/uv
 LOCK_PY := 3.11
+# pytest-xdist workers for make test (one per core; the stack's tests stay together on one of them)
+TEST_WORKERS ?= 2
 
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
@@ -16,11 +18,13 @@ export PLATFORM_OPS_DBT_EXECUTABLE ?= $(CURDIR)/.venv-dbt/bin/dbt
 export PYTHONPATH := $(CURDIR)/plugins
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help bootstrap demo test lint lock clean clean-all airflow airflow-stop stack stack-stop bench
+.PHONY: help bootstrap demo test test-fast lint lock clean clean-all airflow airflow-stop stack stack-stop bench
 
 help:
 	@echo "make demo        create the environments, run every local DAG end to end, print a summary"
-	@echo "make test        ruff, the import contract, mypy and the whole pytest suite (integration included)"
+	@echo "make test        ruff, the import contract, mypy and the whole pytest suite (integration included),"
+	@echo "                 on TEST_WORKERS=2 pytest-xdist workers; CI runs this"
+	@echo "make test-fast   the same without tests/stack (the production-shaped stack); a local loop only"
 	@echo "make airflow     airflow standalone on http://127.0.0.1:8080 (stop: Ctrl-C or make airflow-stop)"
 	@echo "make stack       the production-shaped stack: PostgreSQL, Redis, S3 (moto), CeleryExecutor with two"
 	@echo "                 workers, scheduler, dag-processor, triggerer (stop: Ctrl-C or make stack-stop)"
@@ -38,7 +42,10 @@ lint: bootstrap
 	$(VENV)/bin/mypy
 
 test: lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
+
+test-fast: lint
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --ignore=tests/stack
 
 demo: bootstrap
 	$(VENV)/bin/python scripts/demo.py

@@ -112,3 +112,14 @@ def _list_screenshots(item: pytest.Item, report: pytest.TestReport) -> None:
             report.sections.append(("screenshots", f"no screenshot at the failure: {exc}"))
     listing = "\n".join(str(path) for path in shots) or "(none taken)"
     report.sections.append(("screenshots", listing))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The stack's tests first, in their own order (a stable sort).
+
+    Under pytest-xdist (``make test``: ``--dist loadgroup``) the tests marked
+    ``xdist_group("stack")`` run on one worker, against one stack: they share the deployment's
+    runs (the token test reads the logs of the serving runs) and two stacks on 2 cores time out.
+    Handed out first, that long group starts at once and the other worker drains the rest.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)

@@ -13,7 +13,7 @@ from airflow_stack import Stack
 
 from tests.stack.helpers import runs, task_instances, unpause, wait_run
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("stack")]
 
 DAG_ID = "bigquery_cdc_before_after"
 

@@ -19,7 +19,7 @@ from airflow_stack import LOG_BUCKET, Stack
 
 from tests.stack.helpers import runs, task_log, tries, unpause, wait_run, xcom
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("stack")]
 
 DAG_ID = "dbt_transform"
 DOWNSTREAM_OF_STG_ORDERS = {"model.shop.orders", "model.shop.customers"}

@@ -30,7 +30,7 @@ from sandbox import dr_seed
 from sandbox.databricks.launcher import DatabricksSandbox
 from tests.stack.helpers import run, task_instances, task_log, tries, unpause, wait_run, xcom
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("stack")]
 
 DAG_ID = "databricks_dr_migrate"
 PRIMARY_CONN, SECONDARY_CONN = "dr_e2e_primary", "dr_e2e_secondary"

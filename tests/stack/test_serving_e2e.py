@@ -19,7 +19,7 @@ from airflow_stack import LOG_BUCKET, STATE_BUCKET, Stack
 from tests.stack.conftest import CANARY_TOKEN, WAITS, wait_dag_ids
 from tests.stack.helpers import runs, task_instances, task_log, unpause
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("stack")]
 
 
 def _wait_states(stack: Stack, run_ids: dict[str, str]) -> dict[str, str]:

@@ -25,7 +25,7 @@ from airflow_stack import ADMIN, Stack
 
 from tests.stack.helpers import runs, unpause, wait_run
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("stack")]
 
 CHROMIUM = "/usr/lib/chromium/chromium"
 DAG_ID = "dbt_transform"

@@ -14,7 +14,7 @@ from airflow_stack import Stack
 
 from tests.stack.helpers import runs, tries, unpause, wait_run, xcom
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("stack")]
 
 DAG_ID = "dbt_transform"
 
