@@ -62,6 +62,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
             # a new triggerer takes over a dead one's triggers after 15 s instead of 30
             "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
+            # make test runs this stack beside a second busy pytest worker on 2 cores: a DAG file
+            # parse may take longer than the defaults allow, and a DAG must not turn stale (or its
+            # file time out) because the machine is loaded
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+            "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
+            "AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD": "300",
         },
     )
     try:
