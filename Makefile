@@ -23,7 +23,7 @@ export UV_COMPILE_BYTECODE := 1
 help:
 	@echo "make demo        create the environments, run every local DAG end to end, print a summary"
 	@echo "make test        ruff, the import contract, mypy and the whole pytest suite (integration included),"
-	@echo "                 on TEST_WORKERS=2 pytest-xdist workers; CI runs this"
+	@echo "                 serially; CI runs this"
 	@echo "make test-fast   the same without tests/stack (the production-shaped stack); a local loop only"
 	@echo "make airflow     airflow standalone on http://127.0.0.1:8080 (stop: Ctrl-C or make airflow-stop)"
 	@echo "make stack       the production-shaped stack: PostgreSQL, Redis, S3 (moto), CeleryExecutor with two"
@@ -42,7 +42,7 @@ lint: bootstrap
 	$(VENV)/bin/mypy
 
 test: lint
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(VENV)/bin/pytest
 
 test-fast: lint
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --ignore=tests/stack
