@@ -7,7 +7,7 @@ PYTHON ?= python3.11
 VENV := $(CURDIR)/.venv
 UV := $(CURDIR)/.tools/venv/bin/uv
 LOCK_PY := 3.11
-# pytest-xdist workers for make test (one per core; the stack's tests stay together on one of them)
+# pytest-xdist workers for make test-fast (one per core); make test runs serially
 TEST_WORKERS ?= 2
 
 export AIRFLOW_HOME := $(CURDIR)/.airflow

@@ -62,9 +62,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
             # a new triggerer takes over a dead one's triggers after 15 s instead of 30
             "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
-            # make test runs this stack beside a second busy pytest worker on 2 cores: a DAG file
-            # parse may take longer than the defaults allow, and a DAG must not turn stale (or its
-            # file time out) because the machine is loaded
+            # a loaded 2-core machine (e.g. a second pytest-xdist worker beside this stack): a DAG
+            # file parse may take longer than the defaults allow, and a DAG must not turn stale
+            # (or its file time out) because the machine is busy
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
             "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
             "AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD": "300",
@@ -120,12 +120,15 @@ def _list_screenshots(item: pytest.Item, report: pytest.TestReport) -> None:
     report.sections.append(("screenshots", listing))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The stack's tests first, in their own order (a stable sort).
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup``, the stack's tests first, in their own order (a stable sort).
 
-    Under pytest-xdist (``make test``: ``--dist loadgroup``) the tests marked
-    ``xdist_group("stack")`` run on one worker, against one stack: they share the deployment's
-    runs (the token test reads the logs of the serving runs) and two stacks on 2 cores time out.
-    Handed out first, that long group starts at once and the other worker drains the rest.
+    With pytest-xdist the tests marked ``xdist_group("stack")`` run on one worker, against one
+    stack: they share the deployment's runs (the token test reads the logs of the serving runs)
+    and two stacks on 2 cores time out. Handed out first, that long group starts at once and the
+    other worker drains the rest. A serial run keeps the collection order: there the stack would
+    only stay up (session-scoped) through every later test.
     """
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
+    # a worker sees dist "no" and xdist's own ``loadgroup`` flag instead (xdist.remote.setup_config)
+    if config.getoption("dist", "no") == "loadgroup" or getattr(config.option, "loadgroup", False):
+        items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
