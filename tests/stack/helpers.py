@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_stack import Stack
+from airflow_stack import LOG_BUCKET, Stack
 
 
 def unpause(stack: Stack, dag_id: str) -> None:
@@ -55,16 +55,46 @@ def xcom(stack: Stack, dag_id: str, run_id: str, task_id: str, key: str, map_ind
     return stack.api("GET", path, params={"deserialize": True, "map_index": map_index})["value"]
 
 
+def log_key(stack: Stack, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1,
+            timeout: float = 120) -> str:  # fmt: skip
+    """The S3 key of one try's log once the worker has uploaded it.
+
+    A try's state reaches the API before its supervisor uploads the log, and the API reads a log
+    not yet in remote storage from the worker's log server instead (``worker-2:8793``, a name only
+    the worker knows). So wait for the object itself, not for a time."""
+    suffix = (f"map_index={map_index}/" if map_index >= 0 else "") + f"attempt={try_number}.log"
+    wanted = f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/{suffix}"
+    s3 = stack.s3_client()
+
+    def uploaded() -> str | None:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=LOG_BUCKET)
+        keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+        return next((k for k in keys if k.endswith(wanted)), None)
+
+    return stack.wait_for(uploaded, timeout, f"s3://{LOG_BUCKET}/.../{wanted}", every=1)
+
+
 def task_log(
-    stack: Stack, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
-) -> str:
-    """The task log of one try as the UI shows it (read back from remote storage once the try ended)."""
+    stack: Stack, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1,
+    wait: float = 120,
+) -> str:  # fmt: skip
+    """The task log of one try as the UI shows it, read back from remote storage once the worker
+    uploaded it (see ``log_key``). ``wait=0`` reads whatever the API has now: for a try whose
+    worker was killed, whose log never reaches S3."""
+    if wait:
+        log_key(stack, dag_id, run_id, task_id, try_number, map_index, timeout=wait)
     path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
     body = stack.api("GET", path, params={"full_content": True, "map_index": map_index},
                      headers={"Accept": "application/json"})  # fmt: skip
     content = body["content"]
-    if isinstance(content, str):
-        return content
-    return "\n".join(
-        str(line.get("event", line)) if isinstance(line, dict) else str(line) for line in content
+    text = (
+        content
+        if isinstance(content, str)
+        else "\n".join(
+            str(line.get("event", line)) if isinstance(line, dict) else str(line) for line in content
+        )
     )
+    if wait and "Could not read served logs" in text and f"s3://{LOG_BUCKET}/" not in text:
+        where = f"{dag_id} {run_id} {task_id} try {try_number}"
+        raise AssertionError(f"{where}: the API did not read the log from S3:\n{text[-2000:]}")
+    return text

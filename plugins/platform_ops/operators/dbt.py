@@ -313,6 +313,7 @@ class DbtRunOrRetryOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         """Decide from the stored results, run dbt (or not), persist and summarise the results."""
         self._t0 = time.monotonic()
+        self._lineage_source: tuple[_Outcome, DbtRequest, dict[str, str]] | None = None
         with fail_fast_on_permanent_errors():
             return self._execute(context)
 
@@ -362,6 +363,7 @@ class DbtRunOrRetryOperator(BaseOperator):
                 self._log_decision(decision, key[2], location)
                 started = datetime.now(UTC)
                 outcome = self._invoke(decision, request, env, previous)
+        self._lineage_source = (outcome, request, env)
         if outcome.run_results is None:  # nothing to do, or a retry that found nothing: results stand
             assert previous is not None
             summary = self._summary(decision, previous.run_results, [], outcome.argv, location, request)
@@ -492,6 +494,32 @@ class DbtRunOrRetryOperator(BaseOperator):
     def _ensure_deps(self, request: DbtRequest, env: dict[str, str]) -> None:
         argv = deps_argv(self.hook.dbt_executable, request)
         self.hook.ensure_deps(request.project_dir, request.target, argv, env)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """What this try's dbt invocation read and wrote (the OpenLineage provider calls it)."""
+        return self._openlineage(task_instance)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """Failed models emit a FAIL event; what did build is still reported as written."""
+        return self._openlineage(task_instance)
+
+    def _openlineage(self, task_instance: Any) -> Any:
+        """One event pair per node dbt ran in this try (parented to the task's run), and the task's own.
+
+        Lineage never fails the task: any error is logged and dropped. The provider is imported
+        here, not at DAG parse time.
+        """
+        try:
+            from platform_ops.hooks.dbt_lineage import emit_dbt_lineage
+
+            source = getattr(self, "_lineage_source", None)
+            if source is None or source[0].run_results is None or source[0].manifest is None:
+                return None  # dbt ran nothing in this try
+            outcome, request, env = source
+            return emit_dbt_lineage(outcome.manifest, outcome.run_results, request, env, task_instance)
+        except Exception:
+            self.log.warning("OpenLineage: the dbt lineage of this try was not emitted", exc_info=True)
+            return None
 
     def _invoke(
         self,
