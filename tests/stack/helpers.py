@@ -62,16 +62,16 @@ def log_key(stack: Stack, dag_id: str, run_id: str, task_id: str, try_number: in
     A try's state reaches the API before its supervisor uploads the log, and the API reads a log
     not yet in remote storage from the worker's log server instead (``worker-2:8793``, a name only
     the worker knows). So wait for the object itself, not for a time."""
+    folder = stack.env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"].removeprefix(f"s3://{LOG_BUCKET}/")
     suffix = (f"map_index={map_index}/" if map_index >= 0 else "") + f"attempt={try_number}.log"
-    wanted = f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/{suffix}"
+    key = f"{folder.rstrip('/')}/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/{suffix}"
     s3 = stack.s3_client()
 
     def uploaded() -> str | None:
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=LOG_BUCKET)
-        keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
-        return next((k for k in keys if k.endswith(wanted)), None)
+        found = s3.list_objects_v2(Bucket=LOG_BUCKET, Prefix=key).get("Contents", [])
+        return key if any(o["Key"] == key for o in found) else None
 
-    return stack.wait_for(uploaded, timeout, f"s3://{LOG_BUCKET}/.../{wanted}", every=1)
+    return stack.wait_for(uploaded, timeout, f"s3://{LOG_BUCKET}/{key}", every=1)
 
 
 def task_log(

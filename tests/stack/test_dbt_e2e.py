@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from airflow_stack import LOG_BUCKET, Stack
 
-from tests.stack.helpers import runs, task_log, tries, unpause, wait_run, xcom
+from tests.stack.helpers import log_key, runs, task_log, tries, unpause, wait_run, xcom
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("stack")]
 
@@ -62,12 +62,8 @@ def _interval(ti: dict) -> tuple[datetime, datetime]:
 
 def _remote_log(stack: Stack, run_id: str, try_number: int) -> str:
     """The log file of one try as the worker uploaded it to the S3 log folder."""
-    s3 = stack.s3_client()
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=LOG_BUCKET).get("Contents", [])]
-    wanted = [k for k in keys if f"dag_id={DAG_ID}/" in k and f"run_id={run_id}/" in k
-              and "task_id=dbt_run/" in k and k.endswith(f"attempt={try_number}.log")]  # fmt: skip
-    assert len(wanted) == 1, (run_id, try_number, keys)
-    return s3.get_object(Bucket=LOG_BUCKET, Key=wanted[0])["Body"].read().decode()
+    key = log_key(stack, DAG_ID, run_id, "dbt_run", try_number)
+    return stack.s3_client().get_object(Bucket=LOG_BUCKET, Key=key)["Body"].read().decode()
 
 
 def test_scheduler_retries_then_clear_rerun_only_the_failed_models(
