@@ -355,6 +355,34 @@ def test_s3_versions_of_a_recreated_run_are_kept(aws_conn: str, moto_endpoint: s
     assert store.get_version(*KEY, try_number=1) == {"run": 2}
 
 
+def test_s3_a_long_lived_reader_sees_what_others_wrote_since(aws_conn: str, moto_endpoint: str) -> None:
+    """The API server's run report keeps one s3fs filesystem for its lifetime: its listings must
+    show dates and tries that workers stored after its first look (s3fs caches every listing)."""
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="platform-ops-reader")
+    reader = RunStateStore("s3://platform-ops-reader/runs", conn_id=aws_conn)
+    reader.put({"try": 1}, *KEY, try_number=1)
+    assert reader.dates("dbt_transform", "dbt_run", "run_results") == ["2026-11-21T000000Z"]
+    assert [t for t, _, _ in reader.get_versions(*KEY)] == [1]
+
+    # a worker elsewhere stores try 2 of this date and a new date: objects the reader never wrote
+    folder = "runs/dbt_transform/dbt_run"
+    for key, body in (
+        (f"{folder}/2026-11-21T000000Z/run_results.versions/try-0002.json", {"try": 2}),
+        (f"{folder}/2026-11-21T000000Z/run_results.json", {"try": 2}),
+        (f"{folder}/2026-11-22T000000Z/run_results.versions/try-0001.json", {"try": 1}),
+        (f"{folder}/2026-11-22T000000Z/run_results.json", {"try": 1}),
+    ):
+        s3.put_object(Bucket="platform-ops-reader", Key=key, Body=json.dumps(body).encode())
+
+    assert sorted(reader.dates("dbt_transform", "dbt_run", "run_results")) == [
+        "2026-11-21T000000Z",
+        "2026-11-22T000000Z",
+    ]
+    assert reader.get_versions(*KEY) == [(1, 0, {"try": 1}), (2, 0, {"try": 2})]
+    assert reader.list_versions(*KEY) == [1, 2]
+
+
 def test_gcs_root_refuses_compare_and_set_naming_the_setting() -> None:
     store = RunStateStore("gs://bucket/state", conn_id="google_cloud_default")
     with pytest.raises(ConfigError, match="state_root"):

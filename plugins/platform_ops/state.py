@@ -450,11 +450,45 @@ class RunStateStore:
             raise StateError(f"could not read run state at {self._url(key.folder)}: {exc}") from exc
 
     def _version_names(self, key: DocKey) -> list[tuple[int, int]]:
+        names = self._names(self._path(key.versions_folder))
+        return [v for v in (parse_version_name(n) for n in names) if v is not None]
+
+    @staticmethod
+    def _names(folder: ObjectStoragePath) -> list[str]:
+        """The entries of a folder as the store holds them now; [] when it is no folder.
+
+        s3fs and gcsfs keep every listing for the life of the filesystem object, which fsspec
+        shares across store objects in a process: a long-lived reader (the API server's run
+        report, a triggerer) would never see what other processes wrote after its first look.
+        """
+        with contextlib.suppress(AttributeError):
+            folder.fs.invalidate_cache(folder.path)
         try:
-            names = [p.name for p in self._path(key.versions_folder).iterdir()]
+            return [p.name for p in folder.iterdir()]
         except (FileNotFoundError, NotADirectoryError):
             return []
-        return [v for v in (parse_version_name(n) for n in names) if v is not None]
+
+    def dates(self, dag_id: str, task_id: str, name: str) -> list[str]:
+        """The date keys whose folder holds a latest copy of the document ``name``, in no order.
+
+        Keys are :func:`~platform_ops.core.state_keys.date_key` folder names of this DAG and task.
+        """
+        folder = self.root.joinpath(validate_segment("dag_id", dag_id), validate_segment("task_id", task_id))
+        latest = f"{validate_segment('name', name)}.json"
+        return [n for n in self._names(folder) if latest in self._names(folder.joinpath(n))]
+
+    def get_versions(
+        self, dag_id: str, task_id: str, logical_date: datetime | None, name: str, run_id: str | None = None
+    ) -> list[tuple[int, int, Any | None]]:
+        """Every stored version of the document as ``(try number, copy, document)``, oldest first.
+
+        A version that is unreadable is ``None`` (with a warning), as in :meth:`get_version`.
+        """
+        key = self._read_key(dag_id, task_id, logical_date, name, run_id)
+        return [
+            (t, c, _without_stamp(self._read(self._path(key.version(t, c)))))
+            for t, c in sorted(self._version_names(key))
+        ]
 
     @staticmethod
     def _read(path: ObjectStoragePath) -> Any | None:

@@ -14,7 +14,6 @@ a request is served, not when the plugin is loaded (schedulers and workers load 
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Annotated, Any
@@ -29,7 +28,6 @@ from platform_ops.core.dbt_report_page import CONTENT_SECURITY_POLICY, Page, e, 
 from platform_ops.core.state_keys import (
     date_key,
     parse_date_key,
-    parse_version_name,
     unescape_run_id,
     validate_segment,
 )
@@ -115,23 +113,9 @@ def run_date_key(dag_id: str, run_id: str) -> str | None:
 
 def stored_dates(store: RunStateStore, dag_id: str, task_id: str) -> list[str]:
     """The date keys under which the store holds the task's dbt results: newest first, run ids last."""
-    folder = store.root.joinpath(validate_segment("dag_id", dag_id), validate_segment("task_id", task_id))
-    try:
-        names = [p.name for p in folder.iterdir() if p.joinpath(f"{STATE_NAME}.json").exists()]
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+    names = store.dates(dag_id, task_id, STATE_NAME)
     dated = sorted((n for n in names if not n.startswith(("run_id=", "."))), reverse=True)
     return dated + sorted(n for n in names if n.startswith("run_id="))
-
-
-def _read_version(store: RunStateStore, parts: tuple[str, ...]) -> Any | None:
-    """One version file, or None when it is gone or not JSON (the report shows what it can)."""
-    path = store.root.joinpath(*parts)
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        log.warning("Version %s of the dbt run results is unreadable (%s): left out", path, exc)
-        return None
 
 
 def load_report(store: RunStateStore, dag_id: str, task_id: str, key: str) -> Report:
@@ -139,12 +123,7 @@ def load_report(store: RunStateStore, dag_id: str, task_id: str, key: str) -> Re
     logical_date, run_id = _date_address(key)
     address = (dag_id, task_id, logical_date, STATE_NAME)
     latest = store.get_latest(*address, run_id=run_id)
-    doc_key = store.key(*address, run_id=run_id)
-    versions = []
-    for filename in store.list_version_files(*address, run_id=run_id):
-        parsed = parse_version_name(filename)
-        if parsed is not None:
-            versions.append(Version(parsed[0], parsed[1], _read_version(store, doc_key.version(*parsed))))
+    versions = [Version(t, c, doc) for t, c, doc in store.get_versions(*address, run_id=run_id)]
     return build_report(latest, versions)
 
 
