@@ -31,6 +31,7 @@ from platform_ops.exceptions import (
     ConfigError,
     InvalidRequestError,
     ResourceNotFoundError,
+    TransientServiceError,
 )
 from platform_ops.hooks.databricks_account import DatabricksAccountHook, RetryPolicy, record_key
 
@@ -270,6 +271,17 @@ def test_endpoint_registration_is_waited_until_available(sandbox, deployment):
     account = sandbox.account_client(ACCOUNT)
     assert {e.state for e in account.vpc_endpoints.list()} == {"available"}
     assert len(objects) == 7
+
+
+def test_an_endpoint_registration_still_pending_at_the_timeout_names_it_and_its_state(sandbox, deployment):
+    sandbox.configure_accounts(endpoint_reads=10_000)
+    policy = RetryPolicy(endpoint_poll=0.05, endpoint_timeout=0.4)
+    started = time.monotonic()
+    with pytest.raises(TransientServiceError, match=r"is still 'pendingAcceptance' after 0 s"):
+        hook(retry_policy=policy).ensure_all(deployment)
+    assert time.monotonic() - started < 10
+    assert sandbox.account_stats()["by_route"]["GET vpc-endpoints"] >= 3  # read until the timeout
+    assert "networks" not in posts(sandbox)
 
 
 def test_an_object_with_another_configuration_is_a_drift_error_and_nothing_is_created(sandbox, deployment):

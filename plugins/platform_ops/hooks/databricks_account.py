@@ -52,6 +52,7 @@ from databricks.sdk.service.provisioning import (
     RootBucketInfo,
 )
 
+from platform_ops.core.waiting import Unsettled, doubling_delay, poll
 from platform_ops.core.workspace_deploy import CleanupOutcome, Deletion
 from platform_ops.core.workspace_objects import (
     CREDENTIALS,
@@ -110,7 +111,7 @@ class RetryPolicy:
 
     def validation_delay(self, attempt: int) -> float:
         """Seconds to wait before validation retry number ``attempt`` (1-based), doubling up to the cap."""
-        return float(min(self.validation_max_delay, self.validation_first_delay * 2 ** (attempt - 1)))
+        return doubling_delay(self.validation_first_delay, self.validation_max_delay, attempt)
 
 
 @dataclass(frozen=True)
@@ -274,20 +275,34 @@ class DatabricksAccountHook(BaseHook):
         Raises:
             TransientServiceError: it still answers at ``deadline``.
         """
-        while True:
+
+        def status() -> str | None:  # None: gone
             try:
-                status = self.get_workspace(workspace_id).get("workspace_status")
+                return str(self.get_workspace(workspace_id).get("workspace_status") or "unknown")
             except ResourceNotFoundError:
-                self.log.info("Workspace %s is gone", workspace_id)
-                return
-            except TransientServiceError as exc:
-                status = f"unknown ({exc.message})"
-            if time.time() >= deadline:
-                raise TransientServiceError(
-                    SERVICE, "delete workspace", f"workspace {workspace_id} still {status} at the deadline"
-                )
-            self.log.info("Workspace %s is being deleted (%s): waiting", workspace_id, status)
-            time.sleep(poll_interval)
+                return None
+
+        def waiting(state: str | None, error: BaseException | None, delay: float) -> None:
+            now = f"unknown ({error})" if error is not None else state
+            self.log.info(
+                "Workspace %s is being deleted (%s): reading again in %.1f s", workspace_id, now, delay
+            )
+
+        try:
+            poll(
+                status,
+                deadline=deadline,
+                interval=poll_interval,
+                settled=lambda state: state is None,
+                transient=lambda exc: isinstance(exc, TransientServiceError),
+                on_wait=waiting,
+            )
+        except Unsettled as still:
+            now = f"unknown ({still.error})" if still.error is not None else still.result
+            raise TransientServiceError(
+                SERVICE, "delete workspace", f"workspace {workspace_id} still {now} at the deadline"
+            ) from None
+        self.log.info("Workspace %s is gone", workspace_id)
 
     def remove(self, deletion: Deletion, deadline: float, poll_interval: float) -> CleanupOutcome:
         """Delete one object, retrying "in use" and transient refusals until ``deadline``; never raises."""
@@ -295,29 +310,40 @@ class DatabricksAccountHook(BaseHook):
         def outcome(result: str, error: str = "") -> CleanupOutcome:
             return CleanupOutcome(deletion.kind, deletion.name, deletion.object_id, result, error)
 
-        while True:
+        def delete() -> bool:  # False: it was already gone
             try:
                 self.delete_object(deletion.kind, deletion.object_id)
-                break
             except ResourceNotFoundError:
+                return False
+            return True
+
+        def refused(_: bool | None, exc: BaseException | None, delay: float) -> None:
+            self.log.warning(
+                "Deleting %s %r (%s) was refused, %s: retrying in %.1f s",
+                deletion.kind,
+                deletion.name,
+                deletion.object_id,
+                "it is still in use" if isinstance(exc, ResourceConflictError) else str(exc),
+                delay,
+            )
+
+        try:
+            deleted = poll(
+                delete,
+                deadline=deadline,
+                interval=poll_interval,
+                transient=lambda exc: isinstance(exc, ExternalServiceError) and exc.retryable,
+                on_wait=refused,
+            )
+            if not deleted:
                 return outcome("already gone")
-            except ExternalServiceError as exc:
-                if not exc.retryable or time.time() >= deadline:
-                    return outcome("failed", exc.message)
-                self.log.warning(
-                    "Deleting %s %r (%s) was refused, %s: retrying in %.1f s",
-                    deletion.kind,
-                    deletion.name,
-                    deletion.object_id,
-                    "it is still in use" if isinstance(exc, ResourceConflictError) else exc.message,
-                    poll_interval,
-                )
-                time.sleep(poll_interval)
-        if deletion.kind == WORKSPACE:
-            try:
+            if deletion.kind == WORKSPACE:
                 self.wait_workspace_gone(deletion.object_id, deadline, poll_interval)
-            except ExternalServiceError as exc:
-                return outcome("failed", exc.message)
+        except ExternalServiceError as exc:
+            return outcome("failed", exc.message)
+        except Unsettled as still:
+            error = still.error
+            return outcome("failed", error.message if isinstance(error, ExternalServiceError) else str(error))
         self.log.info("Deleted %s %r (%s)", deletion.kind, deletion.name, deletion.object_id)
         return outcome("deleted")
 
@@ -613,14 +639,16 @@ class DatabricksAccountHook(BaseHook):
         return registered
 
     def wait_endpoint_available(self, vpc_endpoint_id: str, name: str) -> dict[str, Any]:
-        """Poll a VPC endpoint registration until ``available``; fail on ``rejected``."""
-        deadline = time.monotonic() + self.retry_policy.endpoint_timeout
-        while True:
+        """Poll a VPC endpoint registration until ``available``; fail on ``rejected``.
+
+        Raises:
+            InvalidRequestError: Databricks rejected the endpoint.
+            TransientServiceError: still pending after ``RetryPolicy.endpoint_timeout``.
+        """
+
+        def read() -> dict[str, Any]:
             endpoint = self.get_vpc_endpoint(vpc_endpoint_id)
-            state = str(endpoint.get("state") or "")
-            if state.lower() == "available":
-                return endpoint
-            if state.lower() == "rejected":
+            if str(endpoint.get("state") or "").lower() == "rejected":
                 raise InvalidRequestError(
                     SERVICE,
                     "register vpc_endpoint",
@@ -628,12 +656,31 @@ class DatabricksAccountHook(BaseHook):
                     f"{endpoint.get('aws_vpc_endpoint_id')}) was rejected: check that it connects to the "
                     "region's Databricks endpoint service and that the account is allowed to use PrivateLink",
                 )
-            if time.monotonic() > deadline:
-                raise TransientServiceError(
-                    SERVICE, "register vpc_endpoint", f"VPC endpoint {name!r} is still {state!r}"
-                )
-            self.log.info("VPC endpoint %r is %s: waiting", name, state)
-            time.sleep(self.retry_policy.endpoint_poll)
+            return endpoint
+
+        def waiting(endpoint: dict[str, Any] | None, error: BaseException | None, delay: float) -> None:
+            now = f"unreadable ({error})" if error is not None else (endpoint or {}).get("state")
+            self.log.info("VPC endpoint %r is %s: reading again in %.1f s", name, now, delay)
+
+        try:
+            return poll(
+                read,
+                deadline=time.monotonic() + self.retry_policy.endpoint_timeout,
+                interval=self.retry_policy.endpoint_poll,
+                settled=lambda endpoint: str(endpoint.get("state") or "").lower() == "available",
+                transient=lambda exc: isinstance(exc, TransientServiceError),
+                on_wait=waiting,
+                clock=time.monotonic,
+            )
+        except Unsettled as still:
+            now = (
+                f"unreadable ({still.error})" if still.error is not None else repr(still.result.get("state"))
+            )
+            raise TransientServiceError(
+                SERVICE,
+                "register vpc_endpoint",
+                f"VPC endpoint {name!r} is still {now} after {self.retry_policy.endpoint_timeout:.0f} s",
+            ) from None
 
     def ensure_network(
         self,

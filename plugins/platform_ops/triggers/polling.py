@@ -5,12 +5,12 @@ Every trigger here polls a cloud API until its wait is over, and they share the 
 a read that settles nothing (``None``) is retried the same way, the last sleep never overshoots
 ``deadline`` (epoch seconds, fixed when the task defers and serialised with the trigger, so a
 triggerer restart does not extend it), and a wait that runs out of time ends with the subclass'
-timed-out event, which can say whether failed reads were the reason. The loop is tenacity's.
+timed-out event, which can say whether failed reads were the reason. The rules are the package's
+one waiting policy (:mod:`platform_ops.core.waiting`); the loop is tenacity's.
 """
 
 from __future__ import annotations
 
-import time
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, retry_if_result
 
+from platform_ops.core.waiting import next_wait, stop_at
 from platform_ops.exceptions import TransientServiceError
 
 
@@ -47,8 +48,8 @@ class PollingTrigger(BaseTrigger):
         """
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientServiceError) | retry_if_result(lambda r: r is None),
-            stop=self._past_deadline,
-            wait=self._until_next_poll,
+            stop=stop_at(self.deadline),
+            wait=next_wait(self.poll_interval, self.deadline),
             before_sleep=self._log_failed_read,
             retry_error_callback=lambda _: self.timed_out(),
         )
@@ -64,14 +65,6 @@ class PollingTrigger(BaseTrigger):
     def timed_out(self) -> Any:
         """The event of a wait that reached its deadline."""
         raise NotImplementedError
-
-    def _past_deadline(self, _: RetryCallState) -> bool:
-        return self.deadline is not None and time.time() >= self.deadline
-
-    def _until_next_poll(self, _: RetryCallState) -> float:
-        if self.deadline is None:
-            return self.poll_interval
-        return max(0.0, min(self.poll_interval, self.deadline - time.time()))
 
     def _log_failed_read(self, retry_state: RetryCallState) -> None:
         outcome = retry_state.outcome
