@@ -22,7 +22,8 @@ Params (UI form): `select` (required, rendered as a string: "2026" selects a mod
 `databricks_default` connection), `full_refresh`, `threads`, `scope` (auto: decide from the
 stored results; failed: only the stored failures; full: everything), `vars`, `force`,
 `source_freshness` (off / warn / error: check the upstream sources' freshness before building) and
-`retry_test_failures` (off: a try failed only by data tests is not retried).
+`retry_test_failures` (off: a try failed only by data tests is not retried) and `generate_docs`
+(after a green build, generate the dbt docs the UI serves under the task's "dbt docs" link).
 """
 
 from __future__ import annotations
@@ -127,6 +128,13 @@ with DAG(
             type="boolean",
             title="Retry failed tests",
         ),
+        "generate_docs": Param(
+            False,
+            "After a green build, run dbt docs generate and keep the site with the date's state: the "
+            'task\'s "dbt docs" link opens it. A failed build leaves the docs stored before in place',
+            type="boolean",
+            title="Generate dbt docs",
+        ),
     },
 ) as dag:
     DbtRunOrRetryOperator(
@@ -144,5 +152,6 @@ with DAG(
         force="{{ params.force }}",
         source_freshness="{{ params.source_freshness }}",
         retry_test_failures="{{ params.retry_test_failures }}",
+        generate_docs="{{ params.generate_docs }}",
         databricks_conn_id="{{ '' if params.target == 'local' else 'databricks_default' }}",
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from platform_ops.core.dbt_report import report_path
-from platform_ops.links.dbt import DatabricksWarehouseLink, DbtRunReportLink
+from platform_ops.links.dbt import DatabricksWarehouseLink, DbtDocsLink, DbtRunReportLink
 from platform_ops.links.model_serving import EndpointPageLink
 from platform_ops.operators.dbt import DbtRunOrRetryOperator, warehouse_url
 from platform_ops.operators.model_serving import ModelServingDeployOperator
@@ -17,6 +17,7 @@ def test_plugin_registers_the_links() -> None:
         DatabricksWarehouseLink,
         EndpointPageLink,
         DbtRunReportLink,
+        DbtDocsLink,
     ]
     assert any(
         isinstance(link, DatabricksWarehouseLink) for link in DbtRunOrRetryOperator.operator_extra_links
@@ -49,6 +50,17 @@ def test_the_dbt_report_link_is_relative_and_encodes_the_run_id() -> None:
     link = DbtRunReportLink().get_link(DbtRunOrRetryOperator, ti_key=key)
     assert link == (
         "platform-ops/dbt-report/dbt_transform/group.dbt?run_id=manual__2026-11-01T00%3A00%3A00%2B00%3A00"
+    )
+
+
+def test_the_dbt_docs_link_is_relative_and_encodes_the_run_id() -> None:
+    from airflow.models.taskinstancekey import TaskInstanceKey
+
+    key = TaskInstanceKey("dbt_transform", "group.dbt", "manual__2026-11-01T00:00:00+00:00", 2, -1)
+    assert any(isinstance(link, DbtDocsLink) for link in DbtRunOrRetryOperator.operator_extra_links)
+    link = DbtDocsLink().get_link(DbtRunOrRetryOperator, ti_key=key)
+    assert link == (
+        "platform-ops/dbt-docs/dbt_transform/group.dbt?run_id=manual__2026-11-01T00%3A00%3A00%2B00%3A00"
     )
 
 

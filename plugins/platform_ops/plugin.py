@@ -1,11 +1,12 @@
-"""The Airflow plugin of platform_ops: operator extra links, and the dbt run report page of the UI."""
+"""The Airflow plugin of platform_ops: operator extra links, and the dbt run report and docs pages."""
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from platform_ops.links.dbt import DatabricksWarehouseLink, DbtRunReportLink
+from platform_ops.links.dbt import DatabricksWarehouseLink, DbtDocsLink, DbtRunReportLink
 from platform_ops.links.model_serving import EndpointPageLink
+from platform_ops.web import dbt_docs  # noqa: F401 - registers the docs routes on the app
 from platform_ops.web.dbt_report import URL_PREFIX
 from platform_ops.web.dbt_report import app as dbt_report_app
 
@@ -19,7 +20,7 @@ DBT_REPORT_VIEW = {
 
 
 class PlatformOpsPlugin(AirflowPlugin):
-    """Registers the extra links of the package's operators and sensors, and the dbt run report.
+    """Registers the extra links of the package's operators and sensors, the dbt run report and docs.
 
     The report is a FastAPI app the API server mounts under ``/platform-ops`` (it authenticates
     every request with the UI's auth manager) and a "dbt run report" tab on task instances.
@@ -30,6 +31,7 @@ class PlatformOpsPlugin(AirflowPlugin):
         DatabricksWarehouseLink(),
         EndpointPageLink(),
         DbtRunReportLink(),
+        DbtDocsLink(),
     ]
     fastapi_apps = [{"app": dbt_report_app, "url_prefix": URL_PREFIX, "name": "dbt run report"}]  # noqa: RUF012
     external_views = [DBT_REPORT_VIEW]  # noqa: RUF012

@@ -59,6 +59,7 @@ from fsspec.asyn import sync
 from platform_ops.core.state_keys import (
     DocKey,
     date_key,
+    files_digest,
     legacy_run_id_key,
     parse_version_name,
     validate_segment,
@@ -210,6 +211,66 @@ class RunStateStore:
         url = self._url(key.latest)
         log.info("Run state %s (try %s) written to %s", name, try_number, url)
         return url
+
+    def put_files(
+        self,
+        files: dict[str, bytes],
+        dag_id: str,
+        task_id: str,
+        logical_date: datetime | None,
+        name: str,
+        run_id: str | None = None,
+    ) -> str:
+        """Store a set of files beside the document ``name``; returns their folder's digest.
+
+        The files go to ``<date>/<name>.files/<digest>/<filename>``, where the digest is the
+        sha256 of the names and contents: a retry that stores the same files rewrites the same
+        objects, never a second copy, and a set stored earlier is never changed. Each file is
+        written atomically; the document that points at the digest (stored with :meth:`put`
+        after this returns) is what makes the set visible.
+        """
+        key = self.key(dag_id, task_id, logical_date, name, run_id)
+        digest = files_digest(files)
+        for filename, content in sorted(files.items()):
+            self._write_atomic(self._path(self._file_parts(key, digest, filename)), content)
+        log.info(
+            "%d file(s) of %s written to %s",
+            len(files),
+            name,
+            self._url((*key.folder, f"{name}.files", digest)),
+        )
+        return digest
+
+    def read_file(
+        self,
+        dag_id: str,
+        task_id: str,
+        logical_date: datetime | None,
+        name: str,
+        digest: str,
+        filename: str,
+        run_id: str | None = None,
+    ) -> bytes | None:
+        """One file stored by :meth:`put_files`, or None when it is not there."""
+        key = self._read_key(dag_id, task_id, logical_date, name, run_id)
+        path = self._path(self._file_parts(key, digest, filename))
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            log.warning("No file at %s", path)
+            return None
+        except OSError as exc:
+            raise StateError(f"could not read run state at {path}: {exc}") from exc
+
+    @staticmethod
+    def _file_parts(key: DocKey, digest: str, filename: str) -> tuple[str, ...]:
+        if not (
+            isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+        ):
+            raise ConfigError(
+                "digest", f"{digest!r} is not a sha256 digest", "pass the digest put_files returned"
+            )
+        return (*key.folder, f"{key.name}.files", digest, validate_segment("filename", filename))
 
     def _write_atomic(self, target: ObjectStoragePath, payload: bytes) -> None:
         try:
@@ -370,6 +431,19 @@ class RunStateStore:
         """The latest stored document, or None (with a warning) if missing, empty or corrupt."""
         key = self._read_key(dag_id, task_id, logical_date, name, run_id)
         return _without_stamp(self._read(self._path(key.latest)))
+
+    def has(
+        self, dag_id: str, task_id: str, logical_date: datetime | None, name: str, run_id: str | None = None
+    ) -> bool:
+        """Whether a latest copy of the document is stored (read fresh, whatever it holds)."""
+        key = self._read_key(dag_id, task_id, logical_date, name, run_id)
+        path = self._path(key.latest)
+        with contextlib.suppress(AttributeError):
+            path.fs.invalidate_cache(path.path)
+        try:
+            return path.exists()
+        except OSError as exc:
+            raise StateError(f"could not read run state at {self._url(key.latest)}: {exc}") from exc
 
     def get_version(
         self,

@@ -148,11 +148,19 @@ def test_failed_date_is_retried_by_airflow_then_repaired_by_a_rerun(env: Path) -
 
 
 @pytest.mark.parametrize(
-    ("conf", "retry_test_failures", "freshness"),
-    [({}, True, "off"), ({"retry_test_failures": False, "source_freshness": "error"}, False, "error")],
+    ("conf", "retry_test_failures", "freshness", "docs"),
+    [
+        ({}, True, "off", False),
+        (
+            {"retry_test_failures": False, "source_freshness": "error", "generate_docs": True},
+            False,
+            "error",
+            True,
+        ),
+    ],
 )
 def test_the_build_switches_reach_the_operator_as_given(
-    conf: dict, retry_test_failures: bool, freshness: str
+    conf: dict, retry_test_failures: bool, freshness: str, docs: bool
 ) -> None:
     """The form's booleans render as "True"/"False" strings: the operator reads them back."""
     from platform_ops.operators.build_checks import Switches
@@ -162,6 +170,8 @@ def test_the_build_switches_reach_the_operator_as_given(
         on_warning_callback=None,
         retry_test_failures=task.retry_test_failures,
         source_freshness=task.source_freshness,
+        generate_docs=task.generate_docs,
     )
     assert switches.retry_test_failures is retry_test_failures
+    assert switches.generate_docs is docs
     assert switches.source_freshness == freshness  # a StrEnum

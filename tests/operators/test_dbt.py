@@ -36,12 +36,8 @@ STG_ORDERS_AND_DESCENDANTS = {
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("PLATFORM_OPS_STATE_ROOT", f"file://{tmp_path}/state")
-    monkeypatch.setenv("PLATFORM_OPS_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
-    # the shipped project with its failure switches (vars fail_models, payments_in_cents)
-    monkeypatch.setenv("PLATFORM_OPS_DBT_PROJECT_DIR", str(failure_project(tmp_path / "dbt")))
-    return tmp_path
+def env(dbt_env: Path) -> Path:
+    return dbt_env
 
 
 def run(date: datetime, **conf) -> RunResult:
@@ -701,7 +697,9 @@ def test_failed_tests_without_test_retries_fail_once_naming_them_and_a_rerun_sti
 
 
 @pytest.mark.parametrize(
-    "conf", [{"source_freshness": "sometimes"}, {"retry_test_failures": "maybe"}], ids=repr
+    "conf",
+    [{"source_freshness": "sometimes"}, {"retry_test_failures": "maybe"}, {"generate_docs": "always"}],
+    ids=repr,
 )
 def test_bad_switches_fail_at_once_without_retries_or_dbt(env: Path, conf: dict) -> None:
     result = run_dag(SCENARIOS, "dbt_scenarios_retried", D1, conf)

@@ -7,7 +7,9 @@ them: the serving tasks' "Serving endpoint" opens the endpoint's page in the wor
 dbt task's "Databricks SQL warehouse" is not offered for the local (DuckDB) target, which runs on
 no warehouse (a dev/prod run links the warehouse of its connection: tests/operators/test_dbt.py).
 The dbt task's "dbt run report" link opens the plugin's page for the run: its nodes and timeline
-for the logged-in user, 401 for a request without the UI's login.
+for the logged-in user, 401 for a request without the UI's login. A run with generate_docs stores
+the dbt docs site, and its "dbt docs" link opens it: dbt's own page, rendered under the plugin's
+Content-Security-Policy with nothing refused and nothing fetched from another origin.
 
 A screenshot of each step is kept under the test's temp folder; when the test fails, a last one
 is taken and the paths are listed in the failure report (tests/stack/conftest.py).
@@ -18,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -31,10 +34,19 @@ CHROMIUM = "/usr/lib/chromium/chromium"
 DAG_ID = "dbt_transform"
 SERVING_DAG_ID = "model_serving_deploy_churn"
 # the params whose label (the Param's title) and description the form must show
-FORM_PARAMS = ("select", "target", "threads", "force", "source_freshness", "retry_test_failures")
+FORM_PARAMS = (
+    "select",
+    "target",
+    "threads",
+    "force",
+    "source_freshness",
+    "retry_test_failures",
+    "generate_docs",
+)
 WAREHOUSE_LINK = "Databricks SQL warehouse"
 ENDPOINT_LINK = "Serving endpoint"
 REPORT_LINK = "dbt run report"
+DOCS_LINK = "dbt docs"
 
 
 @pytest.fixture
@@ -162,7 +174,11 @@ def test_trigger_form_and_extra_links_in_chromium(stack: Stack, page) -> None:
     wait_run(stack, DAG_ID, run_id, "success")
     links = stack.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/dbt_run/links")
     report_href = links["extra_links"][REPORT_LINK]
-    assert links["extra_links"] == {WAREHOUSE_LINK: None, REPORT_LINK: report_href}, links
+    assert links["extra_links"] == {
+        WAREHOUSE_LINK: None,
+        REPORT_LINK: report_href,
+        DOCS_LINK: f"platform-ops/dbt-docs/dbt_transform/dbt_run?run_id={quote(run_id, safe='')}",
+    }, links
     assert report_href.startswith("platform-ops/dbt-report/dbt_transform/dbt_run?run_id="), report_href
     _details(page, stack, DAG_ID, run_id, "dbt_run")
     expect(page.get_by_text("dbt_run").first).to_be_visible()
@@ -188,3 +204,28 @@ def test_trigger_form_and_extra_links_in_chromium(stack: Stack, page) -> None:
     expect(bars.first).to_be_visible()
     assert bars.count() >= 3, bars.count()
     page.shot("dbt-run-report")
+
+    # dbt docs: a run with generate_docs stores the site with its date; its "dbt docs" link opens it
+    docs_run = stack.api(
+        "POST", f"/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": {"generate_docs": True}}
+    )["dag_run_id"]
+    wait_run(stack, DAG_ID, docs_run, "success")
+    docs_href = stack.api("GET", f"/dags/{DAG_ID}/dagRuns/{docs_run}/taskInstances/dbt_run/links")[
+        "extra_links"
+    ][DOCS_LINK]
+    docs_url = f"{stack.base}/{docs_href}"
+    assert httpx.get(docs_url, timeout=30).status_code == 401
+    requested: list[str] = []
+    refused: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(docs_url)
+    page.wait_for_url(re.compile(r"/dbt-docs/dbt_transform/dbt_run/run_id=[^/]+/index\.html"))
+    # the overview comes from the stored manifest: shown only once the page fetched it
+    expect(page.get_by_text("Welcome to the auto-generated documentation").first).to_be_visible()
+    page.shot("dbt-docs")
+    assert refused == [], refused
+    outside = [u for u in requested if not u.startswith((stack.base, "data:", "blob:"))]
+    assert outside == [], outside
+    fetched = {urlsplit(u).path.rsplit("/", 1)[-1] for u in requested}  # dbt adds a cache-buster query
+    assert {"index.html", "manifest.json", "catalog.json"} <= fetched, sorted(fetched)

@@ -11,44 +11,18 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from fastapi.testclient import TestClient
 
 from platform_ops.core.dbt import STATE_NAME
-from tests.airflow_runner import ensure_db
+from tests.web.clients import client_of
 
 DATA = Path(__file__).resolve().parents[1] / "core" / "data" / "dbt_report" / "state"
 DAG, TASK, DATE = "dbt_scenarios", "dbt", "2026-11-01T000000Z"
 PAGE = f"/platform-ops/dbt-report/{DAG}/{TASK}"
-
-
-@pytest.fixture(scope="module")
-def airflow_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Airflow's API server app with SimpleAuthManager users ``viewer`` (role viewer) and no admins."""
-    from airflow.api_fastapi.app import create_app, purge_cached_app
-
-    home = tmp_path_factory.mktemp("auth")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(
-            "AIRFLOW__CORE__AUTH_MANAGER",
-            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        )
-        mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "viewer:viewer")
-        mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-        mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(home / "passwords.json"))
-        mp.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "test-secret-of-the-dbt-report-tests")
-        ensure_db()
-        purge_cached_app()
-        app = create_app()
-        try:
-            yield app
-        finally:
-            purge_cached_app()
 
 
 @pytest.fixture
@@ -60,41 +34,22 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def _password(username: str) -> str:
-    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
-
-    return SimpleAuthManager.get_passwords()[username]
-
-
-@pytest.fixture
-def viewer_token(airflow_app: Any) -> str:
-    """The viewer's JWT, from the auth manager's own login route (what the UI's login form posts)."""
-    client = TestClient(airflow_app)
-    response = client.post("/auth/token", json={"username": "viewer", "password": _password("viewer")})
-    assert response.status_code == 201, response.text
-    token: str = response.json()["access_token"]
-    return token
-
-
-def _client(app: Any, token: str | None = None, cookie: bool = False) -> TestClient:
-    client = TestClient(app)
-    if token and cookie:
-        client.cookies.set("_token", token)
-    elif token:
-        client.headers["Authorization"] = f"Bearer {token}"
-    return client
-
-
 def test_logged_out_gets_401_on_every_route_of_the_plugin_app(airflow_app: Any, state: Path) -> None:
     from platform_ops.web.dbt_report import app as report_app
 
     paths = [getattr(r, "path", "") for r in report_app.routes]
     # docs and openapi routes are off: no route answers without a user
-    assert paths == ["/dbt-report/{dag_id}/{task_id}"]
-    client = _client(airflow_app)
-    for path in (PAGE, f"{PAGE}?date={DATE}", "/platform-ops/docs", "/platform-ops/openapi.json"):
-        response = client.get(path)
-        assert response.status_code == (401 if path.startswith(PAGE) else 404), (path, response.text)
+    assert paths == [
+        "/dbt-report/{dag_id}/{task_id}",
+        "/dbt-docs/{dag_id}/{task_id}",
+        "/dbt-docs/{dag_id}/{task_id}/{date}/{filename}",
+    ]
+    client = client_of(airflow_app)
+    docs = f"/platform-ops/dbt-docs/{DAG}/{TASK}"
+    pages = (PAGE, f"{PAGE}?date={DATE}", docs, f"{docs}/{DATE}/index.html", f"{docs}/{DATE}/manifest.json")
+    for path in (*pages, "/platform-ops/docs", "/platform-ops/openapi.json"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == (401 if path in pages else 404), (path, response.text)
         assert "stg_orders" not in response.text
     assert client.get(PAGE, headers={"Authorization": "Bearer not-a-jwt"}).status_code == 403
 
@@ -103,7 +58,7 @@ def test_a_user_the_auth_manager_lets_read_no_dag_gets_403(airflow_app: Any, sta
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 
     token = airflow_app.state.auth_manager.generate_jwt(SimpleAuthManagerUser(username="nobody", role=None))
-    response = _client(airflow_app, token).get(PAGE)
+    response = client_of(airflow_app, token).get(PAGE)
     assert response.status_code == 403
     assert "stg_orders" not in response.text
 
@@ -112,7 +67,7 @@ def test_a_user_the_auth_manager_lets_read_no_dag_gets_403(airflow_app: Any, sta
 def test_a_viewer_sees_every_node_with_its_history(
     airflow_app: Any, state: Path, viewer_token: str, cookie: bool
 ) -> None:
-    response = _client(airflow_app, viewer_token, cookie=cookie).get(PAGE)
+    response = client_of(airflow_app, viewer_token, cookie=cookie).get(PAGE)
     assert response.status_code == 200, response.text
     assert response.headers["content-security-policy"].startswith("default-src 'none'")
     body = response.text
@@ -128,7 +83,7 @@ def test_a_viewer_sees_every_node_with_its_history(
 
 
 def test_the_status_filter_and_bad_input(airflow_app: Any, state: Path, viewer_token: str) -> None:
-    client = _client(airflow_app, viewer_token)
+    client = client_of(airflow_app, viewer_token)
     success = client.get(PAGE, params={"date": DATE, "status": "success"})
     assert success.status_code == 200
     assert success.text.count('<tr data-status="success">') == 9
@@ -161,7 +116,7 @@ def test_model_names_and_messages_are_escaped(airflow_app: Any, state: Path, vie
     result["thread_id"] = f"Thread-1 {payload}"
     latest.write_text(json.dumps(doc))
     shutil.rmtree(latest.parent / f"{STATE_NAME}.versions")
-    response = _client(airflow_app, viewer_token).get(PAGE)
+    response = client_of(airflow_app, viewer_token).get(PAGE)
     assert response.status_code == 200
     assert "<script" not in response.text
     assert "<img" not in response.text
@@ -192,7 +147,7 @@ def test_the_task_instance_tab_of_a_real_failed_dbt_run(
     shutil.copytree(DATA / DAG / TASK / DATE, tmp_path / "state" / DAG / TASK / "2026-12-01T000000Z")
     tab = DBT_REPORT_VIEW["href"].format(DAG_ID=DAG, TASK_ID=TASK, RUN_ID=quote(result.run_id, safe=""))
     assert tab == report_path(DAG, TASK, run_id=result.run_id)
-    response = _client(airflow_app, viewer_token).get("/" + tab)
+    response = client_of(airflow_app, viewer_token).get("/" + tab)
     assert response.status_code == 200, response.text
     body = response.text
     assert '<option value="2026-11-03T000000Z" selected>' in body
@@ -202,6 +157,6 @@ def test_the_task_instance_tab_of_a_real_failed_dbt_run(
     assert "forced failure of stg_orders" in row
     assert "#1 run, try 1" in row
     assert body.count('<tr data-status="skipped">') == result.summary(TASK)["counts"]["skipped"]
-    unknown = _client(airflow_app, viewer_token).get(PAGE, params={"run_id": "manual__nope"})
+    unknown = client_of(airflow_app, viewer_token).get(PAGE, params={"run_id": "manual__nope"})
     assert unknown.status_code == 200
     assert "has no run &#x27;manual__nope&#x27;: showing the newest date stored" in unknown.text

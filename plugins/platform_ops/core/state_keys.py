@@ -11,7 +11,9 @@ without a logical date (Airflow 3 allows manual runs with none), ``run_id=<run i
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -157,3 +159,11 @@ class DocKey:
     def version(self, try_number: int, copy: int = 0) -> tuple[str, ...]:
         """Path parts of the version file of ``try_number`` (``copy`` > 0: a later run's copy)."""
         return (*self.versions_folder, version_file(try_number, copy))
+
+
+def files_digest(files: Mapping[str, bytes]) -> str:
+    """The sha256 of a set of files (names and contents): the folder name they are stored under."""
+    total = hashlib.sha256()
+    for name in sorted(files):
+        total.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return total.hexdigest()

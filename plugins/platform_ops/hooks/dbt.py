@@ -309,6 +309,11 @@ class DbtWorkspace:
         """A JSON artifact of the invocation (in the target folder unless ``folder`` says otherwise)."""
         return read_json_object((folder or self.target) / name)
 
+    def read_bytes(self, name: str) -> bytes | None:
+        """A file the invocation wrote into the target folder, or None when it wrote none."""
+        path = self.target / name
+        return path.read_bytes() if path.is_file() else None
+
     def log_lines(self) -> list[str]:
         """The lines of ``dbt.log`` in the logs folder (empty when dbt wrote none)."""
         log_file = self.logs / "dbt.log"

@@ -1,4 +1,4 @@
-"""Operator extra links of DbtRunOrRetryOperator: its Databricks SQL warehouse and its run report."""
+"""Operator extra links of DbtRunOrRetryOperator: its Databricks SQL warehouse, run report and docs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperatorLink
 
+from platform_ops.core.dbt_docs import docs_path
 from platform_ops.core.dbt_report import report_path
 
 
@@ -37,3 +38,17 @@ class DbtRunReportLink(BaseOperatorLink):
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
         """The report page of this DAG, task and run."""
         return report_path(ti_key.dag_id, ti_key.task_id, run_id=ti_key.run_id)
+
+
+class DbtDocsLink(BaseOperatorLink):
+    """The dbt docs stored for the task instance's date, else the newest stored (the plugin's pages).
+
+    Relative to the UI's base URL, like the run report; a task that never generated docs gets a
+    page saying so.
+    """
+
+    name = "dbt docs"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        """The docs of this DAG, task and run."""
+        return docs_path(ti_key.dag_id, ti_key.task_id, run_id=ti_key.run_id)

@@ -28,15 +28,21 @@ from platform_ops.core.source_freshness import (
 
 @dataclass(frozen=True)
 class Switches:
-    """The operator arguments ``on_warning_callback``, ``retry_test_failures``, ``source_freshness``."""
+    """The switches of a build: warnings callback, test retries, freshness gate, docs."""
 
     on_warning_callback: Callable[[dict[str, Any]], Any] | None
     retry_test_failures: bool
     source_freshness: FreshnessPolicy
+    generate_docs: bool = False
 
     @classmethod
     def from_params(
-        cls, *, on_warning_callback: Any, retry_test_failures: Any, source_freshness: Any
+        cls,
+        *,
+        on_warning_callback: Any,
+        retry_test_failures: Any,
+        source_freshness: Any,
+        generate_docs: Any = False,
     ) -> Switches:
         """Validate the raw (possibly template-rendered) values; every error names its field."""
         check_callback(on_warning_callback)
@@ -44,6 +50,7 @@ class Switches:
             on_warning_callback=on_warning_callback,
             retry_test_failures=parse_bool("retry_test_failures", retry_test_failures),
             source_freshness=parse_policy(source_freshness),
+            generate_docs=parse_bool("generate_docs", generate_docs),
         )
 
 

@@ -42,6 +42,14 @@ from platform_ops.core.dbt import (
     status_counts,
     successful_models,
 )
+from platform_ops.core.dbt_docs import (
+    DOCS_FILES,
+    DOCS_STATE_NAME,
+    docs_argv,
+    docs_current,
+    docs_document,
+    site_files,
+)
 from platform_ops.core.params import parse_bool
 from platform_ops.core.run_outcome import deterministic_test_failures, not_retried_note, warned_nodes
 from platform_ops.core.run_results import results_table, without_compiled_code
@@ -57,7 +65,7 @@ from platform_ops.core.source_freshness import (
 from platform_ops.exceptions import ConfigError
 from platform_ops.hooks.dbt import TOKEN_ENV, DbtHook, DbtInvocation
 from platform_ops.hooks.retry_session import NOT_LISTED, NOT_RETRIED
-from platform_ops.links.dbt import DatabricksWarehouseLink, DbtRunReportLink
+from platform_ops.links.dbt import DatabricksWarehouseLink, DbtDocsLink, DbtRunReportLink
 from platform_ops.operators.build_checks import FreshnessCheck, Switches, notify_warnings
 from platform_ops.state import RunStateStore
 from platform_ops.task_failures import fail_fast_on_permanent_errors
@@ -173,6 +181,15 @@ class DbtRunOrRetryOperator(BaseOperator):
     the sources; a source that could not be checked fails it too, and Airflow's retries apply.
     The listing also checks a retry's stored failures, so a retry still starts one dbt process.
 
+    **Docs** (``generate_docs``). When the date ends green, ``dbt docs generate`` of the same
+    project, target and vars writes the docs site; its index.html, manifest and
+    catalog are stored with the date's state (:mod:`platform_ops.core.dbt_docs`), recorded in the
+    document ``dbt_docs`` with the sha256 of each file, and served by the UI plugin behind its
+    login (extra link "dbt docs"). A failed build generates nothing, so the docs stored before stay
+    in place. A docs generation that fails fails the try (the build's results are stored); the
+    retry finds the date green and generates only the docs. A green date whose docs already
+    describe its last build is not generated again.
+
     **Environment and process life.** dbt gets an allow-listed environment
     (:mod:`platform_ops.core.subprocess_env`), never Airflow's connections or settings, and dies
     with its task; see :mod:`platform_ops.hooks.dbt`. With a Databricks connection, the extra link
@@ -204,6 +221,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         retry_test_failures: False: a try whose only failures are tests fails without Airflow
             retries (templated).
         source_freshness: ``off`` | ``warn`` | ``error``, as above (templated).
+        generate_docs: Generate and store dbt docs after a green build, as above (templated).
         mode: Deprecated, removed in the next release: ``retry`` is ``scope="failed"``, ``run`` is
             ``scope="full"``.
         **kwargs: BaseOperator arguments.
@@ -224,9 +242,10 @@ class DbtRunOrRetryOperator(BaseOperator):
         "databricks_conn_id",
         "retry_test_failures",
         "source_freshness",
+        "generate_docs",
     )
     ui_color = "#ff694a"
-    operator_extra_links = (DatabricksWarehouseLink(), DbtRunReportLink())
+    operator_extra_links = (DatabricksWarehouseLink(), DbtRunReportLink(), DbtDocsLink())
 
     def __init__(
         self,
@@ -251,6 +270,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         on_warning_callback: Callable[[dict[str, Any]], Any] | None = None,
         retry_test_failures: bool | str = True,
         source_freshness: str = "off",
+        generate_docs: bool | str = False,
         mode: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -285,6 +305,7 @@ class DbtRunOrRetryOperator(BaseOperator):
         self.on_warning_callback = on_warning_callback
         self.retry_test_failures = retry_test_failures
         self.source_freshness = source_freshness
+        self.generate_docs = generate_docs
         self.warehouse_url: str | None = None  # set by execute, read by DatabricksWarehouseLink
 
     @cached_property
@@ -367,12 +388,22 @@ class DbtRunOrRetryOperator(BaseOperator):
         if outcome.run_results is None:  # nothing to do, or a retry that found nothing: results stand
             assert previous is not None
             summary = self._summary(decision, previous.run_results, [], outcome.argv, location, request)
-            return self._finish(context, switches, summary, freshness)
+            last_build = previous.invocations[-1].get("finished_at") if previous.invocations else None
+            docs_error = self._docs(switches, summary, request, env, store, key, run_id, ti, last_build)
+            self._finish(context, switches, summary, freshness)
+            if docs_error is not None:
+                raise docs_error
+            return summary
 
-        merged, ran = self._record(decision, request, previous, outcome, started, ti, store, key, run_id)
+        merged, ran, last_build = self._record(
+            decision, request, previous, outcome, started, ti, store, key, run_id
+        )
         self._emit_asset_events(context, request, successful_models(outcome.run_results, ran))
         summary = self._summary(decision, merged, ran, outcome.argv, location, request)
+        docs_error = self._docs(switches, summary, request, env, store, key, run_id, ti, last_build)
         self._finish(context, switches, summary, freshness, outcome.run_results)
+        if docs_error is not None:
+            raise docs_error
         if failed_nodes(merged):
             message = failure_message(merged)
             tests = [] if switches.retry_test_failures else deterministic_test_failures(merged)
@@ -427,6 +458,7 @@ class DbtRunOrRetryOperator(BaseOperator):
             on_warning_callback=self.on_warning_callback,
             retry_test_failures=self.retry_test_failures,
             source_freshness=self.source_freshness,
+            generate_docs=self.generate_docs,
         )
 
     def _check_freshness(
@@ -621,8 +653,11 @@ class DbtRunOrRetryOperator(BaseOperator):
         store: RunStateStore,
         key: tuple[str, str, Any, str],
         run_id: str | None,
-    ) -> tuple[dict[str, Any], list[str]]:
-        """Persist the results of the date with this invocation's merged in; (merged, nodes run)."""
+    ) -> tuple[dict[str, Any], list[str], str]:
+        """Persist the results of the date with this invocation's merged in.
+
+        Returns (merged results, nodes run, when this invocation finished).
+        """
         new_rr = outcome.run_results or {}
         ran = [r["unique_id"] for r in new_rr.get("results", [])]
         if previous is not None and decision.step in (Step.RETRY, Step.REBUILD):
@@ -631,12 +666,13 @@ class DbtRunOrRetryOperator(BaseOperator):
         else:
             merged, nodes, invocations = new_rr, {}, []
         nodes.update(node_index(outcome.manifest or {}, ran))
+        finished = datetime.now(UTC).isoformat()
         invocations.append(
             {
                 "mode": decision.step.value,
                 "argv": self._display(outcome.argv),
                 "started_at": started.isoformat(),
-                "finished_at": datetime.now(UTC).isoformat(),
+                "finished_at": finished,
                 "counts": status_counts(new_rr),
                 "executed": ran,
                 "try_number": ti.try_number,
@@ -647,7 +683,56 @@ class DbtRunOrRetryOperator(BaseOperator):
             new_state_doc(request, merged, nodes, invocations), *key, try_number=ti.try_number, run_id=run_id
         )
         self.log.info("dbt results (this invocation, counts for the date):\n%s", results_table(merged, ran))
-        return merged, ran
+        return merged, ran, finished
+
+    def _docs(
+        self,
+        switches: Switches,
+        summary: dict[str, Any],
+        request: DbtRequest,
+        env: dict[str, str],
+        store: RunStateStore,
+        key: tuple[str, str, Any, str],
+        run_id: str | None,
+        ti: Any,
+        last_build: str | None,
+    ) -> AirflowException | None:
+        """Generate and store the docs of a green date whose stored docs do not describe its last build.
+
+        Sets the summary's ``docs``; returns the error to fail the try with when generating failed.
+        """
+        summary["docs"] = None
+        if not switches.generate_docs or summary["failed"]:
+            return None
+        address = (*key[:3], DOCS_STATE_NAME)
+        location = store.location(*address, run_id=run_id)
+        stored = store.get_latest(*address, run_id=run_id) if store.has(*address, run_id=run_id) else None
+        if docs_current(stored, last_build):
+            self.log.info("dbt docs of this build are stored already: %s", location)
+            summary["docs"] = {"location": location, "generated": False}
+            return None
+        with self.hook.invocation(request.project_dir, request.target) as work:
+            argv = docs_argv(self.hook.dbt_executable, request, str(work.target), str(work.logs))
+            self.log.info("Generating dbt docs: %s", shlex.join(self._display(argv)))
+            result = self.hook.run_in(work, argv, env, request.project_dir)
+            files = site_files(*(work.read_bytes(name) for name in DOCS_FILES))
+        if result.returncode != 0 or files is None:
+            said = "\n".join(map(str, result.tail)) or "(no message)"
+            missing = (
+                ""
+                if files is not None or result.returncode
+                else f", wrote no {' or '.join(DOCS_FILES)} in full"
+            )
+            return AirflowException(
+                f"dbt docs generate failed (exit code {result.returncode}{missing}): the build's results are "
+                "stored and the docs stored before stay in place; a retry generates only the docs. "
+                f"dbt said:\n{said}"
+            )
+        store.put_files(files, *address, run_id=run_id)
+        doc = docs_document(request, files, last_build, datetime.now(UTC).isoformat())
+        url = store.put(doc, *address, try_number=ti.try_number, run_id=run_id)
+        summary["docs"] = {"location": url, "generated": True, "bytes": {n: len(c) for n, c in files.items()}}
+        return None
 
     def _display(self, argv: list[str]) -> list[str]:
         token = self.hook.databricks_env.get(TOKEN_ENV)

@@ -72,6 +72,7 @@ with DAG(
         databricks_conn_id="{{ dag_run.conf.get('databricks_conn_id', '') }}",
         retry_test_failures="{{ dag_run.conf.get('retry_test_failures', True) }}",
         source_freshness="{{ dag_run.conf.get('source_freshness', 'off') }}",
+        generate_docs="{{ dag_run.conf.get('generate_docs', False) }}",
         on_warning_callback=record_warnings,
     )
 
@@ -94,5 +95,6 @@ with DAG(
         vars="{{ dag_run.conf.get('vars', {}) }}",
         retry_test_failures="{{ dag_run.conf.get('retry_test_failures', True) }}",
         source_freshness="{{ dag_run.conf.get('source_freshness', 'off') }}",
+        generate_docs="{{ dag_run.conf.get('generate_docs', False) }}",
         on_warning_callback=record_warnings,
     )
