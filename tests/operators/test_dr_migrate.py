@@ -539,6 +539,33 @@ def test_cutover_unpauses_only_what_ran_in_the_source_and_is_idempotent(pair, ou
     assert again.xcom[("cutover", "return_value")]["already_unpaused"]
 
 
+def test_cutover_refuses_a_job_with_two_copies_in_the_target_and_changes_nothing(pair, output):
+    """Un-pausing one of two marked copies (or both) would be a guess: the cutover names both ids
+    and writes nothing in either workspace, pause_source included."""
+    primary, secondary = pair
+    ids = seed(primary)
+    assert run().state == "success", output()[-4000:]
+    api = secondary.client().api_client
+    jobs = api.do("GET", "/api/2.2/jobs/list", query={"limit": 100, "expand_tasks": "true"})["jobs"]
+    nightly = next(j for j in jobs if j["settings"]["name"] == "nightly-ingest")
+    copy = str(api.do("POST", "/api/2.2/jobs/create", body=nightly["settings"])["job_id"])
+    before = writes(secondary), writes(primary)
+
+    conf = {
+        "source_conn_id": "dbx_primary",
+        "target_conn_id": "dbx_secondary",
+        "confirm": True,
+        "pause_source": True,
+    }
+    refused = run("dr_cutover_scenarios", dr=conf)
+    text = output()
+    assert refused.state == "failed"
+    assert "Cutover refused: the target holds more than one copy of 1 job(s)" in text
+    assert f"job {ids['scheduled']}: {', '.join(sorted([str(nightly['job_id']), copy]))}" in text
+    assert (writes(secondary), writes(primary)) == before
+    assert schedule_statuses(primary)["nightly-ingest"] == "UNPAUSED"  # the source still runs it
+
+
 def test_canaries_never_reach_state_xcom_or_logs(pair, output, tmp_path):
     primary, secondary = pair
     seed(primary)
