@@ -7,7 +7,7 @@ PYTHON ?= python3.11
 VENV := $(CURDIR)/.venv
 UV := $(CURDIR)/.tools/venv/bin/uv
 LOCK_PY := 3.11
-# pytest-xdist workers for make test-fast (one per core); make test runs serially
+# pytest-xdist workers (one per core); the stack's tests stay together on one of them
 TEST_WORKERS ?= 2
 
 export AIRFLOW_HOME := $(CURDIR)/.airflow
@@ -23,7 +23,7 @@ export UV_COMPILE_BYTECODE := 1
 help:
 	@echo "make demo        create the environments, run every local DAG end to end, print a summary"
 	@echo "make test        ruff, the import contract, mypy and the whole pytest suite (integration included),"
-	@echo "                 serially; CI runs this"
+	@echo "                 on two pytest-xdist workers (TEST_WORKERS); CI runs this"
 	@echo "make test-fast   the same without tests/stack (the production-shaped stack); a local loop only"
 	@echo "make airflow     airflow standalone on http://127.0.0.1:8080 (stop: Ctrl-C or make airflow-stop)"
 	@echo "make stack       the production-shaped stack: PostgreSQL, Redis, S3 (moto), CeleryExecutor with two"
@@ -42,7 +42,7 @@ lint: bootstrap
 	$(VENV)/bin/mypy
 
 test: lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: lint
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --ignore=tests/stack

@@ -16,8 +16,21 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import duckdb
+import pyarrow as pa
 
 TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple]) -> None:
+    """Insert rows in one statement through an Arrow table (executemany binds row by row: seconds)."""
+    columns = [name for name, *_ in con.execute(f"DESCRIBE {table}").fetchall()]
+    values = zip(*rows, strict=True)
+    batch = pa.table({name: list(column) for name, column in zip(columns, values, strict=True)})
+    con.register("_rows", batch)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM _rows")
+    finally:
+        con.unregister("_rows")
 
 
 def generate(path: str, day: str, seed: int = 7) -> dict[str, int]:
@@ -49,7 +62,7 @@ def generate(path: str, day: str, seed: int = 7) -> dict[str, int]:
         (k, f"c{rng.randint(1, 400)}", rng.choice(statuses[:3]), round(rng.uniform(5, 500), 2))
         for k in range(1, 1501)
     ]
-    con.executemany(f"INSERT INTO orders_snapshot_{suffix} VALUES (?, ?, ?, ?)", snapshot)
+    _insert(con, f"orders_snapshot_{suffix}", snapshot)
     log = []
     for k in rng.sample(range(1, 1501), 300):  # changed yesterday: before images come from the log
         log.append(
@@ -97,7 +110,7 @@ def generate(path: str, day: str, seed: int = 7) -> dict[str, int]:
     # Rows a loader mangled: left out of the result and counted as bad rows (max_bad_rows).
     log.append((1501, "c1", "shipped", 1.0, "u", next(version), t(20)))  # lowercase change type
     log.append((1502, "c2", "paid", 2.0, "U", None, t(21)))  # no version
-    con.executemany("INSERT INTO orders_ct_log VALUES (?, ?, ?, ?, ?, ?, ?)", log)
+    _insert(con, "orders_ct_log", log)
     counts["orders_ct_log"] = len(log)
 
     # order_lines: composite key (order_id, line_no)
@@ -117,7 +130,7 @@ def generate(path: str, day: str, seed: int = 7) -> dict[str, int]:
         for o in range(1, 801)
         for n in range(1, rng.randint(2, 4))
     ]
-    con.executemany(f"INSERT INTO order_lines_snapshot_{suffix} VALUES (?, ?, ?, ?, ?)", lines)
+    _insert(con, f"order_lines_snapshot_{suffix}", lines)
     llog = []
     for o, n, sku, q, p in rng.sample(lines, 400):
         llog.append((o, n, sku, q + rng.randint(1, 3), p, "U", next(version), t(rng.uniform(0, 23.9))))
@@ -128,7 +141,7 @@ def generate(path: str, day: str, seed: int = 7) -> dict[str, int]:
         v1, v2 = next(version), next(version)
         llog.append((o, n, sku, 99, p, "U", v2, t(5)))
         llog.append((o, n, sku, 50, p, "U", v1, t(6)))
-    con.executemany("INSERT INTO order_lines_ct_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)", llog)
+    _insert(con, "order_lines_ct_log", llog)
     counts["order_lines_ct_log"] = len(llog)
     con.close()
     return counts

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -96,9 +97,12 @@ class LocalAirflow(AirflowInterfaces):
                 children += psutil.Process(proc.pid).children(recursive=True)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+        # the api-server and dag-processor exit in a few seconds; the LocalExecutor scheduler keeps
+        # waiting on its executor slots well past 30 s, and nothing of a test's home outlives it
+        deadline = time.monotonic() + 5
         for proc in self.procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=20)
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
