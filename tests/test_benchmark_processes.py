@@ -28,7 +28,8 @@ stop_on_signals()
 out = pathlib.Path({out!r})
 child = [sys.executable, "-c", (
     "import os, signal, time, pathlib; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-    "pathlib.Path({out!r}, 'child.pid').write_text(str(os.getpid())); time.sleep(600)"
+    "pid = pathlib.Path({out!r}, 'child.pid.part'); pid.write_text(str(os.getpid())); "
+    "pid.rename(pid.with_suffix('')); time.sleep(600)"  # renamed: the test never reads it half-written
 )]
 try:
     {body}

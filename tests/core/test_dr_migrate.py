@@ -20,6 +20,7 @@ from platform_ops.core.dr_migrate import (
     check_distinct_workspaces,
     checkpoint_key,
     classify,
+    copy_stamp,
     keep_pauses,
     marker_ids,
     parse_secret_values,
@@ -171,6 +172,27 @@ def test_keep_pauses_takes_the_current_pause_status_of_each_trigger_block():
         "UNPAUSED"
     )
     assert keep_pauses(spec, {}) == spec
+
+
+def test_copy_stamps_round_trip_and_leave_with_a_forgotten_path():
+    assert copy_stamp({"modified_at": 1700}, {"modified_at": 1800}) == "1700:1800"
+    # a side that does not say when it changed is never trusted: the pair is exported
+    assert copy_stamp({"modified_at": 1700}, {}) is None
+    assert copy_stamp({}, {"modified_at": 1800}) is None
+    assert copy_stamp({"modified_at": 1700}, None) is None
+    assert copy_stamp({"modified_at": True}, {"modified_at": 1800}) is None
+    nb = "/Shared/etl/load"
+    stamped = Checkpoint("1", "2").merged(
+        CheckpointDelta(hashes=[("workspace_objects", nb, "h")], stamps=[(nb, "1700:1800")])
+    )
+    assert Checkpoint.from_dict(stamped.to_dict(), "1", "2") == stamped
+    assert stamped.merged(CheckpointDelta(stamps=[(nb, "1700:1900")])).stamps == {nb: "1700:1900"}
+    gone = stamped.merged(CheckpointDelta(forgotten=[("workspace_objects", nb)]))
+    assert gone.stamps == {}
+    assert "workspace_objects" not in gone.hashes
+    # a document written before stamps existed reads with none
+    older = {k: v for k, v in stamped.to_dict().items() if k != "stamps"}
+    assert Checkpoint.from_dict(older, "1", "2").stamps == {}
 
 
 def test_a_checkpoint_of_another_pair_or_a_corrupt_one_reads_as_empty():

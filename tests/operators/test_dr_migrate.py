@@ -314,6 +314,51 @@ def test_full_run_validates_green_and_a_rerun_writes_nothing(pair, output, tmp_p
     assert (writes(secondary), writes(primary)) == before
 
 
+def exports(sandbox: Any) -> int:
+    return int(sandbox.stats()["by_route"].get("GET /api/2.0/workspace/export", 0))
+
+
+def overwrite(sandbox: Any, path: str, text: str) -> None:
+    """An edit of a notebook, as the UI or a user's import makes it (its modified_at changes)."""
+    body = {"path": path, "format": "SOURCE", "language": "PYTHON", "content": notebook(text)}
+    sandbox.client().api_client.do("POST", "/api/2.0/workspace/import", body={**body, "overwrite": True})
+
+
+def test_unchanged_notebooks_are_compared_without_exports_and_an_edit_on_either_side_is_seen(pair, output):
+    """The copy records both sides' modification times: a re-run and its validation export nothing
+    while both workspaces still list them, and export again whatever either side changed since."""
+    primary, secondary = pair
+    seed(primary)
+    assert run().state == "success", output()[-4000:]
+    before = exports(primary), exports(secondary)
+    again = run()
+    assert again.state == "success", output()[-4000:]
+    assert again.xcom[("validate", "counts")]["ok"] is True
+    assert (exports(primary), exports(secondary)) == before  # nothing exported on either side
+
+    overwrite(secondary, f"{ROOT}/report", "edited in the secondary")
+    time.sleep(0.01)  # the sandbox's times are in milliseconds, as Databricks'
+    before = exports(primary), exports(secondary)
+    edited = run()
+    text = output()
+    assert edited.state == "failed"
+    assert edited.states["validate"] == "failed"
+    assert f"workspace_objects differs: {ROOT}/report ({ROOT}/report): the target copy differs" in text
+    assert edited.xcom[("validate", "counts")]["failures"] == 1
+    # only the edited pair was exported again, by the copy task and by the validation
+    assert exports(primary) - before[0] >= 1
+    assert exports(secondary) - before[1] >= 1
+    assert exports(primary) - before[0] + exports(secondary) - before[1] <= 4
+
+    overwrite(primary, f"{ROOT}/report", "changed in the source")
+    fixed = run()
+    assert fixed.state == "success", output()[-4000:]
+    copied = secondary.client().api_client.do(
+        "GET", "/api/2.0/workspace/export", query={"path": f"{ROOT}/report", "format": "SOURCE"}
+    )
+    assert "changed in the source" in base64.b64decode(copied["content"]).decode()
+
+
 def test_a_crash_between_creates_and_the_checkpoint_then_a_rerun_leaves_one_copy_each(pair, output, tmp_path):
     primary, secondary = pair
     ids = seed(primary)
@@ -915,11 +960,19 @@ def test_a_migration_task_killed_midway_then_a_rerun_leaves_one_copy_each(pair, 
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    checkpoints = tmp_path / "state" / "_shared" / "dr_migrate"
+
+    def midway() -> bool:
+        """Some jobs are created and a flush has reached the checkpoint (on a busy machine the
+        first flush can land after the third create: kill only once there is one to resume from)."""
+        creates = secondary.stats()["by_route"].get("POST /api/2.2/jobs/create", 0)
+        return creates >= 3 and any(checkpoints.glob("*.json"))
+
     try:
         deadline = time.monotonic() + 60
-        while secondary.stats()["by_route"].get("POST /api/2.2/jobs/create", 0) < 3:
+        while not midway():
             assert child.poll() is None, (tmp_path / "killed-task.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the jobs task never started creating"
+            assert time.monotonic() < deadline, "the jobs task never created and flushed"
             time.sleep(0.02)
     finally:
         os.killpg(child.pid, signal.SIGKILL)  # the process and whatever it started: no finally runs
@@ -929,7 +982,7 @@ def test_a_migration_task_killed_midway_then_a_rerun_leaves_one_copy_each(pair, 
     created = target_objects(secondary)["jobs"]
     assert 1 <= sum(created.values()) < len(sources)  # killed midway through the task
     # the batches flushed before the kill reached the checkpoint (flush_every=2: one per job)
-    (doc,) = (tmp_path / "state" / "_shared" / "dr_migrate").glob("*.json")  # none: nothing was flushed
+    (doc,) = checkpoints.glob("*.json")
     flushed = {f"{PRIMARY_ID}:{sid}" for sid in json.loads(doc.read_text())["id_map"]["jobs"]}
     assert flushed
     assert flushed <= set(created)

@@ -418,6 +418,17 @@ def checkpoint_key(source_workspace_id: str, target_workspace_id: str) -> str:
 
 
 # -- checkpoint ----------------------------------------------------------------------------------
+def copy_stamp(source: Mapping[str, Any], target: Mapping[str, Any] | None) -> str | None:
+    """Both sides' ``modified_at`` (workspace/list) of one notebook or file, as one string.
+
+    None when either side does not say: such a pair is always exported to be compared.
+    """
+    times = (source.get("modified_at"), (target or {}).get("modified_at"))
+    if any(t is None or isinstance(t, bool) or not isinstance(t, int | str) for t in times):
+        return None
+    return f"{times[0]}:{times[1]}"
+
+
 def _nested(raw: Any) -> dict[str, dict[str, str]]:
     if not isinstance(raw, Mapping):
         return {}
@@ -434,6 +445,7 @@ class CheckpointDelta:
 
     ids: list[tuple[str, str, str]] = field(default_factory=list)  # type, source id, target id
     hashes: list[tuple[str, str, str]] = field(default_factory=list)  # type, source id, source hash
+    stamps: list[tuple[str, str]] = field(default_factory=list)  # workspace path, copy stamp
     pauses: list[tuple[str, str]] = field(default_factory=list)  # source job id, source pause status
     clusters: list[tuple[str, str]] = field(default_factory=list)  # run id, target cluster id
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # type, source id, message
@@ -455,12 +467,17 @@ class Checkpoint:
     cutover paused in the source (``cutover_paused``) keeps its recorded status whatever a later
     migration reads there, so every cutover un-pauses the same jobs. ``cutover_unpaused`` lists the
     jobs a cutover un-paused in the target (the validation expects them to run).
+
+    ``stamps`` holds, per notebook or file path, the :func:`copy_stamp` of both sides once the
+    target held the source's content (``hashes``): while both workspaces still list those
+    modification times, the pair is unchanged and need not be exported again to be compared.
     """
 
     source_workspace_id: str
     target_workspace_id: str
     id_map: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     hashes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    stamps: Mapping[str, str] = field(default_factory=dict)
     pause: Mapping[str, str] = field(default_factory=dict)
     clusters_created: Mapping[str, Sequence[str]] = field(default_factory=dict)
     failures: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -479,6 +496,7 @@ class Checkpoint:
             "target_workspace_id": self.target_workspace_id,
             "id_map": {k: dict(v) for k, v in self.id_map.items()},
             "hashes": {k: dict(v) for k, v in self.hashes.items()},
+            "stamps": dict(self.stamps),
             "pause": dict(self.pause),
             "clusters_created": {k: list(v) for k, v in self.clusters_created.items()},
             "failures": {k: dict(v) for k, v in self.failures.items()},
@@ -495,12 +513,14 @@ class Checkpoint:
         ) != (str(source_workspace_id), str(target_workspace_id)):
             return cls(str(source_workspace_id), str(target_workspace_id))
         pause = doc.get("pause")
+        stamps = doc.get("stamps")
         clusters = doc.get("clusters_created")
         return cls(
             str(source_workspace_id),
             str(target_workspace_id),
             id_map=_nested(doc.get("id_map")),
             hashes=_nested(doc.get("hashes")),
+            stamps={str(k): str(v) for k, v in stamps.items()} if isinstance(stamps, Mapping) else {},
             pause={str(k): str(v) for k, v in pause.items()} if isinstance(pause, Mapping) else {},
             clusters_created=(
                 {str(k): [str(c) for c in v] for k, v in clusters.items() if isinstance(v, list)}
@@ -517,13 +537,18 @@ class Checkpoint:
         id_map = {k: dict(v) for k, v in self.id_map.items()}
         hashes = {k: dict(v) for k, v in self.hashes.items()}
         failures = {k: dict(v) for k, v in self.failures.items()}
+        stamps = dict(self.stamps)
         for object_type, gone in delta.forgotten:
             id_map.get(object_type, {}).pop(gone, None)
             hashes.get(object_type, {}).pop(gone, None)
+            if object_type == "workspace_objects":
+                stamps.pop(gone, None)
         for object_type, sid, target_id in delta.ids:
             id_map.setdefault(object_type, {})[sid] = target_id
         for object_type, sid, digest in delta.hashes:
             hashes.setdefault(object_type, {})[sid] = digest
+        for path, stamp in delta.stamps:
+            stamps[path] = stamp
         for object_type, sid in delta.cleared:
             failures.get(object_type, {}).pop(sid, None)
         for object_type, sid, message in delta.failures:
@@ -542,6 +567,7 @@ class Checkpoint:
             self.target_workspace_id,
             id_map={k: v for k, v in id_map.items() if v},
             hashes={k: v for k, v in hashes.items() if v},
+            stamps=stamps,
             pause=pause,
             clusters_created=clusters,
             failures={k: v for k, v in failures.items() if v},

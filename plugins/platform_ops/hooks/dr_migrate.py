@@ -305,6 +305,15 @@ class DrWorkspaceHook(BaseHook):
                 self._listings[key] = self._list_now(object_type, roots)
             return copy.deepcopy(self._listings[key])
 
+    def relist(self, object_type: str, roots: Sequence[str] = ("/Users", "/Shared")) -> list[dict[str, Any]]:
+        """A fresh listing of ``object_type`` (what this task wrote included); it replaces a memoized one."""
+        fresh = self._list_now(object_type, roots)
+        if self.memoize_listings:
+            key = (object_type, tuple(roots) if object_type == "workspace_objects" else ())
+            with self._listings_lock:
+                self._listings[key] = copy.deepcopy(fresh)
+        return fresh
+
     def _list_now(self, object_type: str, roots: Sequence[str]) -> list[dict[str, Any]]:
         listers: dict[str, Callable[[], list[dict[str, Any]]]] = {
             "secret_scopes": self._secret_scopes,

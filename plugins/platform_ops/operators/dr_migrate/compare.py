@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from platform_ops.core import dr_objects as objs
-from platform_ops.core.dr_migrate import (
-    Checkpoint,
-)
+from platform_ops.core.dr_migrate import Checkpoint, copy_stamp
 from platform_ops.operators.dr_migrate.base import Pair
 from platform_ops.operators.dr_migrate.init_scripts import Relocator
 
@@ -48,6 +47,9 @@ def same_content(
 class Comparer:
     """Decides whether a target copy is identical: specs by canonical hash, notebooks by exported bytes.
 
+    A notebook or file whose two sides still list the modification times recorded when the target
+    last held the source's content (the checkpoint's ``stamps``) is identical without an export
+    (``trusted``); any other is exported. ``verified`` holds the paths whose two exports matched.
     A cluster or job with relocated DBFS init scripts is identical only when each relocated file
     holds the source's script; ``notes`` keeps, per (type, source id), what differs.
     """
@@ -60,6 +62,11 @@ class Comparer:
         self.pair = pair
         self.refresh_secrets = refresh_secrets
         self.hashes = checkpoint.hashes.get("workspace_objects", {})
+        self.stamps = checkpoint.stamps
+        self.source_entries: dict[str, Mapping[str, Any]] = {}
+        self.trusted: set[str] = set()
+        self.verified: set[str] = set()
+        self._lock = threading.Lock()
         self.source_bytes: dict[str, bytes] = {}
         self.relocator = Relocator(pair)
         self.notes: dict[tuple[str, str], str] = {}
@@ -80,10 +87,31 @@ class Comparer:
             return same
         if prepared.spec.get("object_type") == "DIRECTORY":
             return True
-        digest = content_digest(self.export_source(prepared.source_id))
-        if trust_checkpoint and self.hashes.get(prepared.source_id) == digest:
+        path = prepared.source_id
+        stamp = copy_stamp(self.source_entries.get(path) or {}, found)
+        if stamp is not None and self.stamps.get(path) == stamp and path in self.hashes:
+            with self._lock:
+                self.trusted.add(path)
             return True
-        return content_digest(self.pair.target.export(prepared.source_id)) == digest
+        digest = content_digest(self.export_source(path))
+        if trust_checkpoint and self.hashes.get(path) == digest:
+            return True
+        same = content_digest(self.pair.target.export(path)) == digest
+        if same:
+            with self._lock:
+                self.verified.add(path)
+        return same
+
+    def remember(self, source: Iterable[Mapping[str, Any]]) -> None:
+        """The source's listing entries (their ``modified_at``) of the objects about to be compared."""
+        with self._lock:
+            self.source_entries.update({str(o["path"]): o for o in source if o.get("path")})
+
+    def source_digest(self, path: str) -> str:
+        """The source content's digest: the checkpoint's for a trusted pair, else of its export."""
+        if path in self.trusted and path not in self.source_bytes:
+            return self.hashes[path]
+        return content_digest(self.export_source(path))
 
     def export_source(self, path: str) -> bytes:
         """The source's bytes of ``path`` (read once per task)."""

@@ -53,6 +53,8 @@ def decide_side(
     records each decision in ``ctx``'s id map and filtered map, a create under a placeholder id, so
     what refers to it is planned as a run would do it (jobs one by one: a job may run another).
     """
+    if side.object_type == "workspace_objects":
+        comparer.remember(side.source)
     if planning and side.object_type == "jobs":
         out = []
         for obj in side.source:

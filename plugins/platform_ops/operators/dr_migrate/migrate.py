@@ -16,6 +16,7 @@ from platform_ops.core.dr_migrate import (
     Decision,
     DrParams,
     TargetIndex,
+    copy_stamp,
     keep_pauses,
     progress_line,
 )
@@ -29,7 +30,7 @@ from platform_ops.operators.dr_migrate.base import (
     docker_passwords_of,
     pool_threads,
 )
-from platform_ops.operators.dr_migrate.compare import Comparer, content_digest, libraries_key, same_content
+from platform_ops.operators.dr_migrate.compare import Comparer, libraries_key, same_content
 from platform_ops.operators.dr_migrate.decide import Side, decide_side, read_side, too_large
 from platform_ops.operators.dr_migrate.permissions import PermissionCopy
 from platform_ops.task_failures import fail_fast_on_permanent_errors
@@ -147,6 +148,7 @@ class TypeMigration:
         self.recorded: set[str] = set()  # the clusters some run has recorded as created
         self.cutover_unpaused: frozenset[str] = frozenset()  # jobs a cutover runs in the target
         self.index = TargetIndex({}, {})
+        self.written: set[str] = set()  # the notebooks and files this task imported
 
     def run(self) -> dict[str, Any]:
         """Rounds of prepare + apply until no object becomes migratable (jobs that run other jobs)."""
@@ -175,6 +177,8 @@ class TypeMigration:
                     workers=pool_threads(self.params.parallelism),
                 )
                 pending = self._apply(decided, pending, recorder)
+            if self.object_type == "workspace_objects":
+                self._stamp(side.source, recorder)
         finally:
             recorder.flush()
         self._log_summary()
@@ -189,6 +193,26 @@ class TypeMigration:
             "writes": self.writes,
             "failures": 0,
         }
+
+    def _stamp(self, source: list[dict[str, Any]], recorder: Recorder) -> None:
+        """Record both sides' modification times of each notebook and file holding the source's content.
+
+        Those are the ones this task wrote and those whose two exports matched. One fresh listing
+        of the target (one call per folder) reads the times the imports gave the copies.
+
+        A pair whose stamp still matches is compared without exports by later tasks and runs; an
+        edit on either side changes its time, and the pair is exported again.
+        """
+        landed = self.written | self.comparer.verified
+        if not landed:
+            return
+        target = {str(o.get("path")): o for o in self.pair.target.relist(self.object_type, self.params.roots)}
+        stamps = [
+            (path, stamp)
+            for obj in source
+            if (path := str(obj.get("path"))) in landed and (stamp := copy_stamp(obj, target.get(path)))
+        ]
+        recorder.record(lambda d: d.stamps.extend(stamps), finished=False)
 
     def _progress(self, done: int, total: int) -> None:
         """Done/total, the retries both hosts' limiters made, and the target host's concurrency now."""
@@ -268,7 +292,7 @@ class TypeMigration:
                 and prepared.spec
                 and prepared.spec.get("object_type") != "DIRECTORY"
             ):
-                d.hashes.append((self.object_type, sid, content_digest(self._content(prepared))))
+                d.hashes.append((self.object_type, sid, self.comparer.source_digest(sid)))
             elif prepared.spec is not None:
                 d.hashes.append((self.object_type, sid, objs.content_hash(self.object_type, prepared.spec)))
             if prepared.object_type == "jobs":
@@ -280,6 +304,15 @@ class TypeMigration:
     def _content(self, prepared: objs.Prepared) -> bytes:
         return self.comparer.export_source(prepared.source_id)
 
+    def _workspace_object(self, prepared: objs.Prepared, spec: dict[str, Any]) -> str:
+        """Import a notebook or file with the source's content (a folder: create it)."""
+        content = None if spec.get("object_type") == "DIRECTORY" else self._content(prepared)
+        self.pair.target.import_object(spec, content, overwrite=True)
+        if content is not None:
+            with self.count_lock:
+                self.written.add(prepared.source_id)
+        return prepared.source_id
+
     def _write(self, prepared: objs.Prepared, decision: Decision) -> str | None:
         """The writes of one decision (none for identical or not migrated)."""
         if decision.action not in (Action.CREATE, Action.UPDATE) or prepared.spec is None:
@@ -289,9 +322,7 @@ class TypeMigration:
         spec = dict(prepared.spec)
         target = self.pair.target
         if self.object_type == "workspace_objects":
-            content = None if spec.get("object_type") == "DIRECTORY" else self._content(prepared)
-            target.import_object(spec, content, overwrite=True)
-            return prepared.source_id
+            return self._workspace_object(prepared, spec)
         if self.object_type == "secret_scopes":
             return self._secret_scope(prepared, decision)
         if self.object_type == "cluster_libraries":
