@@ -196,6 +196,15 @@ def dr(**changes: Any) -> dict[str, Any]:
     }
 
 
+# a confirmed cutover that also pauses the migrated schedules in the source
+CUTOVER_PAUSING_SOURCE = {
+    "source_conn_id": "dbx_primary",
+    "target_conn_id": "dbx_secondary",
+    "confirm": True,
+    "pause_source": True,
+}
+
+
 def run(dag_id: str = "dr_scenarios", **conf: Any) -> RunResult:
     return run_dag(DAGS, dag_id, DATE, {"dr": dr(**conf.pop("dr", {})), **conf})
 
@@ -567,12 +576,7 @@ def test_cutover_unpauses_only_what_ran_in_the_source_and_is_idempotent(pair, ou
     assert refused.state == "failed"
     assert "confirm: is false" in output()
 
-    conf = {
-        "source_conn_id": "dbx_primary",
-        "target_conn_id": "dbx_secondary",
-        "confirm": True,
-        "pause_source": True,
-    }
+    conf = CUTOVER_PAUSING_SOURCE
     done = run("dr_cutover_scenarios", dr=conf)
     assert done.state == "success", output()[-4000:]
     assert schedule_statuses(secondary) == {"nightly-ingest": "UNPAUSED", "stream": "PAUSED", "runner": None}
@@ -596,12 +600,7 @@ def test_cutover_refuses_a_job_with_two_copies_in_the_target_and_changes_nothing
     copy = str(api.do("POST", "/api/2.2/jobs/create", body=nightly["settings"])["job_id"])
     before = writes(secondary), writes(primary)
 
-    conf = {
-        "source_conn_id": "dbx_primary",
-        "target_conn_id": "dbx_secondary",
-        "confirm": True,
-        "pause_source": True,
-    }
+    conf = CUTOVER_PAUSING_SOURCE
     refused = run("dr_cutover_scenarios", dr=conf)
     text = output()
     assert refused.state == "failed"
@@ -898,12 +897,7 @@ def test_a_migration_after_a_cutover_keeps_what_ran_in_the_source_for_the_next_c
     primary, secondary = pair
     seed(primary)
     assert run().state == "success", output()[-4000:]
-    conf = {
-        "source_conn_id": "dbx_primary",
-        "target_conn_id": "dbx_secondary",
-        "confirm": True,
-        "pause_source": True,
-    }
+    conf = CUTOVER_PAUSING_SOURCE
     assert run("dr_cutover_scenarios", dr=conf).state == "success", output()[-4000:]
     assert schedule_statuses(primary)["nightly-ingest"] == "PAUSED"  # paused by the cutover
     wanted = {"nightly-ingest": "UNPAUSED", "stream": "PAUSED", "runner": None}
