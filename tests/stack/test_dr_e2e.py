@@ -115,17 +115,19 @@ def _creating_jobs_on(stack: Stack, run_id: str, secondary: DatabricksSandbox) -
     return (ti["hostname"], created) if created else None
 
 
-def _run_text(stack: Stack, run_id: str, dead: tuple[str, int, str] | None = None) -> tuple[str, str]:
+def _run_text(stack: Stack, run_id: str, victim: str | None = None) -> tuple[str, str]:
     """Every try's task log (as the API serves it from S3) and every XCom value of the run.
 
-    ``dead`` = (task_id, try_number, worker): a try killed with its worker never uploaded its log,
-    so it is read from the file that worker wrote before it died."""
+    A try that ran on ``victim`` (the worker killed mid-run) is read from the file that worker
+    wrote: the kill can land before its supervisor uploads the log, for the try it killed and for
+    any other try that had just finished there."""
     logs, xcoms = [], []
     for ti in task_instances(stack, DAG_ID, run_id):
         task_id, map_index = ti["task_id"], ti["map_index"]
+        hosts = {t["try_number"]: t["hostname"] for t in tries(stack, DAG_ID, run_id, task_id)}
         for try_number in range(1, (ti["try_number"] or 0) + 1):
-            if dead is not None and dead[:2] == (task_id, try_number):
-                folder = stack.root / dead[2] / "home" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
+            if victim is not None and hosts.get(try_number) == victim:
+                folder = stack.root / victim / "home" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
                 files = list((folder / f"task_id={task_id}").glob(f"attempt={try_number}.log"))
                 assert len(files) == 1, (folder, files)
                 logs.append(files[0].read_text())
@@ -188,7 +190,7 @@ def test_a_worker_killed_mid_migration_retries_to_one_copy_per_object_and_masks_
     # The values reached the secondary's scope, and no log or XCom of the run, the dead try's included.
     keys = {s.key for s in pair.secondary.client().secrets.list_secrets(dr_seed.SCOPE)}
     assert keys == set(dr_seed.SECRET_KEYS)
-    logs, xcoms = _run_text(stack, run_id, dead=("migrate_jobs", 1, victim))
+    logs, xcoms = _run_text(stack, run_id, victim=victim)
     assert "validation passed" in logs  # the logs were read back, not empty
     assert "secret_scopes" in xcoms
     assert SECRET_CANARY not in logs
