@@ -424,7 +424,7 @@ def copy_stamp(source: Mapping[str, Any], target: Mapping[str, Any] | None) -> s
     None when either side does not say: such a pair is always exported to be compared.
     """
     times = (source.get("modified_at"), (target or {}).get("modified_at"))
-    if any(t is None or isinstance(t, bool) or not isinstance(t, int | str) for t in times):
+    if any(isinstance(t, bool) or not isinstance(t, int | str) for t in times):
         return None
     return f"{times[0]}:{times[1]}"
 

@@ -170,6 +170,11 @@ def _retry_after(exc: BaseException) -> float | None:
     return float(value) if value is not None else None
 
 
+def _listing_key(object_type: str, roots: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """The memo key of one listing: workspace objects per roots, every other type once."""
+    return (object_type, tuple(roots) if object_type == "workspace_objects" else ())
+
+
 class DrWorkspaceHook(BaseHook):
     """One workspace of a disaster-recovery copy (source or target), every call through its host's limiter."""
 
@@ -299,7 +304,7 @@ class DrWorkspaceHook(BaseHook):
         """
         if not self.memoize_listings:
             return self._list_now(object_type, roots)
-        key = (object_type, tuple(roots) if object_type == "workspace_objects" else ())
+        key = _listing_key(object_type, roots)
         with self._listings_lock:  # one listing per type, even when threads ask at once
             if key not in self._listings:
                 self._listings[key] = self._list_now(object_type, roots)
@@ -309,7 +314,7 @@ class DrWorkspaceHook(BaseHook):
         """A fresh listing of ``object_type`` (what this task wrote included); it replaces a memoized one."""
         fresh = self._list_now(object_type, roots)
         if self.memoize_listings:
-            key = (object_type, tuple(roots) if object_type == "workspace_objects" else ())
+            key = _listing_key(object_type, roots)
             with self._listings_lock:
                 self._listings[key] = copy.deepcopy(fresh)
         return fresh
